@@ -1,0 +1,78 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Arrows point one way: meshform (CLI) -> MeshformKit -> {KubeClient, StateStore} -> KubeModel.
+// KubeSim is the local test/demo API server; only tests, benchmarks and the demo command use it.
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "meshform",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "meshform", targets: ["meshform"]),
+        .executable(name: "kubesim", targets: ["kubesim"]),
+        .library(name: "MeshformKit", targets: ["MeshformKit"]),
+        .library(name: "KubeClient", targets: ["KubeClient"]),
+        .library(name: "KubeSim", targets: ["KubeSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+    ],
+    targets: [
+        .target(name: "KubeModel", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: v5),
+        .target(name: "KubeClient", dependencies: [
+            "KubeModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: v5),
+        .target(name: "StateStore", dependencies: [
+            "KubeModel",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: v5),
+        .target(name: "MeshformKit", dependencies: [
+            "KubeModel", "KubeClient", "StateStore",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: v5),
+        .executableTarget(name: "meshform", dependencies: [
+            "MeshformKit", "KubeSim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: v5),
+        .target(name: "KubeSim", dependencies: [
+            "KubeModel",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: v5),
+        .executableTarget(name: "kubesim", dependencies: [
+            "KubeSim",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: v5),
+
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: v5),
+        .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
+    ]
+)

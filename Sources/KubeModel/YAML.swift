@@ -1,0 +1,70 @@
+import Foundation
+import Yams
+
+/// YAML <-> JSON for Kubernetes manifests.
+public enum YAMLDocuments {
+    /// Every non-empty document of a multi-document YAML stream, as JSON. `List` kinds are not expanded.
+    public static func parse(_ text: String) throws -> [JSON] {
+        var out: [JSON] = []
+        for node in try Yams.compose_all(yaml: text) {
+            let value = JSON(yaml: node)
+            if !value.isNull { out.append(value) }
+        }
+        return out
+    }
+
+    /// One YAML document as JSON (`null` for an empty document).
+    public static func parseOne(_ text: String) throws -> JSON {
+        guard let node = try Yams.compose(yaml: text) else { return .null }
+        return JSON(yaml: node)
+    }
+
+    /// YAML text for a JSON value, keys sorted.
+    public static func serialize(_ value: JSON) -> String {
+        (try? Yams.serialize(node: value.yamlNode, sortKeys: true)) ?? "null\n"
+    }
+}
+
+extension JSON {
+    /// Converts a composed YAML node with YAML 1.1 core-schema resolution (as Kubernetes' sigs.k8s.io/yaml does).
+    public init(yaml node: Node) {
+        switch node {
+        case .scalar(let s):
+            if s.style != .plain { self = .string(s.string); return }
+            switch Resolver.default.resolveTag(of: node) {
+            case .null: self = .null
+            case .bool: self = .bool(Bool.construct(from: s) ?? false)
+            case .int: self = Int.construct(from: s).map(JSON.int) ?? .string(s.string)
+            case .float: self = Double.construct(from: s).map(JSON.double) ?? .string(s.string)
+            default: self = .string(s.string)
+            }
+        case .mapping(let m):
+            var o: [String: JSON] = [:]
+            for (k, v) in m {
+                // Merge keys (`<<`) are rare in manifests; treat the key literally.
+                o[k.string ?? String(describing: k)] = JSON(yaml: v)
+            }
+            self = .object(o)
+        case .sequence(let seq):
+            self = .array(seq.map { JSON(yaml: $0) })
+        case .alias:
+            self = .null
+        }
+    }
+
+    var yamlNode: Node {
+        switch self {
+        case .null: return Node("null", Tag(.null))
+        case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
+        case .int(let i): return Node(String(i), Tag(.int))
+        case .double(let d): return Node(String(d), Tag(.float))
+        case .string(let s):
+            // Quote strings that would otherwise read back as another type ("true", "1", "null").
+            let readsBackAsString = !s.isEmpty && (try? YAMLDocuments.parseOne(s)) == .string(s)
+            return Node(s, Tag(.str), readsBackAsString ? .any : .doubleQuoted)
+        case .array(let a): return Node(a.map { $0.yamlNode })
+        case .object(let o):
+            return Node(o.sorted { $0.key < $1.key }.map { (Node($0.key), $0.value.yamlNode) })
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// KubeSim: see ../shared/DESIGN.md

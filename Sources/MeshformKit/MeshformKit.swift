@@ -1,0 +1,1 @@
+// MeshformKit: see ../shared/DESIGN.md

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+@testable import KubeModel
+
+@Suite struct JSONTests {
+    @Test func yamlScalarsResolveAsKubernetesDoes() throws {
+        let docs = try YAMLDocuments.parse("""
+        a: 1
+        b: "1"
+        c: true
+        d: 1.5
+        e: null
+        f: [x, 2]
+        ---
+        ---
+        kind: Second
+        """)
+        #expect(docs.count == 2)
+        #expect(docs[0]["a"] == .int(1))
+        #expect(docs[0]["b"] == .string("1"))
+        #expect(docs[0]["c"] == .bool(true))
+        #expect(docs[0]["d"] == .double(1.5))
+        #expect(docs[0]["e"] == .null)
+        #expect(docs[0]["f"] == ["x", 2])
+        #expect(docs[1].kind == "Second")
+    }
+
+    @Test func yamlRoundTripKeepsTypes() throws {
+        let v: JSON = ["s": "true", "n": "007", "i": 7, "empty": "", "list": ["a", 1, false]]
+        #expect(try YAMLDocuments.parseOne(YAMLDocuments.serialize(v)) == v)
+    }
+
+    @Test func jsonRoundTripIsDeterministic() throws {
+        let v: JSON = ["z": 1, "a": ["b": 2.5, "c": nil]]
+        #expect(v.jsonString == #"{"a":{"b":2.5,"c":null},"z":1}"#)
+        #expect(try JSON(data: v.encoded()) == v)
+    }
+
+    @Test func mergePatchFollowsRFC7386() {
+        let base: JSON = ["a": "b", "c": ["d": "e", "f": "g"]]
+        let patch: JSON = ["a": "z", "c": ["f": nil]]
+        #expect(base.applyingMergePatch(patch) == ["a": "z", "c": ["d": "e"]])
+    }
+
+    @Test func pathSubscriptCreatesIntermediateObjects() {
+        var v: JSON = [:]
+        v[path: ["metadata", "labels", "app"]] = "x"
+        #expect(v.labels == ["app": "x"])
+    }
+}
