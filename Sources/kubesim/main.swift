@@ -1,1 +1,2 @@
-print("kubesim: not yet")
+// The kubesim executable: see Sources/KubeSim. (Being built; issue 2.)
+print("kubesim: not built yet")

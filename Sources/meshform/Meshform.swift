@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+
+/// The `meshform` command. Each subcommand is its own type in its own file; this type only lists them.
+///
+/// Exit codes (stable, documented in README.md):
+///   0  success; for `plan -detailed-exitcode` and `drift`: no changes / no drift
+///   1  error (bad input, unreachable cluster, API error, locked or corrupt state); nothing was changed
+///      unless the output says what was
+///   2  `plan -detailed-exitcode`: changes present; `drift`: drift found
+@main
+struct Meshform: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meshform",
+        abstract: "Install and keep an Istio mesh with an external control plane across Kubernetes clusters.",
+        version: "0.1.0",
+        subcommands: [
+            // Registered by each command's author; keep one line per command group.
+        ]
+    )
+}

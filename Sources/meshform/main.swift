@@ -1,1 +1,0 @@
-print("meshform: not yet")
