@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+
+/// The state file's schema, as an ordered list of named migrations.
+///
+/// Migrations are never edited once shipped: a schema change is a new migration appended here. A file
+/// written by an older Meshform is migrated forward when opened; a file that has migrations this build
+/// does not know is refused (`StateError.newerSchema`) rather than guessed at.
+///
+/// - `v1-initial`: meta (format, lineage, serial, keyed-hash key), objects, runs, journal, lock.
+/// - `v2-drift`: drift_events, and `objects.last_run` (which run last wrote the object).
+enum Schema {
+    static let format = "meshform-state"
+    static let v1 = "v1-initial"
+    static let v2 = "v2-drift"
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration(v1) { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL);
+                CREATE TABLE objects (
+                    address TEXT PRIMARY KEY NOT NULL,
+                    cluster TEXT NOT NULL,
+                    api_version TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    namespace TEXT,
+                    name TEXT NOT NULL,
+                    uid TEXT,
+                    resource_version TEXT,
+                    applied TEXT NOT NULL,
+                    applied_hash TEXT NOT NULL,
+                    dependencies TEXT NOT NULL,
+                    sensitive INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX objects_by_cluster ON objects(cluster, kind, namespace);
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL,
+                    who TEXT NOT NULL,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    config_hash TEXT,
+                    serial_before INTEGER NOT NULL,
+                    serial_after INTEGER,
+                    outcome TEXT,
+                    message TEXT
+                );
+                CREATE TABLE journal (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    address TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    phase TEXT NOT NULL,
+                    before TEXT,
+                    after TEXT,
+                    error TEXT,
+                    at INTEGER NOT NULL
+                );
+                CREATE INDEX journal_by_run ON journal(run, id);
+                CREATE TABLE lock (
+                    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                    id TEXT NOT NULL,
+                    holder TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    host TEXT NOT NULL,
+                    run TEXT,
+                    acquired_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                """)
+            // Identity and the keyed-hash key are fixed here, in the same transaction that creates the
+            // file's tables: a state file never exists without its lineage.
+            var key = [UInt8](repeating: 0, count: 32)
+            var rng = SystemRandomNumberGenerator()
+            for i in key.indices { key[i] = UInt8.random(in: .min ... .max, using: &rng) }
+            let now = Millis.now
+            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('format', ?), ('lineage', ?), ('serial', 0), ('secret_key', ?), ('created_at', ?)",
+                           arguments: [format, UUID().uuidString.lowercased(), Hex.encode(key), now])
+        }
+        m.registerMigration(v2) { db in
+            try db.execute(sql: """
+                CREATE TABLE drift_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    address TEXT NOT NULL,
+                    cluster TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    fields TEXT NOT NULL,
+                    first_seen INTEGER NOT NULL,
+                    last_seen INTEGER NOT NULL,
+                    resolved_at INTEGER
+                );
+                CREATE UNIQUE INDEX drift_open ON drift_events(address, kind) WHERE resolved_at IS NULL;
+                ALTER TABLE objects ADD COLUMN last_run TEXT;
+                """)
+        }
+        return m
+    }
+}
+
+/// Timestamps are stored as integer milliseconds since the Unix epoch: exact, sortable, readable in `sqlite3`.
+enum Millis {
+    static var now: Int64 { from(Date()) }
+    static func from(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+enum Hex {
+    static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+    static func decode(_ s: String) -> [UInt8]? {
+        var out = [UInt8](); out.reserveCapacity(s.count / 2)
+        var it = s.utf8.makeIterator()
+        while let a = it.next() {
+            guard let b = it.next(), let hi = nibble(a), let lo = nibble(b) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        case 65...70: return c - 55
+        default: return nil
+        }
+    }
+}

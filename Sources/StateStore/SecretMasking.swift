@@ -1,0 +1,72 @@
+import Foundation
+import Crypto
+import KubeModel
+
+/// Secret values never land in the state file (or in anything printed from it) in clear. What is stored
+/// instead is a keyed hash, `hmac-sha256:<64 hex>`: equal values give equal hashes within one state file,
+/// so drift and plan can tell "changed" from "unchanged", but the value cannot be recovered, and without
+/// the key (random per state file, kept in its metadata, never printed) not even guessed offline.
+extension StateStore {
+    static let maskPrefix = "hmac-sha256:"
+    static let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+    /// The keyed hash of a clear value, `hmac-sha256:<hex>`.
+    public func secretHash(_ value: String) -> String {
+        secretHash(bytes: Array(value.utf8))
+    }
+
+    /// The keyed hash of raw bytes (a Secret's `data` value after base64 decoding).
+    public func secretHash(bytes: [UInt8]) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: secretKey))
+        return Self.maskPrefix + Hex.encode(mac)
+    }
+
+    /// True for a string this store (or another) produced as a masked value.
+    public static func isMasked(_ s: String) -> Bool {
+        s.count == maskPrefix.count + 64 && s.hasPrefix(maskPrefix) && s.dropFirst(maskPrefix.count).allSatisfy(\.isHexDigit)
+    }
+
+    /// The object with every Secret value replaced by its keyed hash; any other object unchanged.
+    ///
+    /// - `data` values are base64-decoded first and `stringData` values hashed as UTF-8, so the same
+    ///   secret hashes the same whether it was sent as `stringData` or read back from the server as `data`.
+    /// - A `kubectl.kubernetes.io/last-applied-configuration` annotation on a Secret (it holds the clear
+    ///   data) is hashed too.
+    /// - Lists (`kind: ...List` with `items`) are masked item by item.
+    /// - Idempotent: already-masked values are kept, so masking twice is masking once.
+    public func maskSecrets(_ object: JSON) -> JSON {
+        if object.kind?.hasSuffix("List") == true, let items = object["items"]?.array {
+            var o = object
+            o["items"] = .array(items.map(maskSecrets))
+            return o
+        }
+        guard object.kind == "Secret", (object.apiVersion ?? "v1") == "v1" else { return object }
+        var o = object
+        if let data = o["data"]?.object {
+            o["data"] = .object(data.mapValues { v in
+                guard let s = v.string, !Self.isMasked(s) else { return v }
+                if let bytes = Data(base64Encoded: s) { return .string(secretHash(bytes: Array(bytes))) }
+                return .string(secretHash(s))
+            })
+        }
+        if let sd = o["stringData"]?.object {
+            o["stringData"] = .object(sd.mapValues { v in
+                guard let s = v.string, !Self.isMasked(s) else { return v }
+                return .string(secretHash(s))
+            })
+        }
+        if let la = o[path: ["metadata", "annotations", Self.lastApplied]]?.string, !Self.isMasked(la) {
+            o[path: ["metadata", "annotations", Self.lastApplied]] = .string(secretHash(la))
+        }
+        return o
+    }
+
+    /// A Secret's effective data as the API server stores it (`stringData` overrides `data` key by key),
+    /// each value as its keyed hash: the form in which a desired, stored and live Secret compare.
+    public func maskedSecretData(_ secret: JSON) -> [String: String] {
+        let m = maskSecrets(secret)
+        var out = (m["data"]?.object ?? [:]).compactMapValues(\.string)
+        for (k, v) in m["stringData"]?.object ?? [:] { if let s = v.string { out[k] = s } }
+        return out
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+
+/// The write lock: a lease on the state file, held by one writing run (apply, destroy, recover, plan -out).
+///
+/// A lease, not an OS lock: it is a row in the file, so it is visible to every process and host sharing
+/// the file, names its holder, and expires on its own if the holder dies without releasing it. The holder
+/// renews it (`renewLock`) while it works. A lock whose holder process is gone on this same host is stale
+/// and is taken over at once. Readers (`plan` without `-out`, `drift`) never take it.
+public struct StateLock: Codable, Sendable, Equatable {
+    /// What `meshform state unlock ID` takes.
+    public var id: String
+    public var holder: String
+    public var operation: String
+    public var pid: Int
+    public var host: String
+    public var run: RunID?
+    public var acquiredAt: Date
+    public var expiresAt: Date
+
+    /// "alice (apply, pid 4242 on build-7, since 2025-01-01T10:00:00Z, run 1b2c...)".
+    public var summary: String {
+        let since = ISO8601DateFormatter().string(from: acquiredAt)
+        return "\(holder) (\(operation), pid \(pid) on \(host), since \(since)\(run.map { ", run \($0)" } ?? ""), lock \(id))"
+    }
+
+    init(row: Row) {
+        id = row["id"]; holder = row["holder"]; operation = row["operation"]; pid = row["pid"]; host = row["host"]
+        run = (row["run"] as String?).map(RunID.init(rawValue:))
+        acquiredAt = Millis.date(row["acquired_at"]); expiresAt = Millis.date(row["expires_at"])
+    }
+
+    init(id: String, holder: String, operation: String, pid: Int, host: String, run: RunID?, acquiredAt: Date, expiresAt: Date) {
+        self.id = id; self.holder = holder; self.operation = operation; self.pid = pid; self.host = host
+        self.run = run; self.acquiredAt = acquiredAt; self.expiresAt = expiresAt
+    }
+
+    /// Whether the lease still holds at `now`: not expired, and its process not known to be gone.
+    func isLive(at now: Date) -> Bool {
+        guard expiresAt > now else { return false }
+        if host == ProcessInfo.processInfo.hostName, pid > 0, kill(pid_t(pid), 0) != 0, errno == ESRCH { return false }
+        return true
+    }
+}
+
+extension StateStore {
+    /// Takes the write lock, or waits up to `timeout` for it (`.zero`: fail at once).
+    ///
+    /// Throws `StateError.locked` naming the holder (who, operation, pid, host, since, run, lock ID).
+    /// An expired lease, or one whose process is gone on this host, is taken over.
+    /// - Parameter lease: how long the lock holds without `renewLock`.
+    public func acquireLock(who: String, operation: String, timeout: Duration, lease: Duration = .seconds(120),
+                            run: RunID? = nil) throws -> StateLock {
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        while true {
+            let now = Date()
+            let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
+                                 pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
+                                 run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
+            let current: StateLock? = try write { db in
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1") {
+                    let cur = StateLock(row: row)
+                    if cur.isLive(at: now) { return cur }
+                }
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO lock (singleton, id, holder, operation, pid, host, run, acquired_at, expires_at)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [mine.id, mine.holder, mine.operation, mine.pid, mine.host, mine.run?.rawValue,
+                                     Millis.from(mine.acquiredAt), Millis.from(mine.expiresAt)])
+                return nil
+            }
+            guard let holder = current else { return mine }
+            if Date() >= deadline { throw StateError.locked(path: path, holder: holder) }
+            Thread.sleep(forTimeInterval: min(0.1, max(0.005, deadline.timeIntervalSinceNow)))
+        }
+    }
+
+    /// Extends the lease by `lease` from now. Throws `StateError.lockLost` if the lock is no longer this one.
+    @discardableResult
+    public func renewLock(_ l: StateLock, lease: Duration = .seconds(120)) throws -> StateLock {
+        var renewed = l
+        renewed.expiresAt = Date().addingTimeInterval(lease.seconds)
+        try write { db in
+            try db.execute(sql: "UPDATE lock SET expires_at = ? WHERE singleton = 1 AND id = ?",
+                           arguments: [Millis.from(renewed.expiresAt), l.id])
+            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        }
+        return renewed
+    }
+
+    /// Records which run works under the lock (shown to anyone who finds the file locked).
+    @discardableResult
+    public func attachRun(_ run: RunID, to l: StateLock) throws -> StateLock {
+        try write { db in
+            try db.execute(sql: "UPDATE lock SET run = ? WHERE singleton = 1 AND id = ?", arguments: [run.rawValue, l.id])
+            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        }
+        var l = l; l.run = run; return l
+    }
+
+    /// Releases the lock. Throws `StateError.lockLost` if it was not this lock any more (nothing is released then).
+    public func releaseLock(_ l: StateLock) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lock WHERE singleton = 1 AND id = ?", arguments: [l.id])
+            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        }
+    }
+
+    /// Breaks the lock with this ID (`meshform state unlock ID`), whoever holds it. The ID must match, so a
+    /// lock taken by someone else since the user looked is never broken by mistake.
+    public func forceUnlock(id: String) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM lock WHERE singleton = 1 AND id = ?", arguments: [id])
+            if db.changesCount == 0 {
+                let cur = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:))
+                throw StateError.noSuchLock(path: path, id: id, current: cur)
+            }
+        }
+    }
+
+    /// The current lock if it is live (unexpired, holder not known dead), else nil. Takes no lock.
+    public func currentLock() throws -> StateLock? {
+        try read { db in try Self.currentLock(db) }
+    }
+
+    static func currentLock(_ db: Database) throws -> StateLock? {
+        try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)).flatMap { $0.isLive(at: Date()) ? $0 : nil }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import GRDB
+
+/// Everything a planner or drift check needs from state, read in one transaction: the objects, serial
+/// and lineage always belong together, even while an apply is writing (WAL snapshot isolation).
+public struct StateSnapshot: Sendable {
+    public var lineage: String
+    public var serial: Int
+    public var objects: [ManagedObject]
+    /// The config hash of the last successful apply, if any.
+    public var lastApplyConfigHash: String?
+    /// The live write lock, if any (an apply, destroy or recover in progress).
+    public var lock: StateLock?
+    /// The newest apply/destroy/recover run that has not finished, with its journal.
+    public var unfinishedRun: Run?
+    public var unfinishedJournal: [JournalStep]
+
+    /// True when an apply is in progress or crashed: drift results may reflect a half-applied change.
+    public var applyInProgress: Bool { lock != nil || unfinishedRun != nil }
+}
+
+extension StateStore {
+    /// One consistent read of the whole state. Takes no lock and never waits for a writer.
+    public func snapshot() throws -> StateSnapshot {
+        try read { db in
+            let unfinished = try Self.unfinishedRun(db)
+            return StateSnapshot(
+                lineage: lineage, serial: try Self.serial(db), objects: try Self.objects(db),
+                lastApplyConfigHash: try String.fetchOne(db, sql: """
+                    SELECT config_hash FROM runs WHERE kind = 'apply' AND outcome = 'succeeded' ORDER BY finished_at DESC, rowid DESC LIMIT 1
+                    """),
+                lock: try Self.currentLock(db), unfinishedRun: unfinished?.0, unfinishedJournal: unfinished?.1 ?? [])
+        }
+    }
+}
