@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import GRDB
+import KubeModel
+@testable import StateStore
+
+@Suite struct LockTests {
+    @Test func secondApplyFailsAtOnceNamingTheHolder() throws {
+        let t = TempState()
+        let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
+        let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
+        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
+        let start = Date()
+        let e = #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        #expect(Date().timeIntervalSince(start) < 0.5)
+        guard case .locked(let path, let holder) = e else { Issue.record("expected .locked, got \(String(describing: e))"); return }
+        #expect(path == t.path)
+        #expect(holder.holder == "alice" && holder.operation == "apply" && holder.id == lock.id && holder.run == run)
+        #expect(holder.pid == Int(ProcessInfo.processInfo.processIdentifier) && holder.host == ProcessInfo.processInfo.hostName)
+        let message = e!.description
+        #expect(message.contains("alice") && message.contains("meshform state unlock \(lock.id)"))
+        try a.releaseLock(lock)
+        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        try b.releaseLock(l2)
+    }
+
+    @Test func waitsUpToTheTimeoutForTheLock() async throws {
+        let t = TempState()
+        let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
+        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        // Times out: waits about the timeout, then names the holder.
+        let start = Date()
+        #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(300)) }
+        let waited = Date().timeIntervalSince(start)
+        #expect(waited >= 0.29 && waited < 2)
+        // Released while waiting: gets it.
+        let releaser = Task.detached { try await Task.sleep(for: .milliseconds(200)); try a.releaseLock(lock) }
+        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5))
+        #expect(l2.holder == "bob")
+        try await releaser.value
+    }
+
+    @Test func expiredLeaseIsTakenOverAndItsHolderLearnsIt() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        let old = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(50))
+        Thread.sleep(forTimeInterval: 0.1)
+        let new = try store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        #expect(new.id != old.id)
+        #expect(throws: StateError.lockLost(path: t.path, id: old.id)) { try store.renewLock(old) }
+        #expect(throws: StateError.lockLost(path: t.path, id: old.id)) { try store.releaseLock(old) }
+        #expect(try store.currentLock()?.holder == "bob")
+    }
+
+    @Test func renewKeepsTheLeaseAlive() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        var l = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
+        for _ in 0..<4 { Thread.sleep(forTimeInterval: 0.05); l = try store.renewLock(l, lease: .milliseconds(150)) }
+        #expect(throws: StateError.self) { try store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+    }
+
+    @Test func lockOfADeadProcessOnThisHostIsStale() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        // A real process that has exited: its pid is free.
+        let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/true"); try p.run(); p.waitUntilExit()
+        var l = try store.acquireLock(who: "crashed", operation: "apply", timeout: .zero)
+        try store.pool.write { try $0.execute(sql: "UPDATE lock SET pid = ?", arguments: [Int(p.processIdentifier)]) }
+        l.pid = Int(p.processIdentifier)
+        #expect(try store.currentLock() == nil)
+        let mine = try store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        #expect(mine.holder == "bob")
+    }
+
+    @Test func unlockBreaksOnlyTheNamedLock() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        let l = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let e = #expect(throws: StateError.self) { try store.forceUnlock(id: "not-it") }
+        guard case .noSuchLock(_, "not-it", let cur) = e else { Issue.record("got \(String(describing: e))"); return }
+        #expect(cur?.id == l.id)
+        try store.forceUnlock(id: l.id)
+        #expect(try store.currentLock() == nil)
+        #expect(throws: StateError.lockLost(path: t.path, id: l.id)) { try store.releaseLock(l) }
+    }
+
+    @Test func readersNeverWaitForTheLockOrAWriteTransaction() throws {
+        let t = TempState()
+        let writer = try StateStore.open(path: t.path)
+        try writer.upsert(managed(deployment("a")), run: nil)
+        _ = try writer.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let reader = try StateStore.openReadOnly(path: t.path)
+        // Hold a write transaction open on the writer while the reader reads.
+        let entered = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            try? writer.pool.write { db in
+                try db.execute(sql: "UPDATE meta SET value = 99 WHERE key = 'serial'")
+                entered.signal(); finish.wait()
+            }
+        }
+        thread.start()
+        entered.wait()
+        let start = Date()
+        let snap = try reader.snapshot()
+        #expect(Date().timeIntervalSince(start) < 0.5)
+        #expect(snap.serial == 1)          // the committed state, not the half-written one
+        #expect(snap.lock?.holder == "alice" && snap.applyInProgress)
+        finish.signal()
+    }
+}
