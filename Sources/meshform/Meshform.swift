@@ -16,6 +16,7 @@ struct Meshform: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             // Registered by each command's author; keep one line per command group.
+            StateCommand.self,
         ]
     )
 }
