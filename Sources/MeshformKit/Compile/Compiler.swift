@@ -1,0 +1,173 @@
+import Crypto
+import Foundation
+import KubeModel
+
+/// Turns a mesh topology into every object the guide creates, on the right cluster, with the dependencies
+/// that make the order right (see `DependencyRules`).
+///
+/// Guarantees: every body carries `app.kubernetes.io/managed-by: meshform` and `meshform.dev/mesh: <mesh>`;
+/// Secrets are sensitive; webhook `caBundle`/`failurePolicy` are ignored for drift (istiod patches them);
+/// values known only after apply are explicit `ComputedValue`s; the output is a pure function of the
+/// mesh file, the environment it read and the renderer's output (same input, same bytes).
+public struct Compiler {
+    public static let managedByLabel = "app.kubernetes.io/managed-by"
+    public static let managedByValue = "meshform"
+    public static let meshLabel = "meshform.dev/mesh"
+    public static let webhookIgnoreFields = ["webhooks[*].clientConfig.caBundle", "webhooks[*].failurePolicy"]
+    static let systemNamespaces: Set<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]
+
+    public let renderer: ComponentRenderer
+
+    public init(renderer: ComponentRenderer) { self.renderer = renderer }
+
+    /// The renderer the mesh file asks for.
+    public static func renderer(for t: MeshTopology) -> ComponentRenderer {
+        switch t.istio.renderer {
+        case .istioctl(let path): return IstioctlRenderer(path: path ?? "istioctl", expectedVersion: t.istio.version)
+        case .helm(let path, let charts): return HelmRenderer(path: path ?? "helm", charts: charts, expectedVersion: t.istio.version)
+        case .manifests(let dir): return ManifestDirectoryRenderer(directory: dir)
+        }
+    }
+
+    /// The control-plane address as written into documents: the hostname, or the computed placeholder.
+    public static func addressText(_ t: MeshTopology) -> String {
+        if case .hostname(let h) = t.controlPlane.address { return h }
+        return GlueObjects.addressPlaceholder
+    }
+
+    public func compile(_ t: MeshTopology) throws -> CompiledMesh {
+        let cp = t.controlPlane
+        let ext = t.externalCluster.name
+        let address = Self.addressText(t)
+        let components = IstioOperatorDocuments.components(for: t, address: address)
+        var set = ResourceSet()
+
+        // Istio components, rendered by Istio's tools.
+        for c in components {
+            for doc in try renderer.render(c).flatMap(GlueObjects.expandList) where doc.kind != nil {
+                var d = doc
+                if d.namespace == nil, !ClusterScopedKinds.contains(d) { d[path: ["metadata", "namespace"]] = .string(c.namespace) }
+                try set.add(cluster: c.cluster, body: d, component: c.id)
+            }
+        }
+        var glue: [JSON] = []
+        func addGlue(_ cluster: String, _ body: JSON, _ step: String) throws {
+            try set.add(cluster: cluster, body: body, component: step); glue.append(body)
+        }
+
+        // The guide's kubectl steps on the external cluster.
+        try addGlue(ext, GlueObjects.istiodServiceAccount(cp), "control-plane")
+        if let tls = try GlueObjects.tlsSecret(cp) { try addGlue(ext, tls, "control-plane-tls") }
+        for r in GlueObjects.routing(cp) { try addGlue(ext, r, "control-plane-routing") }
+
+        // Remote secrets, one per data-plane cluster.
+        for c in t.dataPlaneClusters {
+            let rs = RemoteSecret(cluster: c, externalCluster: ext, namespace: cp.namespace)
+            if set.resources[rs.serviceAccountAddress] == nil { try addGlue(c.name, rs.serviceAccount, "remote-secret@\(c.name)") }
+            set.insert(rs.tokenSecret); glue.append(rs.tokenSecret.body)
+            set.insert(rs.secret); glue.append(rs.secret.body)
+            if c.gateways.eastWest { try addGlue(c.name, GlueObjects.exposeServices(namespace: cp.namespace), "expose-services@\(c.name)") }
+        }
+
+        // Workloads.
+        var workloadObjects: [String: [ResourceAddress]] = [:]
+        for w in t.workloads {
+            let ns = GlueObjects.namespace(w.namespace, labels: w.injection ? ["istio-injection": "enabled"] : [:])
+            try addGlue(w.cluster, ns, "workload \(w.name)")
+            for body in try GlueObjects.workloadObjects(w) {
+                try addGlue(w.cluster, body, "workload \(w.name)")
+                workloadObjects[w.name, default: []].append(try ResourceAddress(cluster: w.cluster, object: body))
+            }
+        }
+
+        // Every namespace an object lives in, including the remotes' control-plane namespace.
+        let used = Set(set.resources.keys.compactMap { a in a.namespace.map { "\(a.cluster)/\($0)" } })
+        for key in used.sorted() {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            let nsAddr = ResourceAddress(cluster: parts[0], group: "core", kind: "Namespace", namespace: nil, name: parts[1])
+            if !Self.systemNamespaces.contains(parts[1]), set.resources[nsAddr] == nil {
+                try addGlue(parts[0], GlueObjects.namespace(parts[1]), "namespaces")
+            }
+        }
+
+        // Per-resource flags and computed values.
+        var gatewayAddress: ComputedValue?
+        if case .gatewayLoadBalancer = cp.address {
+            let svc = ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.gateway.namespace, name: cp.gateway.name)
+            guard set.resources[svc] != nil else { throw CompileError.missingGatewayService(svc) }
+            gatewayAddress = ComputedValue(placeholder: GlueObjects.addressPlaceholder, producer: svc, source: .loadBalancerAddress)
+        }
+        var all = set.resources
+        for (a, var r) in all {
+            r.body = Self.labelled(r.body, mesh: t.name)
+            switch a.kind {
+            case "CustomResourceDefinition": r.readiness = .established
+            case "Deployment": r.readiness = .available
+            case "Secret": r.sensitive = true
+            case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration": r.ignoreFields += Self.webhookIgnoreFields
+            default: break
+            }
+            if let gatewayAddress {
+                if a == gatewayAddress.producer { r.readiness = .loadBalancerAddress }
+                else if Self.contains(gatewayAddress.placeholder, in: r.body) { r.computed.append(gatewayAddress) }
+            }
+            for rule in t.lifecycle.ignoreFields where a.matches(pattern: rule.resource) { r.ignoreFields += rule.fields }
+            r.preventDestroy = t.lifecycle.preventDestroy.contains { a.matches(pattern: $0) }
+            all[a] = r
+        }
+        DependencyRules.apply(to: &all, topology: t, workloadObjects: workloadObjects)
+
+        let graph = ResourceGraph(resources: Array(all.values))
+        let order: [ResourceAddress]
+        do { order = try graph.topologicalOrder() } catch let e as GraphCycleError { throw CompileError.cycle(e) }
+        let resources = order.map { all[$0]! }
+
+        var h = SHA256()
+        h.update(data: Data(t.sourceText.utf8))
+        h.update(data: Data(renderer.fingerprint.utf8))
+        for c in components { h.update(data: Data(c.id.utf8)); h.update(data: c.istioOperator.encoded()) }
+        for g in glue { h.update(data: g.encoded()) }
+        let hash = h.finalize().map { String(format: "%02x", $0) }.joined()
+        return CompiledMesh(topology: t, resources: resources, configHash: hash, components: components, graph: graph)
+    }
+
+    /// The body with the ownership labels drift uses to find orphans.
+    static func labelled(_ body: JSON, mesh: String) -> JSON {
+        var b = body
+        var labels = b[path: ["metadata", "labels"]]?.object ?? [:]
+        labels[managedByLabel] = .string(managedByValue)
+        labels[meshLabel] = .string(mesh)
+        b[path: ["metadata", "labels"]] = .object(labels)
+        return b
+    }
+
+    static func contains(_ needle: String, in v: JSON) -> Bool {
+        switch v {
+        case .string(let s): return s.contains(needle)
+        case .array(let a): return a.contains { contains(needle, in: $0) }
+        case .object(let o): return o.values.contains { contains(needle, in: $0) }
+        default: return false
+        }
+    }
+}
+
+/// Resources by address while compiling; the same object from two sources must be identical.
+struct ResourceSet {
+    var resources: [ResourceAddress: Resource] = [:]
+
+    mutating func add(cluster: String, body: JSON, component: String) throws {
+        let a: ResourceAddress
+        do { a = try ResourceAddress(cluster: cluster, object: body) } catch {
+            throw CompileError.badObject(component: component, reason: "\(error)")
+        }
+        if let existing = resources[a] {
+            guard existing.body == body else {
+                throw CompileError.conflictingObjects(a, first: existing.component ?? "?", second: component)
+            }
+            return
+        }
+        resources[a] = Resource(address: a, body: body, component: component)
+    }
+
+    mutating func insert(_ r: Resource) { resources[r.address] = r }
+}

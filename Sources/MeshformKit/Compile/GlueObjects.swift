@@ -1,0 +1,105 @@
+import Foundation
+import KubeModel
+
+/// The objects Meshform builds itself rather than rendering with Istio's tools: the guide's `kubectl`
+/// steps (namespaces, the istiod ServiceAccount, the TLS secret, the routing Gateway/VirtualService/
+/// DestinationRule, workload namespaces and manifests) and the east-west `cross-network-gateway`.
+enum GlueObjects {
+    /// The placeholder written wherever the control-plane address goes when it is the gateway's
+    /// load-balancer address; a valid hostname, so it survives istioctl and helm rendering.
+    static let addressPlaceholder = "computed-gateway-address.meshform.invalid"
+
+    static func namespace(_ name: String, labels: [String: String] = [:]) -> JSON {
+        var ns: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]]
+        if !labels.isEmpty { ns[path: ["metadata", "labels"]] = .object(labels.mapValues(JSON.string)) }
+        return ns
+    }
+
+    /// `kubectl create sa istiod-service-account -n external-istiod` on the external cluster.
+    static func istiodServiceAccount(_ cp: ControlPlaneSpec) -> JSON {
+        ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "istiod-service-account", "namespace": .string(cp.namespace)]]
+    }
+
+    /// The gateway's TLS Secret from PEM files, in the gateway's namespace (where `credentialName` is looked up).
+    static func tlsSecret(_ cp: ControlPlaneSpec) throws -> JSON? {
+        guard let certFile = cp.tls.certificateFile, let keyFile = cp.tls.keyFile else { return nil }
+        func read(_ p: String, _ what: String) throws -> String {
+            guard let d = FileManager.default.contents(atPath: p) else { throw CompileError.unreadableFile(path: p, what: what) }
+            return d.base64EncodedString()
+        }
+        return ["apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": ["name": .string(cp.tls.secretName), "namespace": .string(cp.gateway.namespace)],
+                "data": ["tls.crt": .string(try read(certFile, "TLS certificate")), "tls.key": .string(try read(keyFile, "TLS key"))]]
+    }
+
+    /// external-istiod-gw.yaml: Gateway, VirtualService and DestinationRule routing 15012 and 15017 to istiod.
+    /// With a hostname address the hosts are that name, as in the guide; with the load-balancer address
+    /// (an IP, not a hostname) they are `*`.
+    static func routing(_ cp: ControlPlaneSpec) -> [JSON] {
+        let host: String
+        if case .hostname(let h) = cp.address { host = h } else { host = "*" }
+        let istiod = "istiod.\(cp.namespace).svc.cluster.local"
+        let server = { (port: Int, name: String) -> JSON in
+            ["port": ["number": .int(port), "protocol": "https", "name": .string(name)],
+             "tls": ["mode": "SIMPLE", "credentialName": .string(cp.tls.secretName)], "hosts": [.string(host)]]
+        }
+        let gateway: JSON = ["apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
+                             "metadata": ["name": "external-istiod-gw", "namespace": .string(cp.namespace)],
+                             "spec": ["selector": ["istio": "ingressgateway"], "servers": [server(15012, "https-XDS"), server(15017, "https-WEBHOOK")]]]
+        let route = { (port: Int, target: Int) -> JSON in
+            ["match": [["port": .int(port)]], "route": [["destination": ["host": .string(istiod), "port": ["number": .int(target)]]]]]
+        }
+        let vs: JSON = ["apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+                        "metadata": ["name": "external-istiod-vs", "namespace": .string(cp.namespace)],
+                        "spec": ["hosts": [.string(host)], "gateways": ["external-istiod-gw"], "http": [route(15012, 15012), route(15017, 443)]]]
+        let dr: JSON = ["apiVersion": "networking.istio.io/v1alpha3", "kind": "DestinationRule",
+                        "metadata": ["name": "external-istiod-dr", "namespace": .string(cp.namespace)],
+                        "spec": ["host": .string(istiod), "trafficPolicy": ["portLevelSettings": [
+                            ["port": ["number": 15012], "tls": ["mode": "SIMPLE"], "connectionPool": ["http": ["h2UpgradePolicy": "UPGRADE"]]],
+                            ["port": ["number": 443], "tls": ["mode": "SIMPLE"]]]]]]
+        return [gateway, vs, dr]
+    }
+
+    /// samples/multicluster/expose-services.yaml, applied in the control-plane namespace of each remote.
+    static func exposeServices(namespace: String) -> JSON {
+        ["apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+         "metadata": ["name": "cross-network-gateway", "namespace": .string(namespace)],
+         "spec": ["selector": ["istio": "eastwestgateway"],
+                  "servers": [["port": ["number": 15443, "name": "tls", "protocol": "TLS"], "tls": ["mode": "AUTO_PASSTHROUGH"], "hosts": ["*.local"]]]]]
+    }
+
+    /// A workload's objects: each manifest's documents matching its selector (as `kubectl apply -l`),
+    /// namespaced into the workload's namespace unless they name their own.
+    static func workloadObjects(_ w: WorkloadSpec) throws -> [JSON] {
+        var out: [JSON] = []
+        for m in w.manifests {
+            guard let text = try? String(contentsOfFile: m.path, encoding: .utf8) else {
+                throw CompileError.unreadableFile(path: m.path, what: "manifest of workload \(w.name)")
+            }
+            let selector = m.selector.flatMap(LabelSelector.init)
+            for doc in try YAMLDocuments.parse(text).flatMap(expandList) where doc.kind != nil {
+                if let selector, !selector.matches(doc.labels) { continue }
+                var d = doc
+                if d.namespace == nil, !ClusterScopedKinds.contains(d) { d[path: ["metadata", "namespace"]] = .string(w.namespace) }
+                out.append(d)
+            }
+        }
+        return out
+    }
+
+    /// `kind: List` documents hold their objects in `items`.
+    static func expandList(_ doc: JSON) -> [JSON] {
+        if doc.kind == "List" || (doc.kind?.hasSuffix("List") ?? false && doc["items"] != nil) { return doc["items"]?.array ?? [] }
+        return [doc]
+    }
+}
+
+/// Kinds that have no namespace; everything else gets one.
+enum ClusterScopedKinds {
+    static let kinds: Set<String> = ["Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition",
+                                     "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
+                                     "ValidatingWebhookConfiguration", "PriorityClass", "APIService", "IngressClass",
+                                     "RuntimeClass", "CSIDriver", "VolumeAttachment", "ValidatingAdmissionPolicy",
+                                     "ValidatingAdmissionPolicyBinding", "GatewayClass"]
+    static func contains(_ obj: JSON) -> Bool { obj.kind.map(kinds.contains) ?? false }
+}

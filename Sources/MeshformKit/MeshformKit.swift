@@ -1,1 +1,0 @@
-// MeshformKit: see ../shared/DESIGN.md

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Runs an external program (istioctl, helm) and captures its output through files, so a megabyte of
+/// manifests cannot fill a pipe and stall the child.
+enum ExternalTool {
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    /// The executable for `name`: a path is used as is; a bare name is looked up on PATH.
+    static func locate(_ name: String) -> String? {
+        let fm = FileManager.default
+        if name.contains("/") { return fm.isExecutableFile(atPath: name) ? name : nil }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if fm.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let out = tmp.appendingPathComponent("stdout"), err = tmp.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus,
+                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Writes `text` to a fresh temporary file and returns its path; the caller removes it.
+    static func temporaryFile(_ text: String, name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+}

@@ -1,0 +1,113 @@
+/// The rules a mesh file must follow beyond its schema: the ones whose breach would give a mesh that
+/// cannot be installed, or an error much later from a cluster. Each problem points at the value to change.
+enum MeshValidation {
+    static func check(_ t: MeshTopology) -> [MeshFileError.Diagnostic] {
+        var out: [MeshFileError.Diagnostic] = []
+        func at(_ path: String) -> SourceLocation {
+            t.sourceMap[path] ?? SourceLocation(file: t.sourcePath, line: 1, column: 1)
+        }
+        func fail(_ path: String, _ message: String, _ fix: String) { out.append(.init(location: at(path), message: message, fix: fix)) }
+        func label(_ value: String, _ path: String, what: String) {
+            if !DNS1123.isLabel(value) {
+                fail(path, "\(what) '\(value)' is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)",
+                     "rename it, e.g. '\(DNS1123.suggestion(for: value))'.")
+            }
+        }
+
+        label(t.name, "mesh", what: "mesh name")
+        label(t.controlPlane.namespace, "controlPlane.namespace", what: "namespace")
+        label(t.controlPlane.gateway.namespace, "controlPlane.gateway.namespace", what: "namespace")
+        if !DNS1123.isSubdomain(t.controlPlane.tls.secretName) {
+            fail("controlPlane.tls.secretName", "Secret name '\(t.controlPlane.tls.secretName)' is not a valid DNS-1123 subdomain",
+                 "rename it, e.g. '\(DNS1123.suggestion(for: t.controlPlane.tls.secretName))'.")
+        }
+        if case .hostname(let h) = t.controlPlane.address, h.isEmpty || h.contains(" ") || h.contains("/") {
+            fail("controlPlane.address", "'\(h)' is not a hostname or address",
+                 "write the gateway's DNS name (the guide's EXTERNAL_ISTIOD_ADDR) or \(MeshFile.gatewayLoadBalancerWord).")
+        }
+
+        // Clusters: valid unique names, one external, one config.
+        var seen: [String: Int] = [:]
+        for (i, c) in t.clusters.enumerated() {
+            label(c.name, "clusters[\(i)].name", what: "cluster name")
+            if let first = seen[c.name] {
+                fail("clusters[\(i)].name", "cluster name '\(c.name)' is used twice (also clusters[\(first)], line \(at("clusters[\(first)].name").line))",
+                     "give each cluster its own name.")
+            } else { seen[c.name] = i }
+            if c.role != .external { label(c.network, "clusters[\(i)].network", what: "network name") }
+            if c.role == .external, c.gateways != ClusterGateways() {
+                fail("clusters[\(i)].gateways", "cluster '\(c.name)' is the external cluster; gateways here are for data-plane clusters",
+                     "move the gateways to a config or remote cluster; the control-plane gateway is controlPlane.gateway.")
+            }
+        }
+        let externals = t.clusters.indices.filter { t.clusters[$0].role == .external }
+        let configs = t.clusters.indices.filter { t.clusters[$0].role == .config }
+        if externals.isEmpty { fail("clusters", "no cluster has role external", "mark the cluster that hosts istiod with `role: external`.") }
+        for i in externals.dropFirst() {
+            fail("clusters[\(i)].role", "a second external cluster ('\(t.clusters[i].name)'); one control plane has one external cluster",
+                 "set this cluster's role to remote, or write a second mesh file.")
+        }
+        if configs.isEmpty { fail("clusters", "no cluster has role config", "mark the first remote (the one holding mesh configuration) with `role: config`.") }
+        for i in configs.dropFirst() {
+            fail("clusters[\(i)].role", "a second config cluster ('\(t.clusters[i].name)'); the mesh has one config cluster (also '\(t.clusters[configs[0]].name)')",
+                 "set `role: remote` here: further clusters only provide endpoints.")
+        }
+
+        // Workloads: valid unique names, known data-plane cluster, acyclic dependsOn.
+        var workloadIndex: [String: Int] = [:]
+        for (i, w) in t.workloads.enumerated() {
+            label(w.name, "workloads[\(i)].name", what: "workload name")
+            label(w.namespace, "workloads[\(i)].namespace", what: "namespace")
+            if let first = workloadIndex[w.name] {
+                fail("workloads[\(i)].name", "workload name '\(w.name)' is used twice (also workloads[\(first)])", "give each workload its own name.")
+            } else { workloadIndex[w.name] = i }
+            if let c = t.cluster(named: w.cluster) {
+                if c.role == .external {
+                    fail("workloads[\(i)].cluster", "workload '\(w.name)' is on the external cluster '\(c.name)', which runs the control plane only",
+                         "put it on a config or remote cluster.")
+                }
+            } else {
+                let names = t.clusters.map(\.name)
+                let hint = closest(w.cluster, in: names).map { "did you mean '\($0)'? " } ?? ""
+                fail("workloads[\(i)].cluster", "workload '\(w.name)' names cluster '\(w.cluster)', which the mesh does not have",
+                     "\(hint)use one of: \(names.joined(separator: ", ")).")
+            }
+            for (j, m) in w.manifests.enumerated() {
+                if let s = m.selector, LabelSelector(s) == nil {
+                    fail("workloads[\(i)].manifests[\(j)].selector", "'\(s)' is not a label selector",
+                         "write key=value pairs separated by commas, as kubectl -l takes (e.g. version=v1).")
+                }
+            }
+        }
+        for (i, w) in t.workloads.enumerated() {
+            for (j, d) in w.dependsOn.enumerated() where workloadIndex[d] == nil {
+                fail("workloads[\(i)].dependsOn[\(j)]", "workload '\(w.name)' depends on '\(d)', which is not a workload here",
+                     "use one of: \(t.workloads.map(\.name).joined(separator: ", ")).")
+            }
+        }
+        for cycle in workloadCycles(t.workloads) {
+            let i = workloadIndex[cycle[0]]!
+            fail("workloads[\(i)].dependsOn", "workloads depend on each other in a cycle: \((cycle + [cycle[0]]).joined(separator: " -> "))",
+                 "remove one of these dependsOn entries so that an order exists.")
+        }
+        return out
+    }
+
+    /// Each cycle of workload dependsOn once, starting at its first workload in file order.
+    static func workloadCycles(_ ws: [WorkloadSpec]) -> [[String]] {
+        let deps = Dictionary(ws.map { ($0.name, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        var stack: [String] = []
+        var cycles: [[String]] = []
+        func visit(_ n: String) {
+            state[n] = 1; stack.append(n)
+            for d in deps[n] ?? [] where deps[d] != nil {
+                if state[d] == 1, let k = stack.firstIndex(of: d) { cycles.append(Array(stack[k...])) }
+                else if state[d] == nil { visit(d) }
+            }
+            stack.removeLast(); state[n] = 2
+        }
+        for w in ws where state[w.name] == nil { visit(w.name) }
+        return cycles
+    }
+}
