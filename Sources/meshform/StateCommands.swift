@@ -13,11 +13,17 @@ struct StateCommand: ParsableCommand {
         commandName: "state",
         abstract: "Inspect the state file: managed objects, run history, the write lock.",
         discussion: """
-            The state file is SQLite (schema and guarantees: docs/state.md). Secret values are stored only as
-            keyed hashes and are shown as (sensitive).
+            The state file is SQLite (schema and guarantees: docs/state.md). Secret values are stored only \
+            as keyed hashes and are shown as (sensitive).
             """,
         subcommands: [StateList.self, StateShow.self, StateHistory.self, StateUnlock.self]
     )
+}
+
+/// A state command's own error (no such address, no state file found): exit code 1, like every error.
+struct StateCommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// The `--state PATH` option shared by the state subcommands.
@@ -32,8 +38,8 @@ struct StateFileOption: ParsableArguments {
         let dbs = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".db") }.sorted()
         switch dbs.count {
         case 1: return dir + "/" + dbs[0]
-        case 0: throw ValidationError("no state file under ./state/; pass --state PATH")
-        default: throw ValidationError("several state files under ./state/ (\(dbs.joined(separator: ", "))); pass --state PATH")
+        case 0: throw StateCommandError("no state file under ./state/; pass --state PATH")
+        default: throw StateCommandError("several state files under ./state/ (\(dbs.joined(separator: ", "))); pass --state PATH")
         }
     }
 }
@@ -73,13 +79,13 @@ struct StateShow: ParsableCommand {
         let path = try state.resolve()
         let store = try StateStore.openReadOnly(path: path)
         guard let o = try store.object(address: address) else {
-            throw ValidationError("no object \(address) in state file \(path); see `meshform state list`")
+            throw StateCommandError("no object \(address) in state file \(path); see `meshform state list`")
         }
         let body = Self.hidingSecretValues(o.applied)
         if json {
             var j: JSON = ["address": .string(o.address), "cluster": .string(o.cluster), "uid": o.uid.map(JSON.string) ?? .null,
                            "resourceVersion": o.resourceVersion.map(JSON.string) ?? .null, "appliedHash": .string(o.appliedHash),
-                           "dependencies": .array(o.dependencies.map(JSON.string)), "sensitive": .bool(o.sensitive),
+                           "dependencies": .array(o.dependencies.map(JSON.string)), "sensitive": .bool(o.sensitive || o.kind == "Secret"),
                            "createdAt": .string(Self.time(o.createdAt)), "updatedAt": .string(Self.time(o.updatedAt))]
             j["applied"] = body
             print(String(decoding: j.encoded(pretty: true), as: UTF8.self))
@@ -92,7 +98,7 @@ struct StateShow: ParsableCommand {
         print("resourceVersion:  \(o.resourceVersion ?? "(unknown)")")
         print("applied hash:     \(o.appliedHash)")
         print("dependencies:     \(o.dependencies.isEmpty ? "(none)" : o.dependencies.joined(separator: ", "))")
-        if o.sensitive { print("sensitive:        true") }
+        if o.sensitive || o.kind == "Secret" { print("sensitive:        true") }
         print("created:          \(Self.time(o.createdAt))")
         print("updated:          \(Self.time(o.updatedAt))")
         print("applied:")
@@ -164,9 +170,10 @@ struct StateUnlock: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unlock", abstract: "Break a stale write lock, by its ID.",
         discussion: """
-            Use only when the run holding the lock is dead (the locked error names it, with its pid and host).
-            The ID must be the current lock's, so a lock taken since you looked is never broken by mistake.
-            A run that died mid-apply also left an unfinished journal: `meshform state history` shows it.
+            Use only when the run holding the lock is dead (the locked error names it, with its pid and \
+            host). The ID must be the current lock's, so a lock taken since you looked is never broken by \
+            mistake. A run that died mid-apply also left an unfinished journal: `meshform state history` \
+            shows it.
             """)
     @OptionGroup var state: StateFileOption
     @Argument(help: "The lock ID, as printed in the locked error or `meshform state history`.") var id: String
