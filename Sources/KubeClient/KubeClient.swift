@@ -1,1 +1,234 @@
-// KubeClient: see ../shared/DESIGN.md
+import Foundation
+import KubeModel
+import Logging
+import NIOHTTP1
+
+/// A well-behaved Kubernetes API client for one cluster: discovery, get, list, create, server-side apply,
+/// delete, TokenRequest and waits, with typed errors, retries, and a client-side rate limit.
+///
+/// It knows nothing of Istio or Meshform: every object is `JSON`, and a kind is found through discovery, so a
+/// custom resource created a moment ago works like a Deployment.
+///
+/// Topics: `resource(for:)` and `listKinds()` (discovery); `get`, `list`, `create`, `apply`, `delete`,
+/// `requestToken` (objects); `wait(for:...)` (see WaitCondition.swift); `request(...)` (anything else).
+/// Call `shutdown()` when done: it closes the connection pool.
+public actor KubeClient {
+    public nonisolated let connection: ClusterConnection
+    public nonisolated let options: ClientOptions
+    let transport: Transport
+    let discovery = DiscoveryCache()
+    private var discoveryInFlight: [GroupVersion: Task<[APIResource]?, Error>] = [:]
+
+    public init(connection: ClusterConnection, options: ClientOptions = .init(),
+                logger: Logger = Logger(label: "meshform.kubeclient")) {
+        self.connection = connection
+        self.options = options
+        self.transport = Transport(connection: connection, options: options, logger: logger)
+    }
+
+    /// The context name, used in every error.
+    public nonisolated var contextName: String { connection.contextName }
+
+    func site(_ operation: String, _ object: String? = nil) -> ErrorSite {
+        ErrorSite(context: connection.contextName, object: object, operation: operation)
+    }
+
+    static func describe(_ gvk: GroupVersionKind, _ namespace: String?, _ name: String?) -> String {
+        var s = gvk.description
+        if let name { s += " " + (namespace.map { "\($0)/" } ?? "") + name }
+        else if let namespace { s += " in namespace \(namespace)" }
+        return s
+    }
+
+    // MARK: Raw requests
+
+    /// Sends any request (with auth, rate limit and retries) and returns the answer whatever its status.
+    /// `path` starts with `/`; `query` values are percent-encoded here.
+    public func request(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
+                        contentType: String? = nil) async throws -> APIResponse {
+        try await transport.send(method: method, path: path, query: query, body: body, contentType: contentType,
+                                 site: site("\(method) \(path)"))
+    }
+
+    /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
+    func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
+              contentType: String = "application/json", site: ErrorSite) async throws -> JSON {
+        let response = try await transport.send(method: method, path: path, query: query, body: body?.encoded(),
+                                                contentType: body == nil ? nil : contentType, site: site)
+        guard response.isSuccess else { throw KubeError.from(response, site: site) }
+        return response.json ?? .null
+    }
+
+    // MARK: Discovery
+
+    /// The resource serving `gvk`. Cached; when the kind is missing from the cache, its group-version is read
+    /// again (a CRD may have just been established) before `KubeError.unknownKind` is thrown.
+    public func resource(for gvk: GroupVersionKind) async throws -> APIResource {
+        if let r = await discovery.cached(gvk) { return r }
+        let gv = GroupVersion(group: gvk.group, version: gvk.version)
+        _ = try await fetchGroupVersion(gv)
+        if let r = await discovery.cached(gvk) { return r }
+        throw KubeError.unknownKind(site("discovery"), kind: gvk.description)
+    }
+
+    /// Reads one group-version's resource list, sharing the read among concurrent callers. Nil if not served.
+    private func fetchGroupVersion(_ gv: GroupVersion) async throws -> [APIResource]? {
+        if let task = discoveryInFlight[gv] { return try await task.value }
+        let path = gv.group.isEmpty ? "/api/\(gv.version)" : "/apis/\(gv.group)/\(gv.version)"
+        let transport = self.transport, discovery = self.discovery, site = self.site("discovery", gv.description)
+        let task = Task<[APIResource]?, Error> {
+            let response = try await transport.send(method: .GET, path: path, site: site)
+            if response.status == 404 { return nil }
+            guard response.isSuccess else { throw KubeError.from(response, site: site) }
+            let resources = DiscoveryCache.parse(response.json ?? .null, groupVersion: gv)
+            await discovery.store(gv, resources)
+            return resources
+        }
+        discoveryInFlight[gv] = task
+        defer { discoveryInFlight[gv] = nil }
+        return try await task.value
+    }
+
+    /// Every kind the server serves at each group's preferred version (plus core v1), read fresh.
+    public func listKinds() async throws -> [APIResource] {
+        var groupVersions = [GroupVersion(group: "", version: "v1")]
+        let groups = try await call(.GET, "/apis", site: site("discovery"))
+        for g in groups["groups"]?.array ?? [] {
+            guard let name = g["name"]?.string else { continue }
+            if let v = g[path: ["preferredVersion", "version"]]?.string ?? g["versions"]?[0]?["version"]?.string {
+                groupVersions.append(GroupVersion(group: name, version: v))
+            }
+        }
+        var all: [APIResource] = []
+        try await withThrowingTaskGroup(of: [APIResource]?.self) { group in
+            for gv in groupVersions { group.addTask { try await self.fetchGroupVersion(gv) } }
+            for try await r in group { all += r ?? [] }
+        }
+        return all.sorted { ($0.group, $0.kind) < ($1.group, $1.kind) }
+    }
+
+    /// Forgets discovery (e.g. after many CRDs were removed).
+    public func invalidateDiscovery() async { await discovery.forget() }
+
+    // MARK: Objects
+
+    func gvk(of object: JSON, _ operation: String) throws -> GroupVersionKind {
+        guard let apiVersion = object.apiVersion, let kind = object.kind else {
+            throw KubeError.invalid(site(operation, object.name), causes: [], message: "the object has no apiVersion or kind")
+        }
+        return GroupVersionKind(apiVersion: apiVersion, kind: kind)
+    }
+
+    /// The namespace a request goes to: the given one, else the context's default, for namespaced kinds only.
+    func namespace(for resource: APIResource, _ given: String?) -> String? {
+        resource.namespaced ? (given ?? connection.namespace) : nil
+    }
+
+    /// The object, or nil when it does not exist. A nil namespace means the context's default namespace.
+    public func get(_ gvk: GroupVersionKind, namespace: String?, name: String) async throws -> JSON? {
+        let r = try await resource(for: gvk)
+        let ns = self.namespace(for: r, namespace)
+        do {
+            return try await call(.GET, r.path(namespace: ns, name: name), site: site("get", Self.describe(gvk, ns, name)))
+        } catch KubeError.notFound { return nil }
+    }
+
+    /// Every object of a kind, following `continue` tokens through all pages. A nil namespace lists across all
+    /// namespaces. Items carry `apiVersion` and `kind` (the server omits them inside lists).
+    public func list(_ gvk: GroupVersionKind, namespace: String?, labelSelector: String? = nil) async throws -> [JSON] {
+        let r = try await resource(for: gvk)
+        let ns = r.namespaced ? namespace : nil
+        let where_ = site("list", Self.describe(gvk, ns, nil))
+        var items: [JSON] = []
+        var token: String?
+        repeat {
+            var query = [("limit", String(options.pageSize))]
+            if let labelSelector { query.append(("labelSelector", labelSelector)) }
+            if let token { query.append(("continue", token)) }
+            let page = try await call(.GET, r.path(namespace: ns), query: query, site: where_)
+            for var item in page["items"]?.array ?? [] {
+                if item.apiVersion == nil { item["apiVersion"] = .string(gvk.apiVersion) }
+                if item.kind == nil { item["kind"] = .string(gvk.kind) }
+                items.append(item)
+            }
+            token = page[path: ["metadata", "continue"]]?.string
+            if token?.isEmpty == true { token = nil }
+        } while token != nil
+        return items
+    }
+
+    /// Creates the object (POST). `dryRun` asks the server to validate and default without storing.
+    public func create(_ object: JSON, dryRun: Bool = false) async throws -> JSON {
+        let gvk = try gvk(of: object, "create")
+        let r = try await resource(for: gvk)
+        let ns = namespace(for: r, object.namespace)
+        let query = dryRun ? [("dryRun", "All")] : []
+        return try await call(.POST, r.path(namespace: ns), query: query, body: object,
+                              site: site("create", Self.describe(gvk, ns, object.name)))
+    }
+
+    /// Server-side apply under `fieldManager`: the server merges the fields this manager sets and reports
+    /// fields owned by other managers as `KubeError.conflict` unless `force` takes them over.
+    /// Applying the same object twice changes nothing (same resourceVersion).
+    public func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false) async throws -> JSON {
+        let gvk = try gvk(of: object, "apply")
+        guard let name = object.name else {
+            throw KubeError.invalid(site("apply", gvk.description), causes: [StatusCause(reason: "FieldValueRequired", message: "name is required", field: "metadata.name")],
+                                    message: "metadata.name is required for server-side apply")
+        }
+        let r = try await resource(for: gvk)
+        let ns = namespace(for: r, object.namespace)
+        var query = [("fieldManager", fieldManager)]
+        if force { query.append(("force", "true")) }
+        if dryRun { query.append(("dryRun", "All")) }
+        // JSON is YAML, so the apply-patch+yaml content type takes the encoded object as is.
+        return try await call(.PATCH, r.path(namespace: ns, name: name), query: query, body: object,
+                              contentType: "application/apply-patch+yaml", site: site("apply", Self.describe(gvk, ns, name)))
+    }
+
+    /// Deletes the object with the given propagation policy (`Background`, `Foreground`, `Orphan`, or nil for
+    /// the server's default). Returns false if it was already gone. With `waitUntilGone`, returns only once a
+    /// GET answers 404, or throws `KubeError.timeout`.
+    @discardableResult
+    public func delete(_ gvk: GroupVersionKind, namespace: String?, name: String, propagation: String? = "Background",
+                       waitUntilGone: Duration? = nil) async throws -> Bool {
+        let r = try await resource(for: gvk)
+        let ns = self.namespace(for: r, namespace)
+        var body: JSON = ["apiVersion": "v1", "kind": "DeleteOptions"]
+        if let propagation { body["propagationPolicy"] = .string(propagation) }
+        do {
+            _ = try await call(.DELETE, r.path(namespace: ns, name: name), body: body, site: site("delete", Self.describe(gvk, ns, name)))
+        } catch KubeError.notFound { return false }
+        if let waitUntilGone {
+            _ = try await wait(for: .gone, gvk: gvk, namespace: ns, name: name, timeout: waitUntilGone)
+        }
+        return true
+    }
+
+    /// A bound service-account token (TokenRequest API), e.g. for a remote secret.
+    public func requestToken(namespace: String, serviceAccount: String, audiences: [String] = [],
+                             expirationSeconds: Int? = nil) async throws -> String {
+        var spec: JSON = ["audiences": .array(audiences.map(JSON.string))]
+        if let expirationSeconds { spec["expirationSeconds"] = .int(expirationSeconds) }
+        let body: JSON = ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec]
+        let path = "/api/v1/namespaces/\(APIResource.segment(namespace))/serviceaccounts/\(APIResource.segment(serviceAccount))/token"
+        let answer = try await call(.POST, path, body: body,
+                                    site: site("request token", "ServiceAccount \(namespace)/\(serviceAccount)"))
+        guard let token = answer[path: ["status", "token"]]?.string, !token.isEmpty else {
+            throw KubeError.server(site("request token", "ServiceAccount \(namespace)/\(serviceAccount)"), code: 200, reason: nil,
+                                   message: "the TokenRequest answer has no status.token", attempts: 1)
+        }
+        return token
+    }
+
+    /// How many times the exec credential plugin has run (0 for other credentials).
+    public func execPluginRuns() async -> Int { await transport.state.execRuns() }
+
+    /// Closes the connection pool. The client must not be used afterwards.
+    public func shutdown() async throws { try await transport.shutdown() }
+}
+
+extension KubeClient: CustomStringConvertible {
+    /// Context, server and kind of credential; never the credential itself.
+    public nonisolated var description: String { "KubeClient(\(connection))" }
+}

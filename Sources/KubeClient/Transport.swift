@@ -1,0 +1,247 @@
+import AsyncHTTPClient
+import Foundation
+import KubeModel
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// One HTTP answer from the API server, body fully read.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+    /// How many tries it took to get this answer.
+    public var attempts: Int = 1
+    /// The body as JSON, nil if empty or not JSON.
+    public var json: JSON? { body.isEmpty ? nil : try? JSON(data: body) }
+    public var isSuccess: Bool { (200...299).contains(status) }
+    public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+}
+
+/// HTTPS to one cluster: one connection pool (one `HTTPClient`), authentication on every request, the
+/// client-side rate limit, and retries with backoff. Knows nothing of resources or kinds.
+final class Transport: Sendable {
+    let connection: ClusterConnection
+    let options: ClientOptions
+    let limiter: RateLimiter
+    let state: TransportState
+    let logger: Logger
+    /// The URL prefix requests are sent to (the server, or `tls-server-name` routed to the server's host).
+    let baseURL: String
+
+    init(connection: ClusterConnection, options: ClientOptions, logger: Logger) {
+        self.connection = connection
+        self.options = options
+        self.logger = logger
+        self.limiter = RateLimiter(qps: options.qps, burst: options.burst)
+        var base = connection.server
+        var dnsOverride: [String: String] = [:]
+        if let sni = connection.tlsServerName, var comps = URLComponents(string: connection.server), let host = comps.host {
+            // Verify the certificate for `tls-server-name` while connecting to the server's real address.
+            comps.host = sni
+            base = comps.string ?? base
+            dnsOverride[sni] = host
+        }
+        self.baseURL = base
+        self.state = TransportState(connection: connection, options: options, dnsOverride: dnsOverride)
+    }
+
+    static func encodeQuery(_ query: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return query.map { k, v in
+            "\(k.addingPercentEncoding(withAllowedCharacters: allowed) ?? k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
+        }.joined(separator: "&")
+    }
+
+    /// Sends a request, retrying per `options.retry`. Returns the last answer, whatever its status; throws
+    /// `KubeError.transport` or `.tls` when no answer could be had.
+    func send(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
+              contentType: String? = nil, site: ErrorSite) async throws -> APIResponse {
+        var url = baseURL + path
+        if !query.isEmpty { url += "?" + Self.encodeQuery(query) }
+        let policy = options.retry
+        let clock = ContinuousClock()
+        let start = clock.now
+        var attempt = 0
+        var refreshedCredentials = false
+        while true {
+            attempt += 1
+            try await limiter.acquire()
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "User-Agent", value: options.userAgent)
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let client: HTTPClient
+            do {
+                if let auth = try await state.authorizationHeader() { request.headers.add(name: "Authorization", value: auth) }
+                client = try await state.client()
+            } catch let e as KubeError { throw e }
+
+            var retryAfter: Duration?
+            var failure: KubeError
+            do {
+                let response = try await client.execute(request, timeout: options.requestTimeout.timeAmount)
+                let bytes = try await response.body.collect(upTo: 256 << 20)
+                let answer = APIResponse(status: Int(response.status.code),
+                                         headers: response.headers.map { ($0.name, $0.value) },
+                                         body: Data(bytes.readableBytesView), attempts: attempt)
+                if answer.status == 401, !refreshedCredentials, await state.invalidateRefreshableCredentials() {
+                    // An exec credential or token file may have rotated: fetch it again once, outside the retry budget.
+                    refreshedCredentials = true
+                    attempt -= 1
+                    continue
+                }
+                guard RetryPolicy.isRetryable(status: answer.status) else { return answer }
+                retryAfter = RetryPolicy.parseRetryAfter(answer.header("Retry-After"))
+                failure = .server(site, code: answer.status, reason: nil, message: "", attempts: attempt)
+                if attempt >= policy.maxAttempts { return answer }
+                let delay = policy.delay(retry: attempt, retryAfter: retryAfter)
+                if clock.now - start + delay > policy.maxElapsed { return answer }
+                logger.debug("retrying", metadata: ["context": "\(connection.contextName)", "method": "\(method)", "path": "\(path)",
+                                                    "status": "\(answer.status)", "attempt": "\(attempt)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
+                continue
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch let e as KubeError {
+                throw e
+            } catch {
+                if let tls = Self.tlsFailure(error) {
+                    throw KubeError.tls(site, message: tls)
+                }
+                failure = .transport(site, message: "\(method) \(path): \(Self.describe(error))", attempts: attempt)
+            }
+            if attempt >= policy.maxAttempts { throw failure }
+            let delay = policy.delay(retry: attempt, retryAfter: retryAfter)
+            if clock.now - start + delay > policy.maxElapsed { throw failure }
+            logger.debug("retrying after connection failure", metadata: ["context": "\(connection.contextName)", "path": "\(path)",
+                                                                         "attempt": "\(attempt)", "error": "\(failure)"])
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    /// A readable message if `error` is a TLS verification/handshake failure (never retried: it will not change).
+    static func tlsFailure(_ error: Error) -> String? {
+        let text = String(describing: error)
+        if error is NIOSSLError || error is BoringSSLError || text.contains("CERTIFICATE_VERIFY_FAILED")
+            || text.contains("handshakeFailed") || text.contains("unableToValidateCertificate") {
+            return "the server's certificate could not be verified (check the cluster's certificate-authority, "
+                + "tls-server-name and server address): \(text)"
+        }
+        return nil
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let e = error as? HTTPClientError { return "\(e)" }
+        return String(describing: error)
+    }
+
+    func shutdown() async throws { try await state.shutdown() }
+}
+
+/// The mutable part of a transport: the lazily built `HTTPClient` (it may need a client certificate from an
+/// exec plugin before it can exist) and credential caches.
+actor TransportState {
+    let connection: ClusterConnection
+    let options: ClientOptions
+    let dnsOverride: [String: String]
+    private var httpClient: HTTPClient?
+    private var execCache: ExecCredentialCache?
+    private var tokenFileCache: (token: String, readAt: Date)?
+    private var isShutDown = false
+
+    init(connection: ClusterConnection, options: ClientOptions, dnsOverride: [String: String]) {
+        self.connection = connection; self.options = options; self.dnsOverride = dnsOverride
+        if case .exec(let plugin) = connection.credentials { execCache = ExecCredentialCache(plugin: plugin) }
+    }
+
+    private var site: ErrorSite { ErrorSite(context: connection.contextName, operation: "connect") }
+
+    /// How many times the exec plugin ran (diagnostics, tests).
+    func execRuns() async -> Int { await execCache?.runs ?? 0 }
+
+    func authorizationHeader() async throws -> String? {
+        switch connection.credentials {
+        case .none, .clientCertificate: return nil
+        case .token(let t): return "Bearer \(t)"
+        case .basic(let u, let p): return "Basic " + Data("\(u):\(p)".utf8).base64EncodedString()
+        case .tokenFile(let path):
+            if let cached = tokenFileCache, Date().timeIntervalSince(cached.readAt) < 60 { return "Bearer \(cached.token)" }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw KubeError.kubeconfig(file: connection.file, context: connection.contextName, message: "cannot read tokenFile \(path)")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            tokenFileCache = (token, Date())
+            return "Bearer \(token)"
+        case .exec:
+            let cred = try await execCache!.credential()
+            return cred.token.map { "Bearer \($0)" }
+        }
+    }
+
+    /// Drops cached exec/token-file credentials; true if there was something to refresh.
+    func invalidateRefreshableCredentials() async -> Bool {
+        switch connection.credentials {
+        case .exec: await execCache?.invalidate(); return true
+        case .tokenFile: tokenFileCache = nil; return true
+        default: return false
+        }
+    }
+
+    func client() async throws -> HTTPClient {
+        if let httpClient { return httpClient }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        let fail = { (message: String) in KubeError.kubeconfig(file: self.connection.file, context: self.connection.contextName, message: message) }
+        if connection.insecureSkipTLSVerify {
+            tls.certificateVerification = .none
+        } else if let ca = connection.caData {
+            do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes([UInt8](ca))) } catch {
+                throw fail("certificate-authority of cluster \"\(connection.clusterName)\" is not a PEM certificate bundle")
+            }
+        }
+        var certPEM: Data?, keyPEM: Data?
+        switch connection.credentials {
+        case .clientCertificate(let c, let k): certPEM = c; keyPEM = k
+        case .exec:
+            let cred = try await execCache!.credential()
+            certPEM = cred.clientCertificateData; keyPEM = cred.clientKeyData
+        default: break
+        }
+        if let certPEM, let keyPEM {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes([UInt8](certPEM)).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: [UInt8](keyPEM), format: .pem))
+            } catch {
+                throw fail("client certificate or key of user \"\(connection.userName)\" is not valid PEM")
+            }
+        }
+        if let c = httpClient { return c }   // another caller built it while we awaited the plugin
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            timeout: .init(connect: options.connectTimeout.timeAmount),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
+        config.dnsOverride = dnsOverride
+        config.redirectConfiguration = .disallow
+        let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        httpClient = c
+        return c
+    }
+
+    func shutdown() async throws {
+        guard !isShutDown else { return }
+        isShutDown = true
+        try await httpClient?.shutdown()
+        httpClient = nil
+    }
+}
+
+extension Duration {
+    /// The same span as NIO's `TimeAmount`.
+    var timeAmount: TimeAmount {
+        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
+    }
+}
