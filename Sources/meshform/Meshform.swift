@@ -17,6 +17,8 @@ struct Meshform: AsyncParsableCommand {
         subcommands: [
             // Registered by each command's author; keep one line per command group.
             StateCommand.self,
+            ValidateCommand.self,
+            GraphCommand.self,
         ]
     )
 }

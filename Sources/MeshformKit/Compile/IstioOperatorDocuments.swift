@@ -13,7 +13,8 @@ public enum IstioOperatorDocuments {
         let config = t.configCluster
         func params(_ cluster: ClusterSpec) -> [String: String] {
             ["address": address, "cluster": cluster.name, "network": cluster.network, "meshID": t.meshID,
-             "namespace": cp.namespace, "gatewayNamespace": cp.gateway.namespace, "gatewayName": cp.gateway.name]
+             "namespace": cp.namespace, "gatewayNamespace": cp.gateway.namespace, "gatewayName": cp.gateway.name,
+             "configCluster": config?.name ?? ext.name]
         }
         func component(_ kind: IstioComponent.Kind, _ cluster: ClusterSpec, _ doc: JSON, namespace: String) -> IstioComponent {
             IstioComponent(kind: kind, cluster: cluster.name, istioOperator: doc, namespace: namespace,

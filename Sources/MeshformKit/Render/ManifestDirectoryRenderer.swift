@@ -7,8 +7,8 @@ import KubeModel
 ///
 /// Before parsing, `{{name}}` is replaced by the component's parameters: `{{address}}` (the control-plane
 /// address, or the computed gateway-address placeholder, which the compiler then tracks as a dependency),
-/// `{{cluster}}`, `{{network}}`, `{{meshID}}`, `{{namespace}}` (control-plane namespace) and
-/// `{{gatewayNamespace}}`. An unknown `{{name}}` is an error, so a typo cannot reach a cluster.
+/// `{{cluster}}`, `{{network}}`, `{{meshID}}`, `{{namespace}}` (control-plane namespace), `{{configCluster}}`,
+/// `{{gatewayNamespace}}` and `{{gatewayName}}`. An unknown `{{name}}` is an error, so a typo cannot reach a cluster.
 /// A missing file is an error naming the file expected. Parsed results are cached by content, so
 /// rendering the same manifest for fifty clusters parses it once.
 public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Sendable {
