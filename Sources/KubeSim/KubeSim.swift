@@ -1,1 +1,147 @@
-// KubeSim: see ../shared/DESIGN.md
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import NIOCore
+import NIOSSL
+import Logging
+import KubeModel
+
+/// A local Kubernetes API server on 127.0.0.1 over HTTPS, that the real kubectl and Meshform talk to
+/// unchanged. Several run side by side in one process; each has its own CA, tokens and objects.
+///
+/// ```swift
+/// let sim = try await KubeSim.start(KubeSimOptions(name: "east"))
+/// try sim.writeKubeconfig(to: "/tmp/east.kubeconfig")
+/// ... kubectl --kubeconfig /tmp/east.kubeconfig get ns ...
+/// try await sim.stop()
+/// ```
+public final class KubeSim: Sendable {
+    public let name: String
+    public let port: Int
+    public var url: String { "https://127.0.0.1:\(port)" }
+    /// The CA that signed the serving certificate (PEM): what a client trusts.
+    public var caPEM: String { identity.caPEM }
+    /// The admin user's bearer token.
+    public var token: String { identity.adminToken }
+    /// The bearer token of `/admin/faults` (GET shows, PUT sets, DELETE clears the fault settings).
+    public var adminEndpointToken: String { identity.adminEndpointToken }
+
+    let identity: SimIdentity
+    let store: Store
+    let server: Server
+    let dataDir: String?
+    let runTask: Task<Void, Error>
+    let saver: Task<Void, Never>?
+
+    private init(name: String, port: Int, identity: SimIdentity, store: Store, server: Server, dataDir: String?,
+                 runTask: Task<Void, Error>, saver: Task<Void, Never>?) {
+        self.name = name; self.port = port; self.identity = identity; self.store = store; self.server = server
+        self.dataDir = dataDir; self.runTask = runTask; self.saver = saver
+    }
+
+    /// Starts serving; returns once the port is bound.
+    public static func start(_ options: KubeSimOptions) async throws -> KubeSim {
+        let identity = try Persistence.loadOrCreateIdentity(dir: options.dataDir, name: options.name)
+        let store = Store(simIndex: options.name.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xffff } % 250)
+        if let dir = options.dataDir { try Persistence.load(dir: dir, into: store) }
+        let controllers = Controllers(store: store, delay: options.controllerDelay, caPEM: identity.caPEM)
+        store.onCommit = { t, obj, type in controllers.react(t, obj, type) }
+        store.withLock {
+            if store.namespaceExists("default") == nil {
+                let t = ResourceCatalog.builtIns[0]
+                let c = WriteContext(type: t, version: "v1", namespace: "", manager: "kubesim", dryRun: false)
+                for ns in ["default", "kube-system", "kube-public"] { _ = try? store.create(["metadata": ["name": .string(ns)]], c) }
+            }
+        }
+        let server = Server(store: store, identity: identity, faults: options.faults)
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(identity.serverCertPEM.utf8), format: .pem))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
+        var logger = Logger(label: "kubesim.\(options.name)")
+        logger.logLevel = .critical
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            responder: CallbackResponder { (req: Request, ctx: SimRequestContext) in try await server.respond(req, ctx) },
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: nil),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
+            },
+            logger: logger)
+        let runTask = Task {
+            do { try await app.run() } catch { portContinuation.finish(); throw error }
+        }
+        var bound = 0
+        for await p in portStream { bound = p }
+        if bound == 0 {
+            runTask.cancel()
+            _ = await runTask.result
+            throw KubeSimError.cannotListen(options.port)
+        }
+        server.port = bound
+        let saver: Task<Void, Never>? = options.dataDir.map { dir in
+            Task.detached {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(200))
+                    try? Persistence.saveIfDirty(dir: dir, store: store)
+                }
+            }
+        }
+        return KubeSim(name: options.name, port: bound, identity: identity, store: store, server: server,
+                       dataDir: options.dataDir, runTask: runTask, saver: saver)
+    }
+
+    /// The in-process equivalent of `PUT /admin/faults`.
+    public func setFaults(_ f: FaultSettings) { server.currentFaults = f }
+    public var faults: FaultSettings { server.currentFaults }
+
+    /// Ends open watches, stops serving and, with a data directory, writes the last snapshot.
+    public func stop() async throws {
+        store.withLock { for (_, w) in store.watchers { w.1.finish() } }
+        saver?.cancel()
+        runTask.cancel()
+        _ = await runTask.result
+        if let dataDir { try Persistence.saveIfDirty(dir: dataDir, store: store) }
+    }
+
+    /// A kubeconfig (cluster with the CA, user with the admin token, one context) that kubectl reads unchanged.
+    public func kubeconfig(contextName: String? = nil) -> String {
+        let ctx = contextName ?? name
+        let ca = Data(caPEM.utf8).base64EncodedString()
+        return """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: \(name)
+          cluster:
+            server: \(url)
+            certificate-authority-data: \(ca)
+        users:
+        - name: \(name)-admin
+          user:
+            token: \(token)
+        contexts:
+        - name: \(ctx)
+          context:
+            cluster: \(name)
+            user: \(name)-admin
+        current-context: \(ctx)
+        preferences: {}
+
+        """
+    }
+
+    /// Writes `kubeconfig(contextName:)` to a file only its owner can read.
+    public func writeKubeconfig(to path: String, contextName: String? = nil) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try Persistence.writePrivate(Data(kubeconfig(contextName: contextName).utf8), to: path)
+    }
+}
+
+public enum KubeSimError: Error, CustomStringConvertible {
+    case cannotListen(Int)
+    public var description: String {
+        switch self { case .cannotListen(let p): return "kubesim: cannot listen on 127.0.0.1:\(p)" }
+    }
+}

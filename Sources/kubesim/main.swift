@@ -1,2 +1,49 @@
-// The kubesim executable: see Sources/KubeSim. (Being built; issue 2.)
-print("kubesim: not built yet")
+// The kubesim executable: one KubeSim on 127.0.0.1 until SIGTERM or SIGINT (then exit 0).
+import ArgumentParser
+import Foundation
+import KubeSim
+
+struct KubeSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kubesim", abstract: "A local Kubernetes API server for tests and demos (HTTPS on 127.0.0.1).")
+
+    @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 0
+    @Option(help: "Cluster name: the kubeconfig's cluster and context.") var name: String = "kubesim"
+    @Option(help: "Where to write the kubeconfig (mode 0600).") var kubeconfig: String?
+    @Option(help: "Keep objects, tokens and the CA here across restarts.") var dataDir: String?
+    @Option(help: "Controller delay in milliseconds.") var controllerDelayMs: Int = 50
+    @Option(help: "Fixed latency added to every request, ms.") var latencyMs: Int = 0
+    @Option(help: "Random extra latency up to this many ms.") var jitterMs: Int = 0
+    @Option(help: "Fraction (0...1) of resource requests answered with an injected error.") var errorRate: Double = 0
+    @Option(help: "Comma-separated codes injected errors pick from.") var errorCodes: String = "500,503,429"
+    @Option(help: "Fraction (0...1) of resource requests whose connection is dropped.") var dropRate: Double = 0
+    @Option(help: "An object whose every write fails (namespace/name or Kind/namespace/name); repeatable.") var failWrite: [String] = []
+    @Option(help: "Write the admin endpoint token to this file (mode 0600).") var adminTokenFile: String?
+
+    func run() async throws {
+        signal(SIGTERM, SIG_IGN); signal(SIGINT, SIG_IGN)
+        let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
+                                   errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
+                                   dropRate: dropRate, failWrites: Set(failWrite))
+        let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
+                                                         controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
+        if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }
+        if let adminTokenFile {
+            FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        print("kubesim \(name) listening on \(sim.url)")
+        fflush(stdout)
+        let stop = AsyncStream<Void> { c in
+            for s in [SIGTERM, SIGINT] {
+                let src = DispatchSource.makeSignalSource(signal: s, queue: .main)
+                src.setEventHandler { c.yield(); c.finish() }
+                src.resume()
+                c.onTermination = { _ in src.cancel() }
+            }
+        }
+        for await _ in stop { break }
+        try await sim.stop()
+    }
+}
+
+await KubeSimCommand.main()

@@ -1,0 +1,96 @@
+import Foundation
+import KubeModel
+
+/// Legacy discovery documents and the OpenAPI v3 index kubectl reads. kubectl 1.32 asks for aggregated
+/// discovery first; answering the plain documents makes it fall back to them, as with an older server.
+///
+/// The OpenAPI v3 documents list, for every built-in kind, a PATCH operation with the `fieldValidation`
+/// query parameter: that is what tells kubectl the server validates fields itself (`--validate=strict`),
+/// so it needs no schemas. No schema is given for a kind, so kubectl's client-side apply computes its
+/// strategic merge patches from its compiled-in types (the real patch strategies). CRD groups are left out of the index, and kubectl then checks the Namespace
+/// kind, as the real kubectl does for CRDs.
+enum Discovery {
+    static let verbs: JSON = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+    static func version() -> JSON {
+        ["major": "1", "minor": "32", "gitVersion": "v1.32.0-kubesim", "gitCommit": "0000000000000000000000000000000000000000",
+         "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
+         "platform": "linux/amd64"]
+    }
+
+    static func coreVersions(port: Int) -> JSON {
+        ["kind": "APIVersions", "versions": ["v1"],
+         "serverAddressByClientCIDRs": [["clientCIDR": "0.0.0.0/0", "serverAddress": .string("127.0.0.1:\(port)")]]]
+    }
+
+    static func groupList(_ c: ResourceCatalog) -> JSON {
+        ["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(c.groups.map { group($0.name, $0.versions) })]
+    }
+
+    static func group(_ name: String, _ versions: [String]) -> JSON {
+        let vs: [JSON] = versions.map { ["groupVersion": .string("\(name)/\($0)"), "version": .string($0)] }
+        return ["kind": "APIGroup", "apiVersion": "v1", "name": .string(name), "versions": .array(vs), "preferredVersion": vs[0]]
+    }
+
+    static func resourceList(_ c: ResourceCatalog, group: String, version: String) -> JSON? {
+        let types = c.resources(group: group, version: version)
+        if types.isEmpty { return nil }
+        var rs: [JSON] = []
+        for t in types {
+            var r: JSON = ["name": .string(t.resource), "singularName": .string(t.singular), "namespaced": .bool(t.namespaced),
+                           "kind": .string(t.kind), "verbs": verbs, "storageVersionHash": .string(String(t.storageKey.hashValue & 0xffffff, radix: 16))]
+            if !t.shortNames.isEmpty { r["shortNames"] = .array(t.shortNames.map(JSON.string)) }
+            if !t.categories.isEmpty { r["categories"] = .array(t.categories.map(JSON.string)) }
+            rs.append(r)
+            if t.hasStatus {
+                rs.append(["name": .string(t.resource + "/status"), "singularName": "", "namespaced": .bool(t.namespaced),
+                           "kind": .string(t.kind), "verbs": ["get", "patch", "update"]])
+            }
+            if t.storageKey == "serviceaccounts" {
+                rs.append(["name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io",
+                           "version": "v1", "kind": "TokenRequest", "verbs": ["create"]])
+            }
+        }
+        return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"),
+                "resources": .array(rs)]
+    }
+
+    static func openAPIv3Index() -> JSON {
+        var paths: [String: JSON] = [:]
+        for gv in builtInGroupVersions() {
+            let p = gv.group.isEmpty ? "api/\(gv.version)" : "apis/\(gv.group)/\(gv.version)"
+            paths[p] = ["serverRelativeURL": .string("/openapi/v3/\(p)?hash=kubesim1")]
+        }
+        return ["paths": .object(paths)]
+    }
+
+    static func builtInGroupVersions() -> [GroupVersion] {
+        var seen: [GroupVersion] = []
+        for t in ResourceCatalog.builtIns { for v in t.versions {
+            let gv = GroupVersion(group: t.group, version: v)
+            if !seen.contains(gv) { seen.append(gv) }
+        } }
+        return seen
+    }
+
+    static func openAPIv3(group: String, version: String) -> JSON? {
+        let types = ResourceCatalog.builtIns.filter { $0.group == group && $0.versions.contains(version) }
+        if types.isEmpty { return nil }
+        let prefix = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
+        var paths: [String: JSON] = [:]
+        for t in types {
+            let path = t.namespaced ? "\(prefix)/namespaces/{namespace}/\(t.resource)/{name}" : "\(prefix)/\(t.resource)/{name}"
+            let gvk: JSON = ["group": .string(group), "version": .string(version), "kind": .string(t.kind)]
+            let params: JSON = [["name": "fieldValidation", "in": "query", "schema": ["type": "string", "uniqueItems": true]],
+                                ["name": "fieldManager", "in": "query", "schema": ["type": "string", "uniqueItems": true]],
+                                ["name": "dryRun", "in": "query", "schema": ["type": "string", "uniqueItems": true]],
+                                ["name": "force", "in": "query", "schema": ["type": "boolean", "uniqueItems": true]]]
+            let op: JSON = ["operationId": .string("patch\(t.kind)"), "parameters": params, "x-kubernetes-action": "patch",
+                            "x-kubernetes-group-version-kind": gvk,
+                            "responses": ["200": ["description": "OK"]]]
+            paths[path] = ["patch": op]
+        }
+        return ["openapi": "3.0.0", "info": ["title": "Kubernetes", "version": "v1.32.0"],
+                "paths": .object(paths), "components": ["schemas": [:]]]
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import KubeModel
+
+/// Field paths in the managedFields encoding (`f:spec`, `k:{"name":"x"}`, `v:"a"`, `.`), flattened to
+/// strings so that field sets are plain `Set<String>` (fast to union, subtract and compare).
+///
+/// Lists are associative (merged by key) for the well-known Kubernetes list fields, sets for `finalizers`,
+/// and atomic (owned and replaced whole) otherwise, as the real server treats CRD lists by default.
+enum FieldPaths {
+    static let separator: Character = "\u{1}"
+
+    /// The merge key of a known associative list, given its field name and elements.
+    static func mergeKey(field: String?, elements: [JSON]) -> String? {
+        guard let field else { return nil }
+        let key: String
+        switch field {
+        case "containers", "initContainers", "ephemeralContainers", "env", "volumes", "imagePullSecrets",
+             "webhooks", "versions", "secrets", "resourceClaims", "readinessGates":
+            key = field == "readinessGates" ? "conditionType" : "name"
+        case "volumeMounts": key = "mountPath"
+        case "volumeDevices": key = "devicePath"
+        case "ports": key = elements.first?["containerPort"] != nil ? "containerPort" : "port"
+        case "conditions": key = "type"
+        case "hostAliases": key = "ip"
+        case "topologySpreadConstraints": key = "topologyKey"
+        case "ownerReferences": key = "uid"
+        default: return nil
+        }
+        guard !elements.isEmpty, elements.allSatisfy({ $0[key] != nil }) else { return nil }
+        return key
+    }
+
+    static func isSetList(_ field: String?) -> Bool { field == "finalizers" }
+
+    static func keyComponent(_ key: String, _ element: JSON) -> String {
+        "k:" + compactJSON(.object([key: element[key] ?? .null]))
+    }
+
+    /// Leaf paths with their values (associative items also get an item path ending in `.`), for the parts of
+    /// an object that field management tracks: not apiVersion/kind, not server-set metadata, not status when
+    /// it is a subresource.
+    static func flatten(object: JSON, includeStatus: Bool) -> [String: JSON] {
+        var out: [String: JSON] = [:]
+        guard case .object(let o) = object else { return out }
+        for (k, v) in o {
+            switch k {
+            case "apiVersion", "kind": continue
+            case "status" where !includeStatus: continue
+            case "metadata":
+                for mk in ["labels", "annotations", "finalizers", "ownerReferences"] {
+                    if let mv = v[mk] { walk(mv, field: mk, prefix: "f:metadata\u{1}f:\(mk)", into: &out) }
+                }
+            default: walk(v, field: k, prefix: "f:" + k, into: &out)
+            }
+        }
+        return out
+    }
+
+    private static func walk(_ v: JSON, field: String?, prefix: String, into out: inout [String: JSON]) {
+        switch v {
+        case .object(let o) where !o.isEmpty:
+            for (k, cv) in o { walk(cv, field: k, prefix: prefix + "\u{1}f:" + k, into: &out) }
+        case .array(let a) where !a.isEmpty:
+            if let key = mergeKey(field: field, elements: a), a.allSatisfy({ $0.object != nil }) {
+                for e in a {
+                    let p = prefix + "\u{1}" + keyComponent(key, e)
+                    out[p + "\u{1}."] = .null
+                    if case .object(let eo) = e {
+                        for (k, cv) in eo { walk(cv, field: k, prefix: p + "\u{1}f:" + k, into: &out) }
+                    }
+                }
+            } else if isSetList(field) {
+                for e in a { out[prefix + "\u{1}v:" + compactJSON(e)] = e }
+            } else {
+                out[prefix] = v
+            }
+        default:
+            out[prefix] = v
+        }
+    }
+
+    /// Removes the value at a flattened path; an item path (ending in `.`) removes the whole list item.
+    static func removing(_ path: String, from v: JSON) -> JSON {
+        removing(path.split(separator: separator).map(String.init)[...], from: v)
+    }
+
+    private static func removing(_ comps: ArraySlice<String>, from v: JSON) -> JSON {
+        guard let c = comps.first else { return v }
+        let rest = comps.dropFirst()
+        if c.hasPrefix("f:") {
+            guard case .object(var o) = v else { return v }
+            let name = String(c.dropFirst(2))
+            if rest.isEmpty { o[name] = nil } else if let child = o[name] { o[name] = removing(rest, from: child) }
+            return .object(o)
+        }
+        guard case .array(var a) = v, let want = try? JSON(data: Data(c.dropFirst(2).utf8)) else { return v }
+        let matches: (JSON) -> Bool
+        if c.hasPrefix("k:"), case .object(let keys) = want {
+            matches = { e in keys.allSatisfy { e[$0.key] == $0.value } }
+        } else { matches = { $0 == want } }
+        guard let i = a.firstIndex(where: matches) else { return v }
+        if rest.isEmpty || rest.first == "." { a.remove(at: i) } else { a[i] = removing(rest, from: a[i]) }
+        return .array(a)
+    }
+
+    /// The managedFields `fieldsV1` tree for a set of flattened paths.
+    static func fieldsV1(_ paths: Set<String>) -> JSON {
+        final class Node { var children: [String: Node] = [:] }
+        let root = Node()
+        for p in paths {
+            var n = root
+            for c in p.split(separator: separator) {
+                let k = String(c)
+                if let next = n.children[k] { n = next } else { let next = Node(); n.children[k] = next; n = next }
+            }
+        }
+        func render(_ n: Node) -> JSON { .object(n.children.mapValues(render)) }
+        return render(root)
+    }
+
+    /// A `.spec.replicas`-style name for a path, as conflict messages print it.
+    static func display(_ path: String) -> String {
+        var s = ""
+        for c in path.split(separator: separator) {
+            if c.hasPrefix("f:") { s += "." + c.dropFirst(2) }
+            else if c.hasPrefix("k:") || c.hasPrefix("v:") { s += "[" + c.dropFirst(2).replacingOccurrences(of: "\"", with: "") .replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "").replacingOccurrences(of: ":", with: "=") + "]" }
+        }
+        return s
+    }
+}
+
+/// Merges an applied configuration into a live object as server-side apply does: objects by key,
+/// associative lists by merge key, set lists by value, everything else replaced.
+func applyMerge(_ live: JSON?, _ applied: JSON, field: String?) -> JSON {
+    switch applied {
+    case .object(let a):
+        guard case .object(var l)? = live else { return applied }
+        for (k, av) in a { l[k] = applyMerge(l[k], av, field: k) }
+        return .object(l)
+    case .array(let aa):
+        guard case .array(var la)? = live else { return applied }
+        if let key = FieldPaths.mergeKey(field: field, elements: aa), la.allSatisfy({ $0[key] != nil }) {
+            for item in aa {
+                if let i = la.firstIndex(where: { $0[key] == item[key] }) { la[i] = applyMerge(la[i], item, field: nil) }
+                else { la.append(item) }
+            }
+            return .array(la)
+        }
+        if FieldPaths.isSetList(field) {
+            for item in aa where !la.contains(item) { la.append(item) }
+            return .array(la)
+        }
+        return applied
+    default:
+        return applied
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import KubeModel
+import Yams
+
+/// Where a resource request points: the kind, version, namespace, object name and subresource.
+struct ResourcePath {
+    var type: ResourceType
+    var version: String
+    var namespace: String?
+    var name: String?
+    var subresource: String?
+}
+
+extension Server {
+    func parsePath(_ s: [String]) -> Result<ResourcePath, APIError> {
+        let group: String, version: String, rest: ArraySlice<String>
+        if s.first == "api", s.count >= 3 { group = ""; version = s[1]; rest = s[2...] }
+        else if s.first == "apis", s.count >= 4 { group = s[1]; version = s[2]; rest = s[3...] }
+        else { return .failure(.pathNotFound("/" + s.joined(separator: "/"))) }
+        let r = Array(rest)
+        return store.withLock {
+            if r.count >= 3, r[0] == "namespaces", let t = store.catalog.lookup(group: group, version: version, resource: r[2]), t.namespaced {
+                return .success(ResourcePath(type: t, version: version, namespace: r[1], name: r.count > 3 ? r[3] : nil, subresource: r.count > 4 ? r[4] : nil))
+            }
+            guard let t = store.catalog.lookup(group: group, version: version, resource: r[0]) else {
+                return .failure(.pathNotFound("/" + s.joined(separator: "/")))
+            }
+            return .success(ResourcePath(type: t, version: version, namespace: nil, name: r.count > 1 ? r[1] : nil, subresource: r.count > 2 ? r[2] : nil))
+        }
+    }
+
+    func resource(_ req: SimRequest, faults: FaultSettings) -> SimResponse {
+        let p: ResourcePath
+        switch parsePath(req.segments) { case .success(let x): p = x; case .failure(let e): return .error(e) }
+        let ns = p.namespace ?? ""
+        let isWrite = ["POST", "PUT", "PATCH", "DELETE"].contains(req.method)
+        if isWrite, !faults.failWrites.isEmpty {
+            let name = p.name ?? ((try? parseBody(req))?.name ?? "")
+            if faults.failsWrite(kind: p.type.kind, namespace: ns, name: name) {
+                return .error(APIError(code: 500, reason: "InternalError", message: "Internal error occurred: injected fault: writes to \(p.type.qualifiedName) \"\(name)\" fail"))
+            }
+        }
+        let manager = req.query["fieldManager"] ?? "kubesim-client"
+        let c = WriteContext(type: p.type, version: p.version, namespace: ns, manager: manager, dryRun: req.dryRun)
+        do {
+            if let sub = p.subresource, sub != "status" {
+                if sub == "token", p.type.storageKey == "serviceaccounts", req.method == "POST", let name = p.name {
+                    return try tokenRequest(ns: ns, name: name, req)
+                }
+                return .error(.pathNotFound(req.path))
+            }
+            switch (req.method, p.name) {
+            case ("GET", nil):
+                if req.flag("watch") { return watch(p, req) }
+                return .json(200, try list(p, req))
+            case ("GET", let name?):
+                guard let o = store.withLock({ store.stored(p.type, ns, name) }) else { throw APIError.notFound(p.type, name) }
+                let obj = store.render(o.object, c)
+                return .json(200, wantsTable(req) ? Table.of([obj], listMeta: nil) : obj)
+            case ("POST", nil):
+                let body = try parseBody(req)
+                return .json(201, try store.withLock { try store.create(body, c) })
+            case ("PUT", let name?):
+                let body = try parseBody(req)
+                return .json(200, try store.withLock { try store.update(name, body, c, subresource: p.subresource) })
+            case ("PATCH", let name?):
+                let kind: PatchKind
+                let ct = req.contentType
+                if ct.hasPrefix("application/apply-patch") { kind = .apply }
+                else if ct.hasPrefix("application/strategic-merge-patch") { kind = .strategic }
+                else if ct.hasPrefix("application/merge-patch") { kind = .merge }
+                else if ct.hasPrefix("application/json-patch") { kind = .json }
+                else { throw APIError.unsupportedMediaType(ct) }
+                if kind == .apply, req.query["fieldManager"] == nil {
+                    throw APIError.badRequest("PATCH /apply requires fieldManager to be set")
+                }
+                let body = try parseBody(req)
+                let existed = store.withLock { store.stored(p.type, ns, name) != nil }
+                let out = try store.withLock { try store.patch(name, body, kind: kind, force: req.flag("force"), c, subresource: p.subresource) }
+                return .json(kind == .apply && !existed ? 201 : 200, out)
+            case ("DELETE", let name?):
+                return .json(200, try store.withLock { try store.delete(name, c) })
+            case ("DELETE", nil):
+                let items = try list(p, req)["items"]?.array ?? []
+                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun)) } } }
+                return .json(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success"])
+            default:
+                throw APIError.methodNotAllowed(req.method)
+            }
+        } catch let e as APIError {
+            return .error(e)
+        } catch {
+            return .error(.badRequest("\(error)"))
+        }
+    }
+
+    func parseBody(_ req: SimRequest) throws -> JSON {
+        let firstByte = req.body.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        if firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[") {
+            do { return try JSON(data: req.body) } catch { throw APIError.badRequest("invalid JSON in request body: \(error)") }
+        }
+        guard req.contentType.contains("yaml") else { throw APIError.badRequest("the request body is not JSON") }
+        do { return try YAMLDocuments.parseOne(String(decoding: req.body, as: UTF8.self)) }
+        catch { throw APIError.badRequest("invalid YAML in request body: \(error)") }
+    }
+
+    func wantsTable(_ req: SimRequest) -> Bool { req.accept.contains("as=Table") }
+
+    /// Objects matching label and field selectors, paged by `limit` and `continue`.
+    func matching(_ p: ResourcePath, _ req: SimRequest) throws -> (items: [JSON], next: String?, remaining: Int, revision: Int) {
+        let selector = req.query["labelSelector"].map(LabelSelector.init)
+        let fields = (req.query["fieldSelector"] ?? "").split(separator: ",").compactMap { term -> (String, String, Bool)? in
+            let neg = term.contains("!=")
+            let kv = term.components(separatedBy: neg ? "!=" : (term.contains("==") ? "==" : "="))
+            return kv.count == 2 ? (kv[0], kv[1], neg) : nil
+        }
+        let limit = Int(req.query["limit"] ?? "") ?? 0
+        var after: (String, String)?
+        if let cont = req.query["continue"], !cont.isEmpty {
+            guard let d = Data(base64Encoded: cont), let s = String(data: d, encoding: .utf8), let slash = s.firstIndex(of: "/") else {
+                throw APIError.badRequest("invalid continue token")
+            }
+            after = (String(s[..<slash]), String(s[s.index(after: slash)...]))
+        }
+        let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
+        return store.withLock {
+            var out: [JSON] = []
+            var next: String?
+            var remaining = 0
+            for (ns, name, obj) in store.objects(p.type, namespace: p.namespace) {
+                if let a = after, (ns, name) <= a { continue }
+                if let selector, !selector.matches(obj.labels) { continue }
+                if !fields.allSatisfy({ f in
+                    let v = obj[path: f.0.split(separator: ".").map(String.init)]?.string ?? ""
+                    return f.2 ? v != f.1 : v == f.1 }) { continue }
+                if limit > 0, out.count >= limit { remaining += 1; continue }
+                out.append(store.render(obj, c))
+                if limit > 0, out.count == limit { next = Data("\(ns)/\(name)".utf8).base64EncodedString() }
+            }
+            if remaining == 0 { next = nil }
+            return (out, next, remaining, store.revision)
+        }
+    }
+
+    func list(_ p: ResourcePath, _ req: SimRequest) throws -> JSON {
+        let m = try matching(p, req)
+        var meta: JSON = ["resourceVersion": .string(String(m.revision))]
+        if let next = m.next { meta["continue"] = .string(next); meta["remainingItemCount"] = .int(m.remaining) }
+        if wantsTable(req) { return Table.of(m.items, listMeta: meta) }
+        return ["kind": .string(p.type.listKind), "apiVersion": .string(p.type.apiVersion(p.version)), "metadata": meta, "items": .array(m.items)]
+    }
+
+    func tokenRequest(ns: String, name: String, _ req: SimRequest) throws -> SimResponse {
+        let body = (try? parseBody(req)) ?? [:]
+        let seconds = body[path: ["spec", "expirationSeconds"]]?.int ?? 3600
+        let token = randomToken()
+        try store.withLock {
+            guard let sa = store.catalog.lookup(group: "", kind: "ServiceAccount"), store.stored(sa, ns, name) != nil else {
+                throw APIError.notFound(ResourceCatalog.builtIns[3], name)
+            }
+            store.tokens[token] = "system:serviceaccount:\(ns):\(name)"
+            store.dirty = true
+        }
+        var out = body
+        out["apiVersion"] = "authentication.k8s.io/v1"; out["kind"] = "TokenRequest"
+        out[path: ["metadata", "name"]] = .string(name); out[path: ["metadata", "namespace"]] = .string(ns)
+        out[path: ["metadata", "creationTimestamp"]] = .string(timestamp())
+        out[path: ["spec", "expirationSeconds"]] = .int(seconds)
+        if out[path: ["spec", "audiences"]] == nil { out[path: ["spec", "audiences"]] = ["https://kubernetes.default.svc.cluster.local"] }
+        out["status"] = ["token": .string(token), "expirationTimestamp": .string(timestamp(Date().addingTimeInterval(Double(seconds))))]
+        return .json(201, out)
+    }
+}
+
+/// The `meta.k8s.io/v1` Table kubectl asks for to print `kubectl get`: name and age columns, each row
+/// carrying its object so kubectl can add the namespace column and use `-o name`.
+enum Table {
+    static func of(_ items: [JSON], listMeta: JSON?) -> JSON {
+        let now = Date()
+        let f = ISO8601DateFormatter()
+        let rows: [JSON] = items.map { o in
+            let created = (o[path: ["metadata", "creationTimestamp"]]?.string).flatMap(f.date(from:)) ?? now
+            return ["cells": [.string(o.name ?? ""), .string(age(now.timeIntervalSince(created)))], "object": o]
+        }
+        return ["kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": listMeta ?? ["resourceVersion": .string(items.first?.resourceVersion ?? "")],
+                "columnDefinitions": [["name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0],
+                                      ["name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0]],
+                "rows": .array(rows)]
+    }
+
+    static func age(_ s: TimeInterval) -> String {
+        let x = Int(max(0, s))
+        if x < 120 { return "\(x)s" }
+        if x < 7200 { return "\(x / 60)m" }
+        if x < 172800 { return "\(x / 3600)h" }
+        return "\(x / 86400)d"
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import NIOCore
+import HTTPTypes
+import KubeModel
+
+/// The request context: Hummingbird's, plus the connection, so a fault can drop it.
+struct SimRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// A parsed request: path segments, query, headers that matter, body.
+struct SimRequest {
+    var method: String
+    var path: String
+    var segments: [String]
+    var query: [String: String]
+    var contentType: String
+    var accept: String
+    var body: Data
+
+    func flag(_ k: String) -> Bool { ["true", "1"].contains(query[k] ?? "") }
+    var dryRun: Bool { query["dryRun"] == "All" }
+}
+
+/// One answer, before it becomes an HTTP response.
+enum SimResponse {
+    case json(Int, JSON)
+    case stream(ResponseBody)
+    case error(APIError)
+}
+
+/// Turns HTTP requests into store operations, applying auth and injected faults first.
+final class Server: @unchecked Sendable {
+    let store: Store
+    let identity: SimIdentity
+    let faultsLock = NSLock()
+    var faults: FaultSettings
+    var port = 0
+
+    init(store: Store, identity: SimIdentity, faults: FaultSettings) {
+        self.store = store; self.identity = identity; self.faults = faults
+    }
+
+    var currentFaults: FaultSettings {
+        get { faultsLock.lock(); defer { faultsLock.unlock() }; return faults }
+        set { faultsLock.lock(); faults = newValue; faultsLock.unlock() }
+    }
+
+    func respond(_ request: Request, _ context: SimRequestContext) async throws -> Response {
+        var request = request
+        let f = currentFaults
+        if f.latencyMs > 0 || f.jitterMs > 0 {
+            let ms = f.latencyMs + (f.jitterMs > 0 ? Int.random(in: 0...f.jitterMs) : 0)
+            try await Task.sleep(for: .milliseconds(ms))
+        }
+        let body = try await request.collectBody(upTo: 64 << 20)
+        let req = SimRequest(
+            method: request.method.rawValue, path: request.uri.path,
+            segments: request.uri.path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) },
+            query: Self.parseQuery(request.uri.query),
+            contentType: request.headers[.contentType] ?? "application/json",
+            accept: request.headers[.accept] ?? "application/json",
+            body: Data(buffer: body))
+        let auth = request.headers[.authorization] ?? ""
+        let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
+        if req.path == "/admin/faults" { return render(adminFaults(req, token: token)) }
+        if ["/healthz", "/readyz", "/livez"].contains(req.path) {
+            var h = HTTPFields(); h[.contentType] = "text/plain"
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
+        }
+        guard authenticated(token) else { return render(.error(.unauthorized)) }
+        if let answer = discovery(req) { return render(answer) }
+        if f.dropRate > 0, Double.random(in: 0..<1) < f.dropRate {
+            context.channel.close(mode: .all, promise: nil)
+            throw APIError.injected(500, retryAfter: 0)
+        }
+        if f.errorRate > 0, Double.random(in: 0..<1) < f.errorRate, let code = f.errorCodes.randomElement() {
+            return render(.error(.injected(code, retryAfter: f.retryAfterSeconds)))
+        }
+        return render(resource(req, faults: f))
+    }
+
+    func authenticated(_ token: String) -> Bool {
+        if token.isEmpty { return false }
+        if token == identity.adminToken { return true }
+        return store.withLock { store.tokens[token] != nil }
+    }
+
+    static func parseQuery(_ q: String?) -> [String: String] {
+        var out: [String: String] = [:]
+        for part in (q ?? "").split(separator: "&") {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            let k = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let raw = kv.count > 1 ? String(kv[1]).replacingOccurrences(of: "+", with: " ") : ""
+            out[k] = raw.removingPercentEncoding ?? raw
+        }
+        return out
+    }
+
+    func render(_ r: SimResponse) -> Response {
+        var h = HTTPFields()
+        h[.contentType] = "application/json"
+        switch r {
+        case .json(let code, let v):
+            return Response(status: .init(code: code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes(v))))
+        case .stream(let body):
+            return Response(status: .ok, headers: h, body: body)
+        case .error(let e):
+            if let ra = e.retryAfter { h[HTTPField.Name("Retry-After")!] = String(ra) }
+            return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes(e.status))))
+        }
+    }
+
+    func adminFaults(_ req: SimRequest, token: String) -> SimResponse {
+        guard token == identity.adminEndpointToken else { return .error(.unauthorized) }
+        switch req.method {
+        case "GET": break
+        case "PUT", "POST":
+            do { currentFaults = try JSONDecoder().decode(FaultSettings.self, from: req.body) }
+            catch { return .error(.badRequest("invalid fault settings: \(error)")) }
+        case "DELETE": currentFaults = FaultSettings()
+        default: return .error(.methodNotAllowed(req.method))
+        }
+        let data = (try? JSONEncoder().encode(currentFaults)) ?? Data("{}".utf8)
+        return .json(200, (try? JSON(data: data)) ?? [:])
+    }
+
+    func discovery(_ req: SimRequest) -> SimResponse? {
+        let s = req.segments
+        let isDiscovery = s.isEmpty || (s[0] == "api" && s.count <= 2) || (s[0] == "apis" && s.count <= 3)
+            || ["version", "openapi", "swagger.json"].contains(s[0])
+        if !isDiscovery { return nil }
+        if req.method != "GET" { return .error(.methodNotAllowed(req.method)) }
+        switch s.count {
+        case 1 where s[0] == "version": return .json(200, Discovery.version())
+        case 1 where s[0] == "api": return .json(200, Discovery.coreVersions(port: port))
+        case 1 where s[0] == "apis": return .json(200, store.withLock { Discovery.groupList(store.catalog) })
+        case 2 where s[0] == "api":
+            return store.withLock { Discovery.resourceList(store.catalog, group: "", version: s[1]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+        case 2 where s[0] == "apis":
+            return store.withLock { store.catalog.groups.first { $0.name == s[1] } }.map { .json(200, Discovery.group($0.name, $0.versions)) } ?? .error(.pathNotFound(req.path))
+        case 3 where s[0] == "apis":
+            return store.withLock { Discovery.resourceList(store.catalog, group: s[1], version: s[2]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+        case 2 where s[0] == "openapi" && s[1] == "v3": return .json(200, Discovery.openAPIv3Index())
+        case 4 where s[0] == "openapi" && s[1] == "v3" && s[2] == "api":
+            return Discovery.openAPIv3(group: "", version: s[3]).map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+        case 5 where s[0] == "openapi" && s[1] == "v3" && s[2] == "apis":
+            return Discovery.openAPIv3(group: s[3], version: s[4]).map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+        case 0: return .json(200, ["paths": ["/api", "/api/v1", "/apis", "/openapi/v3", "/version"]])
+        default:
+            if s.first == "openapi" || s.first == "swagger.json" || s.first == "swaggerapi" { return .error(.pathNotFound(req.path)) }
+            return nil
+        }
+    }
+}

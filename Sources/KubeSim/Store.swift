@@ -1,0 +1,152 @@
+import Foundation
+import KubeModel
+
+/// One field manager's entry: who, how (Apply or Update), and the field paths it owns.
+struct ManagerEntry: Codable, Equatable, Sendable {
+    var manager: String
+    var operation: String
+    var apiVersion: String
+    var time: String
+    var paths: Set<String>
+}
+
+/// An object as stored: the JSON the server returns, and the field managers behind its managedFields.
+struct StoredObject: Codable, Sendable {
+    var object: JSON
+    var managers: [ManagerEntry]
+}
+
+/// A change to an object, as a watch reports it.
+struct WatchEvent: Sendable {
+    var type: String
+    var storageKey: String
+    var namespace: String
+    var name: String
+    var resourceVersion: Int
+    var object: JSON
+}
+
+/// Who may watch what: one kind, optionally one namespace and one name.
+struct WatchFilter: Sendable {
+    var storageKey: String
+    var namespace: String?
+    var name: String?
+    var selector: LabelSelector?
+
+    func matches(_ e: WatchEvent) -> Bool {
+        e.storageKey == storageKey && (namespace == nil || namespace == e.namespace) && (name == nil || name == e.name)
+            && (selector?.matches(e.object.labels) ?? true)
+    }
+}
+
+/// Everything a KubeSim holds, behind one lock: the catalog of kinds, the objects, the resourceVersion
+/// counter, issued tokens, recent events and open watches. Every operation is short and in memory, so a
+/// single lock is simpler than finer locking and fast enough for thousands of requests per second.
+final class Store: @unchecked Sendable {
+    let lock = NSLock()
+    var catalog = ResourceCatalog()
+    /// storageKey -> namespace ("" for cluster-scoped) -> name -> object.
+    var buckets: [String: [String: [String: StoredObject]]] = [:]
+    var revision = 1
+    var tokens: [String: String] = [:]      // token -> user name
+    var history: [WatchEvent] = []
+    var watchers: [UUID: (WatchFilter, AsyncStream<WatchEvent>.Continuation)] = [:]
+    var dirty = false
+    var onCommit: (@Sendable (ResourceType, JSON, String) -> Void)?
+    let simIndex: Int
+    var serviceIPCounter = 0
+
+    init(simIndex: Int) { self.simIndex = simIndex }
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body()
+    }
+
+    // MARK: reading (call with the lock held)
+
+    func stored(_ t: ResourceType, _ ns: String, _ name: String) -> StoredObject? {
+        buckets[t.storageKey]?[t.namespaced ? ns : ""]?[name]
+    }
+
+    func namespaceExists(_ ns: String) -> JSON? {
+        buckets["namespaces"]?[""]?[ns]?.object
+    }
+
+    /// Objects of one kind, in one namespace or all, sorted by namespace then name (the order `continue` pages in).
+    func objects(_ t: ResourceType, namespace: String?) -> [(String, String, JSON)] {
+        guard let byNS = buckets[t.storageKey] else { return [] }
+        var out: [(String, String, JSON)] = []
+        if let ns = namespace, t.namespaced {
+            for (name, o) in byNS[ns] ?? [:] { out.append((ns, name, o.object)) }
+        } else {
+            for (ns, objs) in byNS { for (name, o) in objs { out.append((ns, name, o.object)) } }
+        }
+        out.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+        return out
+    }
+
+    // MARK: writing (call with the lock held)
+
+    func nextRevision() -> Int { revision += 1; return revision }
+
+    /// Stores an object (nil deletes), records the event and tells watchers and controllers.
+    func commit(_ t: ResourceType, _ ns: String, _ name: String, _ value: StoredObject?, type: String, object: JSON) {
+        let nsKey = t.namespaced ? ns : ""
+        if let value { buckets[t.storageKey, default: [:]][nsKey, default: [:]][name] = value }
+        else { buckets[t.storageKey]?[nsKey]?[name] = nil }
+        dirty = true
+        let rv = Int(object.resourceVersion ?? "") ?? revision
+        let event = WatchEvent(type: type, storageKey: t.storageKey, namespace: nsKey, name: name, resourceVersion: rv, object: object)
+        history.append(event)
+        if history.count > 4096 { history.removeFirst(1024) }
+        for (_, (filter, cont)) in watchers where filter.matches(event) { cont.yield(event) }
+        onCommit?(t, object, type)
+    }
+}
+
+/// A label selector as in `?labelSelector=`: `a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`.
+struct LabelSelector: Sendable {
+    enum Term: Sendable { case eq(String, String), ne(String, String), exists(String), notExists(String), isIn(String, Set<String>), notIn(String, Set<String>) }
+    var terms: [Term]
+
+    init(_ text: String) {
+        var terms: [Term] = []
+        var parts: [String] = []
+        var depth = 0, cur = ""
+        for ch in text {
+            if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
+            if ch == ",", depth == 0 { parts.append(cur); cur = "" } else { cur.append(ch) }
+        }
+        parts.append(cur)
+        for raw in parts {
+            let p = raw.trimmingCharacters(in: .whitespaces)
+            if p.isEmpty { continue }
+            if let r = p.range(of: " notin ") ?? p.range(of: " in ") {
+                let key = p[..<r.lowerBound].trimmingCharacters(in: .whitespaces)
+                let vals = Set(p[r.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: " ()")).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                terms.append(p.contains(" notin ") ? .notIn(key, vals) : .isIn(key, vals))
+            } else if let r = p.range(of: "!=") {
+                terms.append(.ne(String(p[..<r.lowerBound]), String(p[r.upperBound...])))
+            } else if let r = p.range(of: "==") ?? p.range(of: "=") {
+                terms.append(.eq(String(p[..<r.lowerBound]), String(p[r.upperBound...])))
+            } else if p.hasPrefix("!") {
+                terms.append(.notExists(String(p.dropFirst())))
+            } else { terms.append(.exists(p)) }
+        }
+        self.terms = terms
+    }
+
+    func matches(_ labels: [String: String]) -> Bool {
+        terms.allSatisfy { t in
+            switch t {
+            case .eq(let k, let v): return labels[k] == v
+            case .ne(let k, let v): return labels[k] != v
+            case .exists(let k): return labels[k] != nil
+            case .notExists(let k): return labels[k] == nil
+            case .isIn(let k, let vs): return labels[k].map(vs.contains) ?? false
+            case .notIn(let k, let vs): return !(labels[k].map(vs.contains) ?? false)
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import KubeModel
+
+/// Streaming watch (`?watch=true`): newline-delimited `{"type":...,"object":...}` events for one kind,
+/// optionally one namespace, one name (`fieldSelector=metadata.name=x`, what `kubectl wait` and
+/// `kubectl delete --wait` use) and a label selector. Without a resourceVersion (or with "0") it first
+/// sends every matching object as ADDED; with one, it replays the recent events after it.
+/// It ends after `timeoutSeconds` (default 300) or when the KubeSim stops.
+extension Server {
+    func watch(_ p: ResourcePath, _ req: SimRequest) -> SimResponse {
+        var filter = WatchFilter(storageKey: p.type.storageKey, namespace: p.type.namespaced ? p.namespace : nil, name: nil,
+                                 selector: req.query["labelSelector"].map(LabelSelector.init))
+        for term in (req.query["fieldSelector"] ?? "").split(separator: ",") {
+            let kv = term.components(separatedBy: term.contains("==") ? "==" : "=")
+            if kv.count == 2, kv[0] == "metadata.name" { filter.name = kv[1] }
+            if kv.count == 2, kv[0] == "metadata.namespace" { filter.namespace = kv[1] }
+        }
+        let store = self.store
+        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream()
+        let id = UUID()
+        let since = Int(req.query["resourceVersion"] ?? "") ?? 0
+        let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
+        let initial: [(String, JSON)] = store.withLock {
+            store.watchers[id] = (filter, continuation)
+            if since == 0 {
+                return store.objects(p.type, namespace: filter.namespace)
+                    .filter { filter.name == nil || $0.1 == filter.name }
+                    .filter { filter.selector?.matches($0.2.labels) ?? true }
+                    .map { ("ADDED", store.render($0.2, c)) }
+            }
+            return store.history.filter { $0.resourceVersion > since && filter.matches($0) }.map { ($0.type, store.render($0.object, c)) }
+        }
+        let timeout = Double(req.query["timeoutSeconds"] ?? "") ?? 300
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(timeout))
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in
+            timer.cancel()
+            store.withLock { _ = store.watchers.removeValue(forKey: id) }
+        }
+        let body = ResponseBody { writer in
+            defer { continuation.finish() }
+            for (type, obj) in initial {
+                try await writer.write(ByteBuffer(bytes: jsonBytes(["type": .string(type), "object": obj]) + [0x0A]))
+            }
+            for await e in stream {
+                let line = jsonBytes(["type": .string(e.type), "object": store.withLock { store.render(e.object, c) }]) + [0x0A]
+                try await writer.write(ByteBuffer(bytes: line))
+            }
+            try await writer.finish(nil)
+        }
+        return .stream(body)
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import KubeModel
+
+/// Who writes, and how: shared by every write verb.
+struct WriteContext {
+    var type: ResourceType
+    var version: String
+    var namespace: String
+    var manager: String
+    var dryRun: Bool
+    var apiVersion: String { type.apiVersion(version) }
+}
+
+enum PatchKind { case merge, strategic, json, apply }
+
+/// Create, update, patch, server-side apply and delete, with the real server's metadata, conflicts and
+/// field ownership. All are called with the store's lock held.
+extension Store {
+    static let serverMetadata = ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "deletionTimestamp", "selfLink"]
+
+    /// The object as a client of `version` sees it.
+    func render(_ obj: JSON, _ c: WriteContext) -> JSON {
+        var o = obj; o["apiVersion"] = .string(c.apiVersion); o["kind"] = .string(c.type.kind); return o
+    }
+
+    func checkBody(_ body: JSON, _ c: WriteContext, name: String?) throws -> JSON {
+        guard case .object = body else { throw APIError.badRequest("the request body must be a JSON or YAML object") }
+        var b = body
+        if let k = b.kind, k != c.type.kind {
+            throw APIError.badRequest("the kind of the provided object (\(k)) does not match the resource (\(c.type.kind))")
+        }
+        if let av = b.apiVersion, GroupVersion(parsing: av).group != c.type.group {
+            throw APIError.badRequest("the API version in the data (\(av)) does not match the expected API version (\(c.apiVersion))")
+        }
+        if let name, let bn = b.name, bn != name {
+            throw APIError.badRequest("the name of the object (\(bn)) does not match the name on the URL (\(name))")
+        }
+        if let name, b.name == nil { b[path: ["metadata", "name"]] = .string(name) }
+        if c.type.namespaced {
+            if let ns = b.namespace, !ns.isEmpty, ns != c.namespace {
+                throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            b[path: ["metadata", "namespace"]] = .string(c.namespace)
+        } else if b.namespace != nil { b[path: ["metadata", "namespace"]] = nil }
+        b["apiVersion"] = .string(c.type.apiVersion(c.type.versions[0]))
+        b["kind"] = .string(c.type.kind)
+        if c.type.hasStatus == false, c.type.storageKey != "secrets" {} // kinds without status keep whatever they send
+        return b
+    }
+
+    func requireNamespace(_ c: WriteContext) throws {
+        guard c.type.namespaced else { return }
+        guard let ns = namespaceExists(c.namespace) else { throw APIError.namespaceNotFound(c.namespace) }
+        if ns[path: ["metadata", "deletionTimestamp"]] != nil {
+            throw APIError(code: 403, reason: "Forbidden", message: "\(c.type.qualifiedName) is forbidden: unable to create new content in namespace \(c.namespace) because it is being terminated")
+        }
+    }
+
+    // MARK: create
+
+    func create(_ body: JSON, _ c: WriteContext) throws -> JSON {
+        var obj = try checkBody(body, c, name: nil)
+        if (obj.name ?? "").isEmpty, let gen = obj[path: ["metadata", "generateName"]]?.string {
+            let suffix = String((0..<5).map { _ in "bcdfghjklmnpqrstvwxz2456789".randomElement()! })
+            obj[path: ["metadata", "name"]] = .string(gen + suffix)
+        }
+        let name = obj.name ?? ""
+        try validateName(c.type, name)
+        try requireNamespace(c)
+        if stored(c.type, c.namespace, name) != nil { throw APIError.alreadyExists(c.type, name) }
+        for k in Self.serverMetadata { obj[path: ["metadata", k]] = nil }
+        if c.type.hasStatus, c.type.storageKey != "namespaces" { obj["status"] = nil }
+        try admit(c.type, &obj, old: nil)
+        let managers = trackUpdate(old: nil, new: obj, managers: [], c)
+        return try finish(c, name: name, old: nil, new: obj, managers: managers)
+    }
+
+    // MARK: update (PUT)
+
+    func update(_ name: String, _ body: JSON, _ c: WriteContext, subresource: String?) throws -> JSON {
+        guard let old = stored(c.type, c.namespace, name) else { throw APIError.notFound(c.type, name) }
+        var obj = try checkBody(body, c, name: name)
+        if let rv = obj.resourceVersion, !rv.isEmpty, rv != old.object.resourceVersion { throw APIError.staleConflict(c.type, name) }
+        obj = merged(old: old.object, new: obj, c, subresource: subresource)
+        try admit(c.type, &obj, old: old.object)
+        let managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        return try finish(c, name: name, old: old, new: obj, managers: managers)
+    }
+
+    /// The new object with the server's metadata kept from the old one, and status or spec kept depending on
+    /// whether the main resource or the status subresource is written.
+    func merged(old: JSON, new: JSON, _ c: WriteContext, subresource: String?) -> JSON {
+        if subresource == "status" {
+            var o = old; o["status"] = new["status"]; return o
+        }
+        var obj = new
+        for k in Self.serverMetadata { obj[path: ["metadata", k]] = old[path: ["metadata", k]] }
+        if c.type.hasStatus { obj["status"] = old["status"] }
+        return obj
+    }
+
+    // MARK: patch
+
+    func patch(_ name: String, _ patch: JSON, kind: PatchKind, force: Bool, _ c: WriteContext, subresource: String?) throws -> JSON {
+        if kind == .apply { return try apply(name, patch, force: force, c) }
+        guard let old = stored(c.type, c.namespace, name) else { throw APIError.notFound(c.type, name) }
+        var obj: JSON
+        switch kind {
+        case .json: obj = try applyJSONPatch(render(old.object, c), patch)
+        case .strategic where ResourceCatalog.builtIns.contains(where: { $0.storageKey == c.type.storageKey }):
+            obj = strategicMerge(render(old.object, c), patch)
+        default: obj = render(old.object, c).applyingMergePatch(patch)
+        }
+        if let rv = patch[path: ["metadata", "resourceVersion"]]?.string, rv != old.object.resourceVersion {
+            throw APIError.staleConflict(c.type, name)
+        }
+        obj[path: ["metadata", "name"]] = .string(name)
+        obj = try checkBody(obj, c, name: name)
+        obj = merged(old: old.object, new: obj, c, subresource: subresource)
+        try admit(c.type, &obj, old: old.object)
+        let managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        return try finish(c, name: name, old: old, new: obj, managers: managers)
+    }
+
+    // MARK: server-side apply
+
+    func apply(_ name: String, _ body: JSON, force: Bool, _ c: WriteContext) throws -> JSON {
+        var applied = try checkBody(body, c, name: name)
+        for k in Self.serverMetadata { applied[path: ["metadata", k]] = nil }
+        if c.type.hasStatus { applied["status"] = nil }
+        let includeStatus = !c.type.hasStatus
+        let appliedFlat = FieldPaths.flatten(object: applied, includeStatus: includeStatus)
+        let newPaths = Set(appliedFlat.keys)
+        let now = timestamp()
+        guard let old = stored(c.type, c.namespace, name) else {
+            try validateName(c.type, name)
+            try requireNamespace(c)
+            var obj = applied
+            try admit(c.type, &obj, old: nil)
+            let entry = ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths)
+            return try finish(c, name: name, old: nil, new: obj, managers: newPaths.isEmpty ? [] : [entry])
+        }
+        let liveFlat = FieldPaths.flatten(object: old.object, includeStatus: includeStatus)
+        var managers = old.managers
+        let mine = managers.firstIndex { $0.manager == c.manager && $0.operation == "Apply" }
+        var conflicts: [(manager: String, path: String)] = []
+        for (i, e) in managers.enumerated() where i != mine {
+            for p in e.paths where !p.hasSuffix(".") {
+                if let v = appliedFlat[p], liveFlat[p] != v { conflicts.append((e.manager, p)) }
+            }
+        }
+        if !conflicts.isEmpty {
+            if !force { throw Self.applyConflict(c, name, conflicts) }
+            let lost = Set(conflicts.map(\.path))
+            for i in managers.indices where i != mine { managers[i].paths.subtract(lost) }
+        }
+        let oldPaths = mine.map { managers[$0].paths } ?? []
+        var others = Set<String>()
+        for (i, e) in managers.enumerated() where i != mine { others.formUnion(e.paths) }
+        var obj = old.object
+        let kept = newPaths.union(others)
+        for p in oldPaths.subtracting(newPaths).subtracting(others).sorted(by: >) {
+            if p.hasSuffix("\u{1}.") {
+                let item = String(p.dropLast(1))
+                if kept.contains(where: { $0.hasPrefix(item) }) { continue }
+            }
+            obj = FieldPaths.removing(p, from: obj)
+        }
+        obj = applyMerge(obj, applied, field: nil)
+        obj = merged(old: old.object, new: obj, c, subresource: nil)
+        try admit(c.type, &obj, old: old.object)
+        if let mine {
+            if managers[mine].paths != newPaths || managers[mine].apiVersion != c.apiVersion {
+                managers[mine].paths = newPaths; managers[mine].time = now; managers[mine].apiVersion = c.apiVersion
+            }
+        } else if !newPaths.isEmpty {
+            managers.append(ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths))
+        }
+        managers.removeAll { $0.paths.isEmpty }
+        return try finish(c, name: name, old: old, new: obj, managers: managers)
+    }
+
+    static func applyConflict(_ c: WriteContext, _ name: String, _ conflicts: [(manager: String, path: String)]) -> APIError {
+        let causes: [JSON] = conflicts.map {
+            let f = FieldPaths.display($0.path)
+            return ["type": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\": \(f)"), "field": .string(f)]
+        }
+        let list = conflicts.map { "- \($0.manager): \(FieldPaths.display($0.path))" }.joined(separator: "\n")
+        return APIError(code: 409, reason: "Conflict",
+                        message: "Apply failed with \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): " + conflicts.map { "conflict with \"\($0.manager)\": \(FieldPaths.display($0.path))" }.joined(separator: "; ") + (conflicts.count > 1 ? "\n" + list : ""),
+                        details: ["name": .string(name), "group": .string(c.type.group), "kind": .string(c.type.resource), "causes": .array(causes)])
+    }
+
+    /// Ownership after an Update: the writer owns what it changed, others lose it; removed fields are nobody's.
+    func trackUpdate(old: JSON?, new: JSON, managers: [ManagerEntry], _ c: WriteContext) -> [ManagerEntry] {
+        let includeStatus = !c.type.hasStatus
+        let oldFlat = old.map { FieldPaths.flatten(object: $0, includeStatus: includeStatus) } ?? [:]
+        let newFlat = FieldPaths.flatten(object: new, includeStatus: includeStatus)
+        var changed = Set<String>()
+        for (p, v) in newFlat where oldFlat[p] != v { changed.insert(p) }
+        let removed = Set(oldFlat.keys).subtracting(newFlat.keys)
+        if changed.isEmpty && removed.isEmpty { return managers }
+        var out = managers.map { e -> ManagerEntry in var e = e; e.paths.subtract(changed); e.paths.subtract(removed); return e }
+        if let i = out.firstIndex(where: { $0.manager == c.manager && $0.operation == "Update" }) {
+            out[i].paths.formUnion(changed); out[i].time = timestamp(); out[i].apiVersion = c.apiVersion
+        } else if !changed.isEmpty {
+            out.append(ManagerEntry(manager: c.manager, operation: "Update", apiVersion: c.apiVersion, time: timestamp(), paths: changed))
+        }
+        return out.filter { !$0.paths.isEmpty }
+    }
+
+    /// Sets server metadata, skips no-op writes (no new resourceVersion), stores unless dry run.
+    func finish(_ c: WriteContext, name: String, old: StoredObject?, new: JSON, managers: [ManagerEntry]) throws -> JSON {
+        var obj = new
+        if let old {
+            let before = Self.content(old.object), after = Self.content(obj)
+            let sameManagers = old.managers.map { [$0.manager, $0.operation, $0.apiVersion] } == managers.map { [$0.manager, $0.operation, $0.apiVersion] }
+                && zip(old.managers, managers).allSatisfy { $0.paths == $1.paths }
+            if before == after && sameManagers { return render(old.object, c) }
+            var gen = old.object[path: ["metadata", "generation"]]?.int ?? 1
+            if Self.spec(old.object) != Self.spec(obj) { gen += 1 }
+            obj[path: ["metadata", "generation"]] = .int(gen)
+        } else {
+            obj[path: ["metadata", "uid"]] = .string(UUID().uuidString.lowercased())
+            obj[path: ["metadata", "creationTimestamp"]] = .string(timestamp())
+            obj[path: ["metadata", "generation"]] = 1
+        }
+        obj[path: ["metadata", "managedFields"]] = managers.isEmpty ? nil : .array(managers.map(Self.managedFieldsEntry))
+        if c.dryRun {
+            if old == nil { obj[path: ["metadata", "resourceVersion"]] = nil }
+            return render(obj, c)
+        }
+        obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        commit(c.type, c.namespace, name, StoredObject(object: obj, managers: managers), type: old == nil ? "ADDED" : "MODIFIED", object: obj)
+        return render(obj, c)
+    }
+
+    static func managedFieldsEntry(_ e: ManagerEntry) -> JSON {
+        ["manager": .string(e.manager), "operation": .string(e.operation), "apiVersion": .string(e.apiVersion),
+         "time": .string(e.time), "fieldsType": "FieldsV1", "fieldsV1": FieldPaths.fieldsV1(e.paths)]
+    }
+
+    /// The object without what changes on every write (resourceVersion, managedFields, generation).
+    static func content(_ o: JSON) -> JSON {
+        var x = o
+        for k in ["resourceVersion", "managedFields", "generation"] { x[path: ["metadata", k]] = nil }
+        return x
+    }
+
+    /// What bumps generation: everything but metadata and status.
+    static func spec(_ o: JSON) -> JSON {
+        var x = o; x["metadata"] = nil; x["status"] = nil; return x
+    }
+
+    // MARK: delete
+
+    func delete(_ name: String, _ c: WriteContext) throws -> JSON {
+        guard let old = stored(c.type, c.namespace, name) else { throw APIError.notFound(c.type, name) }
+        if c.dryRun { return render(old.object, c) }
+        if c.type.storageKey == "namespaces" {
+            if old.object[path: ["metadata", "deletionTimestamp"]] != nil { return render(old.object, c) }
+            var obj = old.object
+            obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp())
+            obj[path: ["status", "phase"]] = "Terminating"
+            obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+            commit(c.type, c.namespace, name, StoredObject(object: obj, managers: old.managers), type: "MODIFIED", object: obj)
+            return render(obj, c)
+        }
+        remove(c.type, c.namespace, name)
+        if c.type.storageKey == "customresourcedefinitions.apiextensions.k8s.io", let served = ResourceCatalog.fromCRD(old.object) {
+            for (ns, n, _) in objects(served, namespace: nil) { remove(served, ns, n) }
+            catalog.remove(group: served.group, resource: served.resource)
+        }
+        var obj = old.object
+        obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp())
+        return render(obj, c)
+    }
+
+    /// Removes an object now, telling watchers.
+    func remove(_ t: ResourceType, _ ns: String, _ name: String) {
+        guard var obj = stored(t, ns, name)?.object else { return }
+        obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        commit(t, ns, name, nil, type: "DELETED", object: obj)
+    }
+}
