@@ -1,0 +1,41 @@
+import Foundation
+
+/// What apply, destroy and recover report as they go; the CLI turns each into one line.
+public enum ApplyEvent: Sendable {
+    case started(address: String, action: Action)
+    case waiting(address: String, what: String)
+    case finished(address: String, action: Action, elapsed: Duration)
+    case failed(address: String, action: Action, error: String)
+    case undoStarted(address: String, what: String)
+    case undone(address: String, what: String)
+    case undoFailed(address: String, what: String, error: String)
+    case note(String)
+}
+
+/// The totals apply prints at the end.
+public struct ApplySummary: Sendable, Equatable {
+    public var added = 0, changed = 0, destroyed = 0
+    public init(added: Int = 0, changed: Int = 0, destroyed: Int = 0) {
+        self.added = added; self.changed = changed; self.destroyed = destroyed
+    }
+    mutating func count(_ a: Action) {
+        switch a {
+        case .create, .adopt: added += 1
+        case .update: changed += 1
+        case .delete: destroyed += 1
+        case .replace: added += 1; destroyed += 1
+        case .noOp: break
+        }
+    }
+}
+
+/// How an apply ended.
+public enum ApplyResult: Sendable {
+    case succeeded(ApplySummary)
+    /// A step failed; everything this run did was undone.
+    case rolledBack(failed: String, error: String)
+    /// A step failed and `--no-rollback` kept what was done.
+    case failedKept(failed: String, error: String, summary: ApplySummary)
+    /// A step failed and undoing failed too: `left` says what remains and how to finish.
+    case rollbackFailed(failed: String, error: String, left: [String])
+}

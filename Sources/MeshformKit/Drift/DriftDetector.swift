@@ -1,0 +1,62 @@
+import Foundation
+import KubeClient
+import KubeModel
+import StateStore
+
+/// Compares live objects with what Meshform last applied, field by field, for the fields Meshform manages.
+/// Read-only and lock-free: it reads one consistent snapshot of the state and never takes the write lock.
+public struct DriftDetector: Sendable {
+    public var snapshot: StateSnapshot
+    public var clients: [String: KubeClient]
+    public var mesh: String
+    /// Replaces secret values by the state's keyed hash, so they compare without being kept in clear.
+    public var mask: @Sendable (JSON) -> JSON
+    /// Ignore rules per address from the mesh file (built-in rules always apply).
+    public var ignoreFields: [String: [String]]
+
+    public init(snapshot: StateSnapshot, clients: [String: KubeClient], mesh: String,
+                ignoreFields: [String: [String]] = [:], mask: @escaping @Sendable (JSON) -> JSON) {
+        self.snapshot = snapshot; self.clients = clients; self.mesh = mesh
+        self.ignoreFields = ignoreFields; self.mask = mask
+    }
+
+    public func check(configDrift: Bool?) async -> DriftReport {
+        let start = ContinuousClock.now
+        let targets = snapshot.objects.map {
+            LiveTarget(address: $0.address, cluster: $0.cluster, apiVersion: $0.apiVersion, kind: $0.kind,
+                       namespace: $0.namespace, name: $0.name)
+        }
+        let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
+        let (live, extras) = await LiveReader(clients: clients).read(targets, labelSelector: selector)
+        var findings: [DriftReport.Finding] = []
+        for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil {
+            guard let l = live.objects[o.address] else {
+                findings.append(.init(kind: .deleted, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: []))
+                continue
+            }
+            // Objects no longer in the mesh file keep the built-in rules for istiod's webhook patches.
+            let rules = ignoreFields[o.address] ?? (o.kind.hasSuffix("WebhookConfiguration") ? Compiler.webhookIgnoreFields : [])
+            let ignore = rules.map(FieldPattern.init)
+            let changes = FieldDiff.compare(intended: o.applied, live: mask(SecretBody.foldingStringData(l)), ignoring: ignore)
+            if !changes.isEmpty {
+                let fields = changes.map {
+                    DriftReport.DriftedField(path: $0.path, applied: $0.after, live: $0.before,
+                                             manager: ManagedFields.owner(of: $0.path, in: l, except: Executor.fieldManager))
+                }
+                findings.append(.init(kind: .modified, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: fields))
+            }
+        }
+        let known = Set(snapshot.objects.map(\.address))
+        for (cluster, objects) in extras.sorted(by: { $0.key < $1.key }) {
+            for o in objects {
+                guard let address = try? ResourceAddress(cluster: cluster, object: o), !known.contains(address.description) else { continue }
+                findings.append(.init(kind: .orphan, address: address.description, cluster: cluster, objectKind: o.kind ?? "", fields: []))
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        return DriftReport(mesh: mesh, checkedAt: Date(),
+                           durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                           findings: findings, configDrift: configDrift, unreachable: live.unreachable,
+                           applyInProgress: snapshot.applyInProgress, objectsChecked: snapshot.objects.count)
+    }
+}

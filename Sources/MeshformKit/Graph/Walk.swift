@@ -1,0 +1,63 @@
+/// The concurrent walker: each vertex runs once all its dependencies have succeeded, with at most
+/// `parallelism` vertices running at a time. After the first failure no new vertex starts; the ones already
+/// running finish, so the result says exactly what was done (which rollback needs).
+public enum GraphWalk {
+    public struct Outcome: Sendable {
+        /// Vertices that succeeded, in the order they finished.
+        public var completed: [String] = []
+        /// Vertices that failed, with their errors.
+        public var failed: [(vertex: String, error: any Error)] = []
+        /// Vertices never started (a dependency failed, or the walk stopped).
+        public var notStarted: [String] = []
+        public var succeeded: Bool { failed.isEmpty && notStarted.isEmpty }
+    }
+
+    /// Walks `vertices` (in a stable order that ties are broken by) respecting `dependencies`
+    /// (vertex -> the vertices it needs first; unknown names are ignored).
+    public static func run(vertices: [String], dependencies: [String: Set<String>], parallelism: Int,
+                           _ body: @escaping @Sendable (String) async throws -> Void) async -> Outcome {
+        let known = Set(vertices)
+        var waitingOn: [String: Set<String>] = [:]
+        var dependents: [String: [String]] = [:]
+        for v in vertices {
+            let deps = (dependencies[v] ?? []).intersection(known).subtracting([v])
+            waitingOn[v] = deps
+            for d in deps { dependents[d, default: []].append(v) }
+        }
+        let position = Dictionary(uniqueKeysWithValues: vertices.enumerated().map { ($1, $0) })
+        var ready = vertices.filter { waitingOn[$0]!.isEmpty }
+        var outcome = Outcome()
+        var started = Set<String>()
+        var stopping = false
+
+        await withTaskGroup(of: (String, (any Error)?).self) { group in
+            var running = 0
+            func startReady() {
+                ready.sort { position[$0]! < position[$1]! }
+                while !stopping, running < max(1, parallelism), !ready.isEmpty {
+                    let v = ready.removeFirst()
+                    started.insert(v); running += 1
+                    group.addTask {
+                        do { try await body(v); return (v, nil) } catch { return (v, error) }
+                    }
+                }
+            }
+            startReady()
+            while let (v, error) = await group.next() {
+                running -= 1
+                if let error {
+                    outcome.failed.append((v, error)); stopping = true
+                } else {
+                    outcome.completed.append(v)
+                    for d in dependents[v] ?? [] {
+                        waitingOn[d]!.remove(v)
+                        if waitingOn[d]!.isEmpty { ready.append(d) }
+                    }
+                }
+                startReady()
+            }
+        }
+        outcome.notStarted = vertices.filter { !started.contains($0) }
+        return outcome
+    }
+}

@@ -1,0 +1,166 @@
+import KubeModel
+
+/// One field that differs between what Meshform intends and what is live.
+public struct FieldChange: Codable, Sendable, Equatable {
+    /// A readable path: `.spec.replicas`, `.spec.template.spec.containers[name=discovery].image`.
+    public var path: String
+    /// The live value (nil when the field is absent live).
+    public var before: JSON?
+    /// The intended value (nil when Meshform no longer sets it and it will be removed).
+    public var after: JSON?
+    public init(path: String, before: JSON?, after: JSON?) { self.path = path; self.before = before; self.after = after }
+}
+
+/// Compares only the fields Meshform sets, so server defaults, status and other managers' fields are never noise.
+///
+/// `intended` is what Meshform applies (or last applied). Every leaf of it must be equal live; fields that the
+/// previous apply owned but `intended` no longer has (`removed`) must be absent live. Lists whose elements carry a
+/// `name` (containers, ports, webhooks, env) match element by name, as server-side apply's associative lists do;
+/// other lists compare by position and length.
+public enum FieldDiff {
+    public static func compare(intended: JSON, live: JSON, previouslyApplied: JSON? = nil,
+                               ignoring ignore: [FieldPattern] = []) -> [FieldChange] {
+        var out: [FieldChange] = []
+        walk(intended, live, path: [], ignore: ignore, into: &out)
+        if let previouslyApplied {
+            removals(previous: previouslyApplied, intended: intended, live: live, path: [], ignore: ignore, into: &out)
+        }
+        return out
+    }
+
+    private static func walk(_ want: JSON, _ have: JSON?, path: [PathElement], ignore: [FieldPattern], into out: inout [FieldChange]) {
+        if ignore.contains(where: { $0.matches(path) }) { return }
+        switch want {
+        case .object(let w):
+            // Identity and bookkeeping fields are not the user's config.
+            guard case .object(let h)? = have else {
+                if !(path.isEmpty) { out.append(FieldChange(path: render(path), before: have, after: want)) }
+                return
+            }
+            for key in w.keys.sorted() where !(path.isEmpty && skippedTopLevel.contains(key))
+                && !(path == [.key("metadata")] && skippedMetadata.contains(key)) {
+                walk(w[key]!, h[key], path: path + [.key(key)], ignore: ignore, into: &out)
+            }
+        case .array(let w):
+            guard case .array(let h)? = have else {
+                out.append(FieldChange(path: render(path), before: have, after: want)); return
+            }
+            if let names = namedElements(w), let liveNames = namedElements(h) {
+                for (name, element) in names.sorted(by: { $0.key < $1.key }) {
+                    walk(element, liveNames[name], path: path + [.named(name)], ignore: ignore, into: &out)
+                }
+                return
+            }
+            if w.count != h.count { out.append(FieldChange(path: render(path), before: have, after: want)); return }
+            for (i, element) in w.enumerated() { walk(element, h[i], path: path + [.index(i)], ignore: ignore, into: &out) }
+        default:
+            if !scalarEqual(want, have) { out.append(FieldChange(path: render(path), before: have, after: want)) }
+        }
+    }
+
+    /// Fields the previous apply set, the new intent drops, and that are still live: server-side apply removes them.
+    private static func removals(previous: JSON, intended: JSON?, live: JSON?, path: [PathElement], ignore: [FieldPattern],
+                                 into out: inout [FieldChange]) {
+        if ignore.contains(where: { $0.matches(path) }) { return }
+        guard case .object(let p) = previous else { return }
+        for key in p.keys.sorted() where !(path.isEmpty && skippedTopLevel.contains(key)) {
+            let sub = path + [.key(key)]
+            if let i = intended?[key] {
+                if case .object = i { removals(previous: p[key]!, intended: i, live: live?[key], path: sub, ignore: ignore, into: &out) }
+            } else if let l = live?[key], !ignore.contains(where: { $0.matches(sub) }) {
+                out.append(FieldChange(path: render(sub), before: l, after: nil))
+            }
+        }
+    }
+
+    static let skippedTopLevel: Set<String> = ["status"]
+    static let skippedMetadata: Set<String> = ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"]
+
+    private static func namedElements(_ list: [JSON]) -> [String: JSON]? {
+        guard !list.isEmpty else { return nil }
+        var out: [String: JSON] = [:]
+        for e in list {
+            guard let n = e["name"]?.string, out[n] == nil else { return nil }
+            out[n] = e
+        }
+        return out
+    }
+
+    private static func scalarEqual(_ a: JSON, _ b: JSON?) -> Bool {
+        guard let b else { return false }
+        switch (a, b) {
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y
+        default: return a == b
+        }
+    }
+
+    static func render(_ path: [PathElement]) -> String {
+        path.map { e -> String in
+            switch e {
+            case .key(let k): return "." + k
+            case .index(let i): return "[\(i)]"
+            case .named(let n): return "[name=\(n)]"
+            }
+        }.joined()
+    }
+}
+
+/// One step of a field path.
+public enum PathElement: Hashable, Sendable {
+    case key(String)
+    case index(Int)
+    case named(String)
+}
+
+/// A field to ignore, written as users write it in the mesh file: `webhooks[*].clientConfig.caBundle`,
+/// `spec.replicas`, `metadata.annotations.deployment.kubernetes.io/revision` is not supported (dots split keys).
+public struct FieldPattern: Hashable, Sendable, CustomStringConvertible {
+    enum Step: Hashable, Sendable { case key(String), anyElement }
+    let steps: [Step]
+    public let description: String
+
+    public init(_ text: String) {
+        description = text
+        var steps: [Step] = []
+        for part in text.split(separator: ".", omittingEmptySubsequences: true) {
+            var p = Substring(part)
+            if p.hasSuffix("[*]") { p = p.dropLast(3); if !p.isEmpty { steps.append(.key(String(p))) }; steps.append(.anyElement) }
+            else { steps.append(.key(String(p))) }
+        }
+        self.steps = steps
+    }
+
+    /// True when `path` is this field or inside it.
+    func matches(_ path: [PathElement]) -> Bool {
+        guard path.count >= steps.count else { return false }
+        for (s, e) in zip(steps, path) {
+            switch (s, e) {
+            case (.key(let k), .key(let pk)) where k == pk: continue
+            case (.anyElement, .index), (.anyElement, .named): continue
+            default: return false
+            }
+        }
+        return true
+    }
+}
+
+extension FieldPattern {
+    /// `object` without this field (every element for `[*]`): how Meshform gives up ownership of a field that
+    /// another controller (istiod) manages once the object exists.
+    func removed(from object: JSON) -> JSON { Self.remove(steps[...], from: object) }
+
+    private static func remove(_ steps: ArraySlice<Step>, from value: JSON) -> JSON {
+        guard let step = steps.first else { return value }
+        let rest = steps.dropFirst()
+        switch (step, value) {
+        case (.key(let k), .object(var o)):
+            guard let child = o[k] else { return value }
+            if rest.isEmpty { o[k] = nil } else { o[k] = remove(rest, from: child) }
+            return .object(o)
+        case (.anyElement, .array(let a)):
+            return .array(a.map { remove(rest, from: $0) })
+        default:
+            return value
+        }
+    }
+}

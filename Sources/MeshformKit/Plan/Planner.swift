@@ -1,0 +1,186 @@
+import Foundation
+import KubeModel
+import StateStore
+
+/// Live objects read from the clusters, by resource address.
+public struct LiveObjects: Sendable {
+    public var objects: [String: JSON] = [:]
+    /// Clusters that could not be read: cluster name -> what went wrong.
+    public var unreachable: [String: String] = [:]
+    public init(objects: [String: JSON] = [:], unreachable: [String: String] = [:]) {
+        self.objects = objects; self.unreachable = unreachable
+    }
+}
+
+public struct PlanOptions: Sendable {
+    public var operation: Plan.Operation = .apply
+    /// Read live objects (false: plan from state alone, assuming live equals what was applied).
+    public var refresh = true
+    /// Take objects that exist live but are unknown to state under management.
+    public var adopt = false
+    /// Only these addresses and what they depend on (empty: everything).
+    public var targets: [String] = []
+    /// Delete and recreate these addresses even if unchanged.
+    public var replace: [String] = []
+    public init() {}
+}
+
+/// Desired (the compiler) vs state (what was applied) vs live: the plan. A pure function of its inputs, so the
+/// same inputs give the same plan, byte for byte.
+public struct Planner {
+    public var mesh: CompiledMesh
+    public var state: StateSnapshot?
+    public var live: LiveObjects
+    public var endpoints: [String: ClusterEndpoint]
+    /// Replaces secret values by the state's keyed hash (see `SecretMasking`).
+    public var mask: @Sendable (JSON) -> JSON
+    public var meshFile: String
+
+    public init(mesh: CompiledMesh, state: StateSnapshot?, live: LiveObjects, endpoints: [String: ClusterEndpoint],
+                meshFile: String, mask: @escaping @Sendable (JSON) -> JSON) {
+        self.mesh = mesh; self.state = state; self.live = live; self.endpoints = endpoints
+        self.meshFile = meshFile; self.mask = mask
+    }
+
+    /// The plan, and the computed values it could already resolve from live objects.
+    public func plan(_ options: PlanOptions) throws -> (Plan, ComputedValues) {
+        let stateObjects = Dictionary((state?.objects ?? []).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let computed = resolveComputed()
+        var changes: [PlannedChange] = []
+        let selected = try selection(options.targets)
+
+        if options.operation == .apply {
+            for r in mesh.resources where selected?.contains(r.address.description) ?? true {
+                changes.append(change(for: r, state: stateObjects[r.address.description], computed: computed, options: options))
+            }
+        }
+        // Deletions: everything in state that is no longer desired (destroy: everything in state).
+        let desired = Set(mesh.resources.map { $0.address.description })
+        let gone = (state?.objects ?? []).filter { options.operation == .destroy || !desired.contains($0.address) }
+        for o in DestroyOrder.sorted(gone) where selected?.contains(o.address) ?? true {
+            if options.operation == .destroy, let r = mesh.resource(at: o.address), r.preventDestroy {
+                throw PlanError.preventDestroy(address: o.address)
+            }
+            let liveObject = live.objects[o.address]
+            changes.append(PlannedChange(
+                address: o.address, cluster: o.cluster, action: .delete,
+                reason: liveObject == nil ? "already gone; removed from state" :
+                    (options.operation == .destroy ? nil : "no longer in the mesh file"),
+                fields: [], before: liveObject.map(masked), after: nil, afterUnknown: [], sensitive: o.sensitive))
+        }
+        let plan = Plan(operation: options.operation, mesh: mesh.topology.name, meshFile: meshFile,
+                        stateLineage: state?.lineage, stateSerial: state?.serial, configHash: mesh.configHash,
+                        createdAt: Date(), changes: changes, refreshed: options.refresh)
+        return (plan, computed)
+    }
+
+    private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) -> PlannedChange {
+        let address = r.address.description
+        let intended = computed.substitute(in: r.body)
+        // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
+        let unknown = ComputedValues.unknownPaths(in: intended, placeholders: r.computed.map(\.placeholder))
+            .map { $0.hasPrefix(".stringData.") ? ".data." + $0.dropFirst(".stringData.".count) : $0 }
+        var c = PlannedChange(address: address, cluster: r.address.cluster, action: .noOp, reason: nil, fields: [],
+                              before: nil, after: masked(intended), afterUnknown: unknown, sensitive: r.sensitive)
+        guard let liveObject = live.objects[address] else {
+            c.action = .create
+            if s != nil { c.reason = "deleted outside Meshform" }
+            return c
+        }
+        c.before = masked(liveObject)
+        if s == nil {
+            c.action = .adopt
+            c.adoptApproved = options.adopt
+            c.reason = "exists in the cluster but not in state"
+        }
+        let ignore = r.ignoreFields.map(FieldPattern.init)
+        var fields = FieldDiff.compare(intended: masked(intended), live: masked(liveObject),
+                                       previouslyApplied: s?.applied, ignoring: ignore)
+        // A field whose value is still unknown is a change only if it exists; its value shows as known after apply.
+        fields = fields.map { f in
+            var f = f
+            if unknown.contains(where: { f.path.hasPrefix($0) || $0.hasPrefix(f.path) }) { f.after = .string(ComputedValue.displayText) }
+            return f
+        }
+        c.fields = fields
+        if options.replace.contains(address) {
+            c.action = .replace; c.reason = "replacement requested"
+        } else if let immutable = fields.first(where: { ImmutableFields.contains(kind: r.body.kind ?? "", path: $0.path) }) {
+            c.action = .replace; c.reason = "immutable field \(immutable.path) changed"
+        } else if c.action != .adopt, !fields.isEmpty {
+            c.action = .update
+        }
+        return c
+    }
+
+    /// Secret values replaced by their keyed hash, `stringData` folded into `data`: what may be shown and compared.
+    func masked(_ o: JSON) -> JSON { mask(SecretBody.foldingStringData(o)) }
+
+    /// Computed values whose producer is live and ready.
+    func resolveComputed() -> ComputedValues {
+        var values = ComputedValues()
+        for r in mesh.resources {
+            for cv in r.computed where values[cv.placeholder] == nil {
+                values[cv.placeholder] = ComputedValues.resolve(cv, producer: live.objects[cv.producer.description],
+                                                                endpoint: { endpoints[$0] })
+            }
+        }
+        return values
+    }
+
+    /// The addresses `targets` select with everything they depend on; nil when no target is given.
+    private func selection(_ targets: [String]) throws -> Set<String>? {
+        guard !targets.isEmpty else { return nil }
+        let byAddress = Dictionary(uniqueKeysWithValues: mesh.resources.map { ($0.address.description, $0) })
+        let inState = Set((state?.objects ?? []).map(\.address))
+        var out = Set<String>()
+        var queue = targets
+        for t in targets where byAddress[t] == nil && !inState.contains(t) { throw PlanError.unknownTarget(t) }
+        while let a = queue.popLast() {
+            guard out.insert(a).inserted else { continue }
+            queue += byAddress[a]?.dependsOn.map(\.description) ?? []
+        }
+        return out
+    }
+}
+
+public enum PlanError: Error, CustomStringConvertible {
+    case preventDestroy(address: String)
+    case unknownTarget(String)
+    public var description: String {
+        switch self {
+        case .preventDestroy(let a):
+            return "\(a) has prevent_destroy set in the mesh file; remove the flag (lifecycle.preventDestroy) to destroy it."
+        case .unknownTarget(let t):
+            return "-target \(t): no resource has this address; `meshform state list` and `meshform graph` show the addresses."
+        }
+    }
+}
+
+/// Fields Kubernetes refuses to change in place: a change to one of them is a replace.
+enum ImmutableFields {
+    static let table: [String: [String]] = [
+        "Deployment": [".spec.selector"], "StatefulSet": [".spec.selector"], "DaemonSet": [".spec.selector"],
+        "Job": [".spec.selector", ".spec.template"], "Service": [".spec.clusterIP"],
+        "RoleBinding": [".roleRef"], "ClusterRoleBinding": [".roleRef"], "Secret": [".type"],
+    ]
+    static func contains(kind: String, path: String) -> Bool {
+        (table[kind] ?? []).contains { path == $0 || path.hasPrefix($0 + ".") || path.hasPrefix($0 + "[") }
+    }
+}
+
+/// Order for deletions: dependents before what they depend on (the reverse of apply order).
+enum DestroyOrder {
+    static func sorted(_ objects: [ManagedObject]) -> [ManagedObject] {
+        let byAddress = Dictionary(objects.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        var visited = Set<String>()
+        var applyOrder: [ManagedObject] = []
+        func visit(_ a: String) {
+            guard let o = byAddress[a], visited.insert(a).inserted else { return }
+            for d in o.dependencies.sorted() { visit(d) }
+            applyOrder.append(o)
+        }
+        for a in byAddress.keys.sorted() { visit(a) }
+        return applyOrder.reversed()
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import KubeClient
+
+/// The mesh's clusters, reached through the user's kubeconfig (each cluster's own file when the mesh file names one).
+public final class Clusters: @unchecked Sendable {
+    public let clients: [String: KubeClient]
+    public let endpoints: [String: ClusterEndpoint]
+
+    /// Resolves every cluster's context. Nothing is contacted yet; a missing context or an unreadable file is an
+    /// error naming the cluster, the context and the file.
+    public init(topology: MeshTopology, environment: [String: String], options: ClientOptions = .init()) throws {
+        var clients: [String: KubeClient] = [:]
+        var endpoints: [String: ClusterEndpoint] = [:]
+        for cluster in topology.clusters {
+            do {
+                let kubeconfig = try Kubeconfig.load(explicitPath: cluster.kubeconfig, environment: environment)
+                let connection = try ClusterConnection(kubeconfig: kubeconfig, context: cluster.context)
+                clients[cluster.name] = KubeClient(connection: connection, options: options)
+                endpoints[cluster.name] = ClusterEndpoint(server: connection.server, caData: connection.caData)
+            } catch {
+                throw SessionError.cluster(name: cluster.name, context: cluster.context, underlying: String(describing: error))
+            }
+        }
+        self.clients = clients
+        self.endpoints = endpoints
+    }
+
+    public func shutdown() async {
+        for c in clients.values { try? await c.shutdown() }
+    }
+}
+
+public enum SessionError: Error, CustomStringConvertible {
+    case cluster(name: String, context: String?, underlying: String)
+    case unreachable([String: String])
+    case unfinishedRun(id: String, kind: String, startedAt: String)
+    case stalePlan(String)
+    case notConfirmed
+    case needsApproval
+    public var description: String {
+        switch self {
+        case .cluster(let n, let ctx, let u):
+            return "cluster \(n) (context \(ctx ?? "current-context")): \(u)"
+        case .unreachable(let m):
+            return m.sorted { $0.key < $1.key }.map { "cluster \($0.key) is unreachable: \($0.value)" }.joined(separator: "\n")
+                + "\n(plan with --refresh=false works from state alone)"
+        case .unfinishedRun(let id, let kind, let at):
+            return "an earlier \(kind) (run \(id), started \(at)) did not finish: its journal is still open. "
+                + "Run `meshform recover --rollback` to undo what it did, or `meshform recover --continue` to finish it."
+        case .stalePlan(let why): return "the saved plan is stale: \(why). Run meshform plan again."
+        case .notConfirmed: return "apply cancelled; nothing was changed."
+        case .needsApproval:
+            return "no terminal to ask for confirmation: pass -auto-approve to apply without asking; nothing was changed."
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import KubeClient
+import KubeModel
+import StateStore
+
+/// One mesh file, compiled, with its state file: the operations the CLI offers (plan, apply, destroy, drift,
+/// recover), each with the guarantees users rely on. The CLI only parses arguments and prints.
+public final class MeshSession: @unchecked Sendable {
+    public let meshFile: String
+    public let mesh: CompiledMesh
+    public let statePath: String
+    public let environment: [String: String]
+    public var clientOptions = ClientOptions()
+
+    /// Loads and compiles `meshFile`. Errors name the file, line and column.
+    public init(meshFile: String, statePath: String? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.meshFile = meshFile
+        self.environment = environment
+        let topology = try MeshFile.load(path: meshFile, environment: environment)
+        self.mesh = try Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
+        self.statePath = statePath ?? "state/\(topology.name).db"
+    }
+
+    public var stateExists: Bool { FileManager.default.fileExists(atPath: statePath) }
+
+    // MARK: - Plan (read-only, lock-free)
+
+    /// The plan against the current state and live objects. Takes no lock and writes nothing.
+    public func plan(_ options: PlanOptions) async throws -> (Plan, ComputedValues) {
+        let store = stateExists ? try StateStore.openReadOnly(path: statePath) : nil
+        let snapshot = try store?.snapshot()
+        if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
+        let clusters = options.refresh ? try Clusters(topology: mesh.topology, environment: environment, options: clientOptions) : nil
+        defer { if let clusters { Task { await clusters.shutdown() } } }
+        let masking = try store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
+        return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking)
+    }
+
+    func makePlan(_ options: PlanOptions, snapshot: StateSnapshot?, clusters: Clusters?,
+                  masking: SecretMasking) async throws -> (Plan, ComputedValues) {
+        var live = LiveObjects()
+        if let clusters {
+            var targets = mesh.resources.map { r in
+                LiveTarget(address: r.address.description, cluster: r.address.cluster, apiVersion: r.body.apiVersion ?? "v1",
+                           kind: r.body.kind ?? "", namespace: r.body.namespace, name: r.body.name ?? "")
+            }
+            let desired = Set(targets.map(\.address))
+            for o in snapshot?.objects ?? [] where !desired.contains(o.address) {
+                targets.append(LiveTarget(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind,
+                                          namespace: o.namespace, name: o.name))
+            }
+            live = await LiveReader(clients: clusters.clients).read(targets).0
+            if !live.unreachable.isEmpty { throw SessionError.unreachable(live.unreachable) }
+        } else {
+            // --refresh=false: assume every object is live exactly as it was applied.
+            for o in snapshot?.objects ?? [] { live.objects[o.address] = o.applied }
+        }
+        let planner = Planner(mesh: mesh, state: snapshot, live: live, endpoints: clusters?.endpoints ?? [:],
+                              meshFile: meshFile, mask: masking.mask)
+        return try planner.plan(options)
+    }
+
+    // MARK: - Apply and destroy (write lock)
+
+    public struct ApplyRequest: Sendable {
+        public var plan = PlanOptions()
+        public var apply = ApplyOptions()
+        /// A plan saved with `-out`, to be applied exactly.
+        public var saved: Plan?
+        public var lockTimeout: Duration = .zero
+        public init() {}
+    }
+
+    /// Plans (or checks the saved plan), asks `confirm`, and runs it. Holds the state's write lock throughout.
+    public func apply(_ request: ApplyRequest, confirm: @escaping @Sendable (Plan) async -> Bool,
+                      emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> (Plan, ApplyResult) {
+        let existed = stateExists
+        if let dir = (statePath as NSString).deletingLastPathComponent.nilIfEmpty {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let store = try StateStore.open(path: statePath, create: true)
+        let lock = try store.acquireLock(who: request.apply.who, operation: request.plan.operation.rawValue,
+                                         timeout: request.lockTimeout)
+        // The lock is a lease: renewed while this run lives, so a killed run's lock expires by itself.
+        let renewal = Task {
+            var held = lock
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(30))
+                held = try store.renewLock(held)
+            }
+        }
+        defer { renewal.cancel(); try? store.releaseLock(lock) }
+
+        let snapshot = try store.snapshot()
+        if let run = snapshot.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
+        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+        defer { Task { await clusters.shutdown() } }
+
+        var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
+                                                  snapshot: snapshot, clusters: clusters, masking: SecretMasking(store: store))
+        if let saved = request.saved {
+            try Self.checkSaved(saved, existed: existed, snapshot: snapshot, configHash: mesh.configHash)
+            plan = saved
+        } else if plan.hasChanges, !(await confirm(plan)) {
+            throw SessionError.notConfirmed
+        }
+        guard plan.hasChanges else { return (plan, .succeeded(ApplySummary())) }
+        _ = computed
+        let executor = Executor(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
+                                computed: computed, options: request.apply, emit: emit)
+        computed = ComputedValues()
+        return (plan, try await executor.run(plan))
+    }
+
+    /// A saved plan is applied only against the exact state it was made from.
+    static func checkSaved(_ saved: Plan, existed: Bool, snapshot: StateSnapshot, configHash: String) throws {
+        if saved.formatVersion != Plan.formatVersion { throw SessionError.stalePlan("it was written by another Meshform version") }
+        switch saved.stateLineage {
+        case nil where existed && (snapshot.serial > 0 || !snapshot.objects.isEmpty):
+            throw SessionError.stalePlan("it was made when no state existed, and state \(snapshot.lineage) has been written since")
+        case let lineage? where lineage != snapshot.lineage:
+            throw SessionError.stalePlan("it was made against state lineage \(lineage), not \(snapshot.lineage)")
+        case _? where saved.stateSerial != snapshot.serial:
+            throw SessionError.stalePlan("the state's serial moved from \(saved.stateSerial ?? 0) to \(snapshot.serial)")
+        default: break
+        }
+        if saved.configHash != configHash { throw SessionError.stalePlan("the mesh file or rendered components changed") }
+    }
+
+    // MARK: - Drift (read-only, lock-free)
+
+    public func drift() async throws -> DriftReport {
+        // No lock: drift only adds its findings to the drift history, which never conflicts with an apply.
+        let store = try StateStore.open(path: statePath, create: false)
+        let snapshot = try store.snapshot()
+        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+        defer { Task { await clusters.shutdown() } }
+        var ignore: [String: [String]] = [:]
+        for r in mesh.resources where !r.ignoreFields.isEmpty { ignore[r.address.description] = r.ignoreFields }
+        let detector = DriftDetector(snapshot: snapshot, clients: clusters.clients, mesh: mesh.topology.name,
+                                     ignoreFields: ignore, mask: { store.maskSecrets($0) })
+        let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
+        let report = await detector.check(configDrift: configDrift)
+        try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
+        return report
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+extension MeshSession {
+    /// The drift history: when each drift was first and last seen, and when it was resolved.
+    public func driftHistory() throws -> [DriftEvent] {
+        try StateStore.openReadOnly(path: statePath).driftHistory()
+    }
+}
