@@ -16,6 +16,13 @@ struct Meshform: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             // Registered by each command's author; keep one line per command group.
+            PlanCommand.self,
+            ApplyCommand.self,
+            DestroyCommand.self,
+            DriftCommand.self,
+            ShowCommand.self,
+            RecoverCommand.self,
+            DemoCommand.self,
             StateCommand.self,
             ValidateCommand.self,
             GraphCommand.self,

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import MeshformKit
+
+/// Where output goes and how it looks: colour only on a terminal, never with NO_COLOR or --no-color.
+struct Terminal {
+    static func useColor(noColor: Bool) -> Bool {
+        !noColor && ProcessInfo.processInfo.environment["NO_COLOR"] == nil && isatty(STDOUT_FILENO) == 1
+    }
+
+    static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
+
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    }
+
+    /// One line per apply event: cluster, address, action and elapsed time, as a person follows it.
+    static func line(for event: ApplyEvent) -> String {
+        switch event {
+        case .started(let a, let action): return "\(a): \(verb(action, ing: true))..."
+        case .waiting(let a, let what): return "\(a): waiting for \(what)..."
+        case .finished(let a, let action, let elapsed): return "\(a): \(verb(action, ing: false)) after \(seconds(elapsed))"
+        case .failed(let a, let action, let e): return "\(a): \(verb(action, ing: false, failed: true)): \(e)"
+        case .undoStarted(let a, let what): return "\(a): rolling back: \(what)..."
+        case .undone(let a, let what): return "\(a): rolled back (\(what))"
+        case .undoFailed(let a, let what, let e): return "\(a): ROLLBACK FAILED (\(what)): \(e)"
+        case .note(let s): return s
+        }
+    }
+
+    static func verb(_ a: Action, ing: Bool, failed: Bool = false) -> String {
+        let (doing, done, fail): (String, String, String)
+        switch a {
+        case .create: (doing, done, fail) = ("Creating", "Creation complete", "Creation failed")
+        case .update: (doing, done, fail) = ("Modifying", "Modifications complete", "Modification failed")
+        case .replace: (doing, done, fail) = ("Replacing", "Replacement complete", "Replacement failed")
+        case .delete: (doing, done, fail) = ("Destroying", "Destruction complete", "Destruction failed")
+        case .adopt: (doing, done, fail) = ("Adopting", "Adoption complete", "Adoption failed")
+        case .noOp: (doing, done, fail) = ("Checking", "Unchanged", "Check failed")
+        }
+        return failed ? fail : (ing ? doing : done)
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return String(format: "%.1fs", s)
+    }
+
+    /// Reads the answer to "Do you want to perform these actions?"; only `yes` approves.
+    static func confirm(_ question: String) -> Bool {
+        print("\(question)\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", terminator: "")
+        fflush(stdout)
+        return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
+    }
+}
+
+/// Options every command that reads a mesh file shares.
+struct MeshOptions: ParsableArguments {
+    @Argument(help: "The mesh file.") var meshFile: String = "plans/demo.yaml"
+    @Option(name: .long, help: "The state file (default: state/<mesh>.db).") var state: String?
+    @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
+
+    func session() throws -> MeshSession { try MeshSession(meshFile: meshFile, statePath: state) }
+}
+
+/// Runs `body`, printing an error as users expect (no stack, no Swift type names) and exiting 1.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do { try await body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
+        Terminal.error(String(describing: error))
+        throw ExitCode(1)
+    }
+}
