@@ -1,0 +1,185 @@
+import Foundation
+import KubeModel
+import Testing
+@testable import MeshformKit
+
+@Suite struct CompilerTests {
+    /// A stand-in istioctl: records each invocation's arguments (and the IstioOperator it was given) and
+    /// prints the real istioctl output fixture, moved to the document's namespace as istioctl would.
+    static func standInIstioctl(in dir: URL, version: String = "1.24.0", fixture: String = "all-on.yaml") throws -> URL {
+        let script = dir.appendingPathComponent("istioctl")
+        let text = """
+            #!/bin/sh
+            echo "$@" >> "\(dir.path)/calls.log"
+            if [ "$1" = "version" ]; then echo "\(version)"; exit 0; fi
+            if [ "$1" = "manifest" ] && [ "$2" = "generate" ] && [ "$3" = "-f" ]; then
+              n=$(ls "\(dir.path)" | grep -c '^iop-')
+              cp "$4" "\(dir.path)/iop-$n-$(basename "$4")"
+              ns=$(sed -n 's/^  namespace: //p' "$4" | head -1)
+              sed "s/namespace: istio-system$/namespace: ${ns:-istio-system}/" "\(TestPaths.fixtures.path)/istioctl-output/\(fixture)"
+              exit 0
+            fi
+            echo "unexpected arguments: $@" >&2; exit 3
+            """
+        try text.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        return script
+    }
+
+    @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
+    func istioctlRendererRunsManifestGeneratePerComponent() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tool = try Self.standInIstioctl(in: dir)
+        let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
+        let mesh = try Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: t.istio.version)).compile(t)
+
+        let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.first == "version --remote=false --short")
+        #expect(calls.filter { $0.hasPrefix("version") }.count == 1)
+        let generates = calls.dropFirst().map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+        #expect(generates == Array(repeating: "manifest generate -f", count: mesh.components.count))
+        #expect(mesh.components.map(\.id) == ["controlplane-gateway@external", "remote-config-cluster@remote1", "external-istiod@external",
+                                              "ingress-gateway@remote1", "egress-gateway@remote1"])
+        // istioctl was given exactly the IstioOperator documents the compiler wrote.
+        let given = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("iop-") }.sorted()
+        #expect(given.count == mesh.components.count)
+        for (file, c) in zip(given, mesh.components) {
+            #expect(file.hasSuffix("\(c.kind.rawValue).yaml"))
+            #expect(try YAMLDocuments.parseOne(String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)) == c.istioOperator)
+        }
+        // The rendered objects became resources on the right clusters.
+        let istiod = try #require(mesh.resource(at: ResourceAddress(parsing: "external/apps/Deployment/external-istiod/istiod")))
+        #expect(istiod.component == "external-istiod@external")
+        #expect(mesh.resource(at: try ResourceAddress(parsing: "remote1/apiextensions.k8s.io/CustomResourceDefinition/_/gateways.networking.istio.io")) != nil)
+        #expect(mesh.resources.count > 150)
+    }
+
+    @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
+    func istioctlOfAnotherReleaseIsRefused() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tool = try Self.standInIstioctl(in: dir, version: "1.23.2")
+        let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
+        let error = #expect(throws: RenderError.self) { try Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: "1.24.0")).compile(t) }
+        #expect(error?.message.contains("is Istio 1.23.2, but the mesh file says istio.version 1.24.0") == true)
+        let missing = #expect(throws: RenderError.self) { try IstioctlRenderer(path: dir.appendingPathComponent("nope").path, expectedVersion: nil).checkedTool() }
+        #expect(missing?.message.contains("istioctl not found") == true)
+    }
+
+    @Test func manifestsRendererSubstitutesParametersAndRefusesUnknownOnes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let c = IstioComponent(kind: .remoteCluster, cluster: "remote2", istioOperator: [:], namespace: "external-istiod",
+                               istioVersion: "1.24.0", parameters: ["address": "istiod.example.com", "cluster": "remote2"])
+        let r = ManifestDirectoryRenderer(directory: dir.path)
+        #expect(throws: RenderError.self) { try r.render(c) }
+        try "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x-{{cluster}}}\ndata: {url: 'https://{{ address }}:15017'}\n"
+            .write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
+        let docs = try ManifestDirectoryRenderer(directory: dir.path).render(c)
+        #expect(docs == [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "x-remote2"], "data": ["url": "https://istiod.example.com:15017"]]])
+        try "metadata: {name: '{{clustre}}'}\n".write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
+        let e = #expect(throws: RenderError.self) { try ManifestDirectoryRenderer(directory: dir.path).render(c) }
+        #expect(e?.message.contains("{{clustre}}") == true)
+    }
+
+    @Test func helmRendererMapsComponentsToIstioCharts() throws {
+        let t = try MeshFile.load(path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
+        let helm = HelmRenderer(charts: "/charts", expectedVersion: "1.24.0")
+        let comps = Dictionary(uniqueKeysWithValues: IstioOperatorDocuments.components(for: t, address: "istiod.example.com").map { ($0.id, $0) })
+        let config = helm.invocations(for: comps["remote-config-cluster@remote1"]!)
+        #expect(config.map(\.chart) == ["base", "istiod"])
+        #expect(config[1].values["profile"] == "remote")
+        #expect(config[1].values[path: ["istiodRemote", "injectionURL"]] == "https://istiod.example.com:15017/inject/:ENV:cluster=remote1:ENV:net=network1")
+        let istiod = helm.invocations(for: comps["external-istiod@external"]!)
+        #expect(istiod.map(\.chart) == ["istiod"] && istiod[0].namespace == "external-istiod")
+        #expect(istiod[0].values[path: ["pilot", "env", "SHARED_MESH_CONFIG"]] == "istio")
+        #expect(istiod[0].values[path: ["meshConfig", "rootNamespace"]] == "external-istiod")
+        let ew = helm.invocations(for: comps["eastwest-gateway@remote2"]!)
+        #expect(ew.map(\.chart) == ["gateway"] && ew[0].release == "istio-eastwestgateway")
+        #expect(ew[0].values["networkGateway"] == "network2")
+        #expect(ew[0].values[path: ["env", "ISTIO_META_REQUESTED_NETWORK_VIEW"]] == "network2")
+    }
+
+    @Test func helmRendererRunsHelmTemplate() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for chart in ["base", "istiod", "gateway"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent("charts/\(chart)"), withIntermediateDirectories: true)
+            try "name: \(chart)\nversion: 1.24.0\nappVersion: 1.24.0\n".write(to: dir.appendingPathComponent("charts/\(chart)/Chart.yaml"), atomically: true, encoding: .utf8)
+        }
+        let script = dir.appendingPathComponent("helm")
+        try """
+            #!/bin/sh
+            echo "$1 $2 $(basename $3) $4 $5" >> "\(dir.path)/calls.log"
+            printf 'apiVersion: v1\\nkind: ServiceAccount\\nmetadata:\\n  name: %s\\n  namespace: %s\\n' "$2" "$5"
+            """.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
+        let mesh = try Compiler(renderer: HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.24.0")).compile(t)
+        let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.first == "template istio-ingressgateway gateway --namespace istio-system")
+        #expect(calls.contains("template istiod istiod --namespace external-istiod"))
+        #expect(mesh.resource(at: try ResourceAddress(parsing: "external/core/ServiceAccount/istio-system/istio-ingressgateway")) != nil)
+        let wrong = HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.22.0")
+        #expect(throws: RenderError.self) { try Compiler(renderer: wrong).compile(t) }
+    }
+
+    @Test func tlsSecretIsCreatedFromFiles() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "CERT".write(to: dir.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
+        try "KEY".write(to: dir.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
+        let text = minimalMesh.replacingOccurrences(of: "    secretName: istiod-tls", with: "    secretName: istiod-tls\n    certFile: \(dir.path)/tls.crt\n    keyFile: \(dir.path)/tls.key")
+        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(try loadMesh(text))
+        let s = try #require(mesh.resource(at: try ResourceAddress(parsing: "external/core/Secret/istio-system/istiod-tls")))
+        #expect(s.sensitive && s.body["type"] == "kubernetes.io/tls")
+        #expect(s.body[path: ["data", "tls.crt"]] == .string(Data("CERT".utf8).base64EncodedString()))
+        let halfway = minimalMesh.replacingOccurrences(of: "    secretName: istiod-tls", with: "    secretName: istiod-tls\n    certFile: x.crt")
+        #expect(diagnostics(halfway).contains { $0.message.contains("needs both certFile and keyFile") })
+    }
+
+    @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
+    func workloadManifestsFollowKubectlSelectorsAndNamespace() throws {
+        let mesh = try compileWithStandIns("multi-remote.yaml")
+        let names = { (cluster: String) in Set(mesh.resources.filter { $0.component?.hasPrefix("workload") == true && $0.address.cluster == cluster }.map(\.address.description)) }
+        #expect(names("remote1").contains("remote1/apps/Deployment/sample/helloworld-v1"))
+        #expect(!names("remote1").contains("remote1/apps/Deployment/sample/helloworld-v2"))
+        #expect(names("remote2").contains("remote2/apps/Deployment/sample/helloworld-v2"))
+        #expect(names("remote2").contains("remote2/core/Service/sample/helloworld"))
+        #expect(names("remote2").contains("remote2/core/ServiceAccount/sample/sleep"))
+    }
+
+    @Test func sameObjectFromTwoSourcesMustAgree() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istiod, namespace: external-istiod}\nautomountServiceAccountToken: false\n"
+            .write(to: dir.appendingPathComponent("sa.yaml"), atomically: true, encoding: .utf8)
+        let text = minimalMesh + "\n    manifests: [\(dir.path)/sa.yaml]\n"
+        let t = try loadMesh(text.replacingOccurrences(of: "namespace: sample", with: "namespace: external-istiod"))
+        #expect(throws: CompileError.self) { try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t) }
+    }
+
+    /// The issue's benchmark, as a test: 1 external + 50 remotes, every component rendered as the real
+    /// all-on istioctl output. Benchmarks/CompileBench prints the same measurement in detail.
+    @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
+    func fiftyRemotesCompileWellUnderASecond() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for kind in IstioComponent.Kind.allCases {
+            try FileManager.default.copyItem(at: TestPaths.fixtures.appendingPathComponent("istioctl-output/all-on.yaml"), to: dir.appendingPathComponent("\(kind.rawValue).yaml"))
+        }
+        var text = "mesh: bench\nistio: {version: 1.24.0, renderer: manifests, manifests: \(dir.path)}\nclusters:\n  - {name: external, role: external}\n  - {name: remote1, role: config, gateways: {eastWest: true, ingress: true}}\n"
+        for i in 2...50 { text += "  - {name: remote\(i), role: remote, network: network\(i), gateways: {eastWest: true}}\n" }
+        text += "controlPlane: {address: gateway-load-balancer, tls: {secretName: istiod-tls}}\n"
+        let t = try loadMesh(text)
+        let renderer = ManifestDirectoryRenderer(directory: dir.path)
+        _ = try Compiler(renderer: renderer).compile(t)  // first run parses all-on.yaml once
+        let start = ContinuousClock.now
+        let mesh = try Compiler(renderer: renderer).compile(t)
+        let elapsed = ContinuousClock.now - start
+        #expect(mesh.resources.count > 51 * 60)
+        print("compile 1 external + 50 remotes, \(mesh.resources.count) resources: \(elapsed)")
+        #expect(elapsed < .seconds(5), "debug build; the release benchmark must be well under 1 s")
+    }
+}
