@@ -1,0 +1,79 @@
+import Foundation
+import KubeModel
+import StateStore
+import Testing
+@testable import MeshformKit
+
+/// The guide, end to end, on three KubeSim clusters: apply from nothing, the guide's own checks with the real
+/// kubectl, a second apply that changes nothing, removing a remote, and destroy leaving nothing behind.
+@Suite(.serialized) struct ApplyEndToEndTests {
+    static let silent: @Sendable (ApplyEvent) -> Void = { _ in }
+
+    static func apply(_ session: MeshSession, _ configure: (inout MeshSession.ApplyRequest) -> Void = { _ in }) async throws
+        -> (Plan, ApplyResult)
+    {
+        var r = MeshSession.ApplyRequest()
+        r.apply.readinessTimeout = .seconds(30)
+        configure(&r)
+        return try await session.apply(r, confirm: { _ in true }, emit: silent)
+    }
+
+    @Test func multiRemoteMeshFromNothingToNothing() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+
+        let (plan, result) = try await Self.apply(session)
+        guard case .succeeded(let summary) = result else { Issue.record("apply failed: \(result)"); return }
+        #expect(summary.added == plan.changes.filter { $0.action == .create }.count)
+        #expect(summary.added > 20)
+
+        if MeshHarness.kubectlPath != nil {
+            // The guide's checks, with the real kubectl.
+            for remote in ["config", "remote2"] {
+                let wh = try h.kubectl(remote, ["get", "mutatingwebhookconfiguration", "istio-sidecar-injector-external-istiod", "-o", "jsonpath={.webhooks[0].clientConfig.url}"])
+                #expect(wh.status == 0, "\(wh.output)")
+                #expect(wh.output.contains(":15017/inject"), "\(remote): \(wh.output)")
+                let ns = try h.kubectl(remote, ["get", "namespace", "sample", "-o", "jsonpath={.metadata.labels.istio-injection}"])
+                #expect(ns.output == "enabled", "\(remote): \(ns.output)")
+            }
+            let secrets = try h.kubectl("external", ["get", "secrets", "-n", "external-istiod", "-l", "istio/multiCluster=true", "-o", "name"])
+            #expect(secrets.output.contains("secret/istio-kubeconfig"), "\(secrets.output)")
+            #expect(secrets.output.contains("secret/istio-remote-secret-remote2"), "\(secrets.output)")
+            let wait = try h.kubectl("external", ["wait", "--for=condition=Available", "deployment/istiod", "-n", "external-istiod", "--timeout=20s"])
+            #expect(wait.status == 0, "\(wait.output)")
+            for kind in ["gateways.networking.istio.io", "virtualservices.networking.istio.io", "destinationrules.networking.istio.io"] {
+                let r = try h.kubectl("external", ["get", kind, "-n", "external-istiod", "-o", "name"])
+                #expect(r.status == 0 && !r.output.isEmpty, "\(kind): \(r.output)")
+            }
+            let v1 = try h.kubectl("config", ["get", "deployment", "helloworld-v1", "-n", "sample", "-o", "name"])
+            #expect(v1.status == 0, "\(v1.output)")
+            let v2 = try h.kubectl("remote2", ["get", "deployment", "helloworld-v2", "-n", "sample", "-o", "name"])
+            #expect(v2.status == 0, "\(v2.output)")
+        }
+
+        // A second apply changes nothing.
+        let (second, again) = try await Self.apply(session)
+        #expect(!second.hasChanges, "second plan: \(second.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
+        guard case .succeeded = again else { Issue.record("second apply: \(again)"); return }
+
+        // Removing the second remote plans and applies only its removal.
+        let smaller = try h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
+        let (removal, _) = try await smaller.plan(PlanOptions())
+        let changed = removal.changes.filter { $0.action.changes }
+        #expect(!changed.isEmpty)
+        #expect(changed.allSatisfy { $0.action == .delete }, "\(changed.map { "\($0.action) \($0.address)" })")
+        #expect(changed.allSatisfy { $0.cluster == "remote2" || $0.address.contains("remote2") }, "\(changed.map(\.address))")
+        let (_, removed) = try await Self.apply(smaller)
+        guard case .succeeded = removed else { Issue.record("removal apply: \(removed)"); return }
+
+        // Destroy leaves no Meshform object on any cluster.
+        let (_, destroyed) = try await Self.apply(smaller) { $0.plan.operation = .destroy }
+        guard case .succeeded = destroyed else { Issue.record("destroy: \(destroyed)"); return }
+        for cluster in ["external", "config", "remote2"] {
+            let left = try await h.snapshot(cluster).values.filter { $0.labels["app.kubernetes.io/managed-by"] == "meshform" }
+            #expect(left.isEmpty, "\(cluster) still has \(left.map { "\($0.kind ?? "") \($0.name ?? "")" })")
+        }
+        #expect(try StateStore.openReadOnly(path: h.statePath).objects().isEmpty)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import KubeModel
+import KubeSim
+import StateStore
+import Testing
+@testable import MeshformKit
+
+/// Apply under KubeSim's fault injection: transient faults are retried; a persistent one is rolled back so that
+/// every cluster and the state are exactly as before.
+@Suite(.serialized) struct FaultEndToEndTests {
+    @Test func applyConvergesThroughRandomErrorsAndDroppedConnections() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        for sim in h.sims.values {
+            var f = FaultSettings()
+            f.errorRate = 0.10
+            f.dropRate = 0.02
+            sim.setFaults(f)
+        }
+        let session = try h.session(try h.multiRemote())
+        let (_, result) = try await ApplyEndToEndTests.apply(session)
+        guard case .succeeded = result else { Issue.record("apply under faults: \(result)"); return }
+        for sim in h.sims.values { sim.setFaults(FaultSettings()) }
+        let (plan, _) = try await session.plan(PlanOptions())
+        #expect(!plan.hasChanges, "\(plan.changes.filter { $0.action.changes }.map(\.address))")
+    }
+
+    @Test func aPersistentFailureRollsBackEveryClusterAndTheState() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        // A first mesh without the second remote, applied cleanly.
+        let before = try h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
+        let (_, first) = try await ApplyEndToEndTests.apply(before)
+        guard case .succeeded = first else { Issue.record("first apply: \(first)"); return }
+        var snapshots: [String: [String: JSON]] = [:]
+        for c in h.sims.keys { snapshots[c] = try await h.snapshot(c) }
+        let stateBefore = try StateStore.openReadOnly(path: h.statePath).objects().map { Comparable(o: $0) }
+
+        // Then the whole mesh, with every write to helloworld-v2 on remote2 failing: late in the graph.
+        var f = FaultSettings()
+        f.failWrites = ["sample/helloworld-v2"]
+        h.sims["remote2"]!.setFaults(f)
+        let after = try h.session(try h.multiRemote())
+        let (_, result) = try await ApplyEndToEndTests.apply(after)
+        guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
+        #expect(failed.hasSuffix("/helloworld-v2"))
+
+        for c in h.sims.keys {
+            let now = try await h.snapshot(c)
+            #expect(Set(now.keys) == Set(snapshots[c]!.keys), "\(c): \(Set(now.keys).symmetricDifference(Set(snapshots[c]!.keys)))")
+            for (k, v) in snapshots[c]! where now[k] != v { Issue.record("\(c) \(k) differs after rollback") }
+        }
+        let stateAfter = try StateStore.openReadOnly(path: h.statePath).objects().map { Comparable(o: $0) }
+        #expect(stateAfter == stateBefore)
+    }
+
+    /// A state object without what legitimately changes when an object is re-applied unchanged.
+    struct Comparable: Equatable {
+        var address: String, applied: JSON, sensitive: Bool, dependencies: [String]
+        init(o: ManagedObject) { address = o.address; applied = o.applied; sensitive = o.sensitive; dependencies = o.dependencies }
+    }
+}

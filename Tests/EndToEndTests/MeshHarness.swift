@@ -1,0 +1,152 @@
+import Foundation
+import KubeClient
+import KubeModel
+import KubeSim
+@testable import MeshformKit
+
+/// Three (or more) KubeSim clusters on loopback, their kubeconfigs, a state file in a temporary directory, and the
+/// real kubectl pointed at them: the world the end-to-end tests run the engine in.
+final class MeshHarness: @unchecked Sendable {
+    let dir: URL
+    private(set) var sims: [String: KubeSim] = [:]
+    private(set) var kubeconfigs: [String: String] = [:]
+    var statePath: String { dir.appendingPathComponent("state.db").path }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let sharedFixtures = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/istio")
+    static var hasSharedFixtures: Bool { FileManager.default.fileExists(atPath: sharedFixtures.appendingPathComponent("istioctl-output/all-on.yaml").path) }
+    static var kubectlPath: String? {
+        for p in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let c = "\(p)/kubectl"
+            if FileManager.default.isExecutableFile(atPath: c) { return c }
+        }
+        return nil
+    }
+
+    init(clusters: [String] = ["external", "config", "remote2"], configure: (inout KubeSimOptions) -> Void = { _ in }) async throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for name in clusters {
+            var o = KubeSimOptions(name: name, port: 0)
+            o.controllerDelay = .milliseconds(20)
+            configure(&o)
+            let sim = try await KubeSim.start(o)
+            let path = dir.appendingPathComponent("\(name).kubeconfig").path
+            try sim.writeKubeconfig(to: path, contextName: name)
+            sims[name] = sim; kubeconfigs[name] = path
+        }
+    }
+
+    /// The environment a user of the guide would have: KUBECONFIG listing every cluster's file, and the guide's
+    /// variables naming the contexts and the control plane's address.
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["KUBECONFIG"] = kubeconfigs.keys.sorted().map { kubeconfigs[$0]! }.joined(separator: ":")
+        env["CTX_EXTERNAL_CLUSTER"] = "external"
+        env["CTX_REMOTE_CLUSTER"] = "config"; env["REMOTE_CLUSTER_NAME"] = "config"
+        env["CTX_SECOND_CLUSTER"] = "remote2"; env["SECOND_CLUSTER_NAME"] = "remote2"
+        env["EXTERNAL_ISTIOD_ADDR"] = "istiod.mesh.example.com"
+        env["SSL_SECRET_NAME"] = "external-istiod-tls"
+        return env
+    }
+
+    func session(_ meshFile: String) throws -> MeshSession {
+        try MeshSession(meshFile: meshFile, statePath: statePath, environment: environment)
+    }
+
+    /// A copy of a mesh file from plans/, with `edit` applied to its text, written beside the original so that
+    /// relative paths (plans/demo/) still resolve.
+    func meshFile(_ name: String, edit: (String) -> String = { $0 }) throws -> String {
+        let source = Self.packageRoot.appendingPathComponent("plans/\(name)")
+        let text = edit(try String(contentsOf: source, encoding: .utf8))
+        let path = source.deletingLastPathComponent().appendingPathComponent(".e2e-\(UUID().uuidString.prefix(8))-\(name)")
+        try text.write(to: path, atomically: true, encoding: .utf8)
+        cleanup.append(path)
+        return path.path
+    }
+    private var cleanup: [URL] = []
+
+    /// plans/multi-remote.yaml (the guide plus a second remote), rendered from the pre-rendered manifests in
+    /// plans/demo/ instead of istioctl.
+    func multiRemote(_ edits: [(String) -> String] = []) throws -> String {
+        try meshFile("multi-remote.yaml") { text in
+            edits.reduce(MeshEdits.manifestsRenderer(text)) { $1($0) }
+        }
+    }
+
+    func client(_ cluster: String) throws -> KubeClient {
+        let kc = try Kubeconfig.load(explicitPath: kubeconfigs[cluster]!, environment: [:])
+        return KubeClient(connection: try ClusterConnection(kubeconfig: kc, context: cluster))
+    }
+
+    /// Runs the real kubectl against one cluster. Returns exit status and combined output.
+    @discardableResult
+    func kubectl(_ cluster: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        guard let k = Self.kubectlPath else { return (127, "kubectl not found") }
+        return try Self.run(k, ["--kubeconfig", kubeconfigs[cluster]!] + args)
+    }
+
+    static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Every object in a cluster, as a comparable snapshot (resourceVersion, managedFields and timestamps removed).
+    func snapshot(_ cluster: String) async throws -> [String: JSON] {
+        let c = try client(cluster)
+        defer { Task { try? await c.shutdown() } }
+        var out: [String: JSON] = [:]
+        for r in try await c.listKinds() where r.verbs.contains("list") && !r.name.contains("/") {
+            let gvk = r.gvk
+            for var o in try await c.list(gvk, namespace: nil) {
+                for k in ["resourceVersion", "managedFields", "creationTimestamp", "generation", "uid"] { o[path: ["metadata", k]] = nil }
+                o["status"] = nil
+                out["\(gvk.kind)/\(o.namespace ?? "_")/\(o.name ?? "")"] = o
+            }
+        }
+        return out
+    }
+
+    func stop() async {
+        for s in sims.values { try? await s.stop() }
+        for u in cleanup { try? FileManager.default.removeItem(at: u) }
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// Text edits of the example mesh files, as a user would make them.
+enum MeshEdits {
+    static func manifestsRenderer(_ text: String) -> String {
+        text.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: manifests\n  manifests: demo")
+    }
+
+    /// Without the second remote: its cluster entry and the workload placed on it.
+    static func removingSecondRemote(_ text: String) -> String {
+        removingItems(text, ["  - name: ${SECOND_CLUSTER_NAME}", "  - name: helloworld-v2"])
+    }
+
+    static func removingWorkload(_ name: String) -> (String) -> String {
+        { removingItems($0, ["  - name: \(name)"]) }
+    }
+
+    /// Removes each list item (at two spaces of indent) whose first line starts with one of `heads`.
+    static func removingItems(_ text: String, _ heads: [String]) -> String {
+        var out: [Substring] = []
+        var skipping = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let indent = line.prefix { $0 == " " }.count
+            if skipping, line.trimmingCharacters(in: .whitespaces).isEmpty || indent > 2 { continue }
+            skipping = heads.contains { line.hasPrefix($0) }
+            if !skipping { out.append(line) }
+        }
+        return out.joined(separator: "\n")
+    }
+}

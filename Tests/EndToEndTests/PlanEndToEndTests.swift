@@ -1,0 +1,144 @@
+import Foundation
+import KubeModel
+import StateStore
+import Testing
+@testable import MeshformKit
+
+/// `meshform plan` against live KubeSim clusters: exact, quiet, and safe to save.
+@Suite(.serialized) struct PlanEndToEndTests {
+    @Test func freshPlanCreatesEverythingInDependencyOrder() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let (plan, _) = try await session.plan(PlanOptions())
+        #expect(plan.stateLineage == nil)
+        #expect(plan.changes.allSatisfy { $0.action == .create })
+        #expect(plan.changes.count == session.mesh.resources.count)
+        // Computed values are shown as known after apply, never as the placeholder.
+        let remoteSecret = plan.changes.first { $0.address.hasSuffix("/istio-kubeconfig") }
+        #expect(remoteSecret?.afterUnknown.isEmpty == false)
+        #expect(remoteSecret?.sensitive == true)
+        let text = PlanText(color: false).render(plan)
+        #expect(text.contains("Plan: \(plan.changes.count) to add, 0 to change, 0 to destroy."))
+        #expect(text.contains("# cluster external") && text.contains("# cluster remote2"))
+        // Deterministic: the same inputs give the same bytes.
+        let (again, _) = try await session.plan(PlanOptions())
+        #expect(PlanText(color: false).render(again) == text)
+        // Nothing was written: plan takes no lock and creates no state.
+        #expect(!FileManager.default.fileExists(atPath: h.statePath))
+    }
+
+    @Test func editsShowExactlyTheManagedFieldsTheyChanged() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        _ = try await ApplyEndToEndTests.apply(session)
+        let external = try h.client("external")
+
+        // istiod's own patches to its webhooks, and an edit of a field Meshform does not set: no changes.
+        try await IstiodStylePatches.apply(to: h, clusters: ["config", "remote2"])
+        try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                  "metadata": ["name": "istiod", "namespace": "external-istiod",
+                                               "annotations": ["someone.example/note": "hello"]]],
+                                 fieldManager: "kubectl-edit", force: true)
+        let (quiet, _) = try await session.plan(PlanOptions())
+        #expect(!quiet.hasChanges, "\(quiet.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
+
+        // An edit of a managed field: an update of exactly that field.
+        try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                  "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 5]],
+                                 fieldManager: "kubectl-edit", force: true)
+        let (plan, _) = try await session.plan(PlanOptions())
+        let changed = plan.changes.filter { $0.action.changes }
+        #expect(changed.count == 1)
+        #expect(changed.first?.action == .update)
+        #expect(changed.first?.address == "external/apps/Deployment/external-istiod/istiod")
+        #expect(changed.first?.fields.map(\.path) == [".spec.replicas"])
+        #expect(changed.first?.fields.first?.before == 5)
+
+        // JSON: the documented shape.
+        let json = try JSON(data: PlanJSON.encode(plan))
+        #expect(json["format_version"] == 1)
+        #expect(json[path: ["summary", "change"]] == 1)
+        let rc = json["resource_changes"]?.array?.first { $0["action"] == "update" }
+        #expect(rc?[path: ["change", "fields"]]?[0]?["path"] == ".spec.replicas")
+        for c in json["resource_changes"]?.array ?? [] {
+            for key in ["address", "cluster", "action", "sensitive", "change"] { #expect(c[key] != nil, "missing \(key)") }
+        }
+        try await external.shutdown()
+    }
+
+    @Test func aRemovedWorkloadIsPlannedAsDelete() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        _ = try await ApplyEndToEndTests.apply(try h.session(try h.multiRemote()))
+        let withoutSleep = try h.session(try h.multiRemote([MeshEdits.removingWorkload("helloworld-gateway")]))
+        let (plan, _) = try await withoutSleep.plan(PlanOptions())
+        let changed = plan.changes.filter { $0.action.changes }
+        #expect(!changed.isEmpty)
+        #expect(changed.allSatisfy { $0.action == .delete && $0.address.hasPrefix("config/networking.istio.io/") && $0.address.contains("/sample/") },
+                "\(changed.map { "\($0.action) \($0.address)" })")
+    }
+
+    @Test func staleSavedPlansAreRefused() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        // A plan made when no state existed is refused once state has been written.
+        let (early, _) = try await session.plan(PlanOptions())
+        _ = try await ApplyEndToEndTests.apply(session)
+        await #expect(throws: SessionError.self) {
+            _ = try await ApplyEndToEndTests.apply(session) { $0.saved = early }
+        }
+        // A plan made at serial N is refused once the serial moved.
+        let external = try h.client("external")
+        try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                  "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
+                                 fieldManager: "kubectl-edit", force: true)
+        let (saved, _) = try await session.plan(PlanOptions())
+        let path = h.dir.appendingPathComponent("saved.plan").path
+        try SavedPlan.write(saved, to: path)
+        let reread = try SavedPlan.read(path)
+        #expect(reread.stateSerial == saved.stateSerial && reread.changes.count == saved.changes.count)
+        _ = try await ApplyEndToEndTests.apply(session)   // moves the serial
+        await #expect(throws: SessionError.self) {
+            _ = try await ApplyEndToEndTests.apply(session) { $0.saved = reread }
+        }
+        try await external.shutdown()
+    }
+
+    @Test func planFromStateAloneNeedsNoCluster() async throws {
+        let h = try await MeshHarness()
+        let session = try h.session(try h.multiRemote())
+        _ = try await ApplyEndToEndTests.apply(session)
+        for s in h.sims.values { try await s.stop() }
+        await #expect(throws: SessionError.self) { _ = try await session.plan(PlanOptions()) }
+        var offline = PlanOptions(); offline.refresh = false
+        let (plan, _) = try await session.plan(offline)
+        #expect(!plan.hasChanges)
+        #expect(!plan.refreshed)
+        await h.stop()
+    }
+}
+
+/// What istiod does to the webhooks Meshform installed: fills in caBundle and flips failurePolicy to Fail.
+enum IstiodStylePatches {
+    static func apply(to h: MeshHarness, clusters: [String]) async throws {
+        for cluster in clusters {
+            let c = try h.client(cluster)
+            for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+                let gvk = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: kind)
+                for o in try await c.list(gvk, namespace: nil) {
+                    let hooks = (o["webhooks"]?.array ?? []).map { w -> JSON in
+                        ["name": w["name"] ?? "", "failurePolicy": "Fail", "clientConfig": ["caBundle": "LS0tLS1CRUdJTi0tLS0t"]]
+                    }
+                    guard !hooks.isEmpty else { continue }
+                    _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(kind),
+                                           "metadata": ["name": o["metadata"]!["name"]!], "webhooks": .array(hooks)],
+                                          fieldManager: "pilot-discovery", force: true)
+                }
+            }
+            try await c.shutdown()
+        }
+    }
+}
