@@ -31,8 +31,8 @@ public struct JournalStep: Codable, Sendable, Equatable {
 
     init(row: Row) throws {
         address = row["address"]; action = row["action"]; phase = JournalPhase(rawValue: row["phase"]) ?? .failed
-        before = try (row["before"] as String?).map { try JSON(data: Data($0.utf8)) }
-        after = try (row["after"] as String?).map { try JSON(data: Data($0.utf8)) }
+        before = try (row["before"] as String?).map { try JSON.parse(Data($0.utf8)) }
+        after = try (row["after"] as String?).map { try JSON.parse(Data($0.utf8)) }
         error = row["error"]; at = Millis.date(row["at"])
     }
 }
@@ -46,7 +46,7 @@ extension StateStore {
             try db.execute(sql: """
                 INSERT INTO journal (run, address, action, phase, before, after, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id.rawValue, step.address, step.action, step.phase.rawValue,
-                                 step.before.map { maskSecrets($0).jsonString }, step.after.map { maskSecrets($0).jsonString },
+                                 step.before.map { maskSecrets($0).canonicalText }, step.after.map { maskSecrets($0).canonicalText },
                                  step.error, Millis.from(step.at)])
         }
     }

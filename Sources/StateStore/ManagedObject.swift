@@ -41,7 +41,7 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     init(row: Row) throws {
         address = row["address"]; cluster = row["cluster"]; apiVersion = row["api_version"]; kind = row["kind"]
         namespace = row["namespace"]; name = row["name"]; uid = row["uid"]; resourceVersion = row["resource_version"]
-        applied = try JSON(data: Data((row["applied"] as String).utf8))
+        applied = try JSON.parse(Data((row["applied"] as String).utf8))
         appliedHash = row["applied_hash"]
         dependencies = try JSONDecoder().decode([String].self, from: Data((row["dependencies"] as String).utf8))
         sensitive = row["sensitive"]
@@ -52,7 +52,7 @@ public struct ManagedObject: Codable, Sendable, Equatable {
 extension StateStore {
     /// `sha256:<hex>` of the value's canonical (sorted-key) JSON: equal values always hash equal.
     public static func contentHash(_ value: JSON) -> String {
-        "sha256:" + Hex.encode(SHA256.hash(data: value.encoded()))
+        "sha256:" + Hex.encode(SHA256.hash(data: Data(value.canonicalText.utf8)))
     }
 
     /// Every managed object, ordered by address.
@@ -114,7 +114,7 @@ extension StateStore {
                 applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
                 sensitive = excluded.sensitive, updated_at = excluded.updated_at, last_run = excluded.last_run
             """, arguments: [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
-                             o.applied.jsonString, o.appliedHash, deps, o.sensitive, Millis.from(o.createdAt),
+                             o.applied.canonicalText, o.appliedHash, deps, o.sensitive, Millis.from(o.createdAt),
                              Millis.from(o.updatedAt), run?.rawValue])
     }
 }

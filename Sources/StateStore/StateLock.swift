@@ -53,26 +53,68 @@ extension StateStore {
                             run: RunID? = nil) throws -> StateLock {
         let deadline = Date().addingTimeInterval(timeout.seconds)
         while true {
-            let now = Date()
-            let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
-                                 pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
-                                 run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
-            let current: StateLock? = try write { db in
-                if let row = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1") {
-                    let cur = StateLock(row: row)
-                    if cur.isLive(at: now) { return cur }
-                }
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO lock (singleton, id, holder, operation, pid, host, run, acquired_at, expires_at)
-                    VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [mine.id, mine.holder, mine.operation, mine.pid, mine.host, mine.run?.rawValue,
-                                     Millis.from(mine.acquiredAt), Millis.from(mine.expiresAt)])
-                return nil
+            let holder: StateLock
+            switch try tryLock(who: who, operation: operation, lease: lease, run: run) {
+            case .acquired(let mine): return mine
+            case .heldBy(let h): holder = h
             }
-            guard let holder = current else { return mine }
             if Date() >= deadline { throw StateError.locked(path: path, holder: holder) }
             Thread.sleep(forTimeInterval: min(0.1, max(0.005, deadline.timeIntervalSinceNow)))
         }
+    }
+
+    private enum Attempt { case acquired(StateLock), heldBy(StateLock) }
+
+    /// One attempt, in one write transaction: take the lock if it is free, expired or stale.
+    private func tryLock(who: String, operation: String, lease: Duration, run: RunID?) throws -> Attempt {
+        let now = Date()
+        let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
+                             pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
+                             run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
+        return try write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1") {
+                let cur = StateLock(row: row)
+                if cur.isLive(at: now) { return .heldBy(cur) }
+            }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO lock (singleton, id, holder, operation, pid, host, run, acquired_at, expires_at)
+                VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [mine.id, mine.holder, mine.operation, mine.pid, mine.host, mine.run?.rawValue,
+                                 Millis.from(mine.acquiredAt), Millis.from(mine.expiresAt)])
+            return .acquired(mine)
+        }
+    }
+
+    /// `acquireLock` for async code: waits with `Task.sleep` (no blocked thread) and stops waiting when
+    /// the task is cancelled. (A distinct name, so a synchronous `acquireLock` call in async code stays one.)
+    public func waitForLock(who: String, operation: String, timeout: Duration, lease: Duration = .seconds(120),
+                            run: RunID? = nil) async throws -> StateLock {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            switch try tryLock(who: who, operation: operation, lease: lease, run: run) {
+            case .acquired(let mine): return mine
+            case .heldBy(let holder):
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { throw StateError.locked(path: path, holder: holder) }
+                try await Task.sleep(for: min(.milliseconds(100), left))
+            }
+        }
+    }
+
+    /// Renews `l` every `interval` (default: a third of the lease) on a thread of its own (so a busy
+    /// cooperative pool never lets the lease lapse) until `stop()`. The holder of a long apply starts this
+    /// after `acquireLock` and stops it before `releaseLock`; `lost` tells whether the lock was lost meanwhile.
+    public func keepRenewing(_ l: StateLock, lease: Duration = .seconds(120), interval: Duration? = nil) -> LockRenewal {
+        let r = LockRenewal()
+        let every = (interval ?? lease / 3).seconds
+        let t = Thread { [self] in
+            while r.stopSignal.wait(timeout: .now() + every) == .timedOut {
+                do { try renewLock(l, lease: lease) } catch { r.markLost(); return }
+            }
+        }
+        t.name = "meshform-lock-renewal"
+        t.start()
+        return r
     }
 
     /// Extends the lease by `lease` from now. Throws `StateError.lockLost` if the lock is no longer this one.
@@ -130,4 +172,22 @@ extension StateStore {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A running lease renewal (`StateStore.keepRenewing`).
+public final class LockRenewal: @unchecked Sendable {
+    let stopSignal = DispatchSemaphore(value: 0)
+    private let state = NSLock()
+    private var isLost = false
+    private var stopped = false
+
+    /// True once a renewal failed: the lock expired and was taken over, or was force-unlocked.
+    public var lost: Bool { state.lock(); defer { state.unlock() }; return isLost }
+    func markLost() { state.lock(); isLost = true; state.unlock() }
+
+    /// Stops renewing (idempotent). The lock itself stays until released or expired.
+    public func stop() {
+        state.lock(); defer { state.unlock() }
+        if !stopped { stopped = true; stopSignal.signal() }
+    }
 }

@@ -24,7 +24,7 @@ import KubeModel
         try b.releaseLock(l2)
     }
 
-    @Test func waitsUpToTheTimeoutForTheLock() async throws {
+    @Test func waitsUpToTheTimeoutForTheLock() throws {
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
         let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
@@ -34,10 +34,10 @@ import KubeModel
         let waited = Date().timeIntervalSince(start)
         #expect(waited >= 0.29 && waited < 2)
         // Released while waiting: gets it.
-        let releaser = Task.detached { try await Task.sleep(for: .milliseconds(200)); try a.releaseLock(lock) }
+        // (A Thread, not a Task: the synchronous wait below may occupy a cooperative-pool thread.)
+        Thread.detachNewThread { Thread.sleep(forTimeInterval: 0.2); try? a.releaseLock(lock) }
         let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5))
         #expect(l2.holder == "bob")
-        try await releaser.value
     }
 
     @Test func expiredLeaseIsTakenOverAndItsHolderLearnsIt() throws {
@@ -58,6 +58,22 @@ import KubeModel
         var l = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
         for _ in 0..<4 { Thread.sleep(forTimeInterval: 0.05); l = try store.renewLock(l, lease: .milliseconds(150)) }
         #expect(throws: StateError.self) { try store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+    }
+
+    @Test func asyncWaitAndRenewerKeepTheLease() async throws {
+        let t = TempState()
+        let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
+        let lock = try await a.waitForLock(who: "alice", operation: "apply", timeout: .zero, lease: .seconds(1))
+        let renewer = a.keepRenewing(lock, lease: .seconds(1), interval: .milliseconds(100))
+        // Well past the original lease: the renewer kept it alive.
+        await #expect(throws: StateError.self) {
+            try await b.waitForLock(who: "bob", operation: "apply", timeout: .milliseconds(1800))
+        }
+        #expect(!renewer.lost)
+        renewer.stop()
+        try a.releaseLock(lock)
+        let l2 = try await b.waitForLock(who: "bob", operation: "apply", timeout: .seconds(1))
+        #expect(l2.holder == "bob")
     }
 
     @Test func lockOfADeadProcessOnThisHostIsStale() throws {
