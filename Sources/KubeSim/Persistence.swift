@@ -26,8 +26,10 @@ enum Persistence {
 
     static func writePrivate(_ data: Data, to path: String) throws {
         let tmp = path + ".tmp"
-        FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600])
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: tmp))
+        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        guard Foundation.rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
     }
 
     /// Loads the snapshot into the store (lock held by the caller, before serving), re-serving stored CRDs' kinds.

@@ -97,6 +97,12 @@ extension Server {
     }
 
     func parseBody(_ req: SimRequest) throws -> JSON {
+        if req.contentType.contains("protobuf") {
+            let known = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "TokenRequest"]
+            if let o = KubeProtobuf.decode(req.body), known.contains(o.kind ?? "") { return o }
+            throw APIError.unsupportedMediaType(req.contentType)
+        }
+        if req.contentType.contains("cbor") { throw APIError.unsupportedMediaType(req.contentType) }
         let firstByte = req.body.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
         if firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[") {
             do { return try JSON(data: req.body) } catch { throw APIError.badRequest("invalid JSON in request body: \(error)") }

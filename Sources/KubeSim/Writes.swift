@@ -25,7 +25,7 @@ extension Store {
 
     func checkBody(_ body: JSON, _ c: WriteContext, name: String?) throws -> JSON {
         guard case .object = body else { throw APIError.badRequest("the request body must be a JSON or YAML object") }
-        var b = body
+        var b = Self.withoutNulls(body)
         if let k = b.kind, k != c.type.kind {
             throw APIError.badRequest("the kind of the provided object (\(k)) does not match the resource (\(c.type.kind))")
         }
@@ -46,6 +46,15 @@ extension Store {
         b["kind"] = .string(c.type.kind)
         if c.type.hasStatus == false, c.type.storageKey != "secrets" {} // kinds without status keep whatever they send
         return b
+    }
+
+    /// The object without null-valued fields: the real server decodes into typed structs, where null is absent.
+    static func withoutNulls(_ v: JSON) -> JSON {
+        switch v {
+        case .object(let o): return .object(o.compactMapValues { $0.isNull ? nil : withoutNulls($0) })
+        case .array(let a): return .array(a.map(withoutNulls))
+        default: return v
+        }
     }
 
     func requireNamespace(_ c: WriteContext) throws {
@@ -81,10 +90,33 @@ extension Store {
         guard let old = stored(c.type, c.namespace, name) else { throw APIError.notFound(c.type, name) }
         var obj = try checkBody(body, c, name: name)
         if let rv = obj.resourceVersion, !rv.isEmpty, rv != old.object.resourceVersion { throw APIError.staleConflict(c.type, name) }
+        let sent = obj[path: ["metadata", "managedFields"]]
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
         try admit(c.type, &obj, old: old.object)
-        let managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
+    }
+
+    /// Managers as a client sent them in `metadata.managedFields` (kubectl rewrites them when it moves an
+    /// object from client-side to server-side apply); nil if they are not well-formed.
+    static func parseManagedFields(_ v: JSON) -> [ManagerEntry]? {
+        guard let entries = v.array, !entries.isEmpty else { return nil }
+        var out: [ManagerEntry] = []
+        for e in entries {
+            guard let m = e["manager"]?.string, let op = e["operation"]?.string, let fields = e["fieldsV1"] else { return nil }
+            var paths = Set<String>()
+            func walk(_ node: JSON, _ prefix: String) {
+                guard case .object(let o) = node else { return }
+                if o.isEmpty { if !prefix.isEmpty { paths.insert(prefix) }; return }
+                for (k, child) in o {
+                    if k == "." { paths.insert(prefix + "\u{1}.") } else { walk(child, prefix.isEmpty ? k : prefix + "\u{1}" + k) }
+                }
+            }
+            walk(fields, "")
+            out.append(ManagerEntry(manager: m, operation: op, apiVersion: e["apiVersion"]?.string ?? "", time: e["time"]?.string ?? timestamp(), paths: paths))
+        }
+        return out
     }
 
     /// The new object with the server's metadata kept from the old one, and status or spec kept depending on
@@ -111,14 +143,16 @@ extension Store {
             obj = strategicMerge(render(old.object, c), patch)
         default: obj = render(old.object, c).applyingMergePatch(patch)
         }
-        if let rv = patch[path: ["metadata", "resourceVersion"]]?.string, rv != old.object.resourceVersion {
+        if let rv = obj.resourceVersion, !rv.isEmpty, rv != old.object.resourceVersion {
             throw APIError.staleConflict(c.type, name)
         }
         obj[path: ["metadata", "name"]] = .string(name)
+        let sent = obj[path: ["metadata", "managedFields"]]
         obj = try checkBody(obj, c, name: name)
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
         try admit(c.type, &obj, old: old.object)
-        let managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
+        if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
     }
 
@@ -168,6 +202,15 @@ extension Store {
         }
         obj = applyMerge(obj, applied, field: nil)
         obj = merged(old: old.object, new: obj, c, subresource: nil)
+        // As the real server does for kubectl's server-side apply: keep an existing client-side apply
+        // annotation up to date, so that switching back to client-side apply stays correct.
+        let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+        if c.manager == "kubectl", old.object.annotations[lastApplied] != nil {
+            var config = Self.withoutNulls(body)
+            config[path: ["metadata", "annotations", lastApplied]] = nil
+            if config[path: ["metadata", "annotations"]] == nil { config[path: ["metadata", "annotations"]] = [:] }  // as kubectl writes it
+            obj[path: ["metadata", "annotations", lastApplied]] = .string(compactJSON(config) + "\n")
+        }
         try admit(c.type, &obj, old: old.object)
         if let mine {
             if managers[mine].paths != newPaths || managers[mine].apiVersion != c.apiVersion {

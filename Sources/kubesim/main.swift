@@ -3,7 +3,8 @@ import ArgumentParser
 import Foundation
 import KubeSim
 
-struct KubeSimCommand: AsyncParsableCommand {
+
+struct KubeSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubesim", abstract: "A local Kubernetes API server for tests and demos (HTTPS on 127.0.0.1).")
 
@@ -20,7 +21,7 @@ struct KubeSimCommand: AsyncParsableCommand {
     @Option(help: "An object whose every write fails (namespace/name or Kind/namespace/name); repeatable.") var failWrite: [String] = []
     @Option(help: "Write the admin endpoint token to this file (mode 0600).") var adminTokenFile: String?
 
-    func run() async throws {
+    func serve() async throws {
         signal(SIGTERM, SIG_IGN); signal(SIGINT, SIG_IGN)
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
@@ -46,4 +47,9 @@ struct KubeSimCommand: AsyncParsableCommand {
     }
 }
 
-await KubeSimCommand.main()
+do {
+    let command = try KubeSimCommand.parse()
+    try await command.serve()
+} catch {
+    KubeSimCommand.exit(withError: error)
+}
