@@ -34,7 +34,7 @@ import KubeModel
         let wal = (try? FileManager.default.attributesOfItem(atPath: t.path + "-wal")[.size] as? NSNumber)?.intValue ?? 0
         print("StateStore scale: \(objects.count) objects (all-on.yaml x 21 clusters): batch upsert \(write), snapshot \(read), file \(bytes / 1024) KiB + WAL \(wal / 1024) KiB")
         #expect(snap.objects.count == Set(objects.map(\.address)).count)
-        // A regression guard for debug builds on a busy 2-core machine; the release number is in docs/state.md.
+        // A regression guard for debug builds on a busy 2-core machine; numbers measured are in docs/state.md.
         #expect(read < .seconds(5))
     }
 }
