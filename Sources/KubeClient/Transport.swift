@@ -126,13 +126,23 @@ final class Transport: Sendable {
 
     /// A readable message if `error` is a TLS verification/handshake failure (never retried: it will not change).
     static func tlsFailure(_ error: Error) -> String? {
-        let text = String(describing: error)
-        if error is NIOSSLError || error is BoringSSLError || text.contains("CERTIFICATE_VERIFY_FAILED")
-            || text.contains("handshakeFailed") || text.contains("unableToValidateCertificate") {
-            return "the server's certificate could not be verified (check the cluster's certificate-authority, "
-                + "tls-server-name and server address): \(text)"
+        var isVerification = false
+        if let e = error as? NIOSSLError {
+            switch e {
+            case .handshakeFailed(let inner):
+                // An EOF mid-handshake is a dropped connection; anything else (verify failed, bad cert) will not change.
+                isVerification = !String(describing: inner).contains("EOF")
+            case .unableToValidateCertificate, .noCertificateToValidate, .cannotMatchULabel: isVerification = true
+            default: isVerification = false   // e.g. uncleanShutdown: a dropped connection, retried
+            }
+        } else if let e = error as? NIOSSLExtraError {
+            isVerification = e == .failedToValidateHostname || e == .serverHostnameImpossibleToMatch
+        } else if error is BoringSSLError {
+            isVerification = true
         }
-        return nil
+        guard isVerification else { return nil }
+        return "the server's certificate could not be verified (check the cluster's certificate-authority, "
+            + "tls-server-name and server address): \(error)"
     }
 
     static func describe(_ error: Error) -> String {
@@ -224,6 +234,9 @@ actor TransportState {
             tlsConfiguration: tls,
             timeout: .init(connect: options.connectTimeout.timeAmount),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
+        // Connection failures come back to our retry loop at once, so one policy (with TLS failures never
+        // retried) bounds them, instead of the pool silently re-dialling until the connect timeout.
+        config.connectionPool.retryConnectionEstablishment = false
         config.dnsOverride = dnsOverride
         config.redirectConfiguration = .disallow
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
