@@ -95,7 +95,7 @@ import Testing
             expected[path: ["spec", "values", "global", "istioNamespace"]] = "external-istiod"
             #expect(docs["eastwest-gateway@\(cluster)"] == expected)
         }
-        #expect(docs.count == 9)
+        #expect(docs.count == 8)
     }
 
     @Test func versionChoosesTheForm() {

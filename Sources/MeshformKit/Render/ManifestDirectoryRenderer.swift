@@ -8,7 +8,8 @@ import KubeModel
 /// Before parsing, `{{name}}` is replaced by the component's parameters: `{{address}}` (the control-plane
 /// address, or the computed gateway-address placeholder, which the compiler then tracks as a dependency),
 /// `{{cluster}}`, `{{network}}`, `{{meshID}}`, `{{namespace}}` (control-plane namespace), `{{configCluster}}`,
-/// `{{gatewayNamespace}}` and `{{gatewayName}}`. An unknown `{{name}}` is an error, so a typo cannot reach a cluster.
+/// `{{gatewayNamespace}}` and `{{gatewayName}}`. Any other `{{...}}` is left as written: real Istio manifests
+/// carry Go templates (the sidecar injector's) that must reach the cluster unchanged.
 /// A missing file is an error naming the file expected. Parsed results are cached by content, so
 /// rendering the same manifest for fifty clusters parses it once.
 public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Sendable {
@@ -56,20 +57,17 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
         return docs
     }
 
+    /// Replaces each `{{name}}` whose name is a parameter; everything else (Go templates such as
+    /// `{{ .Values.global.hub }}` in Istio's injector ConfigMap) is kept as written.
     private func substitute(_ text: String, component: IstioComponent) throws -> String {
         guard text.contains("{{") else { return text }
         var out = ""
         var rest = Substring(text)
         while let open = rest.range(of: "{{") {
             out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].range(of: "}}") else {
-                throw RenderError(component: component.id, message: "\(file(for: component.kind)) has '{{' without '}}'")
-            }
+            guard let close = rest[open.upperBound...].range(of: "}}") else { break }
             let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            guard let value = component.parameters[name] else {
-                throw RenderError(component: component.id, message: "\(file(for: component.kind)) uses {{\(name)}}; known: \(component.parameters.keys.sorted().joined(separator: ", "))")
-            }
-            out += value
+            if let value = component.parameters[name] { out += value } else { out += rest[open.lowerBound..<close.upperBound] }
             rest = rest[close.upperBound...]
         }
         return out + rest
