@@ -109,19 +109,20 @@ extension JSON: Codable {
         }
     }
 
-    /// Parses JSON text.
+    /// Parses JSON text (with the byte-level reader: the Codable path is far too slow for LIST bodies).
     public init(data: Data) throws {
-        self = try JSONDecoder().decode(JSON.self, from: data)
+        self = try JSON.parse(data)
     }
 
     /// JSON text with sorted keys: the same value always gives the same bytes (hashes, golden files).
     public func encoded(pretty: Bool = false) -> Data {
+        if !pretty { return Data(canonicalText.utf8) }
         let e = JSONEncoder()
         e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return (try? e.encode(self)) ?? Data("null".utf8)
     }
 
-    public var jsonString: String { String(decoding: encoded(), as: UTF8.self) }
+    public var jsonString: String { canonicalText }
 }
 
 // MARK: - Merge patch (RFC 7386)

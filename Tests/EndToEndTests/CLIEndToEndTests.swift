@@ -47,9 +47,11 @@ import Testing
         let clean = try meshform(h, ["drift", file, "--quiet"] + state)
         #expect(clean.status == 0 && clean.output.isEmpty, "\(clean.output)")
         let metrics = h.dir.appendingPathComponent("meshform.prom").path
-        try await h.client("external").apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                              "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 2]],
-                                             fieldManager: "kubectl-edit", force: true)
+        let external = try h.client("external")
+        try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                  "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 2]],
+                                 fieldManager: "kubectl-edit", force: true)
+        try await external.shutdown()
         let drifted = try meshform(h, ["drift", file, "--json", "--metrics-file", metrics] + state)
         #expect(drifted.status == 2, "\(drifted.output)")
         #expect(try JSON(data: Data(drifted.output.utf8))["format_version"] == 1)
