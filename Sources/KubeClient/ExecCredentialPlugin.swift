@@ -76,7 +76,7 @@ public struct ExecCredentialPlugin: Sendable {
             throw failure("exited with status \(status)\(tail.isEmpty ? "" : ": \(tail)")")
         }
         let answer: JSON
-        do { answer = try JSON(data: out) } catch {
+        do { answer = try JSON.parse(out) } catch {
             throw failure("did not print an ExecCredential as JSON (\(out.count) bytes of output)")
         }
         guard answer.kind == "ExecCredential" else { throw failure("printed kind \(answer.kind ?? "none"), expected ExecCredential") }

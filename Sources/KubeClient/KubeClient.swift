@@ -53,7 +53,7 @@ public actor KubeClient {
     /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
     func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
               contentType: String = "application/json", site: ErrorSite) async throws -> JSON {
-        let response = try await transport.send(method: method, path: path, query: query, body: body?.encoded(),
+        let response = try await transport.send(method: method, path: path, query: query, body: body.map { Data($0.canonicalText.utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
         guard response.isSuccess else { throw KubeError.from(response, site: site) }
         return response.json ?? .null

@@ -14,7 +14,7 @@ public struct APIResponse: Sendable {
     /// How many tries it took to get this answer.
     public var attempts: Int = 1
     /// The body as JSON, nil if empty or not JSON.
-    public var json: JSON? { body.isEmpty ? nil : try? JSON(data: body) }
+    public var json: JSON? { body.isEmpty ? nil : try? JSON.parse(body) }
     public var isSuccess: Bool { (200...299).contains(status) }
     public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
 }

@@ -8,7 +8,8 @@ import KubeSim
 /// and 50, next to the real `kubectl apply --server-side` on the same objects in the same run.
 ///
 /// Opt-in (it takes a while): `KUBECLIENT_BENCH=1 swift test --filter ApplyBenchmark`. `KUBECLIENT_BENCH_N`
-/// sets the number of objects per run (default 300).
+/// sets the number of objects per run (default 300), `KUBECLIENT_BENCH_REPEAT` the repeats (default 3): each
+/// figure is the best of the repeats, because on a shared machine other load only ever slows a run down.
 @Suite struct ApplyBenchmark {
     static let enabled = ProcessInfo.processInfo.environment["KUBECLIENT_BENCH"] == "1"
 
@@ -27,16 +28,19 @@ import KubeSim
 
     @Test(.enabled(if: ApplyBenchmark.enabled)) func applyThroughputAgainstKubectl() async throws {
         let n = Int(ProcessInfo.processInfo.environment["KUBECLIENT_BENCH_N"] ?? "") ?? 300
+        let repeats = Int(ProcessInfo.processInfo.environment["KUBECLIENT_BENCH_REPEAT"] ?? "") ?? 3
         let cluster = try await SimCluster.start("bench")
         let kubeconfig = try cluster.kubeconfigFile()
         let client = try cluster.client()
-        var lines = ["KubeClient server-side apply throughput vs kubectl \(kubectlVersion()), \(n) ConfigMaps per run, KubeSim on 127.0.0.1 over HTTPS",
+        var lines = ["KubeClient server-side apply throughput vs kubectl \(kubectlVersion()), \(n) ConfigMaps per run, best of \(repeats), KubeSim on 127.0.0.1 over HTTPS",
                      "latency  parallelism  client          applies/s"]
         var ours1: [Int: Double] = [:], kubectlRate: [Int: Double] = [:]
         for latency in [0, 5] {
             cluster.sim.setFaults(FaultSettings(latencyMs: latency))
             for parallelism in [1, 10, 50] {
-                let ns = "bench-l\(latency)-p\(parallelism)"
+              var best = 0.0
+              for rep in 0..<repeats {
+                let ns = "bench-l\(latency)-p\(parallelism)-r\(rep)"
                 _ = try await client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]], fieldManager: "bench")
                 let objs = Self.objects(n, namespace: ns)
                 _ = try await client.resource(for: configMapKind)
@@ -50,12 +54,15 @@ import KubeSim
                     }
                     try await group.waitForAll()
                 }
-                let r = rate(n, ContinuousClock.now - start)
-                if parallelism == 1 { ours1[latency] = r }
-                lines.append(String(format: "%4d ms  %11d  %-14@  %9.1f", latency, parallelism, "KubeClient" as NSString, r))
+                best = max(best, rate(n, ContinuousClock.now - start))
+              }
+              if parallelism == 1 { ours1[latency] = best }
+              lines.append(String(format: "%4d ms  %11d  %-11@  %9.1f", latency, parallelism, "KubeClient" as NSString, best))
             }
             // kubectl, same objects in a fresh namespace, one invocation (it applies sequentially).
-            let ns = "bench-l\(latency)-kubectl"
+            var best = 0.0
+            for rep in 0..<repeats {
+            let ns = "bench-l\(latency)-kubectl-r\(rep)"
             _ = try await client.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(ns)]], fieldManager: "bench")
             let file = try cluster.dir.write("objs-\(latency).yaml",
                                              Self.objects(n, namespace: ns).map(YAMLDocuments.serialize).joined(separator: "---\n"))
@@ -64,11 +71,12 @@ import KubeSim
                                         home: cluster.dir.path)
             let elapsed = ContinuousClock.now - start
             #expect(status == 0)
-            let r = rate(n, elapsed)
-            kubectlRate[latency] = r
-            lines.append(String(format: "%4d ms  %11d  %-14@  %9.1f", latency, 1, "kubectl" as NSString, r))
+            best = max(best, rate(n, elapsed))
             let applied = try await client.list(configMapKind, namespace: ns).count
             #expect(applied == n)
+            }
+            kubectlRate[latency] = best
+            lines.append(String(format: "%4d ms  %11d  %-11@  %9.1f", latency, 1, "kubectl" as NSString, best))
         }
         for latency in [0, 5] {
             if let a = ours1[latency], let b = kubectlRate[latency] {
