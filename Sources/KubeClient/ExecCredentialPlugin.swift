@@ -28,11 +28,13 @@ public struct ExecCredentialPlugin: Sendable {
     /// Server and CA passed to the plugin when `provideClusterInfo` is set.
     public var clusterInfo: JSON?
     public var environment: [String: String]
+    /// A plugin still running after this long is stopped (e.g. one waiting for a browser login that never comes).
+    public var timeout: Duration
 
     public init(config: Kubeconfig.ExecConfig, contextName: String, kubeconfigFile: String?, clusterInfo: JSON? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(120)) {
         self.config = config; self.contextName = contextName; self.kubeconfigFile = kubeconfigFile
-        self.clusterInfo = clusterInfo; self.environment = environment
+        self.clusterInfo = clusterInfo; self.environment = environment; self.timeout = timeout
     }
 
     private func failure(_ message: String) -> KubeError {
@@ -70,7 +72,8 @@ public struct ExecCredentialPlugin: Sendable {
         for (name, value) in config.env { env[name] = value }
         env["KUBERNETES_EXEC_INFO"] = info.jsonString
 
-        let (status, out, err) = try await Self.runProcess(path: path, args: config.args, environment: env)
+        let (status, out, err, timedOut) = try await Self.runProcess(path: path, args: config.args, environment: env, timeout: timeout)
+        if timedOut { throw failure("did not finish within \(timeout); it was stopped") }
         guard status == 0 else {
             let tail = String(decoding: err.suffix(800), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw failure("exited with status \(status)\(tail.isEmpty ? "" : ": \(tail)")")
@@ -110,7 +113,8 @@ public struct ExecCredentialPlugin: Sendable {
 
     /// Runs a process to completion without blocking a Swift concurrency thread; stdout and stderr are read
     /// concurrently so a chatty plugin cannot deadlock on a full pipe.
-    static func runProcess(path: String, args: [String], environment: [String: String]) async throws -> (Int32, Data, Data) {
+    static func runProcess(path: String, args: [String], environment: [String: String],
+                           timeout: Duration) async throws -> (Int32, Data, Data, Bool) {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 let p = Process()
@@ -124,6 +128,12 @@ public struct ExecCredentialPlugin: Sendable {
                     continuation.resume(throwing: error); return
                 }
                 let err = StderrBox()
+                let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+                let pid = p.processIdentifier
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                    err.lock.lock(); defer { err.lock.unlock() }
+                    if !err.exited { err.timedOut = true; kill(pid, SIGKILL) }
+                }
                 let group = DispatchGroup()
                 group.enter()
                 DispatchQueue.global().async {
@@ -132,14 +142,22 @@ public struct ExecCredentialPlugin: Sendable {
                 let out = outPipe.fileHandleForReading.readDataToEndOfFile()
                 group.wait()   // the group orders the write to err.data before this read
                 p.waitUntilExit()
-                continuation.resume(returning: (p.terminationStatus, out, err.data))
+                err.lock.lock(); err.exited = true; let timedOut = err.timedOut; err.lock.unlock()
+                continuation.resume(returning: (p.terminationStatus, out, err.data, timedOut))
             }
         }
     }
 }
 
 /// Holds stderr read on another thread; the DispatchGroup wait orders the access.
-private final class StderrBox: @unchecked Sendable { var data = Data() }
+private final class StderrBox: @unchecked Sendable {
+    var data = Data()
+    /// Guarded by `lock`: whether the process was killed for its timeout, and whether it has exited
+    /// (after which its pid may be reused and must not be signalled).
+    let lock = NSLock()
+    var timedOut = false
+    var exited = false
+}
 
 /// Caches one plugin's credential until its `expirationTimestamp`, and makes concurrent callers share a
 /// single plugin run (fifty parallel requests start the plugin once).

@@ -130,3 +130,18 @@ import KubeModel
         #expect(plugin.kubeconfigFile == "/k/config")
     }
 }
+
+@Suite struct ExecPluginTimeoutTests {
+    @Test func hangingPluginIsStopped() async throws {
+        let dir = try TempDirectory(); defer { dir.remove() }
+        let path = try dir.write("bin/hang", "#!/bin/sh\nexec sleep 30\n", executable: true)
+        let plugin = ExecCredentialPlugin(
+            config: Kubeconfig.ExecConfig(apiVersion: "client.authentication.k8s.io/v1", command: path, args: [], env: [],
+                                          installHint: nil, provideClusterInfo: false),
+            contextName: "sso", kubeconfigFile: nil, timeout: .milliseconds(300))
+        let start = ContinuousClock.now
+        let error = await #expect(throws: KubeError.self) { try await plugin.run() }
+        #expect(error?.description.contains("did not finish") == true)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}

@@ -59,9 +59,17 @@ import KubeSim
     @Test func notFoundIsNeverRetried() async throws {
         let cluster = try await SimCluster.start("no-retry-4xx")
         let client = try cluster.client(options: ClientOptions(retry: RetryPolicy(maxAttempts: 5, baseDelay: .seconds(1))))
-        let start = ContinuousClock.now
         #expect(try await client.get(configMapKind, namespace: "default", name: "absent") == nil)
-        #expect(ContinuousClock.now - start < .seconds(1))
+        let answer = try await client.request(method: .GET, path: "/api/v1/namespaces/default/configmaps/absent")
+        #expect(answer.status == 404 && answer.attempts == 1)
+        let conflict = try await client.request(method: .POST, path: "/api/v1/namespaces/default/configmaps",
+                                                body: Data(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}"#.utf8),
+                                                contentType: "application/json")
+        #expect(conflict.status == 201)
+        let again = try await client.request(method: .POST, path: "/api/v1/namespaces/default/configmaps",
+                                             body: Data(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}"#.utf8),
+                                             contentType: "application/json")
+        #expect(again.status == 409 && again.attempts == 1)
         try await client.shutdown(); try await cluster.stop()
     }
 
