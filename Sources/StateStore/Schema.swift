@@ -9,10 +9,13 @@ import GRDB
 ///
 /// - `v1-initial`: meta (format, lineage, serial, keyed-hash key), objects, runs, journal, lock.
 /// - `v2-drift`: drift_events, and `objects.last_run` (which run last wrote the object).
+/// - `v3-clusters`: clusters (how each cluster with objects in state was reached), so a cluster removed from the
+///   mesh file can still have its objects deleted.
 enum Schema {
     static let format = "meshform-state"
     static let v1 = "v1-initial"
     static let v2 = "v2-drift"
+    static let v3 = "v3-clusters"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -97,6 +100,16 @@ enum Schema {
                 );
                 CREATE UNIQUE INDEX drift_open ON drift_events(address, kind) WHERE resolved_at IS NULL;
                 ALTER TABLE objects ADD COLUMN last_run TEXT;
+                """)
+        }
+        m.registerMigration(v3) { db in
+            try db.execute(sql: """
+                CREATE TABLE clusters (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    context TEXT NOT NULL,
+                    kubeconfig TEXT,
+                    updated_at INTEGER NOT NULL
+                );
                 """)
         }
         return m

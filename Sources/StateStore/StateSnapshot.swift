@@ -14,6 +14,8 @@ public struct StateSnapshot: Sendable {
     /// The newest apply/destroy/recover run that has not finished, with its journal.
     public var unfinishedRun: Run?
     public var unfinishedJournal: [JournalStep]
+    /// How each cluster with objects in state was reached at its last apply.
+    public var clusters: [ClusterRecord] = []
 
     /// True when an apply is in progress or crashed: drift results may reflect a half-applied change.
     public var applyInProgress: Bool { lock != nil || unfinishedRun != nil }
@@ -29,7 +31,10 @@ extension StateStore {
                 lastApplyConfigHash: try String.fetchOne(db, sql: """
                     SELECT config_hash FROM runs WHERE kind = 'apply' AND outcome = 'succeeded' ORDER BY finished_at DESC, rowid DESC LIMIT 1
                     """),
-                lock: try Self.currentLock(db), unfinishedRun: unfinished?.0, unfinishedJournal: unfinished?.1 ?? [])
+                lock: try Self.currentLock(db), unfinishedRun: unfinished?.0, unfinishedJournal: unfinished?.1 ?? [],
+                clusters: try Row.fetchAll(db, sql: "SELECT name, context, kubeconfig FROM clusters ORDER BY name").map {
+                    ClusterRecord(name: $0["name"], context: $0["context"], kubeconfig: $0["kubeconfig"])
+                })
         }
     }
 }

@@ -6,7 +6,8 @@ import Testing
 
 /// The guide, end to end, on three KubeSim clusters: apply from nothing, the guide's own checks with the real
 /// kubectl, a second apply that changes nothing, removing a remote, and destroy leaving nothing behind.
-@Suite(.serialized) struct ApplyEndToEndTests {
+extension EndToEnd {
+@Suite struct ApplyEndToEndTests {
     static let silent: @Sendable (ApplyEvent) -> Void = { _ in }
 
     static func apply(_ session: MeshSession, _ configure: (inout MeshSession.ApplyRequest) -> Void = { _ in }) async throws
@@ -76,4 +77,5 @@ import Testing
         }
         #expect(try StateStore.openReadOnly(path: h.statePath).objects().isEmpty)
     }
+}
 }

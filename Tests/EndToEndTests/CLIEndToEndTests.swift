@@ -6,7 +6,8 @@ import Testing
 
 /// The `meshform` executable as scripts and cron use it: exit codes, refusals that change nothing, and
 /// recovery after `kill -9`.
-@Suite(.serialized) struct CLIEndToEndTests {
+extension EndToEnd {
+@Suite struct CLIEndToEndTests {
     /// The built `meshform` next to the test bundle (swift test builds every product).
     static var binary: String? {
         var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
@@ -114,6 +115,7 @@ import Testing
             #expect(!after.hasChanges)
         }
     }
+}
 }
 
 extension MeshHarness {

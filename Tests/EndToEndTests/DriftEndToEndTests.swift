@@ -5,7 +5,8 @@ import Testing
 @testable import MeshformKit
 
 /// `meshform drift` against live KubeSim clusters: exact, lock-free, and useful to cron.
-@Suite(.serialized) struct DriftEndToEndTests {
+extension EndToEnd {
+@Suite struct DriftEndToEndTests {
     @Test func noDriftAfterApplyEvenAfterIstiodPatchesAndUnmanagedEdits() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
@@ -111,4 +112,5 @@ import Testing
         #expect(!report.findings.contains { $0.cluster == "remote2" })
         #expect(report.prometheusText().contains(#"meshform_drift_cluster_up{mesh="\#(report.mesh)",cluster="remote2"} 0"#))
     }
+}
 }

@@ -7,7 +7,8 @@ import Testing
 
 /// Apply under KubeSim's fault injection: transient faults are retried; a persistent one is rolled back so that
 /// every cluster and the state are exactly as before.
-@Suite(.serialized) struct FaultEndToEndTests {
+extension EndToEnd {
+@Suite struct FaultEndToEndTests {
     @Test func applyConvergesThroughRandomErrorsAndDroppedConnections() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
@@ -59,4 +60,5 @@ import Testing
         var address: String, applied: JSON, sensitive: Bool, dependencies: [String]
         init(o: ManagedObject) { address = o.address; applied = o.applied; sensitive = o.sensitive; dependencies = o.dependencies }
     }
+}
 }

@@ -2,7 +2,12 @@ import Foundation
 import KubeClient
 import KubeModel
 import KubeSim
+import Testing
 @testable import MeshformKit
+
+/// Every end-to-end suite, one at a time: each starts its own KubeSim clusters in this process, and on two
+/// cores several sets at once would measure the machine, not Meshform.
+@Suite(.serialized) enum EndToEnd {}
 
 /// Three (or more) KubeSim clusters on loopback, their kubeconfigs, a state file in a temporary directory, and the
 /// real kubectl pointed at them: the world the end-to-end tests run the engine in.

@@ -5,7 +5,8 @@ import Testing
 @testable import MeshformKit
 
 /// `meshform plan` against live KubeSim clusters: exact, quiet, and safe to save.
-@Suite(.serialized) struct PlanEndToEndTests {
+extension EndToEnd {
+@Suite struct PlanEndToEndTests {
     @Test func freshPlanCreatesEverythingInDependencyOrder() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
@@ -119,6 +120,7 @@ import Testing
         #expect(!plan.refreshed)
         await h.stop()
     }
+}
 }
 
 /// What istiod does to the webhooks Meshform installed: fills in caBundle and flips failurePolicy to Fail.

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import StateStore
 
 /// The mesh's clusters, reached through the user's kubeconfig (each cluster's own file when the mesh file names one).
 public final class Clusters: @unchecked Sendable {
@@ -8,21 +9,25 @@ public final class Clusters: @unchecked Sendable {
 
     /// Resolves every cluster's context. Nothing is contacted yet; a missing context or an unreadable file is an
     /// error naming the cluster, the context and the file.
-    public init(topology: MeshTopology, environment: [String: String], options: ClientOptions = .init()) throws {
-        var clients: [String: KubeClient] = [:]
-        var endpoints: [String: ClusterEndpoint] = [:]
-        for cluster in topology.clusters {
+    /// `recorded`: clusters the state has objects in; those no longer in the mesh file are reached as they were at
+    /// their last apply, so their objects can still be deleted.
+    public init(topology: MeshTopology, recorded: [ClusterRecord] = [], environment: [String: String],
+                options: ClientOptions = .init()) throws {
+        // Every context is resolved before any client exists, so a bad one leaves no client to shut down.
+        var connections: [String: ClusterConnection] = [:]
+        let inMesh = Set(topology.clusters.map(\.name))
+        let all = topology.clusters.map { ClusterRecord(name: $0.name, context: $0.context, kubeconfig: $0.kubeconfig) }
+            + recorded.filter { !inMesh.contains($0.name) }
+        for cluster in all {
             do {
                 let kubeconfig = try Kubeconfig.load(explicitPath: cluster.kubeconfig, environment: environment)
-                let connection = try ClusterConnection(kubeconfig: kubeconfig, context: cluster.context)
-                clients[cluster.name] = KubeClient(connection: connection, options: options)
-                endpoints[cluster.name] = ClusterEndpoint(server: connection.server, caData: connection.caData)
+                connections[cluster.name] = try ClusterConnection(kubeconfig: kubeconfig, context: cluster.context)
             } catch {
                 throw SessionError.cluster(name: cluster.name, context: cluster.context, underlying: String(describing: error))
             }
         }
-        self.clients = clients
-        self.endpoints = endpoints
+        clients = connections.mapValues { KubeClient(connection: $0, options: options) }
+        endpoints = connections.mapValues { ClusterEndpoint(server: $0.server, caData: $0.caData, tlsServerName: $0.tlsServerName) }
     }
 
     public func shutdown() async {

@@ -31,7 +31,9 @@ public final class MeshSession: @unchecked Sendable {
         let store = stateExists ? try StateStore.openReadOnly(path: statePath) : nil
         let snapshot = try store?.snapshot()
         if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
-        let clusters = options.refresh ? try Clusters(topology: mesh.topology, environment: environment, options: clientOptions) : nil
+        let clusters = options.refresh
+            ? try Clusters(topology: mesh.topology, recorded: snapshot?.clusters ?? [], environment: environment, options: clientOptions)
+            : nil
         defer { if let clusters { Task { await clusters.shutdown() } } }
         let masking = try store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
         return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking)
@@ -94,7 +96,10 @@ public final class MeshSession: @unchecked Sendable {
 
         let snapshot = try store.snapshot()
         if let run = snapshot.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
-        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+        let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
+        for c in mesh.topology.clusters {
+            try store.recordCluster(ClusterRecord(name: c.name, context: c.context, kubeconfig: c.kubeconfig))
+        }
         defer { Task { await clusters.shutdown() } }
 
         var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
@@ -134,7 +139,7 @@ public final class MeshSession: @unchecked Sendable {
         // No lock: drift only adds its findings to the drift history, which never conflicts with an apply.
         let store = try StateStore.open(path: statePath, create: false)
         let snapshot = try store.snapshot()
-        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+        let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
         defer { Task { await clusters.shutdown() } }
         var ignore: [String: [String]] = [:]
         for r in mesh.resources where !r.ignoreFields.isEmpty { ignore[r.address.description] = r.ignoreFields }

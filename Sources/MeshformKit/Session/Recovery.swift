@@ -31,7 +31,8 @@ extension MeshSession {
             r.plan.operation = run.kind == .destroy ? .destroy : .apply
             return try await apply(r, confirm: { _ in true }, emit: emit).1
         case .rollback:
-            let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+            let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
+                                        options: clientOptions)
             defer { Task { await clusters.shutdown() } }
             var left: [String] = []
             var undoneCount = 0
