@@ -59,25 +59,32 @@ public final class KubeSim: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
         var logger = Logger(label: "kubesim.\(options.name)")
         logger.logLevel = .critical
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            responder: CallbackResponder { (req: Request, ctx: SimRequestContext) in try await server.respond(req, ctx) },
-            server: try .tls(.http1(), tlsConfiguration: tls),
-            configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: nil),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
-            },
-            logger: logger)
-        let runTask = Task {
-            do { try await app.run() } catch { portContinuation.finish(); throw error }
-        }
+        // A given port may still be held for a moment by a KubeSim that just stopped: try again briefly.
+        var attempt = 0
         var bound = 0
-        for await p in portStream { bound = p }
-        if bound == 0 {
-            runTask.cancel()
-            _ = await runTask.result
-            throw KubeSimError.cannotListen(options.port)
-        }
+        var runTask: Task<Void, Error>
+        repeat {
+            attempt += 1
+            let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+            let app = Application(
+                responder: CallbackResponder { (req: Request, ctx: SimRequestContext) in try await server.respond(req, ctx) },
+                server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: nil),
+                onServerRunning: { channel in
+                    portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
+                },
+                logger: logger)
+            runTask = Task {
+                do { try await app.run() } catch { portContinuation.finish(); throw error }
+            }
+            for await p in portStream { bound = p }
+            if bound == 0 {
+                runTask.cancel()
+                _ = await runTask.result
+                if options.port == 0 || attempt >= 20 { throw KubeSimError.cannotListen(options.port) }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        } while bound == 0
         server.port = bound
         let saver: Task<Void, Never>? = options.dataDir.map { dir in
             Task.detached {
@@ -97,7 +104,8 @@ public final class KubeSim: Sendable {
 
     /// Ends open watches, stops serving and, with a data directory, writes the last snapshot.
     public func stop() async throws {
-        store.withLock { for (_, w) in store.watchers { w.1.finish() } }
+        let open = store.withLock { store.watchers.values.map(\.1) }
+        for w in open { w.finish() }   // outside the lock: finishing runs the watch's cleanup, which takes it
         saver?.cancel()
         runTask.cancel()
         _ = await runTask.result
