@@ -141,9 +141,32 @@ public struct Compiler {
         return b
     }
 
+    /// Byte search: rendered bodies hold megabytes of text (CRD schemas, injector templates),
+    /// and `String.contains` is far slower.
+    static func containsBytes(_ haystack: String, _ needle: String) -> Bool {
+        var h = haystack, n = needle
+        return h.withUTF8 { hb in
+            n.withUTF8 { nb in
+                guard nb.count > 0 else { return true }
+                guard hb.count >= nb.count else { return false }
+                let first = nb[0], last = hb.count - nb.count
+                var i = 0
+                while i <= last {
+                    if hb[i] == first {
+                        var j = 1
+                        while j < nb.count && hb[i + j] == nb[j] { j += 1 }
+                        if j == nb.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     static func contains(_ needle: String, in v: JSON) -> Bool {
         switch v {
-        case .string(let s): return s.contains(needle)
+        case .string(let s): return containsBytes(s, needle)
         case .array(let a): return a.contains { contains(needle, in: $0) }
         case .object(let o): return o.values.contains { contains(needle, in: $0) }
         default: return false

@@ -96,10 +96,14 @@ public struct Planner {
         let ignore = r.ignoreFields.map(FieldPattern.init)
         var fields = FieldDiff.compare(intended: masked(intended), live: masked(liveObject),
                                        previouslyApplied: s?.applied, ignoring: ignore)
-        // A field whose value is still unknown is a change only if it exists; its value shows as known after apply.
-        fields = fields.map { f in
+        // A field whose value is still unknown shows as known after apply. Planning from state alone, nothing can
+        // resolve it, so it is assumed unchanged rather than reported on every offline plan.
+        let isUnknown = { (f: FieldChange) in unknown.contains { f.path.hasPrefix($0) || $0.hasPrefix(f.path) } }
+        fields = fields.compactMap { f in
+            guard isUnknown(f) else { return f }
+            guard options.refresh else { return nil }
             var f = f
-            if unknown.contains(where: { f.path.hasPrefix($0) || $0.hasPrefix(f.path) }) { f.after = .string(ComputedValue.displayText) }
+            f.after = .string(ComputedValue.displayText)
             return f
         }
         c.fields = fields

@@ -11,12 +11,13 @@ import KubeModel
 /// `{{gatewayNamespace}}` and `{{gatewayName}}`. Any other `{{...}}` is left as written: real Istio manifests
 /// carry Go templates (the sidecar injector's) that must reach the cluster unchanged.
 /// A missing file is an error naming the file expected. Parsed results are cached by content, so
-/// rendering the same manifest for fifty clusters parses it once.
+/// rendering the same manifest for fifty clusters parses it once per distinct
+/// set of parameter values it uses.
 public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Sendable {
     public let directory: String
     private let lock = NSLock()
     private var parsed: [String: [JSON]] = [:]
-    private var texts: [String: String] = [:]
+    private var texts: [String: (String, Set<String>)] = [:]
 
     public init(directory: String) { self.directory = directory }
 
@@ -34,21 +35,15 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
 
     public func render(_ component: IstioComponent) throws -> [JSON] {
         let path = file(for: component.kind)
-        let raw: String
-        lock.lock()
-        if let t = texts[path] { raw = t; lock.unlock() } else {
-            lock.unlock()
-            guard let t = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw RenderError(component: component.id, message: "no pre-rendered manifest \(path); add it, or switch istio.renderer to istioctl")
-            }
-            lock.lock(); texts[path] = t; lock.unlock()
-            raw = t
-        }
-        let text = try substitute(raw, component: component)
-        let key = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let (raw, names) = try read(path, component: component)
+        // The cache key is the file and the values of the parameters it uses: a manifest that uses none
+        // (e.g. real istioctl output) is parsed once for every cluster.
+        let used = names.filter { component.parameters[$0] != nil }.sorted()
+        let key = path + "\u{0}" + used.map { "\($0)=\(component.parameters[$0]!)" }.joined(separator: "\u{0}")
         lock.lock()
         if let docs = parsed[key] { lock.unlock(); return docs }
         lock.unlock()
+        let text = used.isEmpty ? raw : substitute(raw, component: component)
         let docs: [JSON]
         do { docs = try YAMLDocuments.parse(text) } catch {
             throw RenderError(component: component.id, message: "\(path) is not valid YAML: \(error)")
@@ -57,19 +52,54 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
         return docs
     }
 
+    /// The file's text and the `{{name}}` names it mentions, read once.
+    private func read(_ path: String, component: IstioComponent) throws -> (String, Set<String>) {
+        lock.lock()
+        if let t = texts[path] { lock.unlock(); return t }
+        lock.unlock()
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw RenderError(component: component.id, message: "no pre-rendered manifest \(path); add it, or switch istio.renderer to istioctl")
+        }
+        var names: Set<String> = []
+        scanTemplates(text) { name, _ in names.insert(name); return nil }
+        lock.lock(); texts[path] = (text, names); lock.unlock()
+        return (text, names)
+    }
+
     /// Replaces each `{{name}}` whose name is a parameter; everything else (Go templates such as
     /// `{{ .Values.global.hub }}` in Istio's injector ConfigMap) is kept as written.
-    private func substitute(_ text: String, component: IstioComponent) throws -> String {
-        guard text.contains("{{") else { return text }
-        var out = ""
-        var rest = Substring(text)
-        while let open = rest.range(of: "{{") {
-            out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].range(of: "}}") else { break }
-            let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            if let value = component.parameters[name] { out += value } else { out += rest[open.lowerBound..<close.upperBound] }
-            rest = rest[close.upperBound...]
+    private func substitute(_ text: String, component: IstioComponent) -> String {
+        scanTemplates(text) { name, _ in component.parameters[name] }
+    }
+
+    /// Walks `{{ name }}` occurrences (bytes, not Characters: manifests are megabytes); `replace` returns
+    /// the text to put instead, or nil to keep the occurrence. Returns the resulting text.
+    @discardableResult
+    private func scanTemplates(_ text: String, _ replace: (String, Int) -> String?) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        let open: UInt8 = 123, close: UInt8 = 125  // "{", "}"
+        while i < bytes.count {
+            if bytes[i] == open, i + 1 < bytes.count, bytes[i + 1] == open {
+                var j = i + 2
+                while j + 1 < bytes.count, !(bytes[j] == close && bytes[j + 1] == close), j - i < 80 { j += 1 }
+                if j + 1 < bytes.count, bytes[j] == close, bytes[j + 1] == close {
+                    let name = String(decoding: bytes[(i + 2)..<j], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                    if let value = replace(name, i) {
+                        out.append(contentsOf: value.utf8)
+                        i = j + 2
+                        continue
+                    }
+                }
+                out.append(contentsOf: bytes[i..<(i + 2)])
+                i += 2
+                continue
+            }
+            out.append(bytes[i])
+            i += 1
         }
-        return out + rest
+        return String(decoding: out, as: UTF8.self)
     }
 }
