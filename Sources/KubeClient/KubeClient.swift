@@ -12,6 +12,9 @@ import NIOHTTP1
 /// Topics: `resource(for:)` and `listKinds()` (discovery); `get`, `list`, `create`, `apply`, `delete`,
 /// `requestToken` (objects); `wait(for:...)` (see WaitCondition.swift); `request(...)` (anything else).
 /// Call `shutdown()` when done: it closes the connection pool.
+///
+/// Requests run concurrently: the operations are `nonisolated` (encoding, sending and decoding happen off the
+/// actor); the actor only coordinates shared discovery reads.
 public actor KubeClient {
     public nonisolated let connection: ClusterConnection
     public nonisolated let options: ClientOptions
@@ -29,7 +32,7 @@ public actor KubeClient {
     /// The context name, used in every error.
     public nonisolated var contextName: String { connection.contextName }
 
-    func site(_ operation: String, _ object: String? = nil) -> ErrorSite {
+    nonisolated func site(_ operation: String, _ object: String? = nil) -> ErrorSite {
         ErrorSite(context: connection.contextName, object: object, operation: operation)
     }
 
@@ -44,14 +47,14 @@ public actor KubeClient {
 
     /// Sends any request (with auth, rate limit and retries) and returns the answer whatever its status.
     /// `path` starts with `/`; `query` values are percent-encoded here.
-    public func request(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
+    public nonisolated func request(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
                         contentType: String? = nil) async throws -> APIResponse {
         try await transport.send(method: method, path: path, query: query, body: body, contentType: contentType,
                                  site: site("\(method) \(path)"))
     }
 
     /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
-    func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
+    nonisolated func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
               contentType: String = "application/json", site: ErrorSite) async throws -> JSON {
         let response = try await transport.send(method: method, path: path, query: query, body: body.map { Data($0.canonicalText.utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
@@ -63,7 +66,7 @@ public actor KubeClient {
 
     /// The resource serving `gvk`. Cached; when the kind is missing from the cache, its group-version is read
     /// again (a CRD may have just been established) before `KubeError.unknownKind` is thrown.
-    public func resource(for gvk: GroupVersionKind) async throws -> APIResource {
+    public nonisolated func resource(for gvk: GroupVersionKind) async throws -> APIResource {
         if let r = await discovery.cached(gvk) { return r }
         let gv = GroupVersion(group: gvk.group, version: gvk.version)
         _ = try await fetchGroupVersion(gv)
@@ -90,7 +93,7 @@ public actor KubeClient {
     }
 
     /// Every kind the server serves at each group's preferred version (plus core v1), read fresh.
-    public func listKinds() async throws -> [APIResource] {
+    public nonisolated func listKinds() async throws -> [APIResource] {
         var groupVersions = [GroupVersion(group: "", version: "v1")]
         let groups = try await call(.GET, "/apis", site: site("discovery"))
         for g in groups["groups"]?.array ?? [] {
@@ -108,11 +111,11 @@ public actor KubeClient {
     }
 
     /// Forgets discovery (e.g. after many CRDs were removed).
-    public func invalidateDiscovery() async { await discovery.forget() }
+    public nonisolated func invalidateDiscovery() async { await discovery.forget() }
 
     // MARK: Objects
 
-    func gvk(of object: JSON, _ operation: String) throws -> GroupVersionKind {
+    nonisolated func gvk(of object: JSON, _ operation: String) throws -> GroupVersionKind {
         guard let apiVersion = object.apiVersion, let kind = object.kind else {
             throw KubeError.invalid(site(operation, object.name), causes: [], message: "the object has no apiVersion or kind")
         }
@@ -120,12 +123,12 @@ public actor KubeClient {
     }
 
     /// The namespace a request goes to: the given one, else the context's default, for namespaced kinds only.
-    func namespace(for resource: APIResource, _ given: String?) -> String? {
+    nonisolated func namespace(for resource: APIResource, _ given: String?) -> String? {
         resource.namespaced ? (given ?? connection.namespace) : nil
     }
 
     /// The object, or nil when it does not exist. A nil namespace means the context's default namespace.
-    public func get(_ gvk: GroupVersionKind, namespace: String?, name: String) async throws -> JSON? {
+    public nonisolated func get(_ gvk: GroupVersionKind, namespace: String?, name: String) async throws -> JSON? {
         let r = try await resource(for: gvk)
         let ns = self.namespace(for: r, namespace)
         do {
@@ -135,7 +138,7 @@ public actor KubeClient {
 
     /// Every object of a kind, following `continue` tokens through all pages. A nil namespace lists across all
     /// namespaces. Items carry `apiVersion` and `kind` (the server omits them inside lists).
-    public func list(_ gvk: GroupVersionKind, namespace: String?, labelSelector: String? = nil) async throws -> [JSON] {
+    public nonisolated func list(_ gvk: GroupVersionKind, namespace: String?, labelSelector: String? = nil) async throws -> [JSON] {
         let r = try await resource(for: gvk)
         let ns = r.namespaced ? namespace : nil
         let where_ = site("list", Self.describe(gvk, ns, nil))
@@ -158,7 +161,7 @@ public actor KubeClient {
     }
 
     /// Creates the object (POST). `dryRun` asks the server to validate and default without storing.
-    public func create(_ object: JSON, dryRun: Bool = false) async throws -> JSON {
+    public nonisolated func create(_ object: JSON, dryRun: Bool = false) async throws -> JSON {
         let gvk = try gvk(of: object, "create")
         let r = try await resource(for: gvk)
         let ns = namespace(for: r, object.namespace)
@@ -170,7 +173,7 @@ public actor KubeClient {
     /// Server-side apply under `fieldManager`: the server merges the fields this manager sets and reports
     /// fields owned by other managers as `KubeError.conflict` unless `force` takes them over.
     /// Applying the same object twice changes nothing (same resourceVersion).
-    public func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false) async throws -> JSON {
+    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false) async throws -> JSON {
         let gvk = try gvk(of: object, "apply")
         guard let name = object.name else {
             throw KubeError.invalid(site("apply", gvk.description), causes: [StatusCause(reason: "FieldValueRequired", message: "name is required", field: "metadata.name")],
@@ -190,7 +193,7 @@ public actor KubeClient {
     /// the server's default). Returns false if it was already gone. With `waitUntilGone`, returns only once a
     /// GET answers 404, or throws `KubeError.timeout`.
     @discardableResult
-    public func delete(_ gvk: GroupVersionKind, namespace: String?, name: String, propagation: String? = "Background",
+    public nonisolated func delete(_ gvk: GroupVersionKind, namespace: String?, name: String, propagation: String? = "Background",
                        waitUntilGone: Duration? = nil) async throws -> Bool {
         let r = try await resource(for: gvk)
         let ns = self.namespace(for: r, namespace)
@@ -206,7 +209,7 @@ public actor KubeClient {
     }
 
     /// A bound service-account token (TokenRequest API), e.g. for a remote secret.
-    public func requestToken(namespace: String, serviceAccount: String, audiences: [String] = [],
+    public nonisolated func requestToken(namespace: String, serviceAccount: String, audiences: [String] = [],
                              expirationSeconds: Int? = nil) async throws -> String {
         var spec: JSON = ["audiences": .array(audiences.map(JSON.string))]
         if let expirationSeconds { spec["expirationSeconds"] = .int(expirationSeconds) }
@@ -222,7 +225,7 @@ public actor KubeClient {
     }
 
     /// How many times the exec credential plugin has run (0 for other credentials).
-    public func execPluginRuns() async -> Int { await transport.state.execRuns() }
+    public nonisolated func execPluginRuns() async -> Int { await transport.state.execRuns() }
 
     /// Closes the connection pool. The client must not be used afterwards.
     public func shutdown() async throws { try await transport.shutdown() }

@@ -76,7 +76,7 @@ extension KubeClient {
     /// Polls the object until `condition` holds, and returns it (`.null` for `.gone`).
     /// Throws `KubeError.timeout` saying what it was still waiting for and what it last saw.
     @discardableResult
-    public func wait(for condition: WaitCondition, gvk: GroupVersionKind, namespace: String?, name: String,
+    public nonisolated func wait(for condition: WaitCondition, gvk: GroupVersionKind, namespace: String?, name: String,
                      timeout: Duration) async throws -> JSON {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
