@@ -194,12 +194,11 @@ public enum MeshFile {
         var topology = MeshTopology(name: name, meshID: meshID, istio: istio, clusters: clusters, controlPlane: cp,
                                     workloads: workloads, lifecycle: lifecycle, sourcePath: path, sourceText: text,
                                     sourceMap: r.sourceMap)
-        if r.diagnostics.isEmpty {
-            let problems = MeshValidation.check(topology)
-            if !problems.isEmpty { throw MeshFileError(problems) }
-        } else {
-            throw MeshFileError(r.diagnostics)
-        }
+        // The rules run even after schema errors, so one run reports everything; with schema errors,
+        // only problems at a place in the file are kept (a missing value is already reported).
+        let reported = Set(r.diagnostics.map(\.location))
+        let problems = MeshValidation.check(topology, partial: !r.diagnostics.isEmpty).filter { !reported.contains($0.location) }
+        if !r.diagnostics.isEmpty || !problems.isEmpty { throw MeshFileError(r.diagnostics + problems) }
         topology.sourceMap = r.sourceMap
         return topology
     }

@@ -1,12 +1,17 @@
 /// The rules a mesh file must follow beyond its schema: the ones whose breach would give a mesh that
 /// cannot be installed, or an error much later from a cluster. Each problem points at the value to change.
 enum MeshValidation {
-    static func check(_ t: MeshTopology) -> [MeshFileError.Diagnostic] {
+    /// `partial`: the schema reader already found problems, so values may be missing; report only
+    /// problems at values that were written.
+    static func check(_ t: MeshTopology, partial: Bool = false) -> [MeshFileError.Diagnostic] {
         var out: [MeshFileError.Diagnostic] = []
         func at(_ path: String) -> SourceLocation {
             t.sourceMap[path] ?? SourceLocation(file: t.sourcePath, line: 1, column: 1)
         }
-        func fail(_ path: String, _ message: String, _ fix: String) { out.append(.init(location: at(path), message: message, fix: fix)) }
+        func fail(_ path: String, _ message: String, _ fix: String) {
+            if partial && t.sourceMap[path] == nil { return }
+            out.append(.init(location: at(path), message: message, fix: fix))
+        }
         func label(_ value: String, _ path: String, what: String) {
             if !DNS1123.isLabel(value) {
                 fail(path, "\(what) '\(value)' is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)",
