@@ -31,8 +31,14 @@ import KubeSim
         let repeats = Int(ProcessInfo.processInfo.environment["KUBECLIENT_BENCH_REPEAT"] ?? "") ?? 3
         let cluster = try await SimCluster.start("bench")
         let kubeconfig = try cluster.kubeconfigFile()
-        let client = try cluster.client()
-        var lines = ["KubeClient server-side apply throughput vs kubectl \(kubectlVersion()), \(n) ConfigMaps per run, best of \(repeats), KubeSim on 127.0.0.1 over HTTPS",
+        // KUBECLIENT_BENCH_CONNS caps the connection pool (default: ClientOptions' default).
+        // The client-side rate limit (default 200 QPS, burst 400) is lifted so the figures measure the client;
+        // KUBECLIENT_BENCH_QPS puts a limit back.
+        var options = ClientOptions(qps: 1e9, burst: 1_000_000)
+        if let qps = Double(ProcessInfo.processInfo.environment["KUBECLIENT_BENCH_QPS"] ?? "") { options.qps = qps; options.burst = Int(qps * 2) }
+        if let conns = Int(ProcessInfo.processInfo.environment["KUBECLIENT_BENCH_CONNS"] ?? "") { options.maxConnections = conns }
+        let client = try cluster.client(options: options)
+        var lines = ["KubeClient server-side apply throughput vs kubectl \(kubectlVersion()), \(n) ConfigMaps per run, best of \(repeats), pool \(options.maxConnections) connections, \(options.qps >= 1e9 ? "no client rate limit" : "rate limit \(Int(options.qps)) QPS"), KubeSim on 127.0.0.1 over HTTPS",
                      "latency  parallelism  client          applies/s"]
         var ours1: [Int: Double] = [:], kubectlRate: [Int: Double] = [:]
         for latency in [0, 5] {
