@@ -86,7 +86,9 @@ extension Store {
 
 /// Now, as Kubernetes writes timestamps (RFC 3339, seconds).
 func timestamp(_ date: Date = Date()) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: date)
+    var t = time_t(date.timeIntervalSince1970)
+    var tm = tm()
+    gmtime_r(&t, &tm)
+    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
 }
