@@ -110,9 +110,9 @@ extension EndToEnd {
             #expect(try store.objects().isEmpty)
         case .continue:
             let stateAddresses = Set(try store.objects().map(\.address))
-            #expect(Set(managed) == stateAddresses, "orphaned or lost objects")
+            #expect(Set(managed) == stateAddresses, "orphaned or lost: \(Set(managed).symmetricDifference(stateAddresses).sorted())")
             let (after, _) = try await h.session(file).plan(PlanOptions())
-            #expect(!after.hasChanges)
+            #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
         }
     }
 }

@@ -18,6 +18,9 @@ public struct PlanOptions: Sendable {
     public var refresh = true
     /// Take objects that exist live but are unknown to state under management.
     public var adopt = false
+    /// Take these addresses under management even without `adopt` (what an interrupted run created before it
+    /// could record it).
+    public var adoptAddresses: Set<String> = []
     /// Only these addresses and what they depend on (empty: everything).
     public var targets: [String] = []
     /// Delete and recreate these addresses even if unchanged.
@@ -90,7 +93,7 @@ public struct Planner {
         c.before = masked(liveObject)
         if s == nil {
             c.action = .adopt
-            c.adoptApproved = options.adopt
+            c.adoptApproved = options.adopt || options.adoptAddresses.contains(address)
             c.reason = "exists in the cluster but not in state"
         }
         let ignore = r.ignoreFields.map(FieldPattern.init)

@@ -29,6 +29,8 @@ extension MeshSession {
             try store.releaseLock(lock); released = true
             var r = request
             r.plan.operation = run.kind == .destroy ? .destroy : .apply
+            // Objects the dead run created but could not record are its own work, not someone else's: take them over.
+            r.plan.adoptAddresses = Set(steps.map(\.address))
             return try await apply(r, confirm: { _ in true }, emit: emit).1
         case .rollback:
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
