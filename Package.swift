@@ -68,6 +68,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: v5),
 
+        // Benchmarks: `Benchmarks/run` runs them all.
+        .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),
+        .executableTarget(name: "kubesim-bench", dependencies: [
+            "KubeSim",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "Benchmarks/KubeSimBench", swiftSettings: v5),
+
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),

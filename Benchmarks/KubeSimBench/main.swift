@@ -6,6 +6,7 @@ import AsyncHTTPClient
 import Foundation
 import KubeSim
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
 func option(_ name: String, _ fallback: Int) -> Int {

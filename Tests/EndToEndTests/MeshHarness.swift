@@ -59,17 +59,17 @@ final class MeshHarness: @unchecked Sendable {
         try MeshSession(meshFile: meshFile, statePath: statePath, environment: environment)
     }
 
-    /// A copy of a mesh file from plans/, with `edit` applied to its text, written beside the original so that
-    /// relative paths (plans/demo/) still resolve.
+    /// A copy of a mesh file from plans/, with `edit` applied to its text, written into this harness's temporary
+    /// directory; its relative paths (plans/demo, ../shared) are made absolute so they still resolve.
     func meshFile(_ name: String, edit: (String) -> String = { $0 }) throws -> String {
-        let source = Self.packageRoot.appendingPathComponent("plans/\(name)")
-        let text = edit(try String(contentsOf: source, encoding: .utf8))
-        let path = source.deletingLastPathComponent().appendingPathComponent(".e2e-\(UUID().uuidString.prefix(8))-\(name)")
+        let plans = Self.packageRoot.appendingPathComponent("plans")
+        var text = edit(try String(contentsOf: plans.appendingPathComponent(name), encoding: .utf8))
+        text = text.replacingOccurrences(of: "manifests: demo", with: "manifests: \(plans.path)/demo")
+            .replacingOccurrences(of: "../../shared/", with: Self.packageRoot.deletingLastPathComponent().path + "/shared/")
+        let path = dir.appendingPathComponent(name)
         try text.write(to: path, atomically: true, encoding: .utf8)
-        cleanup.append(path)
         return path.path
     }
-    private var cleanup: [URL] = []
 
     /// plans/multi-remote.yaml (the guide plus a second remote), rendered from the pre-rendered manifests in
     /// plans/demo/ instead of istioctl.
@@ -122,7 +122,6 @@ final class MeshHarness: @unchecked Sendable {
 
     func stop() async {
         for s in sims.values { try? await s.stop() }
-        for u in cleanup { try? FileManager.default.removeItem(at: u) }
         try? FileManager.default.removeItem(at: dir)
     }
 }

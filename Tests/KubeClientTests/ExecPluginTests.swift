@@ -142,6 +142,7 @@ import KubeModel
         let start = ContinuousClock.now
         let error = await #expect(throws: KubeError.self) { try await plugin.run() }
         #expect(error?.description.contains("did not finish") == true)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Well before the plugin's own 30 s sleep ends, however loaded the machine is.
+        #expect(ContinuousClock.now - start < .seconds(25))
     }
 }

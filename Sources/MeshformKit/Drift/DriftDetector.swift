@@ -27,7 +27,8 @@ public struct DriftDetector: Sendable {
                        namespace: $0.namespace, name: $0.name)
         }
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
-        let (live, extras) = await LiveReader(clients: clients).read(targets, labelSelector: selector)
+        let live = await LiveReader(clients: clients).read(targets)
+        let labelled = await labelledObjects(selector: selector, unreachable: live.unreachable)
         var findings: [DriftReport.Finding] = []
         for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil {
             guard let l = live.objects[o.address] else {
@@ -47,16 +48,41 @@ public struct DriftDetector: Sendable {
             }
         }
         let known = Set(snapshot.objects.map(\.address))
-        for (cluster, objects) in extras.sorted(by: { $0.key < $1.key }) {
+        for (cluster, objects) in labelled.sorted(by: { $0.key < $1.key }) {
             for o in objects {
                 guard let address = try? ResourceAddress(cluster: cluster, object: o), !known.contains(address.description) else { continue }
                 findings.append(.init(kind: .orphan, address: address.description, cluster: cluster, objectKind: o.kind ?? "", fields: []))
             }
         }
+        findings.sort { ($0.kind == .orphan ? 1 : 0, $0.address) < ($1.kind == .orphan ? 1 : 0, $1.address) }
         let elapsed = ContinuousClock.now - start
         return DriftReport(mesh: mesh, checkedAt: Date(),
                            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                            findings: findings, configDrift: configDrift, unreachable: live.unreachable,
                            applyInProgress: snapshot.applyInProgress, objectsChecked: snapshot.objects.count)
+    }
+
+    /// Every object carrying this mesh's ownership labels, in every namespace, of each kind the state manages in
+    /// that cluster: one labelled LIST per cluster and kind, the server filtering. Orphans are among them.
+    private func labelledObjects(selector: String, unreachable: [String: String]) async -> [String: [JSON]] {
+        var kinds: [String: Set<GroupVersionKind>] = [:]
+        for o in snapshot.objects where unreachable[o.cluster] == nil {
+            kinds[o.cluster, default: []].insert(GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind))
+        }
+        return await withTaskGroup(of: (String, [JSON]).self) { group in
+            for (cluster, gvks) in kinds {
+                guard let client = clients[cluster] else { continue }
+                group.addTask {
+                    var out: [JSON] = []
+                    for gvk in gvks.sorted(by: { $0.description < $1.description }) {
+                        out += (try? await client.list(gvk, namespace: nil, labelSelector: selector)) ?? []
+                    }
+                    return (cluster, out)
+                }
+            }
+            var all: [String: [JSON]] = [:]
+            for await (cluster, objects) in group { all[cluster] = objects }
+            return all
+        }
     }
 }

@@ -29,42 +29,36 @@ public struct LiveReader: Sendable {
 
     struct ListKey: Hashable { var apiVersion: String; var kind: String; var namespace: String? }
 
-    /// The live objects among `targets`, plus (when `labelSelector` is given) every other object the same LIST calls
-    /// returned that carries it: `extras`, by cluster, for finding orphans.
-    public func read(_ targets: [LiveTarget], labelSelector: String? = nil) async -> (LiveObjects, extras: [String: [JSON]]) {
+    /// The live objects among `targets`.
+    public func read(_ targets: [LiveTarget]) async -> LiveObjects {
         let byCluster = Dictionary(grouping: targets, by: \.cluster)
         var result = LiveObjects()
-        var extras: [String: [JSON]] = [:]
-        await withTaskGroup(of: (String, Result<([String: JSON], [JSON]), Error>).self) { group in
+        await withTaskGroup(of: (String, Result<[String: JSON], Error>).self) { group in
             for (cluster, ts) in byCluster {
                 guard let client = clients[cluster] else {
                     result.unreachable[cluster] = "no connection for cluster \(cluster)"; continue
                 }
                 group.addTask {
-                    do { return (cluster, .success(try await readCluster(client, ts, labelSelector: labelSelector))) }
+                    do { return (cluster, .success(try await readCluster(client, ts))) }
                     catch { return (cluster, .failure(error)) }
                 }
             }
             for await (cluster, r) in group {
                 switch r {
-                case .success(let (objects, others)):
+                case .success(let objects):
                     result.objects.merge(objects) { a, _ in a }
-                    if !others.isEmpty { extras[cluster] = others }
                 case .failure(let e):
                     result.unreachable[cluster] = String(describing: e)
                 }
             }
         }
-        return (result, extras)
+        return result
     }
 
-    private func readCluster(_ client: KubeClient, _ targets: [LiveTarget], labelSelector: String?) async throws
-        -> ([String: JSON], [JSON])
-    {
+    private func readCluster(_ client: KubeClient, _ targets: [LiveTarget]) async throws -> [String: JSON] {
         let groups = Dictionary(grouping: targets) { ListKey(apiVersion: $0.apiVersion, kind: $0.kind, namespace: $0.namespace) }
         let keys = groups.keys.sorted { "\($0.apiVersion)/\($0.kind)/\($0.namespace ?? "")" < "\($1.apiVersion)/\($1.kind)/\($1.namespace ?? "")" }
         var found: [String: JSON] = [:]
-        var others: [JSON] = []
         var index = 0
         try await withThrowingTaskGroup(of: (ListKey, [JSON]).self) { group in
             func startNext() {
@@ -83,13 +77,10 @@ public struct LiveReader: Sendable {
             for _ in 0..<max(1, parallelism) { startNext() }
             while let (key, items) = try await group.next() {
                 let wanted = Dictionary(groups[key]!.map { ($0.name, $0.address) }, uniquingKeysWith: { a, _ in a })
-                for item in items {
-                    if let name = item.name, let address = wanted[name] { found[address] = item }
-                    else if let selector = labelSelector.flatMap(LabelSelector.init), selector.matches(item.labels) { others.append(item) }
-                }
+                for item in items { if let name = item.name, let address = wanted[name] { found[address] = item } }
                 startNext()
             }
         }
-        return (found, others)
+        return found
     }
 }

@@ -52,7 +52,7 @@ public final class MeshSession: @unchecked Sendable {
                 targets.append(LiveTarget(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind,
                                           namespace: o.namespace, name: o.name))
             }
-            live = await LiveReader(clients: clusters.clients).read(targets).0
+            live = await LiveReader(clients: clusters.clients).read(targets)
             if !live.unreachable.isEmpty { throw SessionError.unreachable(live.unreachable) }
         } else {
             // --refresh=false: assume every object is live exactly as it was applied.
