@@ -19,6 +19,34 @@ extension EndToEnd {
         return try await session.apply(r, confirm: { _ in true }, emit: silent)
     }
 
+    /// The same life, with the external cluster's gateway component rendered from the real istioctl output
+    /// (all-on.yaml: the CRDs, istiod and the gateways in istio-system, what the guide's first step installs).
+    @Test func externalGatewayFromRealIstioctlOutput() async throws {
+        guard MeshHarness.hasSharedFixtures else {
+            print("skipped: ../shared/fixtures/istio is absent, so there is no real istioctl output to render from"); return
+        }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let manifests = h.dir.appendingPathComponent("manifests")
+        try FileManager.default.copyItem(at: MeshHarness.packageRoot.appendingPathComponent("plans/demo"), to: manifests)
+        let gateway = manifests.appendingPathComponent("controlplane-gateway.yaml")
+        try FileManager.default.removeItem(at: gateway)
+        try FileManager.default.copyItem(at: MeshHarness.sharedFixtures.appendingPathComponent("istioctl-output/all-on.yaml"), to: gateway)
+        let session = try h.session(try h.multiRemote([{ $0.replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)") }]))
+        #expect(session.mesh.resources.contains { $0.address.description == "external/apps/Deployment/istio-system/istiod" })
+        #expect(session.mesh.resources.filter { $0.address.cluster == "external" && $0.address.kind == "CustomResourceDefinition" }.count >= 14)
+
+        let (_, result) = try await Self.apply(session)
+        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+        let (again, _) = try await session.plan(PlanOptions())
+        #expect(!again.hasChanges, "\(again.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
+        let drift = try await session.drift()
+        #expect(!drift.hasDrift, "\(drift.text())")
+        let (_, destroyed) = try await Self.apply(session) { $0.plan.operation = .destroy }
+        guard case .succeeded = destroyed else { Issue.record("destroy: \(destroyed)"); return }
+        #expect(try await h.managedObjects().isEmpty)
+    }
+
     @Test func multiRemoteMeshFromNothingToNothing() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
