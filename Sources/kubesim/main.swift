@@ -3,6 +3,9 @@ import ArgumentParser
 import Foundation
 import KubeSim
 
+/// Set by the SIGTERM/SIGINT handler; the main loop polls it and stops the server cleanly.
+nonisolated(unsafe) var receivedSignal: Int32 = 0
+
 
 struct KubeSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +25,8 @@ struct KubeSimCommand: ParsableCommand {
     @Option(help: "Write the admin endpoint token to this file (mode 0600).") var adminTokenFile: String?
 
     func serve() async throws {
-        signal(SIGTERM, SIG_IGN); signal(SIGINT, SIG_IGN)
+        signal(SIGTERM) { receivedSignal = $0 }
+        signal(SIGINT) { receivedSignal = $0 }
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite))
@@ -34,15 +38,7 @@ struct KubeSimCommand: ParsableCommand {
         }
         print("kubesim \(name) listening on \(sim.url)")
         fflush(stdout)
-        let stop = AsyncStream<Void> { c in
-            for s in [SIGTERM, SIGINT] {
-                let src = DispatchSource.makeSignalSource(signal: s, queue: .main)
-                src.setEventHandler { c.yield(); c.finish() }
-                src.resume()
-                c.onTermination = { _ in src.cancel() }
-            }
-        }
-        for await _ in stop { break }
+        while receivedSignal == 0 { try await Task.sleep(for: .milliseconds(100)) }
         try await sim.stop()
     }
 }
