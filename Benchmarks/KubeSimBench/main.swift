@@ -7,6 +7,7 @@ import Foundation
 import KubeSim
 import NIOCore
 import NIOHTTP1
+import NIOHTTP1
 import NIOSSL
 
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -28,7 +29,7 @@ config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1Connecti
 let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
 
 /// Sends one request; returns its status code.
-func send(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> UInt {
+func call(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> UInt {
     var req = HTTPClientRequest(url: sim.url + path)
     req.method = method
     req.headers.add(name: "Authorization", value: "Bearer \(sim.token)")
@@ -68,28 +69,29 @@ func measure(_ count: Int, _ request: @escaping @Sendable (Int) async throws -> 
 }
 
 func report(_ label: String, _ r: (Double, Int, Double, Double)) {
-    print(String(format: "%-34@ %9.0f req/s   p50 %6.2f ms   p99 %6.2f ms   failures %d", label as NSString, r.0, r.2, r.3, r.1))
+    print(label.padding(toLength: 32, withPad: " ", startingAt: 0)
+          + String(format: "%9.0f req/s   p50 %6.2f ms   p99 %6.2f ms   failures %d", r.0, r.2, r.3, r.1))
 }
 
 print("kubesim-bench: \(objects) ConfigMaps, \(gets) GETs, concurrency \(concurrency), injected latency \(latency) ms, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 func cm(_ i: Int, _ v: String) -> String {
     #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-\#(i)","labels":{"app":"bench"}},"data":{"key":"\#(v)","other":"static"}}"#
 }
-_ = try await send(.GET, "/api/v1/namespaces/default/configmaps?limit=1")   // warm the connection pool
+_ = try await call(.GET, "/api/v1/namespaces/default/configmaps?limit=1")   // warm the connection pool
 report("server-side apply (create)", await measure(objects, { i in
-    try await send(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "a"), contentType: "application/apply-patch+yaml")
+    try await call(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "a"), contentType: "application/apply-patch+yaml")
 }, ok: [201]))
 report("server-side apply (no change)", await measure(objects, { i in
-    try await send(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "a"), contentType: "application/apply-patch+yaml")
+    try await call(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "a"), contentType: "application/apply-patch+yaml")
 }, ok: [200]))
 report("server-side apply (update)", await measure(objects, { i in
-    try await send(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "b"), contentType: "application/apply-patch+yaml")
+    try await call(.PATCH, "/api/v1/namespaces/default/configmaps/cm-\(i)?fieldManager=bench", body: cm(i, "b"), contentType: "application/apply-patch+yaml")
 }, ok: [200]))
 report("GET one object", await measure(gets, { i in
-    try await send(.GET, "/api/v1/namespaces/default/configmaps/cm-\((i &* 7919) % objects)")
+    try await call(.GET, "/api/v1/namespaces/default/configmaps/cm-\((i &* 7919) % objects)")
 }, ok: [200]))
 report("LIST 100 by label (paged)", await measure(max(1, gets / 20), { _ in
-    try await send(.GET, "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dbench&limit=100")
+    try await call(.GET, "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dbench&limit=100")
 }, ok: [200]))
 
 try await client.shutdown()
