@@ -25,6 +25,8 @@ struct PlanCommand: AsyncParsableCommand {
     var replace: [String] = []
     @Flag(help: "Plan a destroy.") var destroy = false
     @Flag(help: "Plan to take objects that exist but are not in state under management.") var adopt = false
+    @Flag(name: .customLong("server-dry-run"), help: "Ask each API server for the exact result of every create and update.")
+    var serverDryRun = false
 
     func run() async throws {
         var hasChanges = false
@@ -33,6 +35,7 @@ struct PlanCommand: AsyncParsableCommand {
             var options = PlanOptions()
             options.refresh = refresh; options.targets = target; options.replace = replace; options.adopt = adopt
             options.operation = destroy ? .destroy : .apply
+            options.serverDryRun = serverDryRun
             let (plan, _) = try await session.plan(options)
             hasChanges = plan.hasChanges
             if let out {

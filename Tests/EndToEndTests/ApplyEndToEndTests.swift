@@ -60,24 +60,24 @@ extension EndToEnd {
         if MeshHarness.kubectlPath != nil {
             // The guide's checks, with the real kubectl.
             for remote in ["config", "remote2"] {
-                let wh = try h.kubectl(remote, ["get", "mutatingwebhookconfiguration", "istio-sidecar-injector-external-istiod", "-o", "jsonpath={.webhooks[0].clientConfig.url}"])
+                let wh = try await h.kubectl(remote, ["get", "mutatingwebhookconfiguration", "istio-sidecar-injector-external-istiod", "-o", "jsonpath={.webhooks[0].clientConfig.url}"])
                 #expect(wh.status == 0, "\(wh.output)")
                 #expect(wh.output.contains(":15017/inject"), "\(remote): \(wh.output)")
-                let ns = try h.kubectl(remote, ["get", "namespace", "sample", "-o", "jsonpath={.metadata.labels.istio-injection}"])
+                let ns = try await h.kubectl(remote, ["get", "namespace", "sample", "-o", "jsonpath={.metadata.labels.istio-injection}"])
                 #expect(ns.output == "enabled", "\(remote): \(ns.output)")
             }
-            let secrets = try h.kubectl("external", ["get", "secrets", "-n", "external-istiod", "-l", "istio/multiCluster=true", "-o", "name"])
+            let secrets = try await h.kubectl("external", ["get", "secrets", "-n", "external-istiod", "-l", "istio/multiCluster=true", "-o", "name"])
             #expect(secrets.output.contains("secret/istio-kubeconfig"), "\(secrets.output)")
             #expect(secrets.output.contains("secret/istio-remote-secret-remote2"), "\(secrets.output)")
-            let wait = try h.kubectl("external", ["wait", "--for=condition=Available", "deployment/istiod", "-n", "external-istiod", "--timeout=20s"])
+            let wait = try await h.kubectl("external", ["wait", "--for=condition=Available", "deployment/istiod", "-n", "external-istiod", "--timeout=20s"])
             #expect(wait.status == 0, "\(wait.output)")
             for kind in ["gateways.networking.istio.io", "virtualservices.networking.istio.io", "destinationrules.networking.istio.io"] {
-                let r = try h.kubectl("external", ["get", kind, "-n", "external-istiod", "-o", "name"])
+                let r = try await h.kubectl("external", ["get", kind, "-n", "external-istiod", "-o", "name"])
                 #expect(r.status == 0 && !r.output.isEmpty, "\(kind): \(r.output)")
             }
-            let v1 = try h.kubectl("config", ["get", "deployment", "helloworld-v1", "-n", "sample", "-o", "name"])
+            let v1 = try await h.kubectl("config", ["get", "deployment", "helloworld-v1", "-n", "sample", "-o", "name"])
             #expect(v1.status == 0, "\(v1.output)")
-            let v2 = try h.kubectl("remote2", ["get", "deployment", "helloworld-v2", "-n", "sample", "-o", "name"])
+            let v2 = try await h.kubectl("remote2", ["get", "deployment", "helloworld-v2", "-n", "sample", "-o", "name"])
             #expect(v2.status == 0, "\(v2.output)")
         }
 

@@ -20,8 +20,8 @@ extension EndToEnd {
         return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
     }
 
-    func meshform(_ h: MeshHarness, _ args: [String]) throws -> (status: Int32, output: String) {
-        try MeshHarness.run(Self.binary!, args, environment: h.environment)
+    func meshform(_ h: MeshHarness, _ args: [String]) async throws -> (status: Int32, output: String) {
+        try await MeshHarness.run(Self.binary!, args, environment: h.environment)
     }
 
     @Test func exitCodesScriptsCanTrust() async throws {
@@ -32,20 +32,20 @@ extension EndToEnd {
         let state = ["--state", h.statePath]
 
         // Without a terminal and without -auto-approve: a clear error, nothing done.
-        let refused = try meshform(h, ["apply", file] + state)
+        let refused = try await meshform(h, ["apply", file] + state)
         #expect(refused.status == 1, "\(refused.output)")
         #expect(refused.output.contains("-auto-approve"))
         #expect(try await h.managedObjects().isEmpty)
 
-        let changes = try meshform(h, ["plan", file, "-detailed-exitcode", "--no-color"] + state)
+        let changes = try await meshform(h, ["plan", file, "-detailed-exitcode", "--no-color"] + state)
         #expect(changes.status == 2, "\(changes.output)")
-        let applied = try meshform(h, ["apply", file, "-auto-approve", "--no-color"] + state)
+        let applied = try await meshform(h, ["apply", file, "-auto-approve", "--no-color"] + state)
         #expect(applied.status == 0, "\(applied.output)")
         #expect(applied.output.contains("Apply complete! Resources:"))
-        let none = try meshform(h, ["plan", file, "-detailed-exitcode"] + state)
+        let none = try await meshform(h, ["plan", file, "-detailed-exitcode"] + state)
         #expect(none.status == 0, "\(none.output)")
 
-        let clean = try meshform(h, ["drift", file, "--quiet"] + state)
+        let clean = try await meshform(h, ["drift", file, "--quiet"] + state)
         #expect(clean.status == 0 && clean.output.isEmpty, "\(clean.output)")
         let metrics = h.dir.appendingPathComponent("meshform.prom").path
         let external = try h.client("external")
@@ -53,12 +53,12 @@ extension EndToEnd {
                                   "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 2]],
                                  fieldManager: "kubectl-edit", force: true)
         try await external.shutdown()
-        let drifted = try meshform(h, ["drift", file, "--json", "--metrics-file", metrics] + state)
+        let drifted = try await meshform(h, ["drift", file, "--json", "--metrics-file", metrics] + state)
         #expect(drifted.status == 2, "\(drifted.output)")
         #expect(try JSON(data: Data(drifted.output.utf8))["format_version"] == 1)
         #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("meshform_drift_objects{"))
         try await h.sims["remote2"]!.stop()
-        let down = try meshform(h, ["drift", file, "--quiet"] + state)
+        let down = try await meshform(h, ["drift", file, "--quiet"] + state)
         #expect(down.status == 1, "\(down.output)")
         #expect(down.output.contains("remote2"))
 
@@ -67,6 +67,20 @@ extension EndToEnd {
         for out in [applied.output, drifted.output, changes.output] { #expect(!out.contains(token)) }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: h.statePath)) + ((try? Data(contentsOf: URL(fileURLWithPath: h.statePath + "-wal"))) ?? Data())
         #expect(bytes.range(of: Data(token.utf8)) == nil)
+    }
+
+    /// The README's first command: the whole life of the demo mesh, each step explained.
+    @Test func demoRunsFromPlanToDestroy() async throws {
+        guard let binary = Self.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = "1"
+        let demo = try await MeshHarness.run(binary, ["demo"], environment: env, directory: MeshHarness.packageRoot)
+        #expect(demo.status == 0, "\(demo.output.suffix(3000))")
+        for step in ["==> meshform plan", "Apply complete! Resources:", "(changed by kubectl-edit)",
+                     "~ .spec.replicas: 3 -> 1", "Plan: 0 to add, 1 to change, 0 to destroy.", "Destroy complete! Resources:"] {
+            #expect(demo.output.contains(step), "missing: \(step)")
+        }
+        #expect(!demo.output.contains("\u{1B}["), "colour with NO_COLOR set")
     }
 
     @Test(arguments: [MeshSession.RecoveryMode.rollback, .continue])
@@ -95,11 +109,11 @@ extension EndToEnd {
         p.waitUntilExit()
 
         // The next plan refuses, naming the way out.
-        let plan = try meshform(h, ["plan", file, "--state", h.statePath])
+        let plan = try await meshform(h, ["plan", file, "--state", h.statePath])
         #expect(plan.status == 1)
         #expect(plan.output.contains("meshform recover"), "\(plan.output)")
 
-        let recovered = try meshform(h, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--state", h.statePath])
+        let recovered = try await meshform(h, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--state", h.statePath])
         #expect(recovered.status == 0, "\(recovered.output)")
         let store = try StateStore.openReadOnly(path: h.statePath)
         #expect(try store.unfinishedRun() == nil)

@@ -86,22 +86,35 @@ final class MeshHarness: @unchecked Sendable {
 
     /// Runs the real kubectl against one cluster. Returns exit status and combined output.
     @discardableResult
-    func kubectl(_ cluster: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    func kubectl(_ cluster: String, _ args: [String]) async throws -> (status: Int32, output: String) {
         guard let k = Self.kubectlPath else { return (127, "kubectl not found") }
-        return try Self.run(k, ["--kubeconfig", kubeconfigs[cluster]!] + args)
+        return try await Self.run(k, ["--kubeconfig", kubeconfigs[cluster]!] + args)
     }
 
-    static func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs a program to completion on a thread of its own: waiting for it on one of Swift's cooperative threads
+    /// (two, on two cores) would starve the KubeSim servers in this process that the program talks to.
+    static func run(_ path: String, _ args: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws
+        -> (status: Int32, output: String)
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: path)
+                    p.arguments = args
+                    if let environment { p.environment = environment }
+                    if let directory { p.currentDirectoryURL = directory }
+                    let pipe = Pipe()
+                    p.standardOutput = pipe; p.standardError = pipe
+                    try p.run()
+                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                    p.waitUntilExit()
+                    continuation.resume(returning: (p.terminationStatus, String(decoding: data, as: UTF8.self)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
     }
 
     /// Every object in a cluster, as a comparable snapshot (resourceVersion, managedFields and timestamps removed).

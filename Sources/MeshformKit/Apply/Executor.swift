@@ -189,17 +189,8 @@ public final class Executor: @unchecked Sendable {
                               namespace: b.namespace, name: name)
     }
 
-    /// The body sent to the API server: computed values filled in, secret `stringData` folded into `data`, and,
-    /// once the object exists, the fields other controllers own by rule (webhook caBundle...) left out so
-    /// Meshform does not fight them.
     func bodyToApply(_ r: Resource, exists: Bool) throws -> JSON {
-        var body = lock.withLock { computed.substitute(in: r.body) }
-        if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
-            throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
-        }
-        body = SecretBody.foldingStringData(body)
-        if exists { for p in r.ignoreFields.map(FieldPattern.init) { body = p.removed(from: body) } }
-        return body
+        try ApplyBody.make(r, computed: lock.withLock { computed }, exists: exists)
     }
 
     private func resolveProduced(by address: ResourceAddress, from live: JSON) {
@@ -296,6 +287,21 @@ public final class Executor: @unchecked Sendable {
             o[path: ["metadata", k]] = nil
         }
         return o
+    }
+}
+
+/// The body sent to the API server for a resource: computed values filled in, secret `stringData` folded into
+/// `data`, and, once the object exists, the fields other controllers own by rule (webhook caBundle...) left out
+/// so Meshform does not fight them. Apply and `plan --server-dry-run` send exactly this.
+enum ApplyBody {
+    static func make(_ r: Resource, computed: ComputedValues, exists: Bool) throws -> JSON {
+        var body = computed.substitute(in: r.body)
+        if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
+            throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
+        }
+        body = SecretBody.foldingStringData(body)
+        if exists { for p in r.ignoreFields.map(FieldPattern.init) { body = p.removed(from: body) } }
+        return body
     }
 }
 

@@ -25,6 +25,8 @@ public struct PlanOptions: Sendable {
     public var targets: [String] = []
     /// Delete and recreate these addresses even if unchanged.
     public var replace: [String] = []
+    /// Ask each API server for the exact result of every create and update (server-side apply, dry run).
+    public var serverDryRun = false
     public init() {}
 }
 

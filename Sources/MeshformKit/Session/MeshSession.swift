@@ -60,7 +60,12 @@ public final class MeshSession: @unchecked Sendable {
         }
         let planner = Planner(mesh: mesh, state: snapshot, live: live, endpoints: clusters?.endpoints ?? [:],
                               meshFile: meshFile, mask: masking.mask)
-        return try planner.plan(options)
+        var (plan, computed) = try planner.plan(options)
+        if options.serverDryRun, let clusters {
+            plan.changes = await ServerDryRun(mesh: mesh, clients: clusters.clients, computed: computed, mask: masking.mask)
+                .refine(plan.changes, live: live)
+        }
+        return (plan, computed)
     }
 
     // MARK: - Apply and destroy (write lock)
