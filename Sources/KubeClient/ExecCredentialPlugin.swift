@@ -119,20 +119,21 @@ public struct ExecCredentialPlugin: Sendable {
             DispatchQueue.global().async {
                 // "Text file busy" (ETXTBSY) is transient: a just-written plugin whose file descriptor another
                 // process's fork briefly inherited. Try a few times, with a new Process each time, before giving up.
-                var p = Process(), outPipe = Pipe(), errPipe = Pipe()
+                var (process, stdoutPipe, stderrPipe) = (Process(), Pipe(), Pipe())
                 for attempt in 0..<5 {
-                    p = Process(); outPipe = Pipe(); errPipe = Pipe()
-                    p.executableURL = URL(fileURLWithPath: path)
-                    p.arguments = args
-                    p.environment = environment
-                    p.standardOutput = outPipe; p.standardError = errPipe
-                    p.standardInput = FileHandle.nullDevice
-                    do { try p.run(); break } catch {
+                    (process, stdoutPipe, stderrPipe) = (Process(), Pipe(), Pipe())
+                    process.executableURL = URL(fileURLWithPath: path)
+                    process.arguments = args
+                    process.environment = environment
+                    process.standardOutput = stdoutPipe; process.standardError = stderrPipe
+                    process.standardInput = FileHandle.nullDevice
+                    do { try process.run(); break } catch {
                         let busy = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY)
                         guard busy, attempt < 4 else { continuation.resume(throwing: error); return }
                         Thread.sleep(forTimeInterval: 0.05 * Double(attempt + 1))
                     }
                 }
+                let (p, outPipe, errPipe) = (process, stdoutPipe, stderrPipe)
                 let err = StderrBox()
                 let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
                 let pid = p.processIdentifier
