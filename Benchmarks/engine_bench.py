@@ -57,7 +57,8 @@ def timed(cmd, env, ok=(0,)):
     r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name] + cmd, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - start
     if r.returncode not in ok:
-        sys.exit(f"{' '.join(cmd[:3])} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        open("/tmp/meshform-bench-failure.txt", "w").write(r.stdout + "\n" + r.stderr)
+        sys.exit(f"{' '.join(cmd[:3])} exited {r.returncode} (full output: /tmp/meshform-bench-failure.txt):\n{r.stderr[-1500:]}")
     rss_kb = int(open(out.name).read().strip().splitlines()[-1])
     os.unlink(out.name)
     return elapsed, rss_kb / 1024, r.stdout

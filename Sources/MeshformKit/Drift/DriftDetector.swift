@@ -69,7 +69,8 @@ public struct DriftDetector: Sendable {
         for o in snapshot.objects where unreachable[o.cluster] == nil {
             kinds[o.cluster, default: []].insert(GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind))
         }
-        return await withTaskGroup(of: (String, [JSON]).self) { group in
+        struct Labelled: Sendable { var cluster: String; var objects: [JSON] }
+        return await withTaskGroup(of: Labelled.self) { group in
             for (cluster, gvks) in kinds {
                 guard let client = clients[cluster] else { continue }
                 group.addTask {
@@ -77,11 +78,11 @@ public struct DriftDetector: Sendable {
                     for gvk in gvks.sorted(by: { $0.description < $1.description }) {
                         out += (try? await client.list(gvk, namespace: nil, labelSelector: selector)) ?? []
                     }
-                    return (cluster, out)
+                    return Labelled(cluster: cluster, objects: out)
                 }
             }
             var all: [String: [JSON]] = [:]
-            for await (cluster, objects) in group { all[cluster] = objects }
+            for await l in group { all[l.cluster] = l.objects }
             return all
         }
     }

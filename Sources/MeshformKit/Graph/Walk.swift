@@ -2,6 +2,9 @@
 /// `parallelism` vertices running at a time. After the first failure no new vertex starts; the ones already
 /// running finish, so the result says exactly what was done (which rollback needs).
 public enum GraphWalk {
+    /// A vertex's result (a named struct: Swift 6.3 release builds crashed copying tuple task-group results).
+    struct Finished: Sendable { var vertex: String; var error: (any Error)? }
+
     public struct Outcome: Sendable {
         /// Vertices that succeeded, in the order they finished.
         public var completed: [String] = []
@@ -30,20 +33,20 @@ public enum GraphWalk {
         var started = Set<String>()
         var stopping = false
 
-        await withTaskGroup(of: (String, (any Error)?).self) { group in
+        await withTaskGroup(of: Finished.self) { group in
             var running = 0
-            func startReady() {
+            while true {
+                // Start what is ready, up to the bound, in the given order; none after a failure.
                 ready.sort { position[$0]! < position[$1]! }
                 while !stopping, running < max(1, parallelism), !ready.isEmpty {
                     let v = ready.removeFirst()
                     started.insert(v); running += 1
                     group.addTask {
-                        do { try await body(v); return (v, nil) } catch { return (v, error) }
+                        do { try await body(v); return Finished(vertex: v, error: nil) } catch { return Finished(vertex: v, error: error) }
                     }
                 }
-            }
-            startReady()
-            while let (v, error) = await group.next() {
+                guard let finished = await group.next() else { break }
+                let (v, error) = (finished.vertex, finished.error)
                 running -= 1
                 if let error {
                     outcome.failed.append((v, error)); stopping = true
@@ -54,7 +57,6 @@ public enum GraphWalk {
                         if waitingOn[d]!.isEmpty { ready.append(d) }
                     }
                 }
-                startReady()
             }
         }
         outcome.notStarted = vertices.filter { !started.contains($0) }

@@ -27,29 +27,28 @@ public struct LiveReader: Sendable {
         self.clients = clients; self.parallelism = parallelism
     }
 
-    struct ListKey: Hashable { var apiVersion: String; var kind: String; var namespace: String? }
+    struct ListKey: Hashable, Sendable { var apiVersion: String; var kind: String; var namespace: String? }
+    // Task-group results are named structs, not tuples: Swift 6.3 release builds crashed copying tuple results.
+    struct ListRead: Sendable { var key: ListKey; var items: [JSON] }
+    struct ClusterRead: Sendable { var cluster: String; var objects: [String: JSON]; var error: String? }
 
     /// The live objects among `targets`.
     public func read(_ targets: [LiveTarget]) async -> LiveObjects {
         let byCluster = Dictionary(grouping: targets, by: \.cluster)
         var result = LiveObjects()
-        await withTaskGroup(of: (String, Result<[String: JSON], Error>).self) { group in
+        await withTaskGroup(of: ClusterRead.self) { group in
             for (cluster, ts) in byCluster {
                 guard let client = clients[cluster] else {
                     result.unreachable[cluster] = "no connection for cluster \(cluster)"; continue
                 }
                 group.addTask {
-                    do { return (cluster, .success(try await readCluster(client, ts))) }
-                    catch { return (cluster, .failure(error)) }
+                    do { return ClusterRead(cluster: cluster, objects: try await readCluster(client, ts), error: nil) }
+                    catch { return ClusterRead(cluster: cluster, objects: [:], error: String(describing: error)) }
                 }
             }
-            for await (cluster, r) in group {
-                switch r {
-                case .success(let objects):
-                    result.objects.merge(objects) { a, _ in a }
-                case .failure(let e):
-                    result.unreachable[cluster] = String(describing: e)
-                }
+            for await read in group {
+                if let error = read.error { result.unreachable[read.cluster] = error }
+                else { result.objects.merge(read.objects) { a, _ in a } }
             }
         }
         return result
@@ -59,28 +58,31 @@ public struct LiveReader: Sendable {
         let groups = Dictionary(grouping: targets) { ListKey(apiVersion: $0.apiVersion, kind: $0.kind, namespace: $0.namespace) }
         let keys = groups.keys.sorted { "\($0.apiVersion)/\($0.kind)/\($0.namespace ?? "")" < "\($1.apiVersion)/\($1.kind)/\($1.namespace ?? "")" }
         var found: [String: JSON] = [:]
-        var index = 0
-        try await withThrowingTaskGroup(of: (ListKey, [JSON]).self) { group in
-            func startNext() {
-                guard index < keys.count else { return }
-                let key = keys[index]; index += 1
-                group.addTask {
-                    let gvk = GroupVersionKind(apiVersion: key.apiVersion, kind: key.kind)
-                    do {
-                        return (key, try await client.list(gvk, namespace: key.namespace, labelSelector: nil))
-                    } catch KubeError.unknownKind {
-                        // The kind is not served (yet): its CRD is not installed, so none of its objects exist.
-                        return (key, [])
-                    }
-                }
+        // At most `parallelism` LISTs in flight: start that many, then one more as each finishes.
+        try await withThrowingTaskGroup(of: ListRead.self) { group in
+            var next = 0
+            for _ in 0..<min(max(1, parallelism), keys.count) {
+                let key = keys[next]; next += 1
+                group.addTask { ListRead(key: key, items: try await Self.list(client, key)) }
             }
-            for _ in 0..<max(1, parallelism) { startNext() }
-            while let (key, items) = try await group.next() {
-                let wanted = Dictionary(groups[key]!.map { ($0.name, $0.address) }, uniquingKeysWith: { a, _ in a })
-                for item in items { if let name = item.name, let address = wanted[name] { found[address] = item } }
-                startNext()
+            while let read = try await group.next() {
+                let wanted = Dictionary(groups[read.key]!.map { ($0.name, $0.address) }, uniquingKeysWith: { a, _ in a })
+                for item in read.items { if let name = item.name, let address = wanted[name] { found[address] = item } }
+                if next < keys.count {
+                    let key = keys[next]; next += 1
+                    group.addTask { ListRead(key: key, items: try await Self.list(client, key)) }
+                }
             }
         }
         return found
+    }
+
+    /// One LIST; a kind the cluster does not serve (its CRD is not installed yet) has no objects.
+    private static func list(_ client: KubeClient, _ key: ListKey) async throws -> [JSON] {
+        do {
+            return try await client.list(GroupVersionKind(apiVersion: key.apiVersion, kind: key.kind), namespace: key.namespace)
+        } catch KubeError.unknownKind {
+            return []
+        }
     }
 }

@@ -13,7 +13,8 @@ struct ServerDryRun {
     var mask: @Sendable (JSON) -> JSON
 
     func refine(_ changes: [PlannedChange], live: LiveObjects) async -> [PlannedChange] {
-        await withTaskGroup(of: (Int, PlannedChange).self) { group in
+        struct Refined: Sendable { var index: Int; var change: PlannedChange }
+        return await withTaskGroup(of: Refined.self) { group in
             for (i, c) in changes.enumerated() where [.create, .update, .replace].contains(c.action) && c.afterUnknown.isEmpty {
                 guard let r = mesh.resource(at: c.address), let client = clients[c.cluster] else { continue }
                 group.addTask {
@@ -32,11 +33,11 @@ struct ServerDryRun {
                     } catch {
                         c.reason = [c.reason, "server dry run not possible: \(error)"].compactMap { $0 }.joined(separator: "; ")
                     }
-                    return (i, c)
+                    return Refined(index: i, change: c)
                 }
             }
             var out = changes
-            for await (i, c) in group { out[i] = c }
+            for await r in group { out[r.index] = r.change }
             return out
         }
     }
