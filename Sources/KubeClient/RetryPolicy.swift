@@ -76,7 +76,7 @@ public struct ClientOptions: Sendable {
 
     public init(qps: Double = 200, burst: Int = 400, retry: RetryPolicy = .init(), requestTimeout: Duration = .seconds(60),
                 connectTimeout: Duration = .seconds(10), maxConnections: Int = 64, pageSize: Int = 500,
-                pollInterval: Duration = .milliseconds(250), userAgent: String = "meshform-kubeclient") {
+                pollInterval: Duration = .milliseconds(50), userAgent: String = "meshform-kubeclient") {
         self.qps = qps; self.burst = burst; self.retry = retry; self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout; self.maxConnections = maxConnections; self.pageSize = pageSize
         self.pollInterval = pollInterval; self.userAgent = userAgent

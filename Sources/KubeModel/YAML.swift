@@ -31,6 +31,13 @@ extension JSON {
         switch node {
         case .scalar(let s):
             if s.style != .plain { self = .string(s.string); return }
+            // Most plain scalars are words that can only be strings: skip the resolver's regular expressions,
+            // which dominated parsing large CRD schemas. Anything that could be a null, bool, number or
+            // timestamp (first character a digit, sign, dot, ~, or one of y n t f o) still goes through them.
+            if let first = s.string.unicodeScalars.first, s.tag.rawValue.isEmpty || s.tag.rawValue == "!",
+               CharacterSet.letters.contains(first), !"yYnNtTfFoO".unicodeScalars.contains(first) {
+                self = .string(s.string); return
+            }
             switch Resolver.default.resolveTag(of: node) {
             case .null: self = .null
             case .bool: self = .bool(Bool.construct(from: s) ?? false)

@@ -129,6 +129,10 @@ public final class StateStore: Sendable {
         c.label = "meshform-state"
         // Another process's write transaction (an apply) is short; wait for it rather than fail.
         c.busyMode = .timeout(10)
+        // WAL with synchronous=NORMAL: a committed step survives the process being killed (kill -9 mid-apply is
+        // what the journal is for); only an OS crash or power loss can lose the last few commits. FULL would fsync
+        // every journal entry, which dominated apply time.
+        if !readOnly { c.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") } }
         return c
     }
 

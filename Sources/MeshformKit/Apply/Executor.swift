@@ -113,7 +113,8 @@ public final class Executor: @unchecked Sendable {
         emit(.started(address: change.address, action: change.action))
         let c = try client(r.address.cluster)
         let gvk = GroupVersionKind(apiVersion: r.body.apiVersion ?? "v1", kind: r.body.kind ?? "")
-        let previousLive = try await c.get(gvk, namespace: r.body.namespace, name: r.body.name ?? "")
+        // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
+        let previousLive = change.action == .create ? nil : try await c.get(gvk, namespace: r.body.namespace, name: r.body.name ?? "")
         try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil))
         do {
@@ -295,7 +296,7 @@ public final class Executor: @unchecked Sendable {
 /// so Meshform does not fight them. Apply and `plan --server-dry-run` send exactly this.
 enum ApplyBody {
     static func make(_ r: Resource, computed: ComputedValues, exists: Bool) throws -> JSON {
-        var body = computed.substitute(in: r.body)
+        var body = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
         if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
             throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
         }

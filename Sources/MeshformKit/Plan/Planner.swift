@@ -81,25 +81,27 @@ public struct Planner {
 
     private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) -> PlannedChange {
         let address = r.address.description
-        let intended = computed.substitute(in: r.body)
+        let intended = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
         // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
         let unknown = ComputedValues.unknownPaths(in: intended, placeholders: r.computed.map(\.placeholder))
             .map { $0.hasPrefix(".stringData.") ? ".data." + $0.dropFirst(".stringData.".count) : $0 }
+        let maskedIntended = masked(intended)
         var c = PlannedChange(address: address, cluster: r.address.cluster, action: .noOp, reason: nil, fields: [],
-                              before: nil, after: masked(intended), afterUnknown: unknown, sensitive: r.sensitive)
+                              before: nil, after: maskedIntended, afterUnknown: unknown, sensitive: r.sensitive)
         guard let liveObject = live.objects[address] else {
             c.action = .create
             if s != nil { c.reason = "deleted outside Meshform" }
             return c
         }
-        c.before = masked(liveObject)
+        let maskedLive = masked(liveObject)
+        c.before = maskedLive
         if s == nil {
             c.action = .adopt
             c.adoptApproved = options.adopt || options.adoptAddresses.contains(address)
             c.reason = "exists in the cluster but not in state"
         }
         let ignore = r.ignoreFields.map(FieldPattern.init)
-        var fields = FieldDiff.compare(intended: masked(intended), live: masked(liveObject),
+        var fields = FieldDiff.compare(intended: maskedIntended, live: maskedLive,
                                        previouslyApplied: s?.applied, ignoring: ignore)
         // A field whose value is still unknown shows as known after apply. Planning from state alone, nothing can
         // resolve it, so it is assumed unchanged rather than reported on every offline plan.
