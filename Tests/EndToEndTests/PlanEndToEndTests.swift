@@ -144,3 +144,70 @@ enum IstiodStylePatches {
         }
     }
 }
+
+extension EndToEnd {
+/// Choosing what a run touches: `-target`, `--adopt`, `--server-dry-run`.
+@Suite struct PlanSelectionTests {
+    @Test func targetSelectsAnAddressAndWhatItDependsOn() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let istiod = "external/apps/Deployment/external-istiod/istiod"
+        var options = PlanOptions(); options.targets = [istiod]
+        let (plan, _) = try await session.plan(options)
+        let addresses = Set(plan.changes.map(\.address))
+        #expect(addresses.contains(istiod))
+        #expect(addresses.contains("external/core/Namespace/_/external-istiod"))
+        #expect(addresses.count < session.mesh.resources.count)
+        let deps = session.mesh.resource(at: try ResourceAddress(parsing: istiod))!.dependsOn.map(\.description)
+        #expect(Set(deps).isSubset(of: addresses))
+        options.targets = ["external/core/Namespace/_/no-such"]
+        await #expect(throws: PlanError.self) { _ = try await session.plan(options) }
+    }
+
+    @Test func objectsThatExistButAreNotInStateAreAdoptedOnlyWhenAsked() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let config = try h.client("config")
+        try await config.create(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]])
+        try await config.shutdown()
+        let session = try h.session(try h.multiRemote())
+        let sample = "config/core/Namespace/_/sample"
+
+        let (plan, _) = try await session.plan(PlanOptions())
+        #expect(plan.changes.first { $0.address == sample }?.action == .adopt)
+        #expect(plan.changes.first { $0.address == sample }?.fields.contains { $0.path.hasPrefix(".metadata.labels") } == true)
+        _ = try await ApplyEndToEndTests.apply(session)
+        #expect(try StateStore.openReadOnly(path: h.statePath).object(address: sample) == nil)
+
+        let (_, adopted) = try await ApplyEndToEndTests.apply(session) { $0.plan.adopt = true }
+        guard case .succeeded = adopted else { Issue.record("adopt: \(adopted)"); return }
+        #expect(try StateStore.openReadOnly(path: h.statePath).object(address: sample) != nil)
+        let (after, _) = try await session.plan(PlanOptions())
+        #expect(!after.hasChanges)
+    }
+
+    @Test func serverDryRunShowsWhatTheServerWouldStore() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        _ = try await ApplyEndToEndTests.apply(session)
+        let external = try h.client("external")
+        try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                  "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
+                                 fieldManager: "kubectl-edit", force: true)
+        var options = PlanOptions(); options.serverDryRun = true
+        let (plan, _) = try await session.plan(options)
+        let change = plan.changes.first { $0.address == "external/apps/Deployment/external-istiod/istiod" }
+        #expect(change?.action == .update)
+        #expect(change?.fields.map(\.path) == [".spec.replicas"])
+        #expect(change?.after?[path: ["spec", "replicas"]] == 1)
+        // The server's answer, not Meshform's body: it carries the other manager's fields too (the full object).
+        #expect(change?.after?[path: ["spec", "template"]] != nil)
+        // Dry run stores nothing.
+        #expect(try await external.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"),
+                                       namespace: "external-istiod", name: "istiod")?[path: ["spec", "replicas"]] == 4)
+        try await external.shutdown()
+    }
+}
+}
