@@ -21,10 +21,13 @@ extension JSON {
     }
 
     /// Canonical JSON text: sorted keys, no insignificant whitespace, `/` not escaped.
-    public var canonicalText: String {
+    public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// `canonicalText` as UTF-8 bytes, for writing straight into a response or file.
+    public var canonicalBytes: [UInt8] {
         var out = [UInt8](); out.reserveCapacity(256)
         FastWriter.write(self, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }
 

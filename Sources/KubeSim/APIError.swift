@@ -61,3 +61,7 @@ struct APIError: Error, Sendable {
         }
     }
 }
+
+/// KubeModel's canonical JSON text and bytes, as free functions for the server's call sites.
+@inline(__always) func canonicalText(_ v: JSON) -> String { v.canonicalText }
+@inline(__always) func canonicalBytes(_ v: JSON) -> [UInt8] { v.canonicalBytes }

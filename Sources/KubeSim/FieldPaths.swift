@@ -33,7 +33,7 @@ enum FieldPaths {
     static func isSetList(_ field: String?) -> Bool { field == "finalizers" }
 
     static func keyComponent(_ key: String, _ element: JSON) -> String {
-        "k:" + compactJSON(.object([key: element[key] ?? .null]))
+        "k:" + canonicalText(.object([key: element[key] ?? .null]))
     }
 
     /// Leaf paths with their values (associative items also get an item path ending in `.`), for the parts of
@@ -70,7 +70,7 @@ enum FieldPaths {
                     }
                 }
             } else if isSetList(field) {
-                for e in a { out[prefix + "\u{1}v:" + compactJSON(e)] = e }
+                for e in a { out[prefix + "\u{1}v:" + canonicalText(e)] = e }
             } else {
                 out[prefix] = v
             }

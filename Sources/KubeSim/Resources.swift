@@ -105,7 +105,7 @@ extension Server {
         if req.contentType.contains("cbor") { throw APIError.unsupportedMediaType(req.contentType) }
         let firstByte = req.body.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
         if firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[") {
-            do { return try JSONReader.parse(req.body) } catch { throw APIError.badRequest("invalid JSON in request body: \(error)") }
+            do { return try JSON.parse(req.body) } catch { throw APIError.badRequest("invalid JSON in request body: \(error)") }
         }
         guard req.contentType.contains("yaml") else { throw APIError.badRequest("the request body is not JSON") }
         do { return try YAMLDocuments.parseOne(String(decoding: req.body, as: UTF8.self)) }

@@ -109,12 +109,12 @@ final class Server: @unchecked Sendable {
         h[.contentType] = "application/json"
         switch r {
         case .json(let code, let v):
-            return Response(status: .init(code: code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes(v))))
+            return Response(status: .init(code: code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: canonicalBytes(v))))
         case .stream(let body):
             return Response(status: .ok, headers: h, body: body)
         case .error(let e):
             if let ra = e.retryAfter { h[HTTPField.Name("Retry-After")!] = String(ra) }
-            return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes(e.status))))
+            return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: canonicalBytes(e.status))))
         }
     }
 

@@ -44,10 +44,10 @@ extension Server {
         let body = ResponseBody { writer in
             defer { continuation.finish() }
             for (type, obj) in initial {
-                try await writer.write(ByteBuffer(bytes: jsonBytes(["type": .string(type), "object": obj]) + [0x0A]))
+                try await writer.write(ByteBuffer(bytes: canonicalBytes(["type": .string(type), "object": obj]) + [0x0A]))
             }
             for await e in stream {
-                let line = jsonBytes(["type": .string(e.type), "object": store.withLock { store.render(e.object, c) }]) + [0x0A]
+                let line = canonicalBytes(["type": .string(e.type), "object": store.withLock { store.render(e.object, c) }]) + [0x0A]
                 try await writer.write(ByteBuffer(bytes: line))
             }
             try await writer.finish(nil)

@@ -209,7 +209,7 @@ extension Store {
             var config = Self.withoutNulls(body)
             config[path: ["metadata", "annotations", lastApplied]] = nil
             if config[path: ["metadata", "annotations"]] == nil { config[path: ["metadata", "annotations"]] = [:] }  // as kubectl writes it
-            obj[path: ["metadata", "annotations", lastApplied]] = .string(compactJSON(config) + "\n")
+            obj[path: ["metadata", "annotations", lastApplied]] = .string(canonicalText(config) + "\n")
         }
         try admit(c.type, &obj, old: old.object)
         if let mine {

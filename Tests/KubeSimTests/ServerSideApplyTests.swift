@@ -146,11 +146,11 @@ import KubeModel
         #expect(parsed?.first?.paths == Set(flat.keys))
     }
 
-    @Test func jsonReaderMatchesFoundation() throws {
-        let text = #"{"a":[1,-2,3.5,1e3,true,false,null],"s":"x\"y\\z\n\u00e9\ud83d\ude00","o":{},"e":[], "n": {"k": "v"}}"#
-        #expect(try JSONReader.parse(Data(text.utf8)) == (try JSON(data: Data(text.utf8))))
-        #expect(throws: JSONReader.Failure.self) { try JSONReader.parse(Data("{\"a\":}".utf8)) }
-        #expect(throws: JSONReader.Failure.self) { try JSONReader.parse(Data("[1,2".utf8)) }
+    @Test func requestBodyParserMatchesTheCodablePath() throws {
+        let text = #"{"a":[1,-2,3.5,true,false,null],"s":"x\"y\\z\n\u00e9\ud83d\ude00","o":{},"e":[], "n": {"k": "v"}}"#
+        #expect(try JSON.parse(Data(text.utf8)) == (try JSONDecoder().decode(JSON.self, from: Data(text.utf8))))
+        #expect(throws: JSONTextError.self) { try JSON.parse(Data("{\"a\":}".utf8)) }
+        #expect(throws: JSONTextError.self) { try JSON.parse(Data("[1,2".utf8)) }
         let ts = timestamp(Date(timeIntervalSince1970: 86400 * 365 + 3661))
         #expect(ts == "1971-01-01T01:01:01Z")
     }
