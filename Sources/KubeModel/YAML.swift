@@ -6,7 +6,9 @@ public enum YAMLDocuments {
     /// Every non-empty document of a multi-document YAML stream, as JSON. `List` kinds are not expanded.
     public static func parse(_ text: String) throws -> [JSON] {
         var out: [JSON] = []
-        for node in try Yams.compose_all(yaml: text) {
+        // Composed with the basic resolver: Yams hashes every mapping key to check duplicates, and with the
+        // default one each hash ran the type regexes. Types are resolved once, below, in JSON(yaml:).
+        for node in try Yams.compose_all(yaml: text, .basic) {
             let value = JSON(yaml: node)
             if !value.isNull { out.append(value) }
         }
@@ -15,7 +17,7 @@ public enum YAMLDocuments {
 
     /// One YAML document as JSON (`null` for an empty document).
     public static func parseOne(_ text: String) throws -> JSON {
-        guard let node = try Yams.compose(yaml: text) else { return .null }
+        guard let node = try Yams.compose(yaml: text, .basic) else { return .null }
         return JSON(yaml: node)
     }
 
