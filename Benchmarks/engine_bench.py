@@ -114,8 +114,9 @@ def write_lists(work, objs, tag):
         files[cluster] = []
         for part, group in (("first", first), ("rest", rest)):
             if group:
-                p = os.path.join(work, f"{tag}-{cluster}-{part}.json")
-                json.dump({"apiVersion": "v1", "kind": "List", "items": group}, open(p, "w"))
+                # A multi-document stream (JSON is YAML), as manifests are written: kubectl validates each object.
+                p = os.path.join(work, f"{tag}-{cluster}-{part}.yaml")
+                open(p, "w").write("".join("---\n" + json.dumps(o) + "\n" for o in group))
                 files[cluster].append((p, any(o["kind"] == "CustomResourceDefinition" for o in group)))
     return files
 
