@@ -62,3 +62,40 @@ extension EndToEnd {
     }
 }
 }
+
+extension EndToEnd {
+/// When undoing fails too: stop, say exactly what is left and how to finish, and record it in state.
+@Suite struct FailedRollbackTests {
+    @Test func aRollbackThatFailsSaysWhatIsLeftAndTheNextApplyConverges() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let failing = "remote2/apps/Deployment/sample/helloworld-v2"
+        let stuck = "remote2/core/Namespace/_/sample"
+        let remote2 = h.sims["remote2"]!
+        // When the failing step starts, the namespace it lives in (created earlier in this run) cannot be deleted either.
+        var request = MeshSession.ApplyRequest()
+        request.apply.readinessTimeout = .seconds(30)
+        let (_, result) = try await session.apply(request, confirm: { _ in true }, emit: { event in
+            if case .started(let address, _) = event, address == failing {
+                var f = FaultSettings(); f.failWrites = ["sample/helloworld-v2", "Namespace//sample"]
+                remote2.setFaults(f)
+            }
+        })
+        guard case .rollbackFailed(let failed, _, let left) = result else { Issue.record("expected a failed rollback, got \(result)"); return }
+        #expect(failed == failing)
+        #expect(left.first?.hasPrefix(stuck) == true, "\(left)")
+        #expect(left.dropFirst().allSatisfy { $0.contains("not undone") })
+        let store = try StateStore.openReadOnly(path: h.statePath)
+        #expect(try store.runs(limit: 1).first?.outcome == .rollbackFailed)
+        #expect(try store.unfinishedRun() == nil)
+
+        // The cause goes away; the next apply converges.
+        remote2.setFaults(FaultSettings())
+        let (_, again) = try await ApplyEndToEndTests.apply(session)
+        guard case .succeeded = again else { Issue.record("apply after the failed rollback: \(again)"); return }
+        let (plan, _) = try await session.plan(PlanOptions())
+        #expect(!plan.hasChanges)
+    }
+}
+}

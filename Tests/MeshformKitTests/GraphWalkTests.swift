@@ -1,0 +1,44 @@
+import Testing
+import Foundation
+@testable import MeshformKit
+
+@Suite struct GraphWalkTests {
+    final class Recorder: @unchecked Sendable {
+        let lock = NSLock(); var order: [String] = []; var running = 0; var maxRunning = 0
+        func start(_ v: String) { lock.withLock { order.append(v); running += 1; maxRunning = max(maxRunning, running) } }
+        func end() { lock.withLock { running -= 1 } }
+    }
+
+    @Test func everyVertexRunsAfterItsDependencies() async {
+        let deps: [String: Set<String>] = ["ns": [], "sa": ["ns"], "istiod": ["sa", "crd"], "crd": [], "webhook": ["istiod"]]
+        let r = Recorder()
+        let outcome = await GraphWalk.run(vertices: ["ns", "sa", "istiod", "crd", "webhook"], dependencies: deps, parallelism: 4) { v in
+            r.start(v); try await Task.sleep(for: .milliseconds(5)); r.end()
+        }
+        #expect(outcome.succeeded)
+        let pos = Dictionary(uniqueKeysWithValues: r.order.enumerated().map { ($1, $0) })
+        for (v, ds) in deps { for d in ds { #expect(pos[d]! < pos[v]!, "\(d) before \(v)") } }
+        #expect(outcome.completed.count == 5)
+    }
+
+    @Test func parallelismIsBounded() async {
+        let r = Recorder()
+        let vertices = (0..<20).map { "v\($0)" }
+        _ = await GraphWalk.run(vertices: vertices, dependencies: [:], parallelism: 3) { v in
+            r.start(v); try await Task.sleep(for: .milliseconds(10)); r.end()
+        }
+        #expect(r.maxRunning <= 3 && r.maxRunning >= 2)
+    }
+
+    struct Boom: Error {}
+
+    @Test func afterAFailureNothingNewStartsAndDependentsAreReported() async {
+        let deps: [String: Set<String>] = ["b": ["a"], "c": ["b"], "d": []]
+        let outcome = await GraphWalk.run(vertices: ["a", "b", "c", "d"], dependencies: deps, parallelism: 1) { v in
+            if v == "b" { throw Boom() }
+        }
+        #expect(outcome.completed == ["a"])
+        #expect(outcome.failed.map(\.vertex) == ["b"])
+        #expect(Set(outcome.notStarted) == ["c", "d"])
+    }
+}
