@@ -29,6 +29,8 @@ public enum FieldDiff {
     }
 
     private static func walk(_ want: JSON, _ have: JSON?, path: [PathElement], ignore: [FieldPattern], into out: inout [FieldChange]) {
+        // Equal subtrees (most of a CRD's schema, most of any object) need no path bookkeeping at all.
+        if let have, want == have { return }
         if ignore.contains(where: { $0.matches(path) }) { return }
         switch want {
         case .object(let w):
