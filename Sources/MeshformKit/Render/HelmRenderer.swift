@@ -83,7 +83,7 @@ public struct HelmRenderer: ComponentRenderer {
             guard r.status == 0 else {
                 throw RenderError(component: component.id, message: "helm template \(inv.chart) failed (exit \(r.status)): \(r.stderr.prefix(1000))")
             }
-            docs += try YAMLDocuments.parse(r.stdout)
+            docs += try ParsedManifestCache.documents(r.stdout)
         }
         return docs
     }

@@ -53,7 +53,7 @@ public final class IstioctlRenderer: ComponentRenderer, @unchecked Sendable {
         guard r.status == 0 else {
             throw RenderError(component: component.id, message: "istioctl manifest generate failed (exit \(r.status)): \(r.stderr.prefix(1000))")
         }
-        do { return try YAMLDocuments.parse(r.stdout) } catch {
+        do { return try ParsedManifestCache.documents(r.stdout) } catch {
             throw RenderError(component: component.id, message: "istioctl printed output that is not YAML: \(error)")
         }
     }

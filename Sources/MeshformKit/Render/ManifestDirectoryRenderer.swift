@@ -45,7 +45,7 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
         lock.unlock()
         let text = used.isEmpty ? raw : substitute(raw, component: component)
         let docs: [JSON]
-        do { docs = try YAMLDocuments.parse(text) } catch {
+        do { docs = try ParsedManifestCache.documents(text) } catch {
             throw RenderError(component: component.id, message: "\(path) is not valid YAML: \(error)")
         }
         lock.lock(); parsed[key] = docs; lock.unlock()
