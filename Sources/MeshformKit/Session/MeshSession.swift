@@ -29,30 +29,50 @@ public final class MeshSession: @unchecked Sendable {
     /// The plan against the current state and live objects. Takes no lock and writes nothing.
     public func plan(_ options: PlanOptions) async throws -> (Plan, ComputedValues) {
         let store = stateExists ? try StateStore.openReadOnly(path: statePath) : nil
-        let snapshot = try store?.snapshot()
-        if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
         let clusters = options.refresh
-            ? try Clusters(topology: mesh.topology, recorded: snapshot?.clusters ?? [], environment: environment, options: clientOptions)
+            ? try Clusters(topology: mesh.topology, recorded: try store?.clusters() ?? [], environment: environment, options: clientOptions)
             : nil
         defer { if let clusters { Task { await clusters.shutdown() } } }
+        // The state and the desired objects' live versions are both large: read them at the same time.
+        async let desiredLive: LiveObjects? = readLive(desiredTargets, clusters: clusters)
+        let snapshot = try store?.snapshot()
+        let prefetched = await desiredLive
+        if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
         let masking = try store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
-        return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking)
+        return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking, prefetched: prefetched)
     }
 
+    /// Where every desired object would be live.
+    var desiredTargets: [LiveTarget] {
+        mesh.resources.map { r in
+            LiveTarget(address: r.address.description, cluster: r.address.cluster, apiVersion: r.body.apiVersion ?? "v1",
+                       kind: r.body.kind ?? "", namespace: r.body.namespace, name: r.body.name ?? "")
+        }
+    }
+
+    private func readLive(_ targets: [LiveTarget], clusters: Clusters?) async -> LiveObjects? {
+        guard let clusters else { return nil }
+        return await LiveReader(clients: clusters.clients).read(targets)
+    }
+
+    /// `prefetched`: the desired objects' live versions when already read (plan reads them while it reads state).
     func makePlan(_ options: PlanOptions, snapshot: StateSnapshot?, clusters: Clusters?,
-                  masking: SecretMasking) async throws -> (Plan, ComputedValues) {
+                  masking: SecretMasking, prefetched: LiveObjects? = nil) async throws -> (Plan, ComputedValues) {
         var live = LiveObjects()
         if let clusters {
-            var targets = mesh.resources.map { r in
-                LiveTarget(address: r.address.description, cluster: r.address.cluster, apiVersion: r.body.apiVersion ?? "v1",
-                           kind: r.body.kind ?? "", namespace: r.body.namespace, name: r.body.name ?? "")
+            let desired = Set(mesh.resources.map { $0.address.description })
+            let stateOnly = (snapshot?.objects ?? []).filter { !desired.contains($0.address) }.map { o in
+                LiveTarget(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind,
+                           namespace: o.namespace, name: o.name)
             }
-            let desired = Set(targets.map(\.address))
-            for o in snapshot?.objects ?? [] where !desired.contains(o.address) {
-                targets.append(LiveTarget(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind,
-                                          namespace: o.namespace, name: o.name))
+            if let prefetched {
+                live = prefetched
+                let rest = stateOnly.isEmpty ? LiveObjects() : await LiveReader(clients: clusters.clients).read(stateOnly)
+                live.objects.merge(rest.objects) { a, _ in a }
+                live.unreachable.merge(rest.unreachable) { a, _ in a }
+            } else {
+                live = await LiveReader(clients: clusters.clients).read(desiredTargets + stateOnly)
             }
-            live = await LiveReader(clients: clusters.clients).read(targets)
             if !live.unreachable.isEmpty { throw SessionError.unreachable(live.unreachable) }
         } else {
             // --refresh=false: assume every object is live exactly as it was applied.
