@@ -31,7 +31,7 @@ struct RunOptions: ParsableArguments {
 enum ApplyRunner {
     static func run(session: MeshSession, request: MeshSession.ApplyRequest, autoApprove: Bool, color: Bool) async throws {
         let interactive = Terminal.isInteractive
-        if !autoApprove && request.saved == nil && !interactive { throw SessionErrorCLI.needsApproval }
+        if !autoApprove && request.saved == nil && !interactive { throw SessionError.needsApproval }
         let verb = request.plan.operation == .destroy ? "destroy" : "apply"
         let (plan, result) = try await session.apply(request, confirm: { plan in
             print(PlanText(color: color).render(plan))
@@ -62,13 +62,6 @@ enum ApplyRunner {
                 """)
             throw ExitCode(1)
         }
-    }
-}
-
-enum SessionErrorCLI: Error, CustomStringConvertible {
-    case needsApproval
-    var description: String {
-        "no terminal to ask for confirmation: pass -auto-approve to apply without asking; nothing was changed."
     }
 }
 

@@ -136,10 +136,8 @@ public final class MeshSession: @unchecked Sendable {
             throw SessionError.notConfirmed
         }
         guard plan.hasChanges else { return (plan, .succeeded(ApplySummary())) }
-        _ = computed
         let executor = Executor(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
                                 computed: computed, options: request.apply, emit: emit)
-        computed = ComputedValues()
         return (plan, try await executor.run(plan))
     }
 

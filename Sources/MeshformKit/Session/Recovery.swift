@@ -16,7 +16,8 @@ extension MeshSession {
         async throws -> ApplyResult
     {
         let store = try StateStore.open(path: statePath, create: false)
-        let lock = try acquireBreakingDeadHolder(store, who: request.apply.who, timeout: request.lockTimeout)
+        // The dead run's lock: the store takes over a lease whose holder is gone (dead pid here, or expired).
+        let lock = try store.acquireLock(who: request.apply.who, operation: "recover", timeout: request.lockTimeout)
         var released = false
         defer { if !released { try? store.releaseLock(lock) } }
         guard let (run, steps) = try store.unfinishedRun() else {
@@ -96,15 +97,5 @@ extension MeshSession {
         try store.remove(address: step.address, run: nil)
         emit(.undone(address: step.address, what: "deleted"))
         return true
-    }
-
-    /// Takes the lock; if its holder is a process on this host that no longer exists (killed mid-run), breaks it first.
-    func acquireBreakingDeadHolder(_ store: StateStore, who: String, timeout: Duration) throws -> StateLock {
-        do {
-            return try store.acquireLock(who: who, operation: "recover", timeout: timeout)
-        } catch StateError.locked(_, let holder) where holder.host == ProcessInfo.processInfo.hostName && kill(Int32(holder.pid), 0) != 0 {
-            try store.forceUnlock(id: holder.id)
-            return try store.acquireLock(who: who, operation: "recover", timeout: timeout)
-        }
     }
 }
