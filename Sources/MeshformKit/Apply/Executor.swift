@@ -280,7 +280,8 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
-    /// A live object stripped of what the server owns, ready to be written back.
+    /// A live object stripped of what the server owns (identity, bookkeeping, status): ready to be written back,
+    /// or shown as what an object would become.
     static func restorable(_ live: JSON) -> JSON {
         var o = live
         o["status"] = nil

@@ -22,10 +22,7 @@ public struct DriftDetector: Sendable {
 
     public func check(configDrift: Bool?) async -> DriftReport {
         let start = ContinuousClock.now
-        let targets = snapshot.objects.map {
-            LiveTarget(address: $0.address, cluster: $0.cluster, apiVersion: $0.apiVersion, kind: $0.kind,
-                       namespace: $0.namespace, name: $0.name)
-        }
+        let targets = snapshot.objects.map(LiveTarget.init)
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
         let live = await LiveReader(clients: clients).read(targets)
         let labelled = await labelledObjects(selector: selector, unreachable: live.unreachable)

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeModel
+import StateStore
 
 /// One object to look for in a cluster.
 public struct LiveTarget: Hashable, Sendable {
@@ -13,6 +14,17 @@ public struct LiveTarget: Hashable, Sendable {
     public init(address: String, cluster: String, apiVersion: String, kind: String, namespace: String?, name: String) {
         self.address = address; self.cluster = cluster; self.apiVersion = apiVersion; self.kind = kind
         self.namespace = namespace; self.name = name
+    }
+
+    /// Where a desired resource would be live.
+    public init(_ r: Resource) {
+        self.init(address: r.address.description, cluster: r.address.cluster, apiVersion: r.body.apiVersion ?? "v1",
+                  kind: r.body.kind ?? "", namespace: r.body.namespace, name: r.body.name ?? "")
+    }
+
+    /// Where an object Meshform applied is live.
+    public init(_ o: ManagedObject) {
+        self.init(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind, namespace: o.namespace, name: o.name)
     }
 }
 

@@ -21,11 +21,8 @@ struct ServerDryRun {
                     var c = c
                     do {
                         let body = try ApplyBody.make(r, computed: computed, exists: live.objects[c.address] != nil)
-                        var result = try await client.apply(body, fieldManager: Executor.fieldManager, force: true, dryRun: true)
-                        for k in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] {
-                            result[path: ["metadata", k]] = nil
-                        }
-                        result["status"] = nil
+                        let result = Executor.restorable(
+                            try await client.apply(body, fieldManager: Executor.fieldManager, force: true, dryRun: true))
                         c.after = mask(result)
                         if let before = live.objects[c.address] {
                             c.fields = FieldDiff.compare(intended: mask(result), live: mask(before))

@@ -43,12 +43,7 @@ public final class MeshSession: @unchecked Sendable {
     }
 
     /// Where every desired object would be live.
-    var desiredTargets: [LiveTarget] {
-        mesh.resources.map { r in
-            LiveTarget(address: r.address.description, cluster: r.address.cluster, apiVersion: r.body.apiVersion ?? "v1",
-                       kind: r.body.kind ?? "", namespace: r.body.namespace, name: r.body.name ?? "")
-        }
-    }
+    var desiredTargets: [LiveTarget] { mesh.resources.map(LiveTarget.init) }
 
     private func readLive(_ targets: [LiveTarget], clusters: Clusters?) async -> LiveObjects? {
         guard let clusters else { return nil }
@@ -61,10 +56,7 @@ public final class MeshSession: @unchecked Sendable {
         var live = LiveObjects()
         if let clusters {
             let desired = Set(mesh.resources.map { $0.address.description })
-            let stateOnly = (snapshot?.objects ?? []).filter { !desired.contains($0.address) }.map { o in
-                LiveTarget(address: o.address, cluster: o.cluster, apiVersion: o.apiVersion, kind: o.kind,
-                           namespace: o.namespace, name: o.name)
-            }
+            let stateOnly = (snapshot?.objects ?? []).filter { !desired.contains($0.address) }.map(LiveTarget.init)
             if let prefetched {
                 live = prefetched
                 let rest = stateOnly.isEmpty ? LiveObjects() : await LiveReader(clients: clusters.clients).read(stateOnly)
