@@ -8,10 +8,14 @@ public enum YAMLDocuments {
         var out: [JSON] = []
         // Composed with the basic resolver: Yams hashes every mapping key to check duplicates, and with the
         // default one each hash ran the type regexes. Types are resolved once, below, in JSON(yaml:).
-        for node in try Yams.compose_all(yaml: text, .basic) {
+        // Yams' document sequence ends quietly at a bad document and keeps the error aside: rethrow it, or a
+        // manifest would lose every object after its first error (a duplicate key, say) without a word.
+        var documents = try Yams.compose_all(yaml: text, .basic)
+        while let node = documents.next() {
             let value = JSON(yaml: node)
             if !value.isNull { out.append(value) }
         }
+        if let error = documents.error { throw error }
         return out
     }
 

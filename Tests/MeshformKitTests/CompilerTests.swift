@@ -4,16 +4,26 @@ import Testing
 @testable import MeshformKit
 
 @Suite struct CompilerTests {
-    /// A stand-in istioctl: records each invocation's arguments (and the IstioOperator it was given) and
-    /// prints the real istioctl output fixture, moved to the document's namespace (names suffixed with it) as istioctl does
-    /// for a non-default istio namespace.
+    /// A stand-in istioctl that behaves as the release it claims: records each invocation's arguments (and the
+    /// IstioOperator it was given), refuses a `profile` that release does not have, as the real istioctl does
+    /// (`external` exists from 1.11 to 1.21: istio/istio removed it in 1.22, operator/pkg/render/manifest.go), and
+    /// prints the real istioctl output fixture, moved to the document's namespace (names suffixed with it) as
+    /// istioctl does for a non-default istio namespace.
     static func standInIstioctl(in dir: URL, version: String = "1.24.0", fixture: String = "all-on.yaml") throws -> URL {
         let script = dir.appendingPathComponent("istioctl")
+        let minor = IstioVersion(version)!.parts[1]
         let text = """
             #!/bin/sh
             echo "$@" >> "\(dir.path)/calls.log"
             if [ "$1" = "version" ]; then echo "\(version)"; exit 0; fi
             if [ "$1" = "manifest" ] && [ "$2" = "generate" ] && [ "$3" = "-f" ]; then
+              profile=$(sed -n 's/^  profile: //p' "$4" | head -1)
+              case "$profile" in
+                ""|default|demo|minimal|empty|remote|preview) ;;
+                external) if [ \(minor) -lt 11 ] || [ \(minor) -ge 22 ]; then
+                    echo "Error: generate config: failed to read profile \"external\": profile does not exist" >&2; exit 1; fi ;;
+                *) echo "Error: unknown profile $profile" >&2; exit 1 ;;
+              esac
               n=$(ls "\(dir.path)" | grep -c '^iop-')
               cp "$4" "\(dir.path)/iop-$n-$(basename "$4")"
               ns=$(sed -n 's/^  namespace: //p' "$4" | head -1)
@@ -27,6 +37,34 @@ import Testing
         try text.write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
         return script
+    }
+
+    /// Each form renders with the istioctl of its own releases, and the wrong form is refused: a middle-form
+    /// document (`profile: external`) fails with a 1.22+ istioctl and a seed-era one.
+    @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"),
+          arguments: ["1.9.5", "1.21.2", "1.24.0"])
+    func eachFormRendersWithItsOwnIstioctl(version: String) throws {
+        let text = try String(contentsOfFile: TestPaths.plan("multi-remote.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "version: 1.24.0", with: "version: \(version)")
+        let t = try MeshFile.parse(text: text, path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let own = try Self.standInIstioctl(in: dir, version: version)
+        let mesh = try Compiler(renderer: IstioctlRenderer(path: own.path, expectedVersion: version)).compile(t)
+        let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8)
+        #expect(mesh.components.count == 7 && calls.components(separatedBy: "manifest generate").count == 8)
+
+        // The middle form handed to a newer or older istioctl (the defect issue 10 found) fails to render.
+        let middle = IstioOperatorDocuments.remoteConfigCluster(t, t.configCluster!, address: "istiod.example.com", form: .middle)
+        for other in ["1.24.0", "1.10.0"] {
+            let d = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: d) }
+            let tool = try Self.standInIstioctl(in: d, version: other)
+            let c = IstioComponent(kind: .remoteConfigCluster, cluster: "remote1", istioOperator: middle, namespace: "external-istiod",
+                                   istioVersion: other, parameters: [:])
+            let e = #expect(throws: RenderError.self) { try IstioctlRenderer(path: tool.path, expectedVersion: other).render(c) }
+            #expect(e?.message.contains("profile does not exist") == true)
+        }
     }
 
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
@@ -92,16 +130,38 @@ import Testing
         let comps = Dictionary(uniqueKeysWithValues: IstioOperatorDocuments.components(for: t, address: "istiod.example.com").map { ($0.id, $0) })
         let config = helm.invocations(for: comps["remote-config-cluster@remote1"]!)
         #expect(config.map(\.chart) == ["base", "istiod"])
+        #expect(config[0].values == ["profile": "remote", "defaultRevision": "default", "global": ["istioNamespace": "external-istiod"],
+                                     "base": ["validationURL": "https://istiod.example.com:15017/validate"]])
         #expect(config[1].values["profile"] == "remote")
-        #expect(config[1].values[path: ["istiodRemote", "injectionURL"]] == "https://istiod.example.com:15017/inject/:ENV:cluster=remote1:ENV:net=network1")
+        #expect(config[1].values["configMap"] == true && config[1].values["pilot"] == nil)
+        #expect(config[1].values[path: ["global", "configCluster"]] == true)
+        #expect(config[1].values[path: ["istiodRemote", "injectionURL"]] == "https://istiod.example.com:15017/inject/cluster/remote1/net/network1")
+        let remote = helm.invocations(for: comps["remote-cluster@remote2"]!)
+        #expect(remote.map(\.chart) == ["base", "istiod"] && remote[0].values["defaultRevision"] == "")
         let istiod = helm.invocations(for: comps["external-istiod@external"]!)
         #expect(istiod.map(\.chart) == ["istiod"] && istiod[0].namespace == "external-istiod")
-        #expect(istiod[0].values[path: ["pilot", "env", "SHARED_MESH_CONFIG"]] == "istio")
+        #expect(istiod[0].values[path: ["env", "SHARED_MESH_CONFIG"]] == "istio")
+        #expect(istiod[0].values[path: ["env", "LOCAL_CLUSTER_SECRET_WATCHER"]] == "true")
         #expect(istiod[0].values[path: ["meshConfig", "rootNamespace"]] == "external-istiod")
+        #expect(istiod[0].values["volumes"] == [["name": "config-volume", "configMap": ["name": "istio"]],
+                                                 ["name": "inject-volume", "configMap": ["name": "istio-sidecar-injector"]]])
+        #expect(istiod[0].values["volumeMounts"] == [["name": "config-volume", "mountPath": "/etc/istio/config"],
+                                                      ["name": "inject-volume", "mountPath": "/var/lib/istio/inject"]])
         let ew = helm.invocations(for: comps["eastwest-gateway@remote2"]!)
         #expect(ew.map(\.chart) == ["gateway"] && ew[0].release == "istio-eastwestgateway")
-        #expect(ew[0].values["networkGateway"] == "network2")
-        #expect(ew[0].values[path: ["env", "ISTIO_META_REQUESTED_NETWORK_VIEW"]] == "network2")
+        // Istio's Helm east-west install: networkGateway (the chart adds the network label, view and ports).
+        #expect(ew[0].values == ["networkGateway": "network2", "labels": ["istio": "eastwestgateway", "app": "istio-eastwestgateway"],
+                                 "env": ["ISTIO_META_ROUTER_MODE": "sni-dnat"]])
+        // The control-plane gateway document has no profile: istioctl's default profile, so base and istiod come first.
+        let cpGateway = helm.invocations(for: comps["controlplane-gateway@external"]!)
+        #expect(cpGateway.map(\.chart) == ["base", "istiod", "gateway"] && cpGateway.allSatisfy { $0.namespace == "istio-system" })
+        #expect(cpGateway[2].values[path: ["service", "ports"]]?.array?.compactMap { $0["name"]?.string } == ["status-port", "tls-xds", "tls-webhook"])
+        let ingress = helm.invocations(for: comps["ingress-gateway@remote1"]!)
+        #expect(ingress == [.init(chart: "gateway", release: "istio-ingressgateway", namespace: "external-istiod", values: [:])])
+        // The guide's Helm tab: `helm install istio-egressgateway istio/gateway -n external-istiod --set service.type=ClusterIP`.
+        let egress = HelmRenderer.gateway(IstioOperatorDocuments.workloadGateway(t.controlPlane, egress: true, form: .newest)[path: ["spec", "components", "egressGateways"]]![0]!,
+                                          egress: true, namespace: "external-istiod")
+        #expect(egress == .init(chart: "gateway", release: "istio-egressgateway", namespace: "external-istiod", values: ["service": ["type": "ClusterIP"]]))
     }
 
     @Test func helmRendererRunsHelmTemplate() throws {
@@ -121,7 +181,9 @@ import Testing
         let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
         let mesh = try Compiler(renderer: HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.24.0")).compile(t)
         let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8).split(separator: "\n")
-        #expect(calls.first == "template istio-ingressgateway gateway --namespace istio-system")
+        // The control-plane gateway is istioctl's default profile: base, istiod and the gateway, in istio-system.
+        #expect(calls.prefix(3) == ["template istio-base base --namespace istio-system", "template istiod istiod --namespace istio-system",
+                                    "template istio-ingressgateway gateway --namespace istio-system"])
         #expect(calls.contains("template istiod istiod --namespace external-istiod"))
         #expect(mesh.resource(at: try ResourceAddress(parsing: "external/core/ServiceAccount/istio-system/istio-ingressgateway")) != nil)
         let wrong = HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.22.0")

@@ -55,7 +55,9 @@ import Testing
         expectEdge(mesh, addr("remote1/networking.istio.io/Gateway/sample/helloworld-gateway"), addr("remote1/" + gwCRD))
         #expect(mesh.resource(at: addr("remote1/" + gwCRD))?.readiness == .established)
         if plan == "multi-remote.yaml" {
-            expectEdge(mesh, addr("remote2/networking.istio.io/Gateway/external-istiod/cross-network-gateway"), addr("remote2/" + gwCRD))
+            // Newest revision: expose-services on the config cluster only, where istiod reads it.
+            expectEdge(mesh, addr("remote1/networking.istio.io/Gateway/external-istiod/cross-network-gateway"), addr("remote1/" + gwCRD))
+            #expect(mesh.resource(at: addr("remote2/networking.istio.io/Gateway/external-istiod/cross-network-gateway")) == nil)
         }
     }
 

@@ -30,6 +30,22 @@ import Testing
         #expect(demo.clusters.map(\.context) == ["external", "config", "remote2"])
     }
 
+    /// `server:` is the address written into a remote secret (istioctl's --server); anything but an https URL is
+    /// reported where it is written.
+    @Test func clusterServerOverride() throws {
+        let ok = try loadMesh(minimalMesh.replacingOccurrences(of: "    role: config", with: "    role: config\n    server: https://10.0.0.12:6443"))
+        #expect(ok.configCluster?.server == "https://10.0.0.12:6443")
+        #expect(ok.externalCluster.server == nil)
+        for bad in ["10.0.0.12:6443", "http://10.0.0.12:6443", "https://", "https://h:6443/?x=1"] {
+            let d = diagnostics(minimalMesh.replacingOccurrences(of: "    role: config", with: "    role: config\n    server: \"\(bad)\""))
+            let e = try #require(d.first, "\(bad)")
+            #expect(d.count == 1)
+            #expect(e.message == "clusters[1].server '\(bad)' is not an API server address")
+            #expect(e.location.line == 9 && e.location.column == 13)
+            #expect(e.fix.contains("https://"))
+        }
+    }
+
     @Test func unsetVariableIsNamedAtItsValue() {
         var env = guideEnvironment
         env["REMOTE_CLUSTER_NAME"] = nil

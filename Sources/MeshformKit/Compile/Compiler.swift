@@ -60,13 +60,34 @@ public struct Compiler {
         if let tls = try GlueObjects.tlsSecret(cp) { try addGlue(ext, tls, "control-plane-tls") }
         for r in GlueObjects.routing(cp) { try addGlue(ext, r, "control-plane-routing") }
 
-        // Remote secrets, one per data-plane cluster.
+        // Remote secrets, one per data-plane cluster; a ServiceAccount the render lacks comes with its RBAC.
         for c in t.dataPlaneClusters {
-            let rs = RemoteSecret(cluster: c, externalCluster: ext, namespace: cp.namespace)
-            if set.resources[rs.serviceAccountAddress] == nil { try addGlue(c.name, rs.serviceAccount, "remote-secret@\(c.name)") }
+            let rs = RemoteSecret(cluster: c, topology: t)
+            if set.resources[rs.serviceAccountAddress] == nil {
+                try addGlue(c.name, rs.serviceAccount, "remote-secret@\(c.name)")
+                for body in rs.rbac {
+                    if set.resources[try ResourceAddress(cluster: c.name, object: body)] == nil { try addGlue(c.name, body, "remote-secret@\(c.name)") }
+                }
+            }
             set.insert(rs.tokenSecret); glue.append(rs.tokenSecret.body)
             set.insert(rs.secret); glue.append(rs.secret.body)
-            if c.gateways.eastWest { try addGlue(c.name, GlueObjects.exposeServices(namespace: cp.namespace), "expose-services@\(c.name)") }
+        }
+
+        // expose-services.yaml where istiod reads it: the config cluster in the newest revision (istiod reads
+        // mesh config there only), every east-west cluster before.
+        let form = IstioOperatorForm(version: t.istio.version)
+        let eastWest = t.dataPlaneClusters.filter(\.gateways.eastWest)
+        let exposeOn = form == .newest ? (eastWest.isEmpty ? [] : [t.configCluster].compactMap { $0 }) : eastWest
+        for c in exposeOn {
+            try addGlue(c.name, GlueObjects.exposeServices(namespace: cp.namespace, istioVersion: t.istio.version), "expose-services@\(c.name)")
+        }
+
+        // Newest revision: each further remote's system namespace names the cluster whose control plane manages it.
+        if form == .newest, let config = t.configCluster {
+            for c in t.clusters where c.role == .remote {
+                let ns = GlueObjects.namespace(cp.namespace, annotations: ["topology.istio.io/controlPlaneClusters": config.name])
+                try addGlue(c.name, ns, "namespaces")
+            }
         }
 
         // Workloads.

@@ -52,7 +52,7 @@ enum DependencyRules {
         if let config = t.configCluster {
             istiodNeeds += crdsByCluster[config.name] ?? []
             istiodNeeds += [ResourceAddress(cluster: config.name, group: "core", kind: "ConfigMap", namespace: cp.namespace, name: "istio"),
-                            RemoteSecret(cluster: config, externalCluster: ext, namespace: cp.namespace).secretAddress].compactMap(exists)
+                            RemoteSecret(cluster: config, topology: t).secretAddress].compactMap(exists)
         }
 
         var objectWorkload: [ResourceAddress: String] = [:]

@@ -9,9 +9,10 @@ enum GlueObjects {
     /// load-balancer address; a valid hostname, so it survives istioctl and helm rendering.
     static let addressPlaceholder = "computed-gateway-address.meshform.invalid"
 
-    static func namespace(_ name: String, labels: [String: String] = [:]) -> JSON {
+    static func namespace(_ name: String, labels: [String: String] = [:], annotations: [String: String] = [:]) -> JSON {
         var ns: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]]
         if !labels.isEmpty { ns[path: ["metadata", "labels"]] = .object(labels.mapValues(JSON.string)) }
+        if !annotations.isEmpty { ns[path: ["metadata", "annotations"]] = .object(annotations.mapValues(JSON.string)) }
         return ns
     }
 
@@ -32,26 +33,30 @@ enum GlueObjects {
                 "data": ["tls.crt": .string(try read(certFile, "TLS certificate")), "tls.key": .string(try read(keyFile, "TLS key"))]]
     }
 
-    /// external-istiod-gw.yaml: Gateway, VirtualService and DestinationRule routing 15012 and 15017 to istiod.
-    /// With a hostname address the hosts are that name, as in the guide; with the load-balancer address
-    /// (an IP, not a hostname) they are `*`.
+    /// external-istiod-gw.yaml: Gateway, VirtualService and DestinationRule routing 15012 and 15017 to istiod,
+    /// TLS terminated at the gateway with `tls.secretName`, hosts the address. In the guide's IP-address variant
+    /// (`ControlPlaneAddress.isIPAddress`) the gateway passes TLS through to istiod (`PASSTHROUGH`, `tls` routes
+    /// with `sniHosts`, hosts `*`) and there is no DestinationRule, as the newest revision's sed edits make it.
     static func routing(_ cp: ControlPlaneSpec) -> [JSON] {
-        let host: String
-        if case .hostname(let h) = cp.address { host = h } else { host = "*" }
+        let ip = cp.address.isIPAddress
+        var host = "*"
+        if !ip, case .hostname(let h) = cp.address { host = h }
         let istiod = "istiod.\(cp.namespace).svc.cluster.local"
         let server = { (port: Int, name: String) -> JSON in
-            ["port": ["number": .int(port), "protocol": "https", "name": .string(name)],
-             "tls": ["mode": "SIMPLE", "credentialName": .string(cp.tls.secretName)], "hosts": [.string(host)]]
+            ["port": ["number": .int(port), "protocol": ip ? "tls" : "https", "name": .string((ip ? "tls-" : "https-") + name)],
+             "tls": ip ? ["mode": "PASSTHROUGH"] : ["mode": "SIMPLE", "credentialName": .string(cp.tls.secretName)], "hosts": [.string(host)]]
         }
         let gateway: JSON = ["apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
                              "metadata": ["name": "external-istiod-gw", "namespace": .string(cp.namespace)],
-                             "spec": ["selector": ["istio": "ingressgateway"], "servers": [server(15012, "https-XDS"), server(15017, "https-WEBHOOK")]]]
+                             "spec": ["selector": ["istio": "ingressgateway"], "servers": [server(15012, "XDS"), server(15017, "WEBHOOK")]]]
         let route = { (port: Int, target: Int) -> JSON in
-            ["match": [["port": .int(port)]], "route": [["destination": ["host": .string(istiod), "port": ["number": .int(target)]]]]]
+            ["match": [ip ? ["port": .int(port), "sniHosts": ["*"]] : ["port": .int(port)]],
+             "route": [["destination": ["host": .string(istiod), "port": ["number": .int(target)]]]]]
         }
         let vs: JSON = ["apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
                         "metadata": ["name": "external-istiod-vs", "namespace": .string(cp.namespace)],
-                        "spec": ["hosts": [.string(host)], "gateways": ["external-istiod-gw"], "http": [route(15012, 15012), route(15017, 443)]]]
+                        "spec": ["hosts": [.string(host)], "gateways": ["external-istiod-gw"], ip ? "tls" : "http": [route(15012, 15012), route(15017, 443)]]]
+        if ip { return [gateway, vs] }
         let dr: JSON = ["apiVersion": "networking.istio.io/v1alpha3", "kind": "DestinationRule",
                         "metadata": ["name": "external-istiod-dr", "namespace": .string(cp.namespace)],
                         "spec": ["host": .string(istiod), "trafficPolicy": ["portLevelSettings": [
@@ -60,12 +65,14 @@ enum GlueObjects {
         return [gateway, vs, dr]
     }
 
-    /// samples/multicluster/expose-services.yaml, applied in the control-plane namespace of each remote.
-    static func exposeServices(namespace: String) -> JSON {
-        ["apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-         "metadata": ["name": "cross-network-gateway", "namespace": .string(namespace)],
-         "spec": ["selector": ["istio": "eastwestgateway"],
-                  "servers": [["port": ["number": 15443, "name": "tls", "protocol": "TLS"], "tls": ["mode": "AUTO_PASSTHROUGH"], "hosts": ["*.local"]]]]]
+    /// istio/istio samples/multicluster/expose-services.yaml, in the control-plane namespace. Its Gateway is
+    /// `networking.istio.io/v1` from Istio 1.22 on (the first release serving v1) and `v1alpha3` before.
+    static func exposeServices(namespace: String, istioVersion: String) -> JSON {
+        let v1 = IstioVersion(istioVersion).map { $0 >= IstioOperatorForm.firstNewestVersion } ?? true
+        return ["apiVersion": v1 ? "networking.istio.io/v1" : "networking.istio.io/v1alpha3", "kind": "Gateway",
+                "metadata": ["name": "cross-network-gateway", "namespace": .string(namespace)],
+                "spec": ["selector": ["istio": "eastwestgateway"],
+                         "servers": [["port": ["number": 15443, "name": "tls", "protocol": "TLS"], "tls": ["mode": "AUTO_PASSTHROUGH"], "hosts": ["*.local"]]]]]
     }
 
     /// A workload's objects: each manifest's documents matching its selector (as `kubectl apply -l`),

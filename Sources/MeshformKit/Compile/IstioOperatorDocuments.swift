@@ -1,8 +1,8 @@
 import KubeModel
 
 /// The IstioOperator documents the guide writes, filled in from the mesh file, in the form the mesh's Istio
-/// version understands (`IstioOperatorForm`). A golden test holds them equal, field for field, to the
-/// guide's YAML for both revisions.
+/// version understands (`IstioOperatorForm`). Golden tests (GoldenIstioOperatorTests) hold them equal, field for
+/// field, to the guide's YAML in each of its three revisions.
 public enum IstioOperatorDocuments {
     /// Every component of the mesh, in install order: control-plane gateway, config cluster, external
     /// istiod, further remotes, then per data-plane cluster east-west, ingress and egress gateways.
@@ -30,9 +30,9 @@ public enum IstioOperatorDocuments {
             out.append(component(.remoteCluster, c, remoteCluster(t, c, address: address, form: form), namespace: cp.namespace))
         }
         for c in t.dataPlaneClusters {
-            if c.gateways.eastWest { out.append(component(.eastWestGateway, c, eastWestGateway(t, c), namespace: cp.namespace)) }
-            if c.gateways.ingress { out.append(component(.ingressGateway, c, workloadGateway(cp, egress: false), namespace: cp.namespace)) }
-            if c.gateways.egress { out.append(component(.egressGateway, c, workloadGateway(cp, egress: true), namespace: cp.namespace)) }
+            if c.gateways.eastWest { out.append(component(.eastWestGateway, c, eastWestGateway(t, c, form: form), namespace: cp.namespace)) }
+            if c.gateways.ingress { out.append(component(.ingressGateway, c, workloadGateway(cp, egress: false, form: form), namespace: cp.namespace)) }
+            if c.gateways.egress { out.append(component(.egressGateway, c, workloadGateway(cp, egress: true, form: form), namespace: cp.namespace)) }
         }
         return out
     }
@@ -47,35 +47,44 @@ public enum IstioOperatorDocuments {
                 "spec": ["components": ["ingressGateways": [gw]]]]
     }
 
-    static func meshConfig(_ t: MeshTopology, address: String) -> JSON {
-        ["rootNamespace": .string(t.controlPlane.namespace),
-         "defaultConfig": ["discoveryAddress": .string("\(address):15012"),
-                           "proxyMetadata": .object(t.controlPlane.proxyMetadata.mapValues(JSON.string))]]
+    /// `meshConfig`; the IP-address variant drops the guide's system-CA proxy metadata (istiod's own CA signs the
+    /// gateway's certificate there: "delete the proxy metadata" in the newest revision).
+    static func meshConfig(_ t: MeshTopology, address: String, form: IstioOperatorForm) -> JSON {
+        var metadata = t.controlPlane.proxyMetadata
+        if form == .newest, t.controlPlane.address.isIPAddress {
+            for k in MeshFile.guideProxyMetadata.keys { metadata[k] = nil }
+        }
+        var defaultConfig: JSON = ["discoveryAddress": .string("\(address):15012")]
+        if !metadata.isEmpty { defaultConfig["proxyMetadata"] = .object(metadata.mapValues(JSON.string)) }
+        return ["rootNamespace": .string(t.controlPlane.namespace), "defaultConfig": defaultConfig]
     }
 
     /// external-istiod.yaml.
     public static func externalIstiod(_ t: MeshTopology, address: String, form: IstioOperatorForm) -> JSON {
         let cp = t.controlPlane
-        let configName = t.configCluster?.name ?? t.externalCluster.name
+        let config = t.configCluster ?? t.externalCluster
         var global: JSON = ["caAddress": .string("\(address):15012"), "istioNamespace": .string(cp.namespace),
                             "operatorManageWebhooks": true, "meshID": .string(t.meshID)]
-        var spec: JSON = ["meshConfig": meshConfig(t, address: address)]
+        var spec: JSON = ["meshConfig": meshConfig(t, address: address, form: form)]
         switch form {
-        case .legacy:
-            global["multiCluster"] = ["clusterName": .string(configName)]
+        case .seed:
+            global["multiCluster"] = ["clusterName": .string(config.name)]
             var env: JSON = ["INJECTION_WEBHOOK_CONFIG_NAME": "", "VALIDATION_WEBHOOK_CONFIG_NAME": ""]
             for (k, v) in cp.istiodEnv { env[k] = .string(v) }
             spec["components"] = ["base": ["enabled": false], "ingressGateways": [["name": "istio-ingressgateway", "enabled": false]]]
             spec["values"] = ["global": global, "pilot": ["env": env]]
-        case .current:
+        case .middle, .newest:
             spec["profile"] = "empty"
             let volume = { (name: String, cm: String) -> JSON in .string("name: \(name)\nconfigMap:\n  name: \(cm)") }
             let mount = { (name: String, path: String) -> JSON in .string("name: \(name)\nmountPath: \(path)") }
-            var env: [JSON] = [["name": "INJECTION_WEBHOOK_CONFIG_NAME", "value": ""],
-                               ["name": "VALIDATION_WEBHOOK_CONFIG_NAME", "value": ""],
-                               ["name": "EXTERNAL_ISTIOD", "value": "true"],
-                               ["name": "CLUSTER_ID", "value": .string(configName)],
-                               ["name": "SHARED_MESH_CONFIG", "value": "istio"]]
+            // The IP-address variant names the webhooks istiod patches (it has no DNS name to put in their URLs).
+            let ip = form == .newest && cp.address.isIPAddress
+            var env: [JSON] = [["name": "INJECTION_WEBHOOK_CONFIG_NAME", "value": ip ? .string("istio-sidecar-injector-\(cp.namespace)") : ""],
+                               ["name": "VALIDATION_WEBHOOK_CONFIG_NAME", "value": ip ? .string("istio-validator-\(cp.namespace)") : ""],
+                               ["name": "EXTERNAL_ISTIOD", "value": "true"]]
+            // Newest: istiod also watches remote secrets on its own (external) cluster.
+            if form == .newest { env.append(["name": "LOCAL_CLUSTER_SECRET_WATCHER", "value": "true"]) }
+            env += [["name": "CLUSTER_ID", "value": .string(config.name)], ["name": "SHARED_MESH_CONFIG", "value": "istio"]]
             for k in cp.istiodEnv.keys.sorted() { env.append(["name": .string(k), "value": .string(cp.istiodEnv[k]!)]) }
             spec["components"] = ["pilot": [
                 "enabled": true,
@@ -86,6 +95,11 @@ public enum IstioOperatorDocuments {
                     ["path": "spec.template.spec.containers[0].volumeMounts[100]", "value": mount("inject-volume", "/var/lib/istio/inject")],
                 ]]],
                         "env": .array(env)]]]
+            if form == .newest {
+                global["configValidation"] = false
+                global["multiCluster"] = ["clusterName": .string(config.name)]
+                global["network"] = .string(config.network)
+            }
             spec["values"] = ["global": global]
         }
         if let extra = cp.istiodValues.object, !extra.isEmpty {
@@ -95,59 +109,87 @@ public enum IstioOperatorDocuments {
                 "metadata": ["namespace": .string(cp.namespace)], "spec": spec]
     }
 
-    /// remote-config-cluster.yaml: the config cluster's install.
+    /// remote-config-cluster.yaml: the config cluster's install. The newest form folds in the guide's
+    /// `--set values.defaultRevision=default` (its `istiod-default-validator` webhook).
     public static func remoteConfigCluster(_ t: MeshTopology, _ c: ClusterSpec, address: String, form: IstioOperatorForm) -> JSON {
         let ns = t.controlPlane.namespace
         let spec: JSON
         switch form {
-        case .legacy:
-            spec = legacyRemote(t, c, address: address, validation: true)
-        case .current:
+        case .seed:
+            spec = seedRemote(t, c, address: address, validation: true)
+        case .middle:
             spec = ["profile": "external", "components": ["base": ["enabled": true]],
                     "values": ["global": ["istioNamespace": .string(ns)], "pilot": ["configMap": true],
-                               "istiodRemote": ["injectionURL": .string(injectionURL(address, c))]]]
+                               "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
+        case .newest:
+            var values = newestRemoteValues(t, c, address: address)
+            values[path: ["global", "configCluster"]] = true
+            values[path: ["pilot", "configMap"]] = true
+            if !t.controlPlane.address.isIPAddress { values[path: ["base", "validationURL"]] = .string("https://\(address):15017/validate") }
+            values["defaultRevision"] = "default"
+            spec = ["profile": "remote", "values": values]
         }
         return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": spec]
     }
 
-    /// second-config-cluster.yaml: a further remote (endpoints only, no mesh config).
+    /// A further remote (endpoints only, no mesh config): second-config-cluster.yaml (middle),
+    /// second-remote-cluster.yaml (newest).
     public static func remoteCluster(_ t: MeshTopology, _ c: ClusterSpec, address: String, form: IstioOperatorForm) -> JSON {
         let ns = t.controlPlane.namespace
         let spec: JSON
         switch form {
-        case .legacy:
-            // The older guide's section on further clusters is cut off; this is its remote document
+        case .seed:
+            // The seed revision's section on further clusters is cut off; this is its remote document
             // without the config cluster's validation webhook, for this cluster and network.
-            spec = legacyRemote(t, c, address: address, validation: false)
-        case .current:
+            spec = seedRemote(t, c, address: address, validation: false)
+        case .middle:
             spec = ["profile": "external",
                     "values": ["global": ["istioNamespace": .string(ns)],
-                               "istiodRemote": ["injectionURL": .string(injectionURL(address, c))]]]
+                               "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
+        case .newest:
+            spec = ["profile": "remote", "values": newestRemoteValues(t, c, address: address)]
         }
         return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": spec]
     }
 
-    /// `https://ADDR:15017/inject/:ENV:cluster=NAME:ENV:net=NETWORK`: the injector learns the pod's cluster and network from the path.
-    public static func injectionURL(_ address: String, _ c: ClusterSpec) -> String {
-        "https://\(address):15017/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)"
+    /// The newest revision's remote values: `injectionURL`, or with an IP address (no DNS name for a URL's
+    /// certificate) `injectionPath` plus `global.remotePilotAddress`, as the guide's sed edits make them.
+    static func newestRemoteValues(_ t: MeshTopology, _ c: ClusterSpec, address: String) -> JSON {
+        var values: JSON = ["global": ["istioNamespace": .string(t.controlPlane.namespace)]]
+        if t.controlPlane.address.isIPAddress {
+            values[path: ["global", "remotePilotAddress"]] = .string(address)
+            values[path: ["istiodRemote", "injectionPath"]] = .string(injectionPath(c))
+        } else {
+            values[path: ["istiodRemote", "injectionURL"]] = .string("https://\(address):15017" + injectionPath(c))
+        }
+        return values
     }
 
-    static func legacyRemote(_ t: MeshTopology, _ c: ClusterSpec, address: String, validation: Bool) -> JSON {
+    /// `/inject/cluster/NAME/net/NETWORK`: the injector learns the pod's cluster and network from the path;
+    /// a `/` in either is written `--slash--` (the newest revision's tip).
+    public static func injectionPath(_ c: ClusterSpec) -> String {
+        let escape = { (s: String) in s.replacingOccurrences(of: "/", with: "--slash--") }
+        return "/inject/cluster/\(escape(c.name))/net/\(escape(c.network))"
+    }
+
+    static func seedRemote(_ t: MeshTopology, _ c: ClusterSpec, address: String, validation: Bool) -> JSON {
         var values: JSON = ["global": ["caAddress": .string("\(address):15012"), "istioNamespace": .string(t.controlPlane.namespace),
                                        "meshID": .string(t.meshID), "multiCluster": ["clusterName": .string(c.name)]],
                             "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject")]]
         if validation { values["base"] = ["validationURL": .string("https://\(address):15017/validate")] }
         else { values[path: ["global", "network"]] = .string(c.network) }
-        return ["profile": "remote", "meshConfig": meshConfig(t, address: address),
+        return ["profile": "remote", "meshConfig": meshConfig(t, address: address, form: .seed),
                 "components": ["pilot": ["enabled": false], "ingressGateways": [["name": "istio-ingressgateway", "enabled": false]],
                                "istiodRemote": ["enabled": true]],
                 "values": values]
     }
 
-    /// samples/multicluster/gen-eastwest-gateway.sh output for the cluster, with the guide's
-    /// `--set values.gateways.istio-ingressgateway.injectionTemplate=gateway --set values.global.istioNamespace=...` folded in.
-    public static func eastWestGateway(_ t: MeshTopology, _ c: ClusterSpec) -> JSON {
-        ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["name": "eastwest"],
+    /// istio/istio samples/multicluster/gen-eastwest-gateway.sh output for the cluster (its port names are
+    /// `status-port`, `mtls`, `tcp-istiod`, `tcp-webhook`), with the guide's `--set` flags folded in:
+    /// `values.global.istioNamespace`, and before the newest revision also
+    /// `values.gateways.istio-ingressgateway.injectionTemplate=gateway`.
+    public static func eastWestGateway(_ t: MeshTopology, _ c: ClusterSpec, form: IstioOperatorForm) -> JSON {
+        var doc: JSON = ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["name": "eastwest"],
          "spec": ["profile": "empty",
                   "components": ["ingressGateways": [[
                     "name": "istio-eastwestgateway",
@@ -161,16 +203,20 @@ public enum IstioOperatorDocuments {
                                                   ["name": "tcp-webhook", "port": 15017, "targetPort": 15017]]]]]]],
                   "values": ["global": ["meshID": .string(t.meshID), "network": .string(c.network),
                                         "multiCluster": ["clusterName": .string(c.name)],
-                                        "istioNamespace": .string(t.controlPlane.namespace)],
-                             "gateways": ["istio-ingressgateway": ["injectionTemplate": "gateway"]]]]]
+                                        "istioNamespace": .string(t.controlPlane.namespace)]]]]
+        if form != .newest { doc[path: ["spec", "values", "gateways", "istio-ingressgateway", "injectionTemplate"]] = "gateway" }
+        return doc
     }
 
     /// istio-ingressgateway.yaml / istio-egressgateway.yaml: workload gateways in the control-plane namespace.
-    public static func workloadGateway(_ cp: ControlPlaneSpec, egress: Bool) -> JSON {
+    public static func workloadGateway(_ cp: ControlPlaneSpec, egress: Bool, form: IstioOperatorForm) -> JSON {
         let name = egress ? "istio-egressgateway" : "istio-ingressgateway"
-        return ["apiVersion": "operator.istio.io/v1alpha1", "kind": "IstioOperator",
+        // The newest revision writes install.istio.io (and passes istioNamespace with --set, folded in here).
+        var doc: JSON = ["apiVersion": form == .newest ? "install.istio.io/v1alpha1" : "operator.istio.io/v1alpha1", "kind": "IstioOperator",
                 "spec": ["profile": "empty",
                          "components": [egress ? "egressGateways" : "ingressGateways": [["namespace": .string(cp.namespace), "name": .string(name), "enabled": true]]],
                          "values": ["gateways": [name: ["injectionTemplate": "gateway"]]]]]
+        if form == .newest { doc[path: ["spec", "values", "global", "istioNamespace"]] = .string(cp.namespace) }
+        return doc
     }
 }

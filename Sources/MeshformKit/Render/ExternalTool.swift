@@ -29,11 +29,23 @@ enum ExternalTool {
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
         p.standardInput = FileHandle.nullDevice
-        try p.run()
+        try runRetryingBusyText(p)
         p.waitUntilExit()
         return Result(status: p.terminationStatus,
                       stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `p`. A program written a moment ago can still be open for writing in a child another thread just forked
+    /// (Linux then refuses to run it: ETXTBSY, until that child execs); that passes within milliseconds, so retry.
+    private static func runRetryingBusyText(_ p: Process) throws {
+        for attempt in 1...5 {
+            do { return try p.run() } catch {
+                let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+                guard attempt < 5, underlying?.domain == NSPOSIXErrorDomain, underlying?.code == Int(ETXTBSY) else { throw error }
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
     }
 
     /// Writes `text` to a fresh temporary file and returns its path; the caller removes it.

@@ -27,7 +27,11 @@ public final class Clusters: @unchecked Sendable {
             }
         }
         clients = connections.mapValues { KubeClient(connection: $0, options: options) }
-        endpoints = connections.mapValues { ClusterEndpoint(server: $0.server, caData: $0.caData, tlsServerName: $0.tlsServerName) }
+        // A cluster's `server:` replaces the kubeconfig's address in its remote secret (istioctl's --server).
+        let overrides = Dictionary(topology.clusters.compactMap { c in c.server.map { (c.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        endpoints = Dictionary(uniqueKeysWithValues: connections.map { name, c in
+            (name, ClusterEndpoint(server: overrides[name] ?? c.server, caData: c.caData, tlsServerName: c.tlsServerName))
+        })
     }
 
     public func shutdown() async {

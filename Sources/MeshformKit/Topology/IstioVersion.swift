@@ -18,21 +18,27 @@ public struct IstioVersion: Comparable, Hashable, Sendable, CustomStringConverti
     public var minor: String { "\(parts[0]).\(parts[1])" }
 }
 
-/// Which revision of the guide's IstioOperator documents a version uses.
+/// Which revision of the guide's IstioOperator documents a version uses (../shared/guide/README.md).
 ///
-/// Istio 1.11 changed the external control plane install: the remote config cluster moved from
-/// `profile: remote` with the `istiodRemote` component to `profile: external`, and the external istiod
-/// to `profile: empty` with the `istio` ConfigMap mounted and `SHARED_MESH_CONFIG`. Meshform writes the
-/// form the chosen Istio understands.
-public enum IstioOperatorForm: String, Sendable {
-    /// The older guide revision (Istio < 1.11; ../shared/guide/external-controlplane.seed.zh.md).
-    case legacy
-    /// The current guide revision (Istio >= 1.11).
-    case current
+/// Istio 1.11 moved the config cluster from `profile: remote` with the `istiodRemote` component to
+/// `profile: external`, and the external istiod to `profile: empty` with the `istio` ConfigMap mounted and
+/// `SHARED_MESH_CONFIG`. Istio 1.22 removed `profile: external` (istio/istio operator/pkg/render/manifest.go):
+/// the config cluster is `profile: remote` with `global.configCluster: true`, and injection URLs use path
+/// segments (`/inject/cluster/X/net/Y`). Meshform writes the form the chosen Istio accepts.
+public enum IstioOperatorForm: String, Sendable, CaseIterable {
+    /// The seed revision (Istio < 1.11; ../shared/guide/external-controlplane.seed.zh.md).
+    case seed
+    /// istio/istio.io 02e24d62 (Istio 1.11 to 1.21).
+    case middle
+    /// istio/istio.io 8892748a (Istio 1.22 and later).
+    case newest
 
-    public static let firstCurrentVersion = IstioVersion("1.11.0")!
+    public static let firstMiddleVersion = IstioVersion("1.11.0")!
+    public static let firstNewestVersion = IstioVersion("1.22.0")!
 
+    /// An unreadable version (validation reports it) gets the newest form.
     public init(version: String) {
-        self = (IstioVersion(version).map { $0 < Self.firstCurrentVersion } ?? false) ? .legacy : .current
+        guard let v = IstioVersion(version) else { self = .newest; return }
+        self = v < Self.firstMiddleVersion ? .seed : v < Self.firstNewestVersion ? .middle : .newest
     }
 }

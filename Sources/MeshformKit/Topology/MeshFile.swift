@@ -7,7 +7,7 @@ import Yams
 public enum MeshFile {
     static let topKeys = ["mesh", "meshID", "istio", "clusters", "controlPlane", "workloads", "lifecycle"]
     static let istioKeys = ["version", "renderer", "istioctl", "helm", "charts", "manifests"]
-    static let clusterKeys = ["name", "context", "kubeconfig", "role", "network", "gateways"]
+    static let clusterKeys = ["name", "context", "kubeconfig", "role", "network", "gateways", "server"]
     static let gatewayKeys = ["eastWest", "ingress", "egress"]
     static let controlPlaneKeys = ["namespace", "gateway", "address", "tls", "proxyMetadata", "istiod"]
     static let cpGatewayKeys = ["namespace", "name", "ports"]
@@ -88,6 +88,16 @@ public enum MeshFile {
             }
         }
         func resolveTool(_ p: String) -> String { p.contains("/") ? resolve(p) : p }
+        /// A cluster's `server:`: an https URL with a host, as istioctl create-remote-secret's `--server` takes it.
+        func server(_ n: Node?, path: String) -> String? {
+            guard let n, let s = r.string(n, path: path) else { return nil }
+            guard let u = URLComponents(string: s), u.scheme == "https", let host = u.host, !host.isEmpty,
+                  u.query == nil, u.user == nil else {
+                r.error(n, "\(path) '\(s)' is not an API server address", fix: "write the URL istiod reaches the API server at, e.g. https://10.0.0.12:6443.")
+                return nil
+            }
+            return s
+        }
 
         // clusters
         var clusters: [ClusterSpec] = []
@@ -110,7 +120,7 @@ public enum MeshFile {
                                             kubeconfig: m["kubeconfig"].flatMap { r.string($0, path: "\(p).kubeconfig") }.map(resolve),
                                             role: role ?? .remote,
                                             network: m["network"].flatMap { r.string($0, path: "\(p).network") } ?? "network1",
-                                            gateways: gw))
+                                            gateways: gw, server: server(m["server"], path: "\(p).server")))
             }
         }
 

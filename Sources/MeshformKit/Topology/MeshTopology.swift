@@ -56,6 +56,9 @@ public struct ClusterSpec: Sendable, Hashable {
     public var role: ClusterRole
     public var network: String
     public var gateways: ClusterGateways
+    /// The API server address written into this cluster's remote secret (istioctl create-remote-secret's
+    /// `--server`); nil means the kubeconfig's, which istiod often cannot reach (127.0.0.1, a private endpoint).
+    public var server: String? = nil
 }
 
 /// The gateways the guide installs on a data-plane cluster, each rendered with `injectionTemplate: gateway`.
@@ -102,6 +105,16 @@ public enum ControlPlaneAddress: Sendable, Hashable {
     case hostname(String)
     /// The gateway Service's load-balancer address, known only after apply.
     case gatewayLoadBalancer
+
+    /// The guide's IP-address variant ("If you are using an IP address for the EXTERNAL_ISTIOD_ADDR"): no DNS
+    /// name with a signed certificate, so TLS passes through the gateway to istiod. True for the load-balancer
+    /// address and for a literal IPv4 or IPv6 address.
+    public var isIPAddress: Bool {
+        guard case .hostname(let h) = self else { return true }
+        if h.contains(":") { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }
+    }
 }
 
 public struct TLSSecretSpec: Sendable, Hashable {
