@@ -72,6 +72,8 @@ struct ResourceCatalog {
         ResourceType(group: "", versions: ["v1"], resource: "pods", singular: "pod", kind: "Pod", namespaced: true, shortNames: ["po"], categories: ["all"], hasStatus: true),
         ResourceType(group: "", versions: ["v1"], resource: "endpoints", singular: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"]),
         ResourceType(group: "", versions: ["v1"], resource: "events", singular: "event", kind: "Event", namespaced: true, shortNames: ["ev"]),
+        // Istio's istiod chart writes one for a remote's `istiod` Service when remotePilotAddress is an IP.
+        ResourceType(group: "discovery.k8s.io", versions: ["v1"], resource: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true),
         ResourceType(group: "apps", versions: ["v1"], resource: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, shortNames: ["deploy"], categories: ["all"], hasStatus: true),
         ResourceType(group: "apps", versions: ["v1"], resource: "replicasets", singular: "replicaset", kind: "ReplicaSet", namespaced: true, shortNames: ["rs"], categories: ["all"], hasStatus: true),
         ResourceType(group: "apps", versions: ["v1"], resource: "statefulsets", singular: "statefulset", kind: "StatefulSet", namespaced: true, shortNames: ["sts"], categories: ["all"], hasStatus: true),

@@ -68,33 +68,43 @@ extension EndToEnd {
             || ExternalToolPath.onPath("python3.12") || ExternalToolPath.onPath("python3.13")
     }
 
-    /// The newest form through the helm renderer on Istio's real charts and the real Helm engine: every chart the
-    /// guide's steps map to renders, the objects apply to KubeSim, and the second plan has nothing to do.
-    @Test func newestFormWithRealHelmOnRealCharts() async throws {
+    /// The real helm of ../shared/tools/helm in a wrapper that points it at this package's kubesim (helm template
+    /// runs a throwaway KubeSim), or nil with the reason to skip: only the charts or the tool being absent, or no
+    /// Python 3.12. A helm that does not run where Python 3.12 is present is a failure (run its setup).
+    static func realHelm(_ h: MeshHarness) async throws -> (helm: String, charts: String)? {
         let shared = MeshHarness.packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
         let charts = shared.appendingPathComponent("fixtures/istio/charts")
         let helm = shared.appendingPathComponent("tools/helm/helm")
         guard FileManager.default.fileExists(atPath: charts.appendingPathComponent("istiod/Chart.yaml").path),
               FileManager.default.isExecutableFile(atPath: helm.path) else {
-            print("skipped: ../shared/fixtures/istio/charts or ../shared/tools/helm is absent"); return
+            print("skipped: ../shared/fixtures/istio/charts or ../shared/tools/helm is absent"); return nil
         }
         guard Self.python312 else {
-            print("skipped: the real helm (../shared/tools/helm) needs Python 3.12 (~/.pyenv/versions/3.12.1), which this machine lacks"); return
+            print("skipped: the real helm (../shared/tools/helm) needs Python 3.12 (~/.pyenv/versions/3.12.1), which this machine lacks"); return nil
         }
         let kubesim = MeshHarness.packageRoot.appendingPathComponent(".build/debug/kubesim").path
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        // helm template runs a throwaway KubeSim: point the tool at this package's build of it.
         let wrapper = h.dir.appendingPathComponent("helm")
         try "#!/bin/sh\nKUBESIM=\"${KUBESIM:-\(kubesim)}\" exec \"\(helm.path)\" \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
         let version = try await MeshHarness.run(wrapper.path, ["version", "--short"])
         #expect(version.status == 0, "the real helm does not run; run ../shared/tools/helm/setup: \(version.output)")
-        guard version.status == 0 else { return }
+        return version.status == 0 ? (wrapper.path, charts.path) : nil
+    }
 
-        let file = try h.meshFile("multi-remote.yaml") {
-            $0.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: helm\n  helm: \(wrapper.path)\n  charts: \(charts.path)")
+    /// multi-remote.yaml rendered by the real helm from Istio's real charts, with `edit` applied.
+    static func helmMeshFile(_ h: MeshHarness, _ tool: (helm: String, charts: String), edit: (String) -> String = { $0 }) throws -> String {
+        try h.meshFile("multi-remote.yaml") {
+            edit($0.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: helm\n  helm: \(tool.helm)\n  charts: \(tool.charts)"))
         }
+    }
+
+    /// The newest form through the helm renderer on Istio's real charts and the real Helm engine: every chart the
+    /// guide's steps map to renders, the objects apply to KubeSim, and the second plan has nothing to do.
+    @Test func newestFormWithRealHelmOnRealCharts() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        guard let tool = try await Self.realHelm(h) else { return }
+        let file = try Self.helmMeshFile(h, tool)
         let session = try h.session(file)
         let mesh = session.mesh
         func body(_ a: String) -> JSON? { mesh.resources.first { $0.address.description == a }?.body }
@@ -130,6 +140,33 @@ extension EndToEnd {
 
         let result = try await Self.apply(session)
         guard case .succeeded = result else { Issue.record("apply failed: \(result)"); return }
+        let (again, _) = try await session.plan(PlanOptions())
+        #expect(!again.hasChanges, "\(again.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
+    }
+
+    /// The guide's IP-address variant (the gateway's load-balancer address) on the real charts: remotes get
+    /// `injectionPath` + `remotePilotAddress`, so the istiod chart renders the remote `istiod` Service and its
+    /// EndpointSlice, which apply points at the load-balancer address; TLS passes through the gateway.
+    @Test func newestFormIPVariantWithRealHelmOnRealCharts() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        guard let tool = try await Self.realHelm(h) else { return }
+        let session = try h.session(try Self.helmMeshFile(h, tool) {
+            $0.replacingOccurrences(of: "  address: ${EXTERNAL_ISTIOD_ADDR}", with: "  address: gateway-load-balancer")
+        })
+        let mesh = session.mesh
+        func body(_ a: String) -> JSON? { mesh.resources.first { $0.address.description == a }?.body }
+        let injector = try #require(body("config/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod"))
+        #expect(injector["webhooks"]?[0]?[path: ["clientConfig", "service", "path"]] == "/inject/cluster/config/net/network1")
+        #expect(body("config/discovery.k8s.io/EndpointSlice/external-istiod/istiod") != nil)
+        #expect(body("external/networking.istio.io/DestinationRule/external-istiod/external-istiod-dr") == nil)
+        #expect(body("external/networking.istio.io/Gateway/external-istiod/external-istiod-gw")?[path: ["spec", "servers"]]?[0]?[path: ["tls", "mode"]] == "PASSTHROUGH")
+
+        let result = try await Self.apply(session)
+        guard case .succeeded = result else { Issue.record("apply failed: \(result)"); return }
+        let lb = try await Self.get(h, "external", GroupVersionKind(group: "", version: "v1", kind: "Service"), "istio-system", "istio-ingressgateway")?[path: ["status", "loadBalancer", "ingress"]]?[0]?["ip"]?.string
+        let slice = try await Self.get(h, "remote2", GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice"), "external-istiod", "istiod")
+        #expect(lb != nil && slice?["endpoints"]?[0]?["addresses"]?[0]?.string == lb)
         let (again, _) = try await session.plan(PlanOptions())
         #expect(!again.hasChanges, "\(again.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
     }

@@ -123,7 +123,7 @@ import Testing
         let mesh = try compileWithStandIns(plan, address: MeshFile.gatewayLoadBalancerWord)
         let service = addr("external/core/Service/istio-system/istio-ingressgateway")
         #expect(mesh.resource(at: service)?.readiness == .loadBalancerAddress)
-        let placeholder = "computed-gateway-address.meshform.invalid"
+        let placeholder = GlueObjects.addressPlaceholder
         let naming = mesh.resources.filter { Compiler.contains(placeholder, in: $0.body) }
         #expect(naming.count >= 5)
         for r in naming {

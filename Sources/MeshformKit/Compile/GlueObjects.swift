@@ -5,9 +5,12 @@ import KubeModel
 /// steps (namespaces, the istiod ServiceAccount, the TLS secret, the routing Gateway/VirtualService/
 /// DestinationRule, workload namespaces and manifests) and the east-west `cross-network-gateway`.
 enum GlueObjects {
-    /// The placeholder written wherever the control-plane address goes when it is the gateway's
-    /// load-balancer address; a valid hostname, so it survives istioctl and helm rendering.
-    static let addressPlaceholder = "computed-gateway-address.meshform.invalid"
+    /// The placeholder written wherever the control-plane address goes when it is the gateway's load-balancer
+    /// address, replaced by that address at apply. An IP address (RFC 5737 TEST-NET-1, never routed), so Istio's
+    /// charts render what they render for an IP: with `global.remotePilotAddress` an IP, the istiod chart adds the
+    /// EndpointSlice behind the remote `istiod` Service that the IP variant's webhooks call
+    /// (manifests/charts/istio-control/istio-discovery/templates/remote-istiod-endpointslices.yaml).
+    static let addressPlaceholder = "192.0.2.240"
 
     static func namespace(_ name: String, labels: [String: String] = [:], annotations: [String: String] = [:]) -> JSON {
         var ns: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]]
