@@ -190,6 +190,28 @@ import Testing
         #expect(throws: RenderError.self) { try Compiler(renderer: wrong).compile(t) }
     }
 
+    /// A render without the remote secret's ServiceAccount: Meshform creates it with the RBAC istioctl
+    /// create-remote-secret --create-service-account applies, so the token it issues can read what istiod reads.
+    @Test func serviceAccountMeshformCreatesComesWithItsRBAC() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for kind in IstioComponent.Kind.allCases { try "".write(to: dir.appendingPathComponent("\(kind.rawValue).yaml"), atomically: true, encoding: .utf8) }
+        let t = try MeshFile.load(path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
+        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: dir.path)).compile(t)
+        for (cluster, sa, role) in [("remote1", "istiod", "istiod-clusterrole-external-istiod"),
+                                    ("remote2", "istio-reader-service-account", "istio-reader-clusterrole-external-istiod")] {
+            let saAddress = try ResourceAddress(parsing: "\(cluster)/core/ServiceAccount/external-istiod/\(sa)")
+            #expect(mesh.resource(at: saAddress) != nil)
+            let clusterRole = try #require(mesh.resource(at: try ResourceAddress(parsing: "\(cluster)/rbac.authorization.k8s.io/ClusterRole/_/\(role)")))
+            let rules = clusterRole.body["rules"]?.array ?? []
+            #expect(rules.contains { $0["resources"]?.array?.contains("endpointslices") == true && $0["verbs"] == ["get", "list", "watch"] })
+            let binding = try #require(mesh.resource(at: try ResourceAddress(parsing: "\(cluster)/rbac.authorization.k8s.io/ClusterRoleBinding/_/\(role)")))
+            #expect(binding.body[path: ["roleRef", "name"]] == .string(role))
+            #expect(binding.body["subjects"] == [["kind": "ServiceAccount", "name": .string(sa), "namespace": "external-istiod"]])
+            #expect(binding.dependsOn.contains(saAddress))
+        }
+    }
+
     @Test func tlsSecretIsCreatedFromFiles() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
