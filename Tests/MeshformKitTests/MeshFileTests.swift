@@ -46,6 +46,19 @@ import Testing
         }
     }
 
+    /// The IP-address variant is the newest revision's; with an older Istio it is refused at the address.
+    @Test func ipAddressNeedsTheNewestForm() throws {
+        for address in ["203.0.113.7", "gateway-load-balancer"] {
+            let text = minimalMesh.replacingOccurrences(of: "address: istiod.example.com", with: "address: \(address)")
+            #expect(diagnostics(text).isEmpty)
+            let d = diagnostics(text.replacingOccurrences(of: "version: 1.24.0", with: "version: 1.21.2"))
+            let e = try #require(d.first)
+            #expect(d.count == 1 && e.message.contains("needs Istio 1.22 or later") && e.message.contains("1.21.2"))
+            #expect(e.location.line == 10 && e.location.column == 12)
+        }
+        #expect(diagnostics(minimalMesh.replacingOccurrences(of: "version: 1.24.0", with: "version: 1.9.5")).isEmpty)
+    }
+
     @Test func unsetVariableIsNamedAtItsValue() {
         var env = guideEnvironment
         env["REMOTE_CLUSTER_NAME"] = nil

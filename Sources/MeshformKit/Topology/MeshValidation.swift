@@ -31,6 +31,13 @@ enum MeshValidation {
                  "write the gateway's DNS name (the guide's EXTERNAL_ISTIOD_ADDR) or \(MeshFile.gatewayLoadBalancerWord).")
         }
 
+        // The guide's IP-address variant (no DNS name) exists only in its newest revision: older Istio would get
+        // gateway routing that passes TLS through to an istiod its proxies do not trust.
+        if t.controlPlane.address.isIPAddress, IstioOperatorForm(version: t.istio.version) != .newest {
+            fail("controlPlane.address", "an IP address (or \(MeshFile.gatewayLoadBalancerWord)) needs Istio 1.22 or later: the guide's IP-address variant is in its newest revision only, and istio.version is \(t.istio.version)",
+                 "use the gateway's DNS name with a TLS certificate for it (the guide's EXTERNAL_ISTIOD_ADDR), or istio.version 1.22 or later.")
+        }
+
         // Clusters: valid unique names, one external, one config.
         var seen: [String: Int] = [:]
         for (i, c) in t.clusters.enumerated() {
