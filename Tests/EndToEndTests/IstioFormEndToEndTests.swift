@@ -82,7 +82,11 @@ extension EndToEnd {
         guard Self.python312 else {
             print("skipped: the real helm (../shared/tools/helm) needs Python 3.12 (~/.pyenv/versions/3.12.1), which this machine lacks"); return nil
         }
-        let kubesim = MeshHarness.packageRoot.appendingPathComponent(".build/debug/kubesim").path
+        // The kubesim built with these tests: beside the test bundle, else the package's debug or release build.
+        let kubesim = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubesim").path,
+                       MeshHarness.packageRoot.appendingPathComponent(".build/debug/kubesim").path,
+                       MeshHarness.packageRoot.appendingPathComponent(".build/release/kubesim").path]
+            .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "kubesim"
         let wrapper = h.dir.appendingPathComponent("helm")
         try "#!/bin/sh\nKUBESIM=\"${KUBESIM:-\(kubesim)}\" exec \"\(helm.path)\" \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
