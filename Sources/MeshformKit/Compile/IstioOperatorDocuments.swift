@@ -47,8 +47,8 @@ public enum IstioOperatorDocuments {
                 "spec": ["components": ["ingressGateways": [gw]]]]
     }
 
-    /// `meshConfig`; the IP-address variant drops the guide's system-CA proxy metadata (istiod's own CA signs the
-    /// gateway's certificate there: "delete the proxy metadata" in the newest revision).
+    /// `meshConfig`; the IP-address variant drops the guide's system-CA proxy metadata ("delete the proxy metadata"
+    /// in the newest revision): TLS passes through the gateway, so proxies meet istiod's own certificate.
     static func meshConfig(_ t: MeshTopology, address: String, form: IstioOperatorForm) -> JSON {
         var metadata = t.controlPlane.proxyMetadata
         if form == .newest, t.controlPlane.address.isIPAddress {
