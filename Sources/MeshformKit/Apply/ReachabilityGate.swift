@@ -1,0 +1,123 @@
+import Foundation
+import KubeClient
+import KubeModel
+
+/// What the guide leaves to the reader: the remote clusters' webhooks (`failurePolicy: Fail` for injection) call
+/// istiod through the control-plane gateway, so before any of them is written, that path must exist. Otherwise
+/// every pod the remote API server creates in an injected namespace is refused, and the run fails only when a
+/// workload's readiness wait runs out.
+///
+/// Checked once per run, before the first webhook configuration on a data-plane cluster is applied:
+/// 1. the gateway Service has its load-balancer address (in hostname mode the user's DNS name must point at it:
+///    the address is announced as `ApplyEvent.pointHostname`);
+/// 2. the TLS Secret `controlPlane.tls.secretName` exists in the gateway's namespace (the gateway's servers name
+///    it as `credentialName`; without it the gateway serves no TLS on 15012/15017);
+/// 3. with `controlPlane.tls.checkHandshake` (the default), a TLS handshake with ADDRESS:15017 completes from
+///    here. The certificate is not judged: the API server trusts it through the webhook's `caBundle` or its roots.
+/// A failure is a `ReachabilityError` on the webhook's step: no webhook is written, and the run rolls back.
+actor ReachabilityGate {
+    let topology: MeshTopology
+    let clients: [String: KubeClient]
+    let timeout: Duration
+    let emit: @Sendable (ApplyEvent) -> Void
+    private var result: Task<Void, Error>?
+
+    init(topology: MeshTopology, clients: [String: KubeClient], timeout: Duration, emit: @escaping @Sendable (ApplyEvent) -> Void) {
+        self.topology = topology; self.clients = clients; self.timeout = timeout; self.emit = emit
+    }
+
+    /// Whether applying `r` must pass the gate: a webhook configuration on a data-plane cluster.
+    static func guards(_ r: Resource, in t: MeshTopology) -> Bool {
+        (r.address.kind == "MutatingWebhookConfiguration" || r.address.kind == "ValidatingWebhookConfiguration")
+            && t.dataPlaneClusters.contains { $0.name == r.address.cluster }
+    }
+
+    /// Runs the checks the first time; later calls share that outcome.
+    func check() async throws {
+        if result == nil {
+            result = Task { [topology, clients, timeout, emit] in
+                try await Self.run(topology: topology, clients: clients, timeout: timeout, emit: emit)
+            }
+        }
+        try await result!.value
+    }
+
+    static let webhookPort = 15017
+
+    private static func run(topology t: MeshTopology, clients: [String: KubeClient], timeout: Duration,
+                            emit: @Sendable (ApplyEvent) -> Void) async throws {
+        let cp = t.controlPlane
+        let ext = t.externalCluster.name
+        guard let c = clients[ext] else { throw ApplyError.noConnection(cluster: ext) }
+        let gateway = "\(cp.gateway.namespace)/\(cp.gateway.name)"
+
+        // 1. The gateway's address (the webhooks depend on its Service, so it exists; the address may still come).
+        let service: JSON
+        do {
+            service = try await c.wait(for: .loadBalancerAddress, gvk: GroupVersionKind(apiVersion: "v1", kind: "Service"),
+                                       namespace: cp.gateway.namespace, name: cp.gateway.name, timeout: timeout)
+        } catch KubeError.timeout {
+            throw ReachabilityError.noGatewayAddress(cluster: ext, service: gateway, waited: timeout)
+        }
+        guard let address = GatewayAddress.of(service) else {
+            throw ReachabilityError.noGatewayAddress(cluster: ext, service: gateway, waited: timeout)
+        }
+        var host = address
+        if case .hostname(let name) = cp.address {
+            emit(.pointHostname(hostname: name, address: address))
+            host = name
+        }
+
+        // 2. The TLS Secret the gateway serves 15012 and 15017 with.
+        if try await c.get(GroupVersionKind(apiVersion: "v1", kind: "Secret"), namespace: cp.gateway.namespace, name: cp.tls.secretName) == nil {
+            throw ReachabilityError.noTLSSecret(cluster: ext, namespace: cp.gateway.namespace, name: cp.tls.secretName)
+        }
+
+        // 3. A TLS handshake where the webhooks will call, retried while DNS and the load balancer settle.
+        guard cp.tls.checkHandshake else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            do {
+                try await TLSProbe.handshake(host: host, port: webhookPort, trust: .anyCertificate,
+                                             timeout: min(.seconds(10), max(.milliseconds(100), deadline - clock.now)))
+                return
+            } catch let e as TLSProbeError {
+                if clock.now + .seconds(2) >= deadline { throw ReachabilityError.noHandshake(e, waited: timeout) }
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+}
+
+/// The address a LoadBalancer Service was given: `status.loadBalancer.ingress[0]`'s IP or hostname.
+enum GatewayAddress {
+    static func of(_ service: JSON?) -> String? {
+        let ingress = service?[path: ["status", "loadBalancer", "ingress"]]?[0]
+        return ingress?["ip"]?.string ?? ingress?["hostname"]?.string
+    }
+}
+
+public enum ReachabilityError: Error, CustomStringConvertible {
+    case noGatewayAddress(cluster: String, service: String, waited: Duration)
+    case noTLSSecret(cluster: String, namespace: String, name: String)
+    case noHandshake(TLSProbeError, waited: Duration)
+
+    public var description: String {
+        let lead = "istiod would not be reachable where the remote webhooks call it, so no webhook was written (an injection "
+            + "webhook with failurePolicy Fail and no istiod behind it refuses every pod): "
+        switch self {
+        case .noGatewayAddress(let c, let s, let w):
+            return lead + "the control-plane gateway Service \(s) on cluster \(c) has no load-balancer address after \(w). "
+                + "Check that the cluster can provision LoadBalancer Services (kubectl -n \(s.split(separator: "/")[0]) describe service)."
+        case .noTLSSecret(let c, let ns, let n):
+            return lead + "the TLS Secret \(ns)/\(n) (controlPlane.tls.secretName) does not exist on cluster \(c). Create it "
+                + "(kubectl -n \(ns) create secret tls \(n) --cert=... --key=...) or set controlPlane.tls.certFile and keyFile "
+                + "so Meshform creates it."
+        case .noHandshake(let e, let w):
+            return lead + "\(e) (tried for \(w)). Check that the address resolves to the gateway, that ports 15012/15017 are open "
+                + "from here, and that the gateway serves them; set controlPlane.tls.checkHandshake: false only where this "
+                + "machine cannot reach the address but the clusters can."
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import KubeClient
+import KubeModel
+import KubeSim
+import Testing
+@testable import MeshformKit
+
+/// `meshform verify` after the demo's apply, and what each check catches; the gate before the remote webhooks.
+extension EndToEnd {
+@Suite struct VerifyEndToEndTests {
+    static let secretKind = GroupVersionKind(apiVersion: "v1", kind: "Secret")
+
+    /// Records apply events for the assertions.
+    final class Events: @unchecked Sendable {
+        private let lock = NSLock()
+        private var events: [ApplyEvent] = []
+        var all: [ApplyEvent] { lock.withLock { events } }
+        var emit: @Sendable (ApplyEvent) -> Void { { e in self.lock.withLock { self.events.append(e) } } }
+    }
+
+    static func apply(_ session: MeshSession, events: Events = Events(), reachabilityTimeout: Duration = .seconds(30)) async throws -> ApplyResult {
+        var r = MeshSession.ApplyRequest()
+        r.apply.readinessTimeout = .seconds(30)
+        r.apply.reachabilityTimeout = reachabilityTimeout
+        return try await session.apply(r, confirm: { _ in true }, emit: events.emit).1
+    }
+
+    func status(_ report: VerifyReport, _ name: String) -> VerifyCheck.Status? { report.checks.first { $0.name == name }?.status }
+
+    @Test func verifyPassesAfterTheDemoAndEachCheckCatchesWhatItChecks() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.meshFile("demo.yaml"))
+        guard case .succeeded = try await Self.apply(session) else { Issue.record("the demo's apply failed"); return }
+
+        let report = try await session.verify()
+        #expect(report.passed, "\(report.text())")
+        for name in ["istiod@external/external-istiod/istiod", "webhooks@config", "webhooks@remote2", "remote-secret@config", "remote-secret@remote2"] {
+            #expect(status(report, name) == .passed, "\(name): \(report.text())")
+        }
+        // What cannot be checked on KubeSim is listed, not passed.
+        #expect(report.checks.filter { $0.check == "gateway-tls" }.map(\.status) == [.notRun, .notRun])
+        #expect(status(report, "sidecars@config/sample") == .notRun && status(report, "sidecars@remote2/sample") == .notRun)
+        #expect(status(report, "traffic") == .notRun)
+        #expect(report.json()["passed"] == true)
+
+        // A pod without the sidecar in an injected namespace; a webhook pointing elsewhere; RBAC removed on remote2.
+        let config = try h.client("config"), remote2 = try h.client("remote2")
+        defer { Task { try? await config.shutdown(); try? await remote2.shutdown() } }
+        _ = try await config.create(["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "bare", "namespace": "sample"],
+                                     "spec": ["containers": [["name": "app", "image": "busybox"]]]])
+        let hook = try #require(try await config.get(GroupVersionKind(apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfiguration"),
+                                                     namespace: nil, name: "istio-sidecar-injector-external-istiod"))
+        var moved = Executor.restorable(hook)
+        moved[path: ["webhooks"]] = .array((hook["webhooks"]?.array ?? []).map { var w = $0; w[path: ["clientConfig", "url"]] = "https://elsewhere.invalid:15017/inject"; return w })
+        _ = try await config.apply(moved, fieldManager: "kubectl-edit", force: true)
+        _ = try await remote2.delete(GroupVersionKind(apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding"),
+                                     namespace: nil, name: "istio-reader-clusterrole-external-istiod")
+
+        let broken = try await session.verify()
+        #expect(!broken.passed)
+        let sidecars = try #require(broken.checks.first { $0.name == "sidecars@config/sample" })
+        #expect(sidecars.status == .failed && sidecars.detail.contains("bare"))
+        let webhooks = try #require(broken.checks.first { $0.name == "webhooks@config" })
+        #expect(webhooks.status == .failed && webhooks.detail.contains("https://elsewhere.invalid:15017/inject"), "\(webhooks.detail)")
+        let rbac = try #require(broken.checks.first { $0.name == "remote-secret@remote2" })
+        #expect(rbac.status == .failed && rbac.detail.contains("may not list") && rbac.detail.contains("pods"), "\(rbac.detail)")
+        #expect(status(broken, "remote-secret@config") == .passed)
+    }
+
+    @Test func verifyCLIFailsNamingTheRemoteSecretWhoseTokenIsWrong() async throws {
+        guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let file = try h.meshFile("demo.yaml")
+        let state = ["--state", h.statePath]
+        let applied = try await MeshHarness.run(binary, ["apply", file, "-auto-approve", "--no-color"] + state, environment: h.environment)
+        #expect(applied.status == 0, "\(applied.output)")
+        let ok = try await MeshHarness.run(binary, ["verify", file] + state, environment: h.environment)
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("Verify: 5 passed, 0 failed"), "\(ok.output)")
+
+        // Replace remote2's token in its remote secret by a wrong one, as a botched rotation would.
+        let external = try h.client("external")
+        defer { Task { try? await external.shutdown() } }
+        let secret = try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-remote-secret-remote2"))
+        let text = String(decoding: Data(base64Encoded: secret[path: ["data", "remote2"]]!.string!)!, as: UTF8.self)
+        let realToken = try await h.liveToken(cluster: "remote2")
+        #expect(text.contains(realToken))
+        let wrong = text.replacingOccurrences(of: realToken, with: "not-the-token-\(UUID().uuidString)")
+        var edited = Executor.restorable(secret)
+        edited[path: ["data", "remote2"]] = .string(Data(wrong.utf8).base64EncodedString())
+        _ = try await external.apply(edited, fieldManager: "kubectl-edit", force: true)
+
+        let failed = try await MeshHarness.run(binary, ["verify", file, "--no-color"] + state, environment: h.environment)
+        #expect(failed.status == 1, "\(failed.output)")
+        let line = failed.output.split(separator: "\n").first { $0.contains("remote-secret@remote2") }.map(String.init) ?? ""
+        #expect(line.hasPrefix("FAILED") && line.contains("401"), "\(failed.output)")
+        #expect(failed.output.contains("Verify: 4 passed, 1 failed"), "\(failed.output)")
+        let json = try await MeshHarness.run(binary, ["verify", file, "--json"] + state, environment: h.environment)
+        #expect(json.status == 1)
+        let report = try JSON(data: Data(json.output.utf8))
+        #expect(report["passed"] == false && report["format_version"] == 1)
+        #expect(report["checks"]?.array?.first { $0["name"] == "remote-secret@remote2" }?["status"] == "failed")
+        // Neither token appears in any output.
+        for out in [ok.output, failed.output, json.output] {
+            #expect(!out.contains(realToken) && !out.contains("not-the-token"))
+        }
+    }
+
+    // MARK: - The gate before the remote webhooks
+
+    @Test func missingTLSSecretStopsApplyBeforeAnyWebhookAndLeavesNothing() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let before = [try await h.snapshot("external"), try await h.snapshot("config"), try await h.snapshot("remote2")]
+        let file = try h.meshFile("demo.yaml") { text in
+            text.replacingOccurrences(of: "    certFile: demo/tls/gateway.crt\n    keyFile: demo/tls/gateway.key\n", with: "")
+        }
+        let session = try h.session(file)
+        #expect(session.mesh.topology.controlPlane.tls.certificateFile == nil)
+        let events = Events()
+        let result = try await Self.apply(session, events: events)
+        guard case .rolledBack(let failed, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
+        #expect(failed.contains("WebhookConfiguration"), "\(failed)")
+        #expect(error.contains("TLS Secret istio-system/external-istiod-tls") && error.contains("no webhook was written"), "\(error)")
+
+        // No webhook configuration was ever applied: every webhook step failed at the gate, none finished.
+        for e in events.all {
+            if case .finished(let a, _, _) = e { #expect(!a.contains("WebhookConfiguration"), "\(a)") }
+        }
+        // Everything else was rolled back: the clusters are as they were.
+        let after = [try await h.snapshot("external"), try await h.snapshot("config"), try await h.snapshot("remote2")]
+        for (b, a) in zip(before, after) { #expect(Set(a.keys) == Set(b.keys), "\(Set(a.keys).symmetricDifference(b.keys))") }
+    }
+
+    /// The demo with the control-plane address `localhost` and the handshake check on. Loopback, because from a
+    /// sandbox with a transparent egress proxy every other address completes a TLS handshake.
+    func localhostDemo(_ h: MeshHarness) throws -> String {
+        try h.meshFile("demo.yaml") {
+            $0.replacingOccurrences(of: "    checkHandshake: false", with: "    checkHandshake: true")
+                .replacingOccurrences(of: "  address: gateway-load-balancer", with: "  address: localhost")
+        }
+    }
+
+    @Test func handshakeCheckFailsWhereNothingAnswersTLS() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try localhostDemo(h))
+        #expect(session.mesh.topology.controlPlane.tls.checkHandshake)
+        let result = try await Self.apply(session, reachabilityTimeout: .seconds(3))
+        guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
+        #expect(error.contains("no TLS handshake with localhost:15017") && error.contains("cannot connect"), "\(error)")
+        #expect(try await h.managedObjects().isEmpty)
+    }
+
+    /// Two TLS servers (KubeSims: any TLS server will do) on localhost's 15012 and 15017 stand in for the gateway.
+    @Test func handshakeCheckPassesAndVerifySaysSoWhereTLSAnswers() async throws {
+        var servers: [KubeSim] = []
+        defer { for s in servers { Task { try? await s.stop() } } }
+        for port in [15012, 15017] {
+            guard let s = try? await KubeSim.start(KubeSimOptions(name: "gateway-\(port)", port: port)) else {
+                Issue.record("port \(port) on 127.0.0.1 is taken, so no stand-in gateway can listen there"); return
+            }
+            servers.append(s)
+        }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try localhostDemo(h))
+        guard case .succeeded = try await Self.apply(session, reachabilityTimeout: .seconds(10)) else { Issue.record("apply failed"); return }
+        let report = try await session.verify()
+        #expect(status(report, "gateway-tls@localhost:15012") == .passed, "\(report.text())")
+        #expect(status(report, "gateway-tls@localhost:15017") == .passed, "\(report.text())")
+        #expect(status(report, "webhooks@config") == .passed, "\(report.text())")
+        // One of them stops answering: verify fails on that port only.
+        try await servers.removeFirst().stop()
+        let half = try await session.verify()
+        #expect(status(half, "gateway-tls@localhost:15012") == .failed && status(half, "gateway-tls@localhost:15017") == .passed, "\(half.text())")
+        #expect(!half.passed)
+    }
+
+    @Test func hostnameModeSaysWhereToPointTheName() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let events = Events()
+        guard case .succeeded = try await Self.apply(session, events: events) else { Issue.record("apply failed"); return }
+        let points = events.all.compactMap { e -> (String, String)? in
+            if case .pointHostname(let name, let address) = e { return (name, address) }; return nil
+        }
+        #expect(points.count == 1)
+        let external = try h.client("external")
+        defer { Task { try? await external.shutdown() } }
+        let service = try await external.get(GroupVersionKind(apiVersion: "v1", kind: "Service"), namespace: "istio-system", name: "istio-ingressgateway")
+        #expect(points.first?.0 == "istiod.mesh.example.com")
+        #expect(points.first?.1 == service?[path: ["status", "loadBalancer", "ingress"]]?[0]?["ip"]?.string)
+    }
+}
+}
