@@ -6,7 +6,7 @@ extension MeshSession {
     public func verify(handshakeTimeout: Duration = .seconds(10)) async throws -> VerifyReport {
         let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
         defer { Task { await clusters.shutdown() } }
-        var verifier = Verifier(mesh: mesh, clients: clusters.clients)
+        var verifier = Verifier(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints)
         verifier.handshakeTimeout = handshakeTimeout
         return await verifier.run()
     }

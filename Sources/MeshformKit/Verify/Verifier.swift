@@ -10,6 +10,8 @@ import KubeModel
 struct Verifier {
     let mesh: CompiledMesh
     let clients: [String: KubeClient]
+    /// Where the user's kubeconfig reaches each cluster's API server.
+    var endpoints: [String: ClusterEndpoint] = [:]
     /// Per TLS handshake.
     var handshakeTimeout: Duration = .seconds(10)
 
@@ -134,7 +136,7 @@ struct Verifier {
             return [VerifyCheck("webhooks", cluster, .failed, problems.joined(separator: "; ") + "; meshform apply writes them back")]
         }
         return [VerifyCheck("webhooks", cluster, .passed,
-                            "\(expected.count) webhook configuration\(expected.count == 1 ? "" : "s") call \(urls.sorted().joined(separator: ", "))")]
+                            "\(expected.count) webhook configuration\(expected.count == 1 ? " calls" : "s call") \(urls.sorted().joined(separator: ", "))")]
     }
 
     /// Where a webhook calls: its `clientConfig` without `caBundle`.
@@ -173,7 +175,11 @@ struct Verifier {
         guard let kubeconfig = try? Kubeconfig.parse(text), let connection = try? ClusterConnection(kubeconfig: kubeconfig, context: nil) else {
             return failed("key \(rs.dataKey) of Secret \(rs.namespace)/\(rs.secretName) is not a kubeconfig with a current context")
         }
-        let remote = KubeClient(connection: connection, options: ClientOptions())
+        // Few retries: a server that does not answer is reported, not waited for.
+        var options = ClientOptions()
+        options.retry = RetryPolicy(maxAttempts: 2, maxElapsed: .seconds(10))
+        options.connectTimeout = .seconds(10)
+        let remote = KubeClient(connection: connection, options: options)
         defer { Task { try? await remote.shutdown() } }
         let who = "ServiceAccount \(rs.namespace)/\(rs.serviceAccountName)"
         let reads = Self.istiodReads + (rs.type == .config ? Self.configClusterReads : [])
@@ -187,6 +193,12 @@ struct Verifier {
             return failed("\(connection.server) rejects the credentials in Secret \(rs.namespace)/\(rs.secretName) (401 Unauthorized): "
                           + "the token is wrong, expired or revoked. meshform apply rewrites the secret from \(who)'s token")
         } catch {
+            // A server the secret names instead of the kubeconfig's (istioctl's --server) may be reachable only from
+            // istiod's cluster: not reaching it from here says nothing about the secret.
+            if let mine = endpoints[cluster.name]?.server, mine != connection.server, Self.isUnreachable(error) {
+                return [VerifyCheck("remote-secret", cluster.name, .notRun,
+                                    "the secret names API server \(connection.server) (your kubeconfig: \(mine)), which does not answer from here: \(error)")]
+            }
             return failed("cannot ask \(connection.server) about the secret's credentials: \(error)")
         }
         if !denied.isEmpty {
@@ -195,6 +207,13 @@ struct Verifier {
         }
         return [VerifyCheck("remote-secret", cluster.name, .passed,
                             "Secret \(rs.namespace)/\(rs.secretName) authenticates at \(connection.server) as \(who), which may list \(reads.count) kinds istiod reads")]
+    }
+
+    static func isUnreachable(_ error: Error) -> Bool {
+        switch error as? KubeError {
+        case .transport?, .timeout?: return true
+        default: return false
+        }
     }
 
     // MARK: - Gateway TLS
@@ -217,7 +236,7 @@ struct Verifier {
                     let target = "\(host):\(port)"
                     guard cp.tls.checkHandshake else {
                         return VerifyCheck("gateway-tls", target, .notRun,
-                                           "controlPlane.tls.checkHandshake is false in the mesh file (the address does not answer from here)")
+                                           "controlPlane.tls.checkHandshake is false in the mesh file")
                     }
                     do {
                         try await TLSProbe.handshake(host: host, port: port, trust: .anyCertificate, timeout: handshakeTimeout)
