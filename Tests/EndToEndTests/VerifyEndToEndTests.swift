@@ -154,6 +154,28 @@ extension EndToEnd {
         #expect(try await h.managedObjects().isEmpty)
     }
 
+    /// The gateway's Service never gets an address (not a LoadBalancer): the gate says so, after its timeout.
+    @Test func gatewayWithoutAnAddressStopsApplyBeforeAnyWebhook() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let manifests = h.dir.appendingPathComponent("manifests")
+        try FileManager.default.copyItem(at: MeshHarness.packageRoot.appendingPathComponent("plans/demo"), to: manifests)
+        let gateway = manifests.appendingPathComponent("controlplane-gateway.yaml")
+        let text = try String(contentsOf: gateway, encoding: .utf8)
+        #expect(text.contains("  type: LoadBalancer"))
+        try text.replacingOccurrences(of: "  type: LoadBalancer", with: "  type: ClusterIP").write(to: gateway, atomically: true, encoding: .utf8)
+        let file = try h.meshFile("demo.yaml") {
+            $0.replacingOccurrences(of: "  address: gateway-load-balancer", with: "  address: istiod.mesh.example.com")
+                .replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)")
+        }
+        let events = Events()
+        let result = try await Self.apply(try h.session(file), events: events, reachabilityTimeout: .seconds(2))
+        guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
+        #expect(error.contains("gateway Service istio-system/istio-ingressgateway on cluster external has no load-balancer address"), "\(error)")
+        #expect(!events.all.contains { if case .pointHostname = $0 { return true }; return false })
+        #expect(try await h.managedObjects().isEmpty)
+    }
+
     /// Two TLS servers (KubeSims: any TLS server will do) on localhost's 15012 and 15017 stand in for the gateway.
     @Test func handshakeCheckPassesAndVerifySaysSoWhereTLSAnswers() async throws {
         var servers: [KubeSim] = []
