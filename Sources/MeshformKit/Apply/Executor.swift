@@ -55,6 +55,7 @@ public final class Executor: @unchecked Sendable {
 
     /// Applies `plan`. The caller holds the state lock and has checked the plan is current.
     public func run(_ plan: Plan) async throws -> ApplyResult {
+        try await gate.preflight(plan, mesh: mesh)
         let run = try store.beginRun(kind: plan.operation == .destroy ? .destroy : .apply, who: options.who,
                                      configHash: plan.configHash)
         let stateBefore = Dictionary((try store.objects()).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })

@@ -15,6 +15,7 @@ import KubeModel
 /// 3. with `controlPlane.tls.checkHandshake` (the default), a TLS handshake with ADDRESS:15017 completes from
 ///    here. The certificate is not judged: the API server trusts it through the webhook's `caBundle` or its roots.
 /// A failure is a `ReachabilityError` on the webhook's step: no webhook is written, and the run rolls back.
+/// What can be known before the run starts (the user's own TLS Secret) is checked then: `preflight`.
 actor ReachabilityGate {
     let topology: MeshTopology
     let clients: [String: KubeClient]
@@ -40,6 +41,24 @@ actor ReachabilityGate {
             }
         }
         try await result!.value
+    }
+
+    /// Before anything is written: when the plan writes a remote webhook and the TLS Secret is the user's (no
+    /// certFile/keyFile), it must exist already; nothing in the run would make it.
+    func preflight(_ plan: Plan, mesh: CompiledMesh) async throws {
+        let writesWebhook = plan.changes.contains { c in
+            c.action.changes && c.action != .delete && (mesh.resource(at: c.address).map { Self.guards($0, in: topology) } ?? false)
+        }
+        guard writesWebhook, topology.controlPlane.tls.certificateFile == nil else { return }
+        guard let c = clients[topology.externalCluster.name] else { throw ApplyError.noConnection(cluster: topology.externalCluster.name) }
+        try await Self.checkTLSSecret(topology, c)
+    }
+
+    static func checkTLSSecret(_ t: MeshTopology, _ c: KubeClient) async throws {
+        let cp = t.controlPlane
+        if try await c.get(GroupVersionKind(apiVersion: "v1", kind: "Secret"), namespace: cp.gateway.namespace, name: cp.tls.secretName) == nil {
+            throw ReachabilityError.noTLSSecret(cluster: t.externalCluster.name, namespace: cp.gateway.namespace, name: cp.tls.secretName)
+        }
     }
 
     static let webhookPort = 15017
@@ -68,10 +87,9 @@ actor ReachabilityGate {
             host = name
         }
 
-        // 2. The TLS Secret the gateway serves 15012 and 15017 with.
-        if try await c.get(GroupVersionKind(apiVersion: "v1", kind: "Secret"), namespace: cp.gateway.namespace, name: cp.tls.secretName) == nil {
-            throw ReachabilityError.noTLSSecret(cluster: ext, namespace: cp.gateway.namespace, name: cp.tls.secretName)
-        }
+        // 2. The TLS Secret the gateway serves 15012 and 15017 with (made in this run, or checked by `preflight`
+        //    and still there).
+        try await checkTLSSecret(t, c)
 
         // 3. A TLS handshake where the webhooks will call, retried while DNS and the load balancer settle.
         guard cp.tls.checkHandshake else { return }
