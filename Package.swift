@@ -85,6 +85,10 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: v5),
         .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
-        .testTarget(name: "EndToEndTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "MeshformKit", "KubeSim",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS
+        ], swiftSettings: v5),
     ]
 )

@@ -6,6 +6,7 @@ import NIOTLS
 
 /// Whether a TLS server answers at `host:port` from here: connect, complete a handshake, close. Nothing is
 /// sent after the handshake, so it works for any protocol over TLS (gRPC on 15012, HTTPS webhooks on 15017).
+/// A hostname is sent as SNI (servers such as Envoy pick their certificate by it); an IP address is not.
 public enum TLSProbe {
     public enum Trust: Sendable {
         /// Only that a handshake completes; the certificate is not checked (the caller trusts it some other way,
@@ -16,13 +17,16 @@ public enum TLSProbe {
         case verified(caPEM: Data?, serverName: String)
     }
 
-    /// Returns when the handshake completed; throws `TLSProbeError` saying why not (refused, timed out, certificate).
-    public static func handshake(host: String, port: Int, trust: Trust, timeout: Duration = .seconds(10)) async throws {
+    /// Returns the certificate the server presented (DER) once the handshake completed; throws `TLSProbeError`
+    /// saying why not (refused, timed out, certificate).
+    @discardableResult
+    public static func handshake(host: String, port: Int, trust: Trust, timeout: Duration = .seconds(10)) async throws -> [UInt8]? {
         var config = TLSConfiguration.makeClientConfiguration()
         var sni: String?
         switch trust {
         case .anyCertificate:
             config.certificateVerification = .none
+            sni = isIPAddress(host) ? nil : host
         case .verified(let ca, let serverName):
             if let ca {
                 do { config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes([UInt8](ca))) } catch {
@@ -63,6 +67,12 @@ public enum TLSProbe {
         do { try await watcher.promise.futureResult.get() } catch {
             throw TLSProbeError(host: host, port: port, reason: describe(error, timeout: timeout))
         }
+        return watcher.peerCertificate
+    }
+
+    /// The first certificate of a PEM bundle, as DER (to compare with what `handshake` returns); nil if none.
+    public static func certificateDER(pem: Data) -> [UInt8]? {
+        (try? NIOSSLCertificate.fromPEMBytes([UInt8](pem)))?.first.flatMap { try? $0.toDERBytes() }
     }
 
     static func isIPAddress(_ s: String) -> Bool {
@@ -94,6 +104,8 @@ private final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable
     typealias InboundIn = ByteBuffer
     let promise: EventLoopPromise<Void>
     private var done = false
+    /// The server's certificate (DER), read when the handshake completes (before the promise, on the event loop).
+    private(set) var peerCertificate: [UInt8]?
 
     init(promise: EventLoopPromise<Void>) { self.promise = promise }
 
@@ -108,7 +120,10 @@ private final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? TLSUserEvent, case .handshakeCompleted = e { finish(.success(())) }
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            peerCertificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()?.toDERBytes()
+            finish(.success(()))
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

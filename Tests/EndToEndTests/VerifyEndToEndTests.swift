@@ -2,6 +2,9 @@ import Foundation
 import KubeClient
 import KubeModel
 import KubeSim
+import NIOCore
+import NIOPosix
+import NIOSSL
 import Testing
 @testable import MeshformKit
 
@@ -181,12 +184,12 @@ extension EndToEnd {
         #expect(try await h.managedObjects().isEmpty)
     }
 
-    /// Two TLS servers (KubeSims: any TLS server will do) on localhost's 15012 and 15017 stand in for the gateway.
-    @Test func handshakeCheckPassesAndVerifySaysSoWhereTLSAnswers() async throws {
-        var servers: [KubeSim] = []
-        defer { for s in servers { Task { try? await s.stop() } } }
+    /// TLS servers on localhost's 15012 and 15017 presenting the demo's gateway certificate stand in for the gateway.
+    @Test func handshakeCheckPassesAndVerifySaysSoWhereTheGatewayAnswers() async throws {
+        var servers: [TLSStandIn] = []
+        defer { for s in servers { Task { await s.stop() } } }
         for port in [15012, 15017] {
-            guard let s = try? await KubeSim.start(KubeSimOptions(name: "gateway-\(port)", port: port)) else {
+            guard let s = try? await TLSStandIn.start(port: port) else {
                 Issue.record("port \(port) on 127.0.0.1 is taken, so no stand-in gateway can listen there"); return
             }
             servers.append(s)
@@ -196,14 +199,32 @@ extension EndToEnd {
         let session = try h.session(try localhostDemo(h))
         guard case .succeeded = try await Self.apply(session, reachabilityTimeout: .seconds(10)) else { Issue.record("apply failed"); return }
         let report = try await session.verify()
-        #expect(status(report, "gateway-tls@localhost:15012") == .passed, "\(report.text())")
-        #expect(status(report, "gateway-tls@localhost:15017") == .passed, "\(report.text())")
+        for name in ["gateway-tls@localhost:15012", "gateway-tls@localhost:15017"] {
+            let c = report.checks.first { $0.name == name }
+            #expect(c?.status == .passed && c?.detail.contains("presents the certificate of Secret istio-system/external-istiod-tls") == true,
+                    "\(report.text())")
+        }
         #expect(status(report, "webhooks@config") == .passed, "\(report.text())")
         // One of them stops answering: verify fails on that port only.
-        try await servers.removeFirst().stop()
+        await servers.removeFirst().stop()
         let half = try await session.verify()
         #expect(status(half, "gateway-tls@localhost:15012") == .failed && status(half, "gateway-tls@localhost:15017") == .passed, "\(half.text())")
         #expect(!half.passed)
+    }
+
+    /// Something answers TLS on 15017 with another certificate (a KubeSim here; a proxy or a stale DNS record in life).
+    @Test func aTLSServerThatIsNotTheGatewayDoesNotPassTheGate() async throws {
+        guard let other = try? await KubeSim.start(KubeSimOptions(name: "not-the-gateway", port: 15017)) else {
+            Issue.record("port 15017 on 127.0.0.1 is taken, so no stand-in can listen there"); return
+        }
+        defer { Task { try? await other.stop() } }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let result = try await Self.apply(try h.session(try localhostDemo(h)), reachabilityTimeout: .seconds(3))
+        guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
+        #expect(error.contains("a TLS server answers at localhost:15017 but presents another certificate than Secret istio-system/external-istiod-tls"),
+                "\(error)")
+        #expect(try await h.managedObjects().isEmpty)
     }
 
     @Test func hostnameModeSaysWhereToPointTheName() async throws {
@@ -223,4 +244,28 @@ extension EndToEnd {
         #expect(points.first?.1 == service?[path: ["status", "loadBalancer", "ingress"]]?[0]?["ip"]?.string)
     }
 }
+}
+
+/// A TLS server on 127.0.0.1 presenting the demo gateway's certificate (plans/demo/tls): what the control-plane
+/// gateway shows the remotes in hostname mode. It completes handshakes and serves nothing.
+final class TLSStandIn: @unchecked Sendable {
+    let channel: Channel
+    init(channel: Channel) { self.channel = channel }
+
+    static func start(port: Int) async throws -> TLSStandIn {
+        let dir = MeshHarness.packageRoot.appendingPathComponent("plans/demo/tls")
+        let cert = try NIOSSLCertificate.fromPEMFile(dir.appendingPathComponent("gateway.crt").path)
+        let key = try NIOSSLPrivateKey(file: dir.appendingPathComponent("gateway.key").path, format: .pem)
+        let context = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: cert.map { .certificate($0) },
+                                                                                privateKey: .privateKey(key)))
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { c in
+                c.eventLoop.makeCompletedFuture { try c.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+        return TLSStandIn(channel: channel)
+    }
+
+    func stop() async { try? await channel.close() }
 }

@@ -10,7 +10,10 @@ struct TLSProbeAndAccessReviewTests {
         let c = try await SimCluster.start("probe")
         defer { Task { try await c.stop() } }
         // Completes without judging the certificate, and with it when the CA and name are right.
-        try await TLSProbe.handshake(host: "127.0.0.1", port: c.sim.port, trust: .anyCertificate)
+        let presented = try await TLSProbe.handshake(host: "127.0.0.1", port: c.sim.port, trust: .anyCertificate)
+        // The server's own certificate comes back (not its CA's).
+        let ca = try #require(TLSProbe.certificateDER(pem: Data(c.sim.caPEM.utf8)))
+        #expect(presented != nil && presented != ca)
         try await TLSProbe.handshake(host: "127.0.0.1", port: c.sim.port, trust: .verified(caPEM: Data(c.sim.caPEM.utf8), serverName: "localhost"))
         try await TLSProbe.handshake(host: "127.0.0.1", port: c.sim.port, trust: .verified(caPEM: Data(c.sim.caPEM.utf8), serverName: "127.0.0.1"))
 

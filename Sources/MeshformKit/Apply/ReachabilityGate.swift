@@ -13,7 +13,8 @@ import KubeModel
 /// 2. the TLS Secret `controlPlane.tls.secretName` exists in the gateway's namespace (the gateway's servers name
 ///    it as `credentialName`; without it the gateway serves no TLS on 15012/15017);
 /// 3. with `controlPlane.tls.checkHandshake` (the default), a TLS handshake with ADDRESS:15017 completes from
-///    here. The certificate is not judged: the API server trusts it through the webhook's `caBundle` or its roots.
+///    here, and in hostname mode the server presents the TLS Secret's certificate (`GatewayTLS`). Whether the API
+///    server will trust it is not judged here: it does so through the webhook's `caBundle` or its roots.
 /// A failure is a `ReachabilityError` on the webhook's step: no webhook is written, and the run rolls back.
 /// What can be known before the run starts (the user's own TLS Secret) is checked then: `preflight`.
 actor ReachabilityGate {
@@ -93,17 +94,47 @@ actor ReachabilityGate {
 
         // 3. A TLS handshake where the webhooks will call, retried while DNS and the load balancer settle.
         guard cp.tls.checkHandshake else { return }
+        let expected = try await GatewayTLS.expectedCertificate(t, client: c)
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
+            let last: ReachabilityError
             do {
-                try await TLSProbe.handshake(host: host, port: webhookPort, trust: .anyCertificate,
-                                             timeout: min(.seconds(10), max(.milliseconds(100), deadline - clock.now)))
+                try await GatewayTLS.check(t, host: host, port: webhookPort, expected: expected,
+                                           timeout: min(.seconds(10), max(.milliseconds(100), deadline - clock.now)))
                 return
             } catch let e as TLSProbeError {
-                if clock.now + .seconds(2) >= deadline { throw ReachabilityError.noHandshake(e, waited: timeout) }
-                try await Task.sleep(for: .seconds(2))
+                last = .noHandshake(e, waited: timeout)
+            } catch let e as ReachabilityError {
+                last = e
             }
+            if clock.now + .seconds(2) >= deadline { throw last }
+            try await Task.sleep(for: .seconds(2))
+        }
+    }
+}
+
+/// The control-plane gateway's TLS as the remotes meet it. In hostname mode the gateway terminates TLS with the
+/// Secret's certificate (the guide's Gateway servers: `tls.mode: SIMPLE`, `credentialName`), so that certificate
+/// must be the one presented: a handshake with any other server (a stale DNS record, a transparent proxy on the
+/// way) is not the gateway. With the load-balancer address the presented certificate is not compared (the
+/// routing may pass TLS through to istiod, whose certificate Meshform does not hold).
+enum GatewayTLS {
+    /// The certificate to expect (DER), or nil when none is compared.
+    static func expectedCertificate(_ t: MeshTopology, client: KubeClient) async throws -> [UInt8]? {
+        guard case .hostname = t.controlPlane.address else { return nil }
+        let cp = t.controlPlane
+        let secret = try await client.get(GroupVersionKind(apiVersion: "v1", kind: "Secret"), namespace: cp.gateway.namespace, name: cp.tls.secretName)
+        guard let b64 = secret?[path: ["data", "tls.crt"]]?.string, let pem = Data(base64Encoded: b64) else { return nil }
+        return TLSProbe.certificateDER(pem: pem)
+    }
+
+    /// Throws `TLSProbeError` (no handshake) or `ReachabilityError.wrongCertificate`.
+    static func check(_ t: MeshTopology, host: String, port: Int, expected: [UInt8]?, timeout: Duration) async throws {
+        let presented = try await TLSProbe.handshake(host: host, port: port, trust: .anyCertificate, timeout: timeout)
+        if let expected, presented != expected {
+            throw ReachabilityError.wrongCertificate(host: host, port: port,
+                                                     secret: "\(t.controlPlane.gateway.namespace)/\(t.controlPlane.tls.secretName)")
         }
     }
 }
@@ -120,6 +151,7 @@ public enum ReachabilityError: Error, CustomStringConvertible {
     case noGatewayAddress(cluster: String, service: String, waited: Duration)
     case noTLSSecret(cluster: String, namespace: String, name: String)
     case noHandshake(TLSProbeError, waited: Duration)
+    case wrongCertificate(host: String, port: Int, secret: String)
 
     public var description: String {
         let lead = "istiod would not be reachable where the remote webhooks call it, so no webhook was written (an injection "
@@ -136,6 +168,10 @@ public enum ReachabilityError: Error, CustomStringConvertible {
             return lead + "\(e) (tried for \(w)). Check that the address resolves to the gateway, that ports 15012/15017 are open "
                 + "from here, and that the gateway serves them; set controlPlane.tls.checkHandshake: false only where this "
                 + "machine cannot reach the address but the clusters can."
+        case .wrongCertificate(let h, let p, let s):
+            return lead + "a TLS server answers at \(h):\(p) but presents another certificate than Secret \(s) (controlPlane.tls.secretName), "
+                + "so it is not the control-plane gateway: check where \(h) resolves (an old record, a proxy on the way) and which "
+                + "credential the gateway serves."
         }
     }
 }

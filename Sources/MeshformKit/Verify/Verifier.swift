@@ -220,6 +220,7 @@ struct Verifier {
 
     func gatewayTLS(gatewayAddress: String?) async -> [VerifyCheck] {
         let cp = topology.controlPlane
+        let t = topology
         let host: String
         switch cp.address {
         case .hostname(let h): host = h
@@ -230,6 +231,16 @@ struct Verifier {
             }
             host = gatewayAddress
         }
+        let expected: [UInt8]?
+        if cp.tls.checkHandshake, let c = clients[t.externalCluster.name] {
+            expected = try? await GatewayTLS.expectedCertificate(t, client: c)
+        } else {
+            expected = nil
+        }
+        let compared = expected != nil
+            ? "; the gateway presents the certificate of Secret \(cp.gateway.namespace)/\(cp.tls.secretName)"
+            : (cp.address == .gatewayLoadBalancer ? " (certificate not compared with the load-balancer address)"
+                                                   : " (Secret \(cp.gateway.namespace)/\(cp.tls.secretName) has no tls.crt to compare with)")
         return await withTaskGroup(of: VerifyCheck.self) { group in
             for port in [15012, 15017] {
                 group.addTask {
@@ -239,8 +250,8 @@ struct Verifier {
                                            "controlPlane.tls.checkHandshake is false in the mesh file")
                     }
                     do {
-                        try await TLSProbe.handshake(host: host, port: port, trust: .anyCertificate, timeout: handshakeTimeout)
-                        return VerifyCheck("gateway-tls", target, .passed, "a TLS handshake completed")
+                        try await GatewayTLS.check(t, host: host, port: port, expected: expected, timeout: handshakeTimeout)
+                        return VerifyCheck("gateway-tls", target, .passed, "a TLS handshake completed" + compared)
                     } catch {
                         return VerifyCheck("gateway-tls", target, .failed, "\(error)")
                     }
