@@ -47,8 +47,9 @@ struct AccessAttributes {
 /// in its own namespace only; a rule matches when verb, API group, resource (`*`, `resource/subresource`,
 /// `*/subresource`) and resource name (empty list: any) all match. `system:masters` is allowed everything.
 ///
-/// KubeSim answers SelfSubjectAccessReview with it; it does not (yet) enforce it on other requests: every
-/// authenticated token may read and write, so a test can tell "may list" only by asking the review.
+/// KubeSim enforces it on every resource request (403 Forbidden, with Kubernetes' message) and answers
+/// SelfSubjectAccessReview with it. Discovery, OpenAPI and /version are open to every authenticated user, as the
+/// default `system:discovery` ClusterRole allows.
 enum RBAC {
     /// Call with the store's lock held. Returns whether allowed and, as Kubernetes does, the binding that allowed it.
     static func authorize(_ user: SimUser, _ a: AccessAttributes, store: Store) -> (allowed: Bool, reason: String) {
@@ -106,7 +107,38 @@ enum RBAC {
     }
 }
 
+extension AccessAttributes {
+    /// What a resource request asks, as the API server's request-info resolver names it
+    /// (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go).
+    init(_ req: SimRequest, _ p: ResourcePath) {
+        switch (req.method, p.name) {
+        case ("GET", nil): verb = req.flag("watch") ? "watch" : "list"
+        case ("GET", _): verb = req.flag("watch") ? "watch" : "get"
+        case ("POST", _): verb = "create"
+        case ("PUT", _): verb = "update"
+        case ("PATCH", _): verb = "patch"
+        case ("DELETE", nil): verb = "deletecollection"
+        case ("DELETE", _): verb = "delete"
+        default: verb = req.method.lowercased()
+        }
+        group = p.type.group; resource = p.type.resource; subresource = p.subresource ?? ""
+        namespace = p.namespace ?? ""; name = p.name ?? ""
+    }
+}
+
 extension Server {
+    /// nil when `user` may make this request; otherwise the 403 Kubernetes answers.
+    func authorize(_ req: SimRequest, _ p: ResourcePath, user: SimUser) -> APIError? {
+        if user.groups.contains("system:masters") { return nil }
+        let a = AccessAttributes(req, p)
+        if store.withLock({ RBAC.authorize(user, a, store: store) }).allowed { return nil }
+        let what = a.subresource.isEmpty ? a.resource : "\(a.resource)/\(a.subresource)"
+        let scope = a.namespace.isEmpty ? "at the cluster scope" : "in the namespace \"\(a.namespace)\""
+        let object = a.name.isEmpty ? "\(what) is forbidden" : "\(what) \"\(a.name)\" is forbidden"
+        return APIError(code: 403, reason: "Forbidden",
+                        message: "\(object): User \"\(user.name)\" cannot \(a.verb) resource \"\(what)\" in API group \"\(a.group)\" \(scope)")
+    }
+
     /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`: the spec's resource attributes judged for
     /// the caller by `RBAC`; the answer is the review with `status` filled (201, as Kubernetes answers).
     func selfSubjectAccessReview(_ req: SimRequest, user: SimUser) -> SimResponse {

@@ -85,7 +85,7 @@ final class Server: @unchecked Sendable {
         if f.errorRate > 0, Double.random(in: 0..<1) < f.errorRate, let code = f.errorCodes.randomElement() {
             return render(.error(.injected(code, retryAfter: f.retryAfterSeconds)))
         }
-        return render(resource(req, faults: f))
+        return render(resource(req, faults: f, user: user))
     }
 
     /// Who the token is: the admin, a service account whose token the token controller or TokenRequest issued,

@@ -52,6 +52,13 @@ struct AccessReviewTests {
         #expect(try await allowed(t, token, "delete", "pods") == false)
         #expect(try await allowed(t, token, "list", "secrets") == false)
         #expect(try await allowed(t, token, "list", "pods", group: "apps") == false)
+        // Requests are judged the same way.
+        #expect(try await t.http("GET", "/api/v1/pods", token: token).code == 200)
+        #expect(try await t.http("GET", "/api/v1/namespaces/default/services", token: token).code == 200)
+        let forbidden = try await t.http("GET", "/api/v1/namespaces/default/secrets", token: token)
+        #expect(forbidden.code == 403 && forbidden.body["reason"] == "Forbidden")
+        #expect(forbidden.body["message"]?.string?.contains("cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"") == true)
+        #expect(try await t.http("DELETE", "/api/v1/namespaces/default/pods/any", token: token).code == 403)
 
         // A RoleBinding grants only in its namespace.
         _ = try await t.http("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/mesh/roles", body: [
