@@ -9,9 +9,9 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check the live mesh as the guide does: webhooks, remote secrets and their RBAC, istiod, the gateway's TLS, sidecars.",
         discussion: """
-        Read-only: takes no lock and writes nothing. A check that cannot be made here is listed as "not run" with its
-        reason and does not change the exit code. Exit 0: no check failed; 1: a check failed, or an error (bad mesh file,
-        unreachable kubeconfig context). docs/verify.md lists the checks.
+        Read-only: takes no lock and writes nothing. A check that cannot be made here is listed as "not run" with its \
+        reason and does not change the exit code. Exit 0: no check failed; 1: a check failed, or an error (bad mesh \
+        file, a context missing from the kubeconfig). docs/verify.md lists the checks.
         """)
 
     @OptionGroup var mesh: MeshOptions
