@@ -70,6 +70,16 @@ extension EndToEnd {
         #expect(rbac.status == .failed && rbac.detail.contains("may not list") && rbac.detail.contains("pods"), "\(rbac.detail)")
         #expect(status(broken, "remote-secret@config") == .passed)
 
+        // remote2's secret replaced by the config cluster's kubeconfig: valid credentials, wrong cluster.
+        let external = try h.client("external")
+        defer { Task { try? await external.shutdown() } }
+        let configSecret = try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-kubeconfig"))
+        var swapped = Executor.restorable(try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-remote-secret-remote2")))
+        swapped[path: ["data", "remote2"]] = configSecret[path: ["data", "config"]]
+        _ = try await external.apply(swapped, fieldManager: "kubectl-edit", force: true)
+        let wrongCluster = try #require(try await session.verify().checks.first { $0.name == "remote-secret@remote2" })
+        #expect(wrongCluster.status == .failed && wrongCluster.detail.contains("is another cluster than remote2"), "\(wrongCluster.detail)")
+
         // A cluster that is down: its checks fail (after a short try), the others are still made.
         try await h.sims["remote2"]!.stop()
         let down = try await session.verify()

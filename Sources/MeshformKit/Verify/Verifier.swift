@@ -202,11 +202,26 @@ struct Verifier {
             return failed("cannot ask \(connection.server) about the secret's credentials: \(error)")
         }
         if !denied.isEmpty {
-            return failed("the credentials authenticate, but \(who) may not list \(denied.joined(separator: ", ")) on cluster \(cluster.name): "
-                          + "istiod needs RBAC there (a ClusterRole with get/list/watch bound to \(rs.serviceAccountName), as the istiod chart renders)")
+            return failed("the credentials authenticate, but may not list \(denied.joined(separator: ", ")) on cluster \(cluster.name): "
+                          + "istiod needs RBAC there (a ClusterRole with get/list/watch bound to \(who), as the istiod chart renders)")
+        }
+        // The same cluster, not merely one that accepts the token: kube-system's uid is a cluster's identity
+        // (the convention `kubectl` plugins and Istio's own cluster ID tooling rely on).
+        let namespaceKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
+        let theirs: String?, ours: String?
+        do { theirs = try await remote.get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
+            return failed("the credentials cannot read namespace kube-system at \(connection.server), so which cluster they reach is unknown: \(error)")
+        }
+        do { ours = try await client(cluster.name).get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
+            return failed("cannot read namespace kube-system on cluster \(cluster.name) through your kubeconfig to confirm the secret reaches it: \(error)")
+        }
+        guard let theirs, let ours, theirs == ours else {
+            return failed("the secret's server \(connection.server) is another cluster than \(cluster.name) (kube-system has uid \(theirs ?? "none"), "
+                          + "not \(ours ?? "none")): it was made for, or points at, the wrong cluster")
         }
         return [VerifyCheck("remote-secret", cluster.name, .passed,
-                            "Secret \(rs.namespace)/\(rs.secretName) authenticates at \(connection.server) as \(who), which may list \(reads.count) kinds istiod reads")]
+                            "Secret \(rs.namespace)/\(rs.secretName): its credentials authenticate at \(connection.server) (cluster \(cluster.name)) "
+                            + "and may list the \(reads.count) kinds istiod reads there")]
     }
 
     static func isUnreachable(_ error: Error) -> Bool {
