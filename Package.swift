@@ -36,6 +36,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),   // TLSProbe's bare TLS handshake
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: v5),
@@ -83,6 +85,10 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: v5),
         .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
-        .testTarget(name: "EndToEndTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "MeshformKit", "KubeSim",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS
+        ], swiftSettings: v5),
     ]
 )

@@ -107,6 +107,7 @@ public final class KubeSim: Sendable {
         let open = store.withLock { store.watchers.values.map(\.1) }
         for w in open { w.finish() }   // outside the lock: finishing runs the watch's cleanup, which takes it
         saver?.cancel()
+        await saver?.value   // a save still writing an older snapshot must not land after the last one below
         runTask.cancel()
         _ = await runTask.result
         if let dataDir { try Persistence.saveIfDirty(dir: dataDir, store: store) }

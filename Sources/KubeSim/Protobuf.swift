@@ -2,7 +2,7 @@ import Foundation
 import KubeModel
 
 /// Just enough of Kubernetes' protobuf encoding for the bodies kubectl's typed commands send
-/// (`kubectl create namespace|serviceaccount|configmap|secret|token`): the `k8s\0` envelope, ObjectMeta's
+/// (`kubectl create namespace|serviceaccount|configmap|secret|token`, `kubectl auth can-i`): the `k8s\0` envelope, ObjectMeta's
 /// name, generateName, namespace, labels and annotations, ConfigMap and Secret data. Other protobuf
 /// bodies answer 415, as a server that does not speak protobuf would.
 enum KubeProtobuf {
@@ -33,6 +33,20 @@ enum KubeProtobuf {
                 for (sf, sv) in fields(b[...]) {
                     if sf == 1, case .bytes(let a) = sv { spec["audiences"] = .array((spec["audiences"]?.array ?? []) + [.string(str(a))]) }
                     if sf == 4, case .varint(let n) = sv { spec["expirationSeconds"] = .int(Int(n)) }
+                }
+                obj["spec"] = .object(spec)
+            case ("SelfSubjectAccessReview", 2):
+                // SelfSubjectAccessReviewSpec: 1 resourceAttributes (namespace, verb, group, version, resource,
+                // subresource, name), 2 nonResourceAttributes (path, verb); kubernetes/api authorization/v1/generated.proto.
+                var spec: [String: JSON] = [:]
+                for (sf, sv) in fields(b[...]) {
+                    guard case .bytes(let a) = sv else { continue }
+                    let names = sf == 1 ? ["namespace", "verb", "group", "version", "resource", "subresource", "name"] : ["path", "verb"]
+                    var attributes: [String: JSON] = [:]
+                    for (af, av) in fields(a[...]) where af >= 1 && af <= names.count {
+                        if case .bytes(let x) = av { attributes[names[af - 1]] = .string(str(x)) }
+                    }
+                    spec[sf == 1 ? "resourceAttributes" : "nonResourceAttributes"] = .object(attributes)
                 }
                 obj["spec"] = .object(spec)
             default: continue

@@ -31,10 +31,11 @@ extension Server {
         }
     }
 
-    func resource(_ req: SimRequest, faults: FaultSettings) -> SimResponse {
+    func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) -> SimResponse {
         let p: ResourcePath
         switch parsePath(req.segments) { case .success(let x): p = x; case .failure(let e): return .error(e) }
         let ns = p.namespace ?? ""
+        if let denied = authorize(req, p, user: user) { return .error(denied) }
         let isWrite = ["POST", "PUT", "PATCH", "DELETE"].contains(req.method)
         if isWrite, !faults.failWrites.isEmpty {
             let name = p.name ?? ((try? parseBody(req))?.name ?? "")
@@ -98,7 +99,7 @@ extension Server {
 
     func parseBody(_ req: SimRequest) throws -> JSON {
         if req.contentType.contains("protobuf") {
-            let known = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "TokenRequest"]
+            let known = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "TokenRequest", "SelfSubjectAccessReview"]
             if let o = KubeProtobuf.decode(req.body), known.contains(o.kind ?? "") { return o }
             throw APIError.unsupportedMediaType(req.contentType)
         }

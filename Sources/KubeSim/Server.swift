@@ -75,7 +75,8 @@ final class Server: @unchecked Sendable {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
-        guard authenticated(token) else { return render(.error(.unauthorized)) }
+        guard let user = user(for: token) else { return render(.error(.unauthorized)) }
+        if req.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" { return render(selfSubjectAccessReview(req, user: user)) }
         if let answer = discovery(req) { return render(answer) }
         if f.dropRate > 0, Double.random(in: 0..<1) < f.dropRate {
             context.channel.close(mode: .all, promise: nil)
@@ -84,13 +85,15 @@ final class Server: @unchecked Sendable {
         if f.errorRate > 0, Double.random(in: 0..<1) < f.errorRate, let code = f.errorCodes.randomElement() {
             return render(.error(.injected(code, retryAfter: f.retryAfterSeconds)))
         }
-        return render(resource(req, faults: f))
+        return render(resource(req, faults: f, user: user))
     }
 
-    func authenticated(_ token: String) -> Bool {
-        if token.isEmpty { return false }
-        if token == identity.adminToken { return true }
-        return store.withLock { store.tokens[token] != nil }
+    /// Who the token is: the admin, a service account whose token the token controller or TokenRequest issued,
+    /// or nobody (401).
+    func user(for token: String) -> SimUser? {
+        if token.isEmpty { return nil }
+        if token == identity.adminToken { return .admin }
+        return store.withLock { store.tokens[token] }.map(SimUser.init(recorded:))
     }
 
     static func parseQuery(_ q: String?) -> [String: String] {

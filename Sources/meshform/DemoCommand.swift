@@ -9,7 +9,7 @@ import MeshformKit
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run plan, apply, an out-of-band edit, drift, plan again and destroy on three local KubeSim clusters.",
+        abstract: "Run plan, apply, verify, an out-of-band edit, drift, plan again and destroy on three local KubeSim clusters.",
         discussion: """
         Uses plans/demo.yaml, whose Istio components are small pre-rendered stand-ins under plans/demo/ (real names,
         kinds, ports and labels; not the real Istio manifests). Nothing outside this directory and a temporary
@@ -56,6 +56,11 @@ struct DemoCommand: AsyncParsableCommand {
             let (applied, result) = try await session.apply(request, confirm: { _ in true },
                                                              emit: { print("    " + Terminal.line(for: $0)) })
             try ApplyRunner.report(result, hadChanges: applied.hasChanges, verb: "apply")
+
+            step("meshform verify: the guide's checks, read-only (what needs real pods or a reachable gateway is listed as not run).")
+            let verified = try await session.verify()
+            print(verified.text().split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+            guard verified.passed else { throw ExitCode(1) }
 
             step("Someone edits the cluster behind Meshform's back: the istiod Deployment on the external cluster gets 3 replicas (as `kubectl edit` would).")
             try await outOfBandEdit(session: session, env: env)

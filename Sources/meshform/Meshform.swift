@@ -4,9 +4,9 @@ import Foundation
 /// The `meshform` command. Each subcommand is its own type in its own file; this type only lists them.
 ///
 /// Exit codes (stable, documented in README.md):
-///   0  success; for `plan -detailed-exitcode` and `drift`: no changes / no drift
+///   0  success; for `plan -detailed-exitcode` and `drift`: no changes / no drift; `verify`: no check failed
 ///   1  error (bad input, unreachable cluster, API error, locked or corrupt state); nothing was changed
-///      unless the output says what was
+///      unless the output says what was; `verify`: a check failed
 ///   2  `plan -detailed-exitcode`: changes present; `drift`: drift found
 @main
 struct Meshform: AsyncParsableCommand {
@@ -26,6 +26,7 @@ struct Meshform: AsyncParsableCommand {
             StateCommand.self,
             ValidateCommand.self,
             GraphCommand.self,
+            VerifyCommand.self,
         ]
     )
 }

@@ -25,6 +25,8 @@ struct Terminal {
         case .undone(let a, let what): return "\(a): rolled back (\(what))"
         case .undoFailed(let a, let what, let e): return "\(a): ROLLBACK FAILED (\(what)): \(e)"
         case .note(let s): return s
+        case .pointHostname(let h, let a):
+            return "point \(h) at \(a): the control-plane gateway's load-balancer address (a DNS A record for an IP, a CNAME for a name)"
         }
     }
 

@@ -65,6 +65,7 @@ final class MeshHarness: @unchecked Sendable {
         let plans = Self.packageRoot.appendingPathComponent("plans")
         var text = edit(try String(contentsOf: plans.appendingPathComponent(name), encoding: .utf8))
         text = text.replacingOccurrences(of: "manifests: demo", with: "manifests: \(plans.path)/demo")
+            .replacingOccurrences(of: "File: demo/", with: "File: \(plans.path)/demo/")
             .replacingOccurrences(of: "../../shared/", with: Self.packageRoot.deletingLastPathComponent().path + "/shared/")
         let path = dir.appendingPathComponent(name)
         try text.write(to: path, atomically: true, encoding: .utf8)
@@ -75,7 +76,7 @@ final class MeshHarness: @unchecked Sendable {
     /// plans/demo/ instead of istioctl.
     func multiRemote(_ edits: [(String) -> String] = []) throws -> String {
         try meshFile("multi-remote.yaml") { text in
-            edits.reduce(MeshEdits.manifestsRenderer(text)) { $1($0) }
+            edits.reduce(MeshEdits.kubeSimTLS(MeshEdits.manifestsRenderer(text))) { $1($0) }
         }
     }
 
@@ -143,6 +144,18 @@ final class MeshHarness: @unchecked Sendable {
 enum MeshEdits {
     static func manifestsRenderer(_ text: String) -> String {
         text.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: manifests\n  manifests: demo")
+    }
+
+    /// The gateway's TLS Secret made by Meshform from the demo's certificate (the guide's user creates it by hand),
+    /// and no TLS handshake with the control-plane address: KubeSim's load-balancer addresses are not servers.
+    static func kubeSimTLS(_ text: String) -> String {
+        text.replacingOccurrences(of: "    secretName: ${SSL_SECRET_NAME}\n", with: """
+                secretName: ${SSL_SECRET_NAME}
+                certFile: demo/tls/gateway.crt
+                keyFile: demo/tls/gateway.key
+                checkHandshake: false
+
+            """)
     }
 
     /// Without the second remote: its cluster entry and the workload placed on it.

@@ -132,6 +132,12 @@ import KubeSim
         let cluster = try await SimCluster.start("tokenrequest")
         let client = try cluster.client()
         _ = try await client.apply(["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "reader", "namespace": "default"]], fieldManager: "t")
+        // KubeSim enforces RBAC: the reader may get namespaces once bound to a role that allows it.
+        _ = try await client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": ["name": "ns-reader"],
+                                    "rules": [["apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]]]], fieldManager: "t")
+        _ = try await client.apply(["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": ["name": "ns-reader"],
+                                    "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ns-reader"],
+                                    "subjects": [["kind": "ServiceAccount", "name": "reader", "namespace": "default"]]], fieldManager: "t")
         let token = try await client.requestToken(namespace: "default", serviceAccount: "reader", audiences: ["istio-ca"], expirationSeconds: 3600)
         #expect(!token.isEmpty && token != cluster.sim.token)
         let asReader = KubeClient(connection: ClusterConnection(contextName: "reader", server: cluster.sim.url,

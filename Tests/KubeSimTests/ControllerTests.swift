@@ -30,7 +30,10 @@ import KubeModel
         let tr = try await t.http("POST", "/api/v1/namespaces/default/serviceaccounts/reader/token", body: ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": ["expirationSeconds": 600]])
         #expect(tr.code == 201)
         let token = try #require(tr.body[path: ["status", "token"]]?.string)
-        #expect(try await t.http("GET", "/api/v1/namespaces", token: token).code == 200)
+        // Authenticated (not 401), and, with no RBAC granted, forbidden, as Kubernetes answers.
+        let denied = try await t.http("GET", "/api/v1/namespaces", token: token)
+        #expect(denied.code == 403 && denied.body["message"]?.string
+            == "namespaces is forbidden: User \"system:serviceaccount:default:reader\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope")
         #expect(try await t.http("POST", "/api/v1/namespaces/default/serviceaccounts/absent/token", body: ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest"]).code == 404)
 
         let secret: JSON = ["apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
@@ -42,7 +45,7 @@ import KubeModel
             return filled[path: ["data", "token"]] != nil
         })
         let legacy = String(decoding: Data(base64Encoded: filled[path: ["data", "token"]]!.string!)!, as: UTF8.self)
-        #expect(try await t.http("GET", "/api/v1/namespaces", token: legacy).code == 200)
+        #expect(try await t.http("GET", "/api/v1/namespaces", token: legacy).code == 403)
         #expect(String(decoding: Data(base64Encoded: filled[path: ["data", "ca.crt"]]!.string!)!, as: UTF8.self) == t.sim.caPEM)
         #expect(filled[path: ["data", "namespace"]] == .string(Data("default".utf8).base64EncodedString()))
     }

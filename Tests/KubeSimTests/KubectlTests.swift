@@ -73,7 +73,7 @@ struct KubectlTests {
         _ = ok(try await t.kubectl("create", "serviceaccount", "robot"))
         let token = ok(try await t.kubectl("create", "token", "robot")).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!token.isEmpty)
-        #expect(try await t.http("GET", "/api/v1/namespaces", token: token).code == 200)
+        #expect(try await t.http("GET", "/api/v1/namespaces", token: token).code == 403)   // authenticated; no RBAC granted
         let err = try await t.kubectl("get", "configmap", "absent")
         #expect(err.status != 0)
         #expect(err.err.contains("NotFound") && err.err.contains("\"absent\" not found"))

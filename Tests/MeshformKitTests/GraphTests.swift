@@ -110,6 +110,7 @@ import Testing
             expectEdge(mesh, w.address, addr("external/apps/Deployment/external-istiod/istiod"))
             expectEdge(mesh, w.address, addr("external/networking.istio.io/VirtualService/external-istiod/external-istiod-vs"))
             expectEdge(mesh, w.address, addr("external/apps/Deployment/istio-system/istio-ingressgateway"))
+            expectEdge(mesh, w.address, addr("external/core/Service/istio-system/istio-ingressgateway"))
             #expect(w.ignoreFields.contains("webhooks[*].clientConfig.caBundle") && w.ignoreFields.contains("webhooks[*].failurePolicy"))
         }
         // Pods on a remote are created only once its injection webhook is in place.
@@ -117,6 +118,19 @@ import Testing
                    addr("remote1/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod"))
         expectEdge(mesh, addr("remote1/apps/Deployment/external-istiod/istio-ingressgateway"),
                    addr("remote1/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod"))
+    }
+
+    /// A TLS Secret Meshform makes from certFile/keyFile exists before any remote webhook (the gate checks it live).
+    @Test func gatewayTLSSecretMadeByMeshformBeforeAnyRemoteWebhook() throws {
+        let t = try MeshFile.load(path: TestPaths.plan("demo.yaml"), environment: guideEnvironment)
+        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
+        let secret = addr("external/core/Secret/istio-system/external-istiod-tls")
+        #expect(mesh.resource(at: secret)?.sensitive == true)
+        let webhooks = mesh.resources.filter { ReachabilityGate.guards($0, in: t) }
+        #expect(webhooks.count == 3)
+        for w in webhooks { expectEdge(mesh, w.address, secret) }
+        // The gate guards the data-plane clusters' webhooks only.
+        #expect(!mesh.resources.contains { ReachabilityGate.guards($0, in: t) && $0.address.cluster == "external" })
     }
 
     @Test(arguments: plans) func gatewayAddressBeforeEverythingThatNamesIt(plan: String) throws {

@@ -80,6 +80,16 @@ import Testing
         #expect(e.description.contains("mesh.yaml:9:5: error:"))
     }
 
+    @Test func handshakeCheckIsOnUnlessTheMeshFileTurnsItOff() throws {
+        #expect(try loadMesh(minimalMesh).controlPlane.tls.checkHandshake)
+        let off = minimalMesh.replacingOccurrences(of: "    secretName: istiod-tls", with: "    secretName: istiod-tls\n    checkHandshake: false")
+        #expect(try loadMesh(off).controlPlane.tls.checkHandshake == false)
+        let bad = diagnostics(minimalMesh.replacingOccurrences(of: "    secretName: istiod-tls", with: "    secretName: istiod-tls\n    checkHandshake: maybe"))
+        let e = try #require(bad.first)
+        #expect(e.message.contains("controlPlane.tls.checkHandshake must be true or false"), "\(e.message)")
+        #expect(e.location.line == 13)
+    }
+
     @Test func wrongTypeIsReported() throws {
         let d = diagnostics(minimalMesh.replacingOccurrences(of: "    role: config", with: "    role: config\n    gateways:\n      ingress: sometimes"))
         let e = try #require(d.first)

@@ -10,6 +10,8 @@ public enum ApplyEvent: Sendable {
     case undone(address: String, what: String)
     case undoFailed(address: String, what: String, error: String)
     case note(String)
+    /// Hostname mode: the control-plane gateway's load-balancer address, which the user's DNS name must resolve to.
+    case pointHostname(hostname: String, address: String)
 }
 
 /// The totals apply prints at the end.

@@ -11,6 +11,8 @@ public struct ApplyOptions: Sendable {
     public var readinessTimeout: Duration = .seconds(300)
     /// How long destroy waits for an object to be gone (finalizers).
     public var deletionTimeout: Duration = .seconds(120)
+    /// How long the gate before the remote webhooks waits for the gateway's address and a TLS handshake (`ReachabilityGate`).
+    public var reachabilityTimeout: Duration = .seconds(120)
     public var who = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
     public init() {}
 }
@@ -30,6 +32,7 @@ public final class Executor: @unchecked Sendable {
 
     private let lock = NSLock()
     private var computed: ComputedValues
+    private let gate: ReachabilityGate
     /// What each completed step needs to be undone, in completion order. Secret bodies live only here, in memory,
     /// for the run's duration; the journal holds them masked.
     private var done: [CompletedStep] = []
@@ -47,10 +50,12 @@ public final class Executor: @unchecked Sendable {
                 computed: ComputedValues, options: ApplyOptions, emit: @escaping @Sendable (ApplyEvent) -> Void) {
         self.mesh = mesh; self.clients = clients; self.endpoints = endpoints; self.store = store
         self.computed = computed; self.options = options; self.emit = emit
+        gate = ReachabilityGate(topology: mesh.topology, clients: clients, timeout: options.reachabilityTimeout, emit: emit)
     }
 
     /// Applies `plan`. The caller holds the state lock and has checked the plan is current.
     public func run(_ plan: Plan) async throws -> ApplyResult {
+        try await gate.preflight(plan, mesh: mesh)
         let run = try store.beginRun(kind: plan.operation == .destroy ? .destroy : .apply, who: options.who,
                                      configHash: plan.configHash)
         let stateBefore = Dictionary((try store.objects()).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
@@ -118,6 +123,7 @@ public final class Executor: @unchecked Sendable {
         try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil))
         do {
+            if ReachabilityGate.guards(r, in: mesh.topology) { try await gate.check() }
             if change.action == .replace, previousLive != nil {
                 _ = try await c.delete(gvk, namespace: r.body.namespace, name: r.body.name ?? "", propagation: "Foreground",
                                        waitUntilGone: options.deletionTimeout)

@@ -8,8 +8,8 @@ import KubeModel
 /// 4. The external istiod waits for the config cluster's CRDs, its `istio` ConfigMap and its remote secret
 ///    (istiod reads mesh config and CRDs from the config cluster).
 /// 5. Every webhook configuration on a data-plane cluster waits for istiod to be available and for the
-///    path to it (control-plane gateway, Gateway/VirtualService/DestinationRule): a webhook pointing at a
-///    down istiod blocks pod creation.
+///    path to it (control-plane gateway with its Service and TLS Secret, Gateway/VirtualService/DestinationRule):
+///    a webhook pointing at a down istiod blocks pod creation. Apply then checks that path live (`ReachabilityGate`).
 /// 6. Objects that create pods on a data-plane cluster (workloads, gateways) wait for that cluster's
 ///    injection webhook, so they start with sidecars.
 /// 7. Anything containing a computed value waits for its producer (the gateway's address before
@@ -45,7 +45,9 @@ enum DependencyRules {
         let istiod = ResourceAddress(cluster: ext, group: "apps", kind: "Deployment", namespace: cp.namespace, name: "istiod")
         let cpGateway = ResourceAddress(cluster: ext, group: "apps", kind: "Deployment", namespace: cp.gateway.namespace, name: cp.gateway.name)
         let routing = GlueObjects.routing(cp).compactMap { try? ResourceAddress(cluster: ext, object: $0) }
-        let webhookPrerequisites = ([istiod, cpGateway] + routing).compactMap(exists)
+        let cpGatewayService = ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.gateway.namespace, name: cp.gateway.name)
+        let tlsSecret = ResourceAddress(cluster: ext, group: "core", kind: "Secret", namespace: cp.gateway.namespace, name: cp.tls.secretName)
+        let webhookPrerequisites = ([istiod, cpGateway, cpGatewayService, tlsSecret] + routing).compactMap(exists)
         let istiodService = exists(ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.namespace, name: "istiod"))
 
         var istiodNeeds: [ResourceAddress] = []

@@ -12,7 +12,7 @@ public enum MeshFile {
     static let controlPlaneKeys = ["namespace", "gateway", "address", "tls", "proxyMetadata", "istiod"]
     static let cpGatewayKeys = ["namespace", "name", "ports"]
     static let portKeys = ["name", "port", "targetPort"]
-    static let tlsKeys = ["secretName", "certFile", "keyFile"]
+    static let tlsKeys = ["secretName", "certFile", "keyFile", "checkHandshake"]
     static let istiodKeys = ["env", "values"]
     static let workloadKeys = ["name", "cluster", "namespace", "injection", "manifests", "dependsOn"]
     static let manifestKeys = ["path", "selector"]
@@ -153,6 +153,7 @@ public enum MeshFile {
                 cp.tls.secretName = required(tm, "secretName", "controlPlane.tls", at: t, r.string) ?? cp.tls.secretName
                 cp.tls.certificateFile = tm["certFile"].flatMap { r.string($0, path: "controlPlane.tls.certFile") }.map(resolve)
                 cp.tls.keyFile = tm["keyFile"].flatMap { r.string($0, path: "controlPlane.tls.keyFile") }.map(resolve)
+                cp.tls.checkHandshake = tm["checkHandshake"].flatMap { r.bool($0, path: "controlPlane.tls.checkHandshake") } ?? true
                 if (cp.tls.certificateFile == nil) != (cp.tls.keyFile == nil) {
                     r.error(t, "controlPlane.tls needs both certFile and keyFile, or neither",
                             fix: "add the missing file, or remove both to use an existing Secret named secretName.")

@@ -123,6 +123,10 @@ public struct TLSSecretSpec: Sendable, Hashable {
     /// When both are set Meshform creates the Secret from these PEM files; otherwise it must exist.
     public var certificateFile: String?
     public var keyFile: String?
+    /// Before the remote webhooks (failurePolicy Fail) are applied, and in `meshform verify`: complete a TLS
+    /// handshake with the control-plane address on 15012 and 15017 from where Meshform runs. Off only where that
+    /// address cannot answer from here (KubeSim's load balancers are addresses, not servers).
+    public var checkHandshake = true
 }
 
 public struct IstioSettings: Sendable, Hashable {
