@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import NIOCore
+import NIOSSL
 import HTTPTypes
 import KubeModel
 
@@ -75,7 +76,9 @@ final class Server: @unchecked Sendable {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
-        guard authenticated(token) else { return render(.error(.unauthorized)) }
+        // No token: a client certificate, already verified against the CA in the handshake, authenticates.
+        let certificate = token.isEmpty ? (try? await context.channel.nioSSL_peerCertificate().get()) ?? nil : nil
+        guard authenticated(token) || certificate != nil else { return render(.error(.unauthorized)) }
         if let answer = discovery(req) { return render(answer) }
         if f.dropRate > 0, Double.random(in: 0..<1) < f.dropRate {
             context.channel.close(mode: .all, promise: nil)
