@@ -127,6 +127,16 @@ import Testing
         #expect(throws: (any Error).self) { try YAMLDocuments.parseOne("users:\n- name: a\n  name: b\n") }
     }
 
+    @Test func aBadWorkloadManifestIsReportedAtItsFileLineAndColumn() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let manifest = dir.appendingPathComponent("app.yaml").path
+        try "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n".write(toFile: manifest, atomically: true, encoding: .utf8)
+        let t = try loadMesh(Self.demo(workloads: "  - {name: app, cluster: config, manifests: [\(manifest)]}\n"))
+        let e = #expect(throws: CompileError.self) { try Compiler(renderer: Compiler.renderer(for: t)).compile(t) }
+        #expect(e?.description == "\(manifest):5:3: error: 'metadata.name' is written twice (first at line 4) (the manifest of workload app)")
+    }
+
     @Test func theManifestCacheHoldsNoSecretDataAndIsPrivate() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
