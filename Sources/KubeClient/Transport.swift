@@ -111,7 +111,7 @@ final class Transport: Sendable {
                 throw e
             } catch {
                 if let tls = Self.tlsFailure(error) {
-                    throw KubeError.tls(site, message: tls)
+                    throw KubeError.tls(site, message: "cluster \"\(connection.clusterName)\": \(tls)")
                 }
                 failure = .transport(site, message: "\(method) \(path): \(Self.describe(error))", attempts: attempt)
             }

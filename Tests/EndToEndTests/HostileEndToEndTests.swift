@@ -110,6 +110,25 @@ extension EndToEnd {
         #expect(cached.count == 1, "the padded component without Secret data is cached, the one with it is not: \(cached)")
     }
 
+    @Test func aBadCAIsReportedAgainstItsOwnClusterOnly() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        // remote2's kubeconfig trusts the external cluster's CA instead of its own.
+        let path = h.kubeconfigs["remote2"]!
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let own = Data(h.sims["remote2"]!.caPEM.utf8).base64EncodedString(), wrong = Data(h.sims["external"]!.caPEM.utf8).base64EncodedString()
+        #expect(text.contains(own))
+        try text.replacingOccurrences(of: own, with: wrong).write(toFile: path, atomically: true, encoding: .utf8)
+        let session = try h.session(try h.multiRemote())
+        do {
+            _ = try await session.plan(PlanOptions())
+            Issue.record("remote2 cannot be verified: plan must fail")
+        } catch SessionError.unreachable(let clusters) {
+            #expect(Array(clusters.keys) == ["remote2"], "\(clusters)")
+            #expect(clusters["remote2"]?.contains("context \"remote2\"") == true && clusters["remote2"]?.contains("TLS") == true, "\(clusters)")
+        }
+    }
+
     @Test func everyCommandRefusesAnEmptyStateFileAlikeAndTouchesNothing() async throws {
         guard CLIEndToEndTests.binary != nil else { Issue.record("the meshform executable was not built next to the tests"); return }
         let h = try await MeshHarness()
