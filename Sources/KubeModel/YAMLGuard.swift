@@ -95,6 +95,7 @@ public enum YAMLGuard {
         /// Expanded size (values) of each anchor defined so far in this document.
         var anchors: [String: Int] = [:]
         var documentStart = 0
+        /// Values in the document with every alias expanded, and how many of them came through aliases.
         var values = 0
         var aliased = 0
 
@@ -141,6 +142,7 @@ public enum YAMLGuard {
                 let anchor = name(isMapping ? e.data.mapping_start.anchor : e.data.sequence_start.anchor)
                 let path = childPath()
                 try beginValue(key: nil, line: line, column: column)
+                values += 1
                 frames.append(Frame(anchor: anchor, isMapping: isMapping, path: path))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 let f = frames.removeLast()
@@ -162,6 +164,7 @@ public enum YAMLGuard {
         mutating func value(size: Int, anchor: String?, key: String?, line: Int, column: Int) throws(YAMLInputError) {
             try beginValue(key: key, line: line, column: column)
             if let anchor { anchors[anchor] = size }
+            values += size
             try endValue(size: size)
         }
 
@@ -180,8 +183,8 @@ public enum YAMLGuard {
             frames[i].keys[key] = line
         }
 
+        /// Adds a finished value's size to its parent (each value is counted in `values` once, where it starts).
         mutating func endValue(size: Int) throws(YAMLInputError) {
-            values += size
             guard !frames.isEmpty else { return }
             let i = frames.count - 1
             frames[i].size += size
