@@ -172,6 +172,11 @@ import Testing
         try PrivateFile.write("again", to: path)   // replaced atomically, still private, no temporary left behind
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "again")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("new/sub").path) == ["mesh.plan"])
+        #expect(fileMode(path) == 0o600)
+        // A mode the user set on purpose (a metrics file node_exporter reads) is kept.
+        chmod(path, 0o644)
+        try PrivateFile.write("metrics", to: path)
+        #expect(fileMode(path) == 0o644)
     }
 }
 

@@ -3,7 +3,8 @@ import Foundation
 /// Every file Meshform writes (saved plans, the manifest cache, metrics, graphs, temporary renders) is
 /// created mode 0600, in directories it creates mode 0700: plans and renders can hold cluster addresses
 /// and object bodies, and nothing here is meant for other users. State files get the same modes from
-/// `StateStore`. Modes are set explicitly, not left to the umask.
+/// `StateStore`. Modes are set explicitly, not left to the umask. A file that already exists keeps its mode:
+/// a user who widened one on purpose (`chmod 0644` on `--metrics-file` for node_exporter) keeps that choice.
 public enum PrivateFile {
     /// Writes `data` to `path` atomically (a 0600 temporary file in the same directory, renamed over it).
     public static func write(_ data: Data, to path: String) throws {
@@ -12,7 +13,8 @@ public enum PrivateFile {
         let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
         let fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure(tmp, "cannot create") }
-        fchmod(fd, 0o600)
+        var existing = stat()
+        fchmod(fd, stat(path, &existing) == 0 ? existing.st_mode & 0o777 : 0o600)
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do {
             try handle.write(contentsOf: data)
