@@ -60,13 +60,14 @@ enum MeshValidation {
 
         // Workloads: valid unique names, known data-plane cluster, acyclic dependsOn.
         var workloadIndex: [String: Int] = [:]
+        let clusterByName = Dictionary(t.clusters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })   // linear, not clusters x workloads
         for (i, w) in t.workloads.enumerated() {
             label(w.name, "workloads[\(i)].name", what: "workload name")
             label(w.namespace, "workloads[\(i)].namespace", what: "namespace")
             if let first = workloadIndex[w.name] {
                 fail("workloads[\(i)].name", "workload name '\(w.name)' is used twice (also workloads[\(first)])", "give each workload its own name.")
             } else { workloadIndex[w.name] = i }
-            if let c = t.cluster(named: w.cluster) {
+            if let c = clusterByName[w.cluster] {
                 if c.role == .external {
                     fail("workloads[\(i)].cluster", "workload '\(w.name)' is on the external cluster '\(c.name)', which runs the control plane only",
                          "put it on a config or remote cluster.")
