@@ -156,7 +156,7 @@ public final class StateStore: Sendable {
     }
 
     /// An existing file, checked through a read-only connection that changes nothing: header, integrity,
-    /// ownership, schema age, then the values later code relies on (`checkValues`).
+    /// ownership, schema age, then the values later code relies on (`Schema.valueProblem`).
     static func inspect(_ path: String) throws {
         try checkHeader(path)
         var c = Configuration()
