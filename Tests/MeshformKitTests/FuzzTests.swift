@@ -85,7 +85,7 @@ import Testing
             return .valid
         } catch let e as MeshFileError {
             guard !e.diagnostics.isEmpty else { return .unlocated("an error without diagnostics") }
-            let lines = text.components(separatedBy: "\n")
+            let lines = yamlLines(text)
             for d in e.diagnostics {
                 let l = d.location
                 let width = l.line <= lines.count ? lines[l.line - 1].utf8.count : 0
@@ -98,6 +98,22 @@ import Testing
         } catch {
             return .unlocated("not a MeshFileError: \(type(of: error)) \(String(describing: error).prefix(200))")
         }
+    }
+
+    /// The lines of `text` as YAML (and libyaml's marks) count them: a line ends at LF, CR, CRLF, NEL, LS or PS.
+    static func yamlLines(_ text: String) -> [String] {
+        var lines: [String] = [], current = String.UnicodeScalarView()
+        var scalars = text.unicodeScalars.makeIterator(), pending = scalars.next()
+        while let c = pending {
+            pending = scalars.next()
+            switch c {
+            case "\r": if pending == "\n" { pending = scalars.next() }; fallthrough
+            case "\n", "\u{85}", "\u{2028}", "\u{2029}": lines.append(String(current)); current = .init()
+            default: current.append(c)
+            }
+        }
+        lines.append(String(current))
+        return lines
     }
 
     /// Resident memory now (Linux: /proc/self/statm; elsewhere the peak from getrusage).
