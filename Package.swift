@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Property-based fuzzing of mesh and state files in `swift test` (issue 13).
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .target(name: "KubeModel", dependencies: [
@@ -36,7 +38,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),   // TLSProbe's bare TLS handshake
+            .product(name: "NIOPosix", package: "swift-nio"),   // TLSProbe and ServerNameCheck: bare TLS handshakes
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -84,7 +86,9 @@ let package = Package(
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: v5),
-        .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim"], swiftSettings: v5),
+        .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim",
+                                                            .product(name: "PropertyBased", package: "swift-property-based")],
+                    swiftSettings: v5),
         .testTarget(name: "EndToEndTests", dependencies: [
             "MeshformKit", "KubeSim",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

@@ -81,6 +81,9 @@ public struct ClusterConnection: Sendable, CustomStringConvertible, CustomDebugS
         if let d = cluster.certificateAuthorityData { caData = d }
         else if let p = cluster.certificateAuthority { caData = try read(p, "certificate-authority", cluster.file) }
         else { caData = nil }
+        if let conflict = Self.tlsConflict(cluster: cluster.name, insecure: insecureSkipTLSVerify, hasCA: caData != nil) {
+            throw KubeError.kubeconfig(file: cluster.file, context: name, message: conflict)
+        }
 
         // A context may name a user that is absent: kubectl then sends no credentials.
         guard let user = kubeconfig.users[ctx.user] else { credentials = .none; return }
@@ -115,6 +118,16 @@ public struct ClusterConnection: Sendable, CustomStringConvertible, CustomDebugS
         self.server = server; self.caData = caData; self.credentials = credentials
         self.insecureSkipTLSVerify = insecureSkipTLSVerify; self.tlsServerName = tlsServerName
         self.namespace = namespace; self.file = nil
+    }
+
+    /// kubectl refuses a CA together with `insecure-skip-tls-verify: true` rather than silently dropping either:
+    /// client-go's `tlsConfigFor` (k8s.io/client-go/transport/transport.go) fails with exactly this text.
+    public var tlsConflict: String? { Self.tlsConflict(cluster: clusterName, insecure: insecureSkipTLSVerify, hasCA: caData != nil) }
+
+    static func tlsConflict(cluster: String, insecure: Bool, hasCA: Bool) -> String? {
+        guard insecure, hasCA else { return nil }
+        return "cluster \"\(cluster)\": specifying a root certificates file with the insecure flag is not allowed "
+            + "(remove certificate-authority/certificate-authority-data, or insecure-skip-tls-verify)"
     }
 
     public var description: String {

@@ -111,7 +111,7 @@ final class Transport: Sendable {
                 throw e
             } catch {
                 if let tls = Self.tlsFailure(error) {
-                    throw KubeError.tls(site, message: tls)
+                    throw KubeError.tls(site, message: "cluster \"\(connection.clusterName)\": \(tls)")
                 }
                 failure = .transport(site, message: "\(method) \(path): \(Self.describe(error))", attempts: attempt)
             }
@@ -206,6 +206,7 @@ actor TransportState {
         if let httpClient { return httpClient }
         var tls = TLSConfiguration.makeClientConfiguration()
         let fail = { (message: String) in KubeError.kubeconfig(file: self.connection.file, context: self.connection.contextName, message: message) }
+        if let conflict = connection.tlsConflict { throw fail(conflict) }
         if connection.insecureSkipTLSVerify {
             tls.certificateVerification = .none
         } else if let ca = connection.caData {
@@ -229,6 +230,7 @@ actor TransportState {
                 throw fail("client certificate or key of user \"\(connection.userName)\" is not valid PEM")
             }
         }
+        try await checkServerName(tls)
         if let c = httpClient { return c }   // another caller built it while we awaited the plugin
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
@@ -242,6 +244,22 @@ actor TransportState {
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         httpClient = c
         return c
+    }
+
+    /// kubectl's name check (`ServerNameCheck`), once per client, when a DNS name is verified. A server that
+    /// cannot be reached is left to the request, which reports it with its retries.
+    private func checkServerName(_ tls: TLSConfiguration) async throws {
+        guard !connection.insecureSkipTLSVerify, let url = URLComponents(string: connection.server), url.scheme == "https",
+              let host = url.host, !host.isEmpty else { return }
+        do {
+            try await ServerNameCheck.verify(host: host, port: url.port ?? 443, name: connection.tlsServerName ?? host, tls: tls,
+                                             timeout: options.connectTimeout.timeAmount)
+        } catch let e as ServerNameCheck.Mismatch {
+            throw KubeError.tls(site, message: "cluster \"\(connection.clusterName)\": \(e.message)"
+                                + (connection.tlsServerName != nil ? " (tls-server-name)" : ""))
+        } catch {
+            if let message = Transport.tlsFailure(error) { throw KubeError.tls(site, message: "cluster \"\(connection.clusterName)\": \(message)") }
+        }
     }
 
     func shutdown() async throws {

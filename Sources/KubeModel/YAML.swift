@@ -4,7 +4,9 @@ import Yams
 /// YAML <-> JSON for Kubernetes manifests.
 public enum YAMLDocuments {
     /// Every non-empty document of a multi-document YAML stream, as JSON. `List` kinds are not expanded.
+    /// `YAMLGuard` checks the text first: limits, alias budget, keys written twice, each refusal with its line.
     public static func parse(_ text: String) throws -> [JSON] {
+        try YAMLGuard.check(text)
         var out: [JSON] = []
         // Composed with the basic resolver: Yams hashes every mapping key to check duplicates, and with the
         // default one each hash ran the type regexes. Types are resolved once, below, in JSON(yaml:).
@@ -21,6 +23,12 @@ public enum YAMLDocuments {
 
     /// One YAML document as JSON (`null` for an empty document).
     public static func parseOne(_ text: String) throws -> JSON {
+        try YAMLGuard.check(text)
+        return try composeOne(text)
+    }
+
+    /// `parseOne` without the guard, for text this process produced itself (`serialize`'s round trip).
+    static func composeOne(_ text: String) throws -> JSON {
         guard let node = try Yams.compose(yaml: text, .basic) else { return .null }
         return JSON(yaml: node)
     }
@@ -73,7 +81,7 @@ extension JSON {
         case .double(let d): return Node(String(d), Tag(.float))
         case .string(let s):
             // Quote strings that would otherwise read back as another type ("true", "1", "null").
-            let readsBackAsString = !s.isEmpty && (try? YAMLDocuments.parseOne(s)) == .string(s)
+            let readsBackAsString = !s.isEmpty && (try? YAMLDocuments.composeOne(s)) == .string(s)
             return Node(s, Tag(.str), readsBackAsString ? .any : .doubleQuoted)
         case .array(let a): return Node(a.map { $0.yamlNode })
         case .object(let o):

@@ -1,5 +1,7 @@
 import Foundation
 import KubeModel
+import NIOSSL
+import X509
 
 /// Who a bearer token is, as the API server's authenticators report it (kubernetes/kubernetes
 /// pkg/serviceaccount/util.go names service accounts `system:serviceaccount:NS:NAME`, with the groups
@@ -22,6 +24,23 @@ struct SimUser: Equatable {
         } else {
             groups = ["system:authenticated"]
         }
+    }
+
+    /// A client certificate (already verified against the CA in the handshake) names its user as kube-apiserver's
+    /// x509 authenticator reads it: the subject's CommonName is the user name and each Organization a group
+    /// (k8s.io/apiserver/pkg/authentication/request/x509, CommonNameUserConversion). No CommonName, no user.
+    init?(certificate: NIOSSLCertificate) {
+        guard let der = try? certificate.toDERBytes(), let c = try? Certificate(derEncoded: der) else { return nil }
+        var name: String?
+        var groups: [String] = []
+        for rdn in c.subject {
+            for a in rdn {
+                if a.type == .RDNAttribute.AttributeType.commonName { name = String(a.value) }
+                else if a.type == .RDNAttribute.AttributeType.organizationName, let g = String(a.value) { groups.append(g) }
+            }
+        }
+        guard let name, !name.isEmpty else { return nil }
+        self.init(name: name, groups: groups + ["system:authenticated"])
     }
 }
 

@@ -48,6 +48,32 @@ struct SimIdentity: Codable, Sendable {
     }
 }
 
+extension SimIdentity {
+    /// A client certificate signed by this KubeSim's CA, as a cluster admin issues one: the common name is
+    /// the user, the organizations its groups (how kube-apiserver's x509 authenticator reads them).
+    func issueClientCertificate(user: String, groups: [String]) throws -> (certificatePEM: String, keyPEM: String) {
+        let caKey = try P256.Signing.PrivateKey(pemRepresentation: caKeyPEM)
+        let ca = try Certificate(pemEncoded: caPEM)
+        let key = P256.Signing.PrivateKey()
+        let subject = try DistinguishedName {
+            for g in groups { OrganizationName(g) }
+            CommonName(user)
+        }
+        let now = Date()
+        let cert = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
+            issuer: ca.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+            },
+            issuerPrivateKey: .init(caKey))
+        return (try cert.serializeAsPEM().pemString, key.pemRepresentation)
+    }
+}
+
 /// A random URL-safe token (32 bytes of entropy).
 func randomToken() -> String {
     var g = SystemRandomNumberGenerator()

@@ -54,9 +54,13 @@ public final class KubeSim: Sendable {
             }
         }
         let server = Server(store: store, identity: identity, faults: options.faults)
-        let tls = TLSConfiguration.makeServerConfiguration(
+        var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(identity.serverCertPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
+        // As kube-apiserver with --client-ca-file: a client certificate is optional, but one that is presented
+        // must chain to the CA, or the handshake fails.
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(identity.caPEM.utf8), format: .pem)])
         var logger = Logger(label: "kubesim.\(options.name)")
         logger.logLevel = .critical
         // A given port may still be held for a moment by a KubeSim that just stopped: try again briefly.
@@ -138,6 +142,12 @@ public final class KubeSim: Sendable {
         preferences: {}
 
         """
+    }
+
+    /// A client certificate and key (PEM) signed by this server's CA, for `user` in `groups`: requests that
+    /// present it are authenticated, as kube-apiserver's x509 authenticator does.
+    public func issueClientCertificate(user: String, groups: [String] = []) throws -> (certificatePEM: String, keyPEM: String) {
+        try server.identity.issueClientCertificate(user: user, groups: groups)
     }
 
     /// Writes `kubeconfig(contextName:)` to a file only its owner can read.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import NIOCore
+import NIOSSL
 import HTTPTypes
 import KubeModel
 
@@ -75,7 +76,9 @@ final class Server: @unchecked Sendable {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
-        guard let user = user(for: token) else { return render(.error(.unauthorized)) }
+        // No token: a client certificate, already verified against the CA in the handshake, authenticates.
+        let certificate = token.isEmpty ? (try? await context.channel.nioSSL_peerCertificate().get()) ?? nil : nil
+        guard let user = user(for: token) ?? certificate.flatMap(SimUser.init(certificate:)) else { return render(.error(.unauthorized)) }
         if req.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" { return render(selfSubjectAccessReview(req, user: user)) }
         if let answer = discovery(req) { return render(answer) }
         if f.dropRate > 0, Double.random(in: 0..<1) < f.dropRate {

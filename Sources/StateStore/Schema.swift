@@ -116,6 +116,63 @@ enum Schema {
     }
 }
 
+extension Schema {
+    /// The first value in the file that later code could not use, as "<table> row <key>: <problem>", or nil.
+    ///
+    /// SQLite stores whatever it is given, so a hand-edited or damaged file can hold a serial of `abc` (which
+    /// `CAST` would silently read as 0) or an `applied` body of `[1,2,3]`. These checks run in SQLite's own
+    /// JSON functions, once per open, before anything is written.
+    static func valueProblem(_ db: Database, tables: Set<String>) throws -> String? {
+        let serial = try Row.fetchOne(db, sql: "SELECT value, typeof(value) AS t FROM meta WHERE key = 'serial'")
+        guard let serial else { return "meta has no serial row" }
+        if serial["t"] as String != "integer" || (serial["value"] as Int64) < 0 {
+            return "meta row 'serial': \(describe(serial["value"] as DatabaseValue)) is not a whole number of 0 or more"
+        }
+        for key in ["lineage", "secret_key", "format"] {
+            if try String.fetchOne(db, sql: "SELECT typeof(value) FROM meta WHERE key = ?", arguments: [key]) != "text" {
+                return "meta row '\(key)' is missing or not text"
+            }
+        }
+        // Every column read back as a String or an Int must hold that type (GRDB stops the process on a
+        // value it cannot convert): SQLite keeps 'abc' in an INTEGER column and a blob anywhere.
+        for table in ["objects", "runs", "journal", "lock", "drift_events", "clusters"] where tables.contains(table) {
+            let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))").map { (name: $0["name"] as String, type: ($0["type"] as String).uppercased()) }
+            guard let key = columns.first?.name else { continue }
+            for c in columns where c.type == "TEXT" || c.type == "INTEGER" {
+                let want = c.type == "TEXT" ? "text" : "integer"
+                if let row = try Row.fetchOne(db, sql: "SELECT \(key) AS k, typeof(\(c.name)) AS t FROM \(table) WHERE typeof(\(c.name)) NOT IN ('\(want)', 'null') LIMIT 1") {
+                    return "\(table) row \(describe(row["k"] as DatabaseValue)): \(c.name) holds a \(row["t"] as String) value, not \(want)"
+                }
+            }
+        }
+        let json: [(table: String, key: String, problem: String, condition: String)] = [
+            ("objects", "address", "applied is not a JSON object with a kind",
+             "json_valid(applied) = 0 OR json_type(applied) <> 'object' OR json_type(applied, '$.kind') IS NOT 'text'"),
+            ("objects", "address", "dependencies is not a JSON list of addresses",
+             "json_valid(dependencies) = 0 OR json_type(dependencies) <> 'array' OR EXISTS (SELECT 1 FROM json_each(dependencies) WHERE type <> 'text')"),
+            ("journal", "id", "before or after is not JSON",
+             "(before IS NOT NULL AND json_valid(before) = 0) OR (after IS NOT NULL AND json_valid(after) = 0)"),
+        ]
+        for c in json where tables.contains(c.table) {
+            if let key = try DatabaseValue.fetchOne(db, sql: "SELECT \(c.key) FROM \(c.table) WHERE \(c.condition) LIMIT 1") {
+                return "\(c.table) row \(describe(key)): \(c.problem)"
+            }
+        }
+        return nil
+    }
+
+    /// A stored value for an error message: short, quoted text, never more than 80 characters.
+    private static func describe(_ v: DatabaseValue) -> String {
+        switch v.storage {
+        case .null: return "NULL"
+        case .int64(let i): return "\(i)"
+        case .double(let d): return "\(d)"
+        case .string(let s): return "'\(s.count > 80 ? s.prefix(77) + "..." : s)'"
+        case .blob(let b): return "a \(b.count)-byte blob"
+        }
+    }
+}
+
 /// Timestamps are stored as integer milliseconds since the Unix epoch: exact, sortable, readable in `sqlite3`.
 enum Millis {
     static var now: Int64 { from(Date()) }

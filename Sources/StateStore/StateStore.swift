@@ -50,15 +50,18 @@ public final class StateStore: Sendable {
     ///
     /// Creates missing parent directories (mode 0700) and the file itself with mode 0600.
     /// Throws `StateError.notFound` (no file and `create == false`), `.foreign`, `.corrupt`, `.newerSchema`.
+    ///
+    /// Only a file this call creates is initialised. An existing file (even an empty one) is inspected
+    /// read-only first (`inspect`), so an empty, foreign, newer or corrupt file is refused by every command
+    /// alike, before anything (WAL mode, a migration, a lock) is written to it.
     public static func open(path: String, create: Bool = true) throws -> StateStore {
+        var created = false
         if !FileManager.default.fileExists(atPath: path) {
             guard create else { throw StateError.notFound(path: path) }
-            try createFile(path)
-        } else {
-            try checkHeader(path)
+            created = try createFile(path)
         }
+        if !created { try inspect(path) }
         let pool = try guarded(path) { try DatabasePool(path: path, configuration: configuration(readOnly: false)) }
-        try verify(pool, path: path, allowEmpty: true)
         try guarded(path) { try Schema.migrator.migrate(pool) }
         return try StateStore(path: path, pool: pool, readOnly: false)
     }
@@ -69,9 +72,8 @@ public final class StateStore: Sendable {
     /// state change: the serial does not move), then reopened read-only.
     public static func openReadOnly(path: String) throws -> StateStore {
         guard FileManager.default.fileExists(atPath: path) else { throw StateError.notFound(path: path) }
-        try checkHeader(path)
+        try inspect(path)
         var pool = try guarded(path) { try DatabasePool(path: path, configuration: configuration(readOnly: true)) }
-        try verify(pool, path: path, allowEmpty: false)
         let complete = try guarded(path) { try pool.read { try Schema.migrator.hasCompletedMigrations($0) } }
         if !complete {
             _ = try open(path: path, create: false)
@@ -136,7 +138,8 @@ public final class StateStore: Sendable {
         return c
     }
 
-    private static func createFile(_ path: String) throws {
+    /// True if this call created the file; false if another process created it first.
+    private static func createFile(_ path: String) throws -> Bool {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
             do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
@@ -144,44 +147,61 @@ public final class StateStore: Sendable {
         }
         let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
         if fd < 0 {
-            if errno == EEXIST { return }
+            if errno == EEXIST { return false }
             throw StateError.io(path: path, detail: "cannot create file: \(String(cString: strerror(errno)))")
         }
         fchmod(fd, 0o600)  // not subject to the umask
         close(fd)
+        return true
     }
 
-    /// A non-empty file that does not start with the SQLite header is foreign: say so before SQLite does.
+    /// An existing file, checked through a read-only connection that changes nothing: header, integrity,
+    /// ownership, schema age, then the values later code relies on (`Schema.valueProblem`).
+    static func inspect(_ path: String) throws {
+        try checkHeader(path)
+        var c = Configuration()
+        c.readonly = true
+        c.label = "meshform-state-inspect"
+        c.busyMode = .timeout(10)
+        let queue = try guarded(path) { try DatabaseQueue(path: path, configuration: c) }
+        defer { try? queue.close() }
+        try verify(queue, path: path)
+    }
+
+    /// A file that does not start with the SQLite header is foreign (an empty one is damaged): say so before SQLite does.
     private static func checkHeader(_ path: String) throws {
         guard let h = FileHandle(forReadingAtPath: path) else {
             throw StateError.io(path: path, detail: "cannot read file (permissions?)")
         }
         defer { try? h.close() }
         let head = (try? h.read(upToCount: 16)) ?? Data()
-        if !head.isEmpty && head != Data("SQLite format 3\0".utf8) {
+        if head.isEmpty {
+            throw StateError.corrupt(path: path, detail: "the file is empty (0 bytes), as after a failed copy or a full disk")
+        }
+        if head != Data("SQLite format 3\0".utf8) {
             throw StateError.foreign(path: path, detail: "not a SQLite database")
         }
     }
 
     /// Integrity, ownership and schema-age checks, before anything is migrated or read.
-    private static func verify(_ pool: DatabasePool, path: String, allowEmpty: Bool) throws {
+    private static func verify(_ reader: some DatabaseReader, path: String) throws {
         try guarded(path) {
-            try pool.read { db in
+            try reader.read { db in
                 let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
                 if check != ["ok"] {
                     throw StateError.corrupt(path: path, detail: check.prefix(3).joined(separator: "; "))
                 }
                 let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-                if tables.isEmpty {
-                    if allowEmpty { return }
-                    throw StateError.foreign(path: path, detail: "empty database")
-                }
+                if tables.isEmpty { throw StateError.foreign(path: path, detail: "a SQLite database without tables") }
                 guard tables.contains("meta"),
                       try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'") == Schema.format
                 else { throw StateError.foreign(path: path, detail: "SQLite database with tables \(tables.sorted().prefix(5).joined(separator: ", "))") }
                 if try Schema.migrator.hasBeenSuperseded(db) {
                     let unknown = try Schema.migrator.appliedIdentifiers(db).subtracting(Schema.migrator.migrations)
                     throw StateError.newerSchema(path: path, unknownMigrations: unknown.sorted())
+                }
+                if let problem = try Schema.valueProblem(db, tables: tables) {
+                    throw StateError.corrupt(path: path, detail: problem)
                 }
             }
         }

@@ -24,7 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let color = Terminal.useColor(noColor: noColor)
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-demo-\(ProcessInfo.processInfo.processIdentifier)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try PrivateFile.createDirectory(dir.path)
             defer { try? FileManager.default.removeItem(at: dir) }
 
             step("Starting three local Kubernetes API servers (KubeSim): external, config, remote2.")

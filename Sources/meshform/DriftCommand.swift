@@ -29,7 +29,7 @@ struct DriftCheck: AsyncParsableCommand {
             report = r
             if let metricsFile {
                 // Written atomically so the collector never reads half a file.
-                try Data(r.prometheusText().utf8).write(to: URL(fileURLWithPath: metricsFile), options: .atomic)
+                try PrivateFile.write(r.prometheusText(), to: metricsFile)
             }
             if json { print(String(decoding: r.json(), as: UTF8.self)) }
             else if !quiet { print(r.text(), terminator: "") }

@@ -30,6 +30,6 @@ struct GraphCommand: ParsableCommand {
         let renderer = manifests.map { ManifestDirectoryRenderer(directory: $0) } ?? Compiler.renderer(for: topology)
         let mesh = try Compiler(renderer: renderer).compile(topology)
         let text = order ? mesh.resources.map { $0.address.description + "\n" }.joined() : mesh.graph.dot(title: topology.name)
-        if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        if let output { try PrivateFile.write(text, to: output) } else { print(text, terminator: "") }
     }
 }

@@ -12,8 +12,7 @@ import KubeSim
         let good = KubeClient(connection: ClusterConnection(contextName: "sni", server: cluster.sim.url, caData: Data(cluster.sim.caPEM.utf8),
                                                             credentials: .token(cluster.sim.token), tlsServerName: "localhost"))
         #expect(try await good.get(namespaceKind, namespace: nil, name: "default") != nil)
-        // Note: a wrong tls-server-name is not refused here, because NIOSSL (unlike Go's crypto/tls) also
-        // accepts a certificate whose IP SAN matches the connected address, and KubeSim's names 127.0.0.1.
+        // A wrong tls-server-name is refused as kubectl refuses it: TLSAsKubectlTests.
         let byName = KubeClient(connection: ClusterConnection(contextName: "by-name", server: "https://localhost:\(cluster.sim.port)",
                                                               caData: Data(cluster.sim.caPEM.utf8), credentials: .token(cluster.sim.token)))
         #expect(try await byName.get(namespaceKind, namespace: nil, name: "default") != nil)

@@ -5,11 +5,15 @@ public enum CompileError: Error, CustomStringConvertible {
     case missingGatewayService(ResourceAddress)
     case cycle(GraphCycleError)
     case badObject(component: String, reason: String)
+    /// A manifest file refused by `YAMLGuard` or the YAML parser, at its line and column.
+    case invalidManifest(path: String, line: Int, column: Int, message: String, what: String)
 
     public var description: String {
         switch self {
         case .unreadableFile(let p, let what):
             return "cannot read the \(what) at \(p); check the path in the mesh file"
+        case .invalidManifest(let p, let line, let column, let message, let what):
+            return "\(p):\(line):\(column): error: \(message) (the \(what))"
         case .conflictingObjects(let a, let first, let second):
             return "\(a) is produced differently by \(first) and \(second); remove it from one of them (a workload manifest, or the renderer's output)"
         case .missingGatewayService(let a):

@@ -83,11 +83,20 @@ enum GlueObjects {
     static func workloadObjects(_ w: WorkloadSpec) throws -> [JSON] {
         var out: [JSON] = []
         for m in w.manifests {
+            let what = "manifest of workload \(w.name)"
+            let size = (try? FileManager.default.attributesOfItem(atPath: m.path)[.size] as? Int) ?? 0
+            if size > YAMLGuard.Limits.manifests.textBytes {
+                throw CompileError.invalidManifest(path: m.path, line: 1, column: 1, message: "the file is \(YAMLGuard.mebibytes(size)); the limit is \(YAMLGuard.mebibytes(YAMLGuard.Limits.manifests.textBytes))", what: what)
+            }
             guard let text = try? String(contentsOfFile: m.path, encoding: .utf8) else {
-                throw CompileError.unreadableFile(path: m.path, what: "manifest of workload \(w.name)")
+                throw CompileError.unreadableFile(path: m.path, what: what)
             }
             let selector = m.selector.flatMap(LabelSelector.init)
-            for doc in try YAMLDocuments.parse(text).flatMap(expandList) where doc.kind != nil {
+            let docs: [JSON]
+            do { docs = try YAMLDocuments.parse(text) } catch let e as YAMLInputError {
+                throw CompileError.invalidManifest(path: m.path, line: e.line, column: e.column, message: e.message, what: what)
+            }
+            for doc in docs.flatMap(expandList) where doc.kind != nil {
                 if let selector, !selector.matches(doc.labels) { continue }
                 var d = doc
                 if d.namespace == nil, !ClusterScopedKinds.contains(d) { d[path: ["metadata", "namespace"]] = .string(w.namespace) }

@@ -46,7 +46,7 @@ public enum SavedPlan {
     public static func write(_ plan: Plan, to path: String) throws {
         var file: JSON = ["kind": .string(magic), "plan": try JSON(data: JSONEncoder.sorted.encode(plan))]
         file["format_version"] = .int(Plan.formatVersion)
-        try file.encoded(pretty: true).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try PrivateFile.write(file.encoded(pretty: true), to: path)
     }
 
     public static func read(_ path: String) throws -> Plan {

@@ -186,12 +186,20 @@ enum DestroyOrder {
         let byAddress = Dictionary(objects.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         var visited = Set<String>()
         var applyOrder: [ManagedObject] = []
-        func visit(_ a: String) {
-            guard let o = byAddress[a], visited.insert(a).inserted else { return }
-            for d in o.dependencies.sorted() { visit(d) }
-            applyOrder.append(o)
+        // Post-order depth-first walk with its own stack (no recursion: state can hold long dependency chains).
+        for root in byAddress.keys.sorted() {
+            guard let o = byAddress[root], visited.insert(root).inserted else { continue }
+            var work: [(object: ManagedObject, deps: [String], next: Int)] = [(o, o.dependencies.sorted(), 0)]
+            while let (o, deps, i) = work.last {
+                if i < deps.count {
+                    work[work.count - 1].next = i + 1
+                    if let d = byAddress[deps[i]], visited.insert(deps[i]).inserted { work.append((d, d.dependencies.sorted(), 0)) }
+                    continue
+                }
+                work.removeLast()
+                applyOrder.append(o)
+            }
         }
-        for a in byAddress.keys.sorted() { visit(a) }
         return applyOrder.reversed()
     }
 }

@@ -17,12 +17,11 @@ enum ExternalTool {
     }
 
     static func run(_ executable: String, _ arguments: [String]) throws -> Result {
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let tmp = try PrivateFile.temporaryDirectory("meshform")
         defer { try? FileManager.default.removeItem(at: tmp) }
         let out = tmp.appendingPathComponent("stdout"), err = tmp.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        FileManager.default.createFile(atPath: out.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(atPath: err.path, contents: nil, attributes: [.posixPermissions: 0o600])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -50,10 +49,8 @@ enum ExternalTool {
 
     /// Writes `text` to a fresh temporary file and returns its path; the caller removes it.
     static func temporaryFile(_ text: String, name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let url = dir.appendingPathComponent(name)
-        try text.write(to: url, atomically: true, encoding: .utf8)
+        let url = try PrivateFile.temporaryDirectory("meshform").appendingPathComponent(name)
+        try PrivateFile.write(text, to: url.path)
         return url
     }
 }

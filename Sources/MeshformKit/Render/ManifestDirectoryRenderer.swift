@@ -45,7 +45,9 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
         lock.unlock()
         let text = used.isEmpty ? raw : substitute(raw, component: component)
         let docs: [JSON]
-        do { docs = try ParsedManifestCache.documents(text) } catch {
+        do { docs = try ParsedManifestCache.documents(text) } catch let e as YAMLInputError {
+            throw RenderError(component: component.id, message: "\(path):\(e.line):\(e.column): \(e.message)")
+        } catch {
             throw RenderError(component: component.id, message: "\(path) is not valid YAML: \(error)")
         }
         lock.lock(); parsed[key] = docs; lock.unlock()

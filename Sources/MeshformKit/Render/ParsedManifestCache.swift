@@ -4,9 +4,12 @@ import KubeModel
 
 /// Rendered manifests, parsed, kept on disk by the SHA-256 of their text: parsing a large manifest (the
 /// 1 MB all-on output, every CRD schema) as YAML costs far more than reading it back as JSON, and a plan, an
-/// apply and every cron drift check render the same text again. The cache holds only what the manifests already
-/// say (no secrets: Meshform's own Secrets are glue objects, never rendered), in `~/.cache/meshform/manifests`
-/// (or `$XDG_CACHE_HOME`, or `$MESHFORM_CACHE_DIR`). Any failure to read or write it just parses the YAML.
+/// apply and every cron drift check render the same text again. Kept in `~/.cache/meshform/manifests` (or
+/// `$XDG_CACHE_HOME`, or `$MESHFORM_CACHE_DIR`), files 0600 in 0700 directories (`PrivateFile`). Any failure
+/// to read or write it just parses the YAML.
+///
+/// Secret values never reach the cache: a text with a Secret that carries `data` or `stringData` (any
+/// manifest file may hold one) is parsed every time and not cached at all.
 enum ParsedManifestCache {
     static var directory: URL? {
         let env = ProcessInfo.processInfo.environment
@@ -16,8 +19,10 @@ enum ParsedManifestCache {
         return base.appendingPathComponent("meshform/manifests")
     }
 
-    /// The documents of `text`, from the cache when it has them, else parsed (and then cached).
-    static func documents(_ text: String) throws -> [JSON] {
+    /// The documents of `text`, from the cache when it has them, else parsed (and then cached if secret-free).
+    static func documents(_ text: String) throws -> [JSON] { try documents(text, in: directory) }
+
+    static func documents(_ text: String, in directory: URL?) throws -> [JSON] {
         guard text.utf8.count > 64 * 1024, let dir = directory else { return try YAMLDocuments.parse(text) }
         let key = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
         let file = dir.appendingPathComponent(key + ".json")
@@ -25,8 +30,16 @@ enum ParsedManifestCache {
             return docs
         }
         let docs = try YAMLDocuments.parse(text)
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try? JSON.array(docs).encoded().write(to: file, options: .atomic)
+        if !docs.contains(where: holdsSecretData) {
+            try? PrivateFile.write(JSON.array(docs).encoded(), to: file.path)
+        }
         return docs
+    }
+
+    /// A Secret with values, directly or inside a `List`.
+    static func holdsSecretData(_ doc: JSON) -> Bool {
+        if doc.kind == "List" { return (doc["items"]?.array ?? []).contains(where: holdsSecretData) }
+        guard doc.kind == "Secret" else { return false }
+        return [doc["data"], doc["stringData"]].contains { v in v.map { $0.object?.isEmpty == false || ($0.object == nil && !$0.isNull) } ?? false }
     }
 }

@@ -95,9 +95,7 @@ public final class MeshSession: @unchecked Sendable {
     public func apply(_ request: ApplyRequest, confirm: @escaping @Sendable (Plan) async -> Bool,
                       emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> (Plan, ApplyResult) {
         let existed = stateExists
-        if let dir = (statePath as NSString).deletingLastPathComponent.nilIfEmpty {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
+        // StateStore.open creates missing parent directories itself, mode 0700.
         let store = try StateStore.open(path: statePath, create: true)
         let lock = try store.acquireLock(who: request.apply.who, operation: request.plan.operation.rawValue,
                                          timeout: request.lockTimeout)

@@ -13,8 +13,7 @@ public struct SecretMasking: Sendable {
     public init(store: StateStore) { mask = { store.maskSecrets($0) } }
 
     public static func ephemeral() throws -> SecretMasking {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try PrivateFile.temporaryDirectory("meshform")
         let store = try StateStore.open(path: dir.appendingPathComponent("ephemeral.db").path, create: true)
         try? FileManager.default.removeItem(at: dir)
         return SecretMasking(store: store)

@@ -29,9 +29,19 @@ public enum MeshFile {
     public static let guideProxyMetadata = ["XDS_ROOT_CA": "/etc/ssl/certs/ca-certificates.crt",
                                             "CA_ROOT_CA": "/etc/ssl/certs/ca-certificates.crt"]
 
+    /// A mesh file describes a few clusters: 1 MiB and 64 levels are far beyond any real one, and bound what
+    /// a hostile one can cost (see `YAMLGuard`).
+    static let limits = YAMLGuard.Limits(textBytes: 1 << 20, documentBytes: 1 << 20, depth: 64)
+
     /// Reads, checks and returns the mesh at `path`. Throws `MeshFileError` listing every problem found.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> MeshTopology {
         let text: String
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        if size > limits.textBytes {
+            throw MeshFileError([.init(location: SourceLocation(file: path, line: 1, column: 1),
+                                       message: "the mesh file is \(YAMLGuard.mebibytes(size)); the limit is \(YAMLGuard.mebibytes(limits.textBytes))",
+                                       fix: "check the path: a mesh file describes clusters and workloads, and names manifest files rather than holding them.")])
+        }
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw MeshFileError([.init(location: SourceLocation(file: path, line: 1, column: 1),
                                        message: "cannot read the mesh file", fix: "check the path and that the file is readable UTF-8 text.")])
@@ -42,7 +52,12 @@ public enum MeshFile {
     /// Parses mesh file text; relative paths inside resolve against the directory of `path`.
     public static func parse(text: String, path: String, environment: [String: String]) throws -> MeshTopology {
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch let e as YamlError {
+        do {
+            try YAMLGuard.check(text, limits: limits)
+            node = try Yams.compose(yaml: text)
+        } catch let e as YAMLInputError {
+            throw MeshFileError([refused(e, file: path)])
+        } catch let e as YamlError {
             throw MeshFileError([yamlSyntax(e, file: path)])
         }
         let r = MeshFileReader(file: path, environment: environment)
@@ -214,11 +229,30 @@ public enum MeshFile {
         return topology
     }
 
+    /// A problem `YAMLGuard` found before composing: a key written twice, a limit, or YAML syntax.
+    private static func refused(_ e: YAMLInputError, file: String) -> MeshFileError.Diagnostic {
+        let at = SourceLocation(file: file, line: e.line, column: e.column)
+        if let d = e.duplicate {
+            return .init(location: at, message: "field '\(d.path)' is written twice (first at line \(d.firstLine))",
+                         fix: "keep one '\(d.path.split(separator: ".").last ?? "")' line and delete the other.")
+        }
+        if e.message.hasPrefix("not valid YAML") {
+            return .init(location: at, message: "the mesh file is \(e.message)",
+                         fix: "check indentation (spaces, not tabs) and that every 'key:' is followed by a space.")
+        }
+        return .init(location: at, message: "the mesh file is refused: \(e.message)",
+                     fix: "write the values out instead of through anchors and aliases, and keep the file to what docs/mesh-file.md describes.")
+    }
+
     private static func yamlSyntax(_ e: YamlError, file: String) -> MeshFileError.Diagnostic {
-        var line = 1, column = 1, problem = "\(e)"
+        // Never "\(e)": Yams puts the whole text into some of its messages.
+        var line = 1, column = 1, problem = "the YAML could not be read"
         switch e {
-        case .scanner(_, let p, let mark, _), .parser(_, let p, let mark, _):
+        case .scanner(_, let p, let mark, _), .parser(_, let p, let mark, _), .composer(_, let p, let mark, _):
             line = mark.line; column = mark.column; problem = p
+        case .duplicatedKeysInMapping(let keys, let context):
+            line = context.mark.line; column = context.mark.column; problem = "keys written twice: \(keys.joined(separator: ", "))"
+        case .reader(let p, _, _, _): problem = p
         default: break
         }
         return .init(location: SourceLocation(file: file, line: line, column: column),

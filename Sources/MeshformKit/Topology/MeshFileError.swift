@@ -10,7 +10,14 @@ public struct MeshFileError: Error, CustomStringConvertible, Sendable {
         /// How to fix it, in one sentence.
         public var fix: String
 
+        public init(location: SourceLocation, message: String, fix: String) {
+            self.location = location; self.message = Self.clip(message); self.fix = Self.clip(fix)
+        }
+
         public var description: String { "\(location): error: \(message)\n    fix: \(fix)" }
+
+        /// Messages quote values from the file; a value can be as long as the file, and no message may dump it.
+        static func clip(_ s: String) -> String { s.utf8.count <= 600 ? s : String(s.prefix(300)) + " ... (\(s.count) characters)" }
     }
 
     public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) } }
@@ -59,7 +66,9 @@ func closest(_ word: String, in candidates: [String]) -> String? {
         }
         return prev[b.count]
     }
-    let best = candidates.map { ($0, distance(word, $0)) }.min { $0.1 < $1.1 }
+    // Bounded work per hint: a hostile file can have thousands of candidates and thousands of misses.
+    guard word.count <= 64 else { return nil }
+    let best = candidates.prefix(200).filter { $0.count <= 64 }.map { ($0, distance(word, $0)) }.min { $0.1 < $1.1 }
     guard let best, best.1 <= max(2, word.count / 3) else { return nil }
     return best.0
 }

@@ -27,8 +27,9 @@ final class MeshFileReader {
     func mapping(_ node: Node, path: String, known: [String]) -> [String: Node]? {
         remember(path, node)
         guard case .mapping(let m) = node else {
-            error(node, "\(path) must be a mapping (key: value lines), found \(describe(node))",
-                  fix: "write \(path) as indented `key: value` lines; known keys: \(known.joined(separator: ", ")).")
+            let what = path.isEmpty ? "the mesh file" : path
+            error(node, "\(what) must be a mapping (key: value lines), found \(describe(node))",
+                  fix: "write \(what) as indented `key: value` lines; known keys: \(known.joined(separator: ", ")).")
             return nil
         }
         var out: [String: Node] = [:]
@@ -57,6 +58,7 @@ final class MeshFileReader {
             error(node, "\(path) must be a list, found \(describe(node))", fix: "write each item of \(path) on its own line starting with '- '.")
             return nil
         }
+        for (i, item) in s.enumerated() { remember("\(path)[\(i)]", item) }
         return Array(s)
     }
 

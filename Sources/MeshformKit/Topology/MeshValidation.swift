@@ -67,13 +67,14 @@ enum MeshValidation {
 
         // Workloads: valid unique names, known data-plane cluster, acyclic dependsOn.
         var workloadIndex: [String: Int] = [:]
+        let clusterByName = Dictionary(t.clusters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })   // linear, not clusters x workloads
         for (i, w) in t.workloads.enumerated() {
             label(w.name, "workloads[\(i)].name", what: "workload name")
             label(w.namespace, "workloads[\(i)].namespace", what: "namespace")
             if let first = workloadIndex[w.name] {
                 fail("workloads[\(i)].name", "workload name '\(w.name)' is used twice (also workloads[\(first)])", "give each workload its own name.")
             } else { workloadIndex[w.name] = i }
-            if let c = t.cluster(named: w.cluster) {
+            if let c = clusterByName[w.cluster] {
                 if c.role == .external {
                     fail("workloads[\(i)].cluster", "workload '\(w.name)' is on the external cluster '\(c.name)', which runs the control plane only",
                          "put it on a config or remote cluster.")
@@ -82,7 +83,7 @@ enum MeshValidation {
                 let names = t.clusters.map(\.name)
                 let hint = closest(w.cluster, in: names).map { "did you mean '\($0)'? " } ?? ""
                 fail("workloads[\(i)].cluster", "workload '\(w.name)' names cluster '\(w.cluster)', which the mesh does not have",
-                     "\(hint)use one of: \(names.joined(separator: ", ")).")
+                     "\(hint)use one of: \(someNames(names)).")
             }
             for (j, m) in w.manifests.enumerated() {
                 if let s = m.selector, LabelSelector(s) == nil {
@@ -94,7 +95,7 @@ enum MeshValidation {
         for (i, w) in t.workloads.enumerated() {
             for (j, d) in w.dependsOn.enumerated() where workloadIndex[d] == nil {
                 fail("workloads[\(i)].dependsOn[\(j)]", "workload '\(w.name)' depends on '\(d)', which is not a workload here",
-                     "use one of: \(t.workloads.map(\.name).joined(separator: ", ")).")
+                     "\(closest(d, in: Array(workloadIndex.keys)).map { "did you mean '\($0)'? " } ?? "")use one of: \(someNames(t.workloads.map(\.name))).")
             }
         }
         for cycle in workloadCycles(t.workloads) {
@@ -105,21 +106,37 @@ enum MeshValidation {
         return out
     }
 
+    /// A few names for a fix line: a file with thousands of entries must not give thousands of names per error.
+    static func someNames(_ names: [String]) -> String {
+        names.count <= 8 ? names.joined(separator: ", ") : names.prefix(8).joined(separator: ", ") + " (and \(names.count - 8) more)"
+    }
+
     /// Each cycle of workload dependsOn once, starting at its first workload in file order.
+    /// A depth-first walk with its own stack: a dependsOn chain of any length cannot overflow the call stack.
     static func workloadCycles(_ ws: [WorkloadSpec]) -> [[String]] {
         let deps = Dictionary(ws.map { ($0.name, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
         var state: [String: Int] = [:]  // 1 visiting, 2 done
-        var stack: [String] = []
+        var path: [String] = []
+        var onPath: [String: Int] = [:]  // name -> index in path
         var cycles: [[String]] = []
-        func visit(_ n: String) {
-            state[n] = 1; stack.append(n)
-            for d in deps[n] ?? [] where deps[d] != nil {
-                if state[d] == 1, let k = stack.firstIndex(of: d) { cycles.append(Array(stack[k...])) }
-                else if state[d] == nil { visit(d) }
+        for w in ws where state[w.name] == nil {
+            var work: [(name: String, next: Int)] = [(w.name, 0)]
+            state[w.name] = 1; onPath[w.name] = 0; path = [w.name]
+            while let (n, i) = work.last {
+                let ds = deps[n] ?? []
+                if i < ds.count {
+                    work[work.count - 1].next = i + 1
+                    let d = ds[i]
+                    guard deps[d] != nil else { continue }
+                    if state[d] == 1, let k = onPath[d] { cycles.append(Array(path[k...])) }
+                    else if state[d] == nil {
+                        state[d] = 1; onPath[d] = path.count; path.append(d); work.append((d, 0))
+                    }
+                    continue
+                }
+                work.removeLast(); path.removeLast(); onPath[n] = nil; state[n] = 2
             }
-            stack.removeLast(); state[n] = 2
         }
-        for w in ws where state[w.name] == nil { visit(w.name) }
         return cycles
     }
 }
