@@ -35,8 +35,8 @@ struct SimUser: Equatable {
         var groups: [String] = []
         for rdn in c.subject {
             for a in rdn {
-                if a.type == .RDNAttribute.AttributeType.commonName { name = String(a.value) }
-                else if a.type == .RDNAttribute.AttributeType.organizationName, let g = String(a.value) { groups.append(g) }
+                if a.type == .RDNAttributeType.commonName { name = String(a.value) }
+                else if a.type == .RDNAttributeType.organizationName, let g = String(a.value) { groups.append(g) }
             }
         }
         guard let name, !name.isEmpty else { return nil }

@@ -156,11 +156,11 @@ struct Verifier {
 
     // MARK: - Remote secrets
 
-    /// The remote secret on the external cluster decodes to a kubeconfig whose credentials the remote API server
+    /// The remote secret (on the cluster where istiod watches it) decodes to a kubeconfig whose credentials the remote API server
     /// accepts and authorises for what istiod lists. The kubeconfig and its token stay in memory.
     func remoteSecret(for cluster: ClusterSpec) async -> [VerifyCheck] {
-        let ext = topology.externalCluster.name
-        let rs = RemoteSecret(cluster: cluster, externalCluster: ext, namespace: topology.controlPlane.namespace)
+        let rs = RemoteSecret(cluster: cluster, topology: topology)
+        let ext = rs.secretCluster   // where this revision of the guide applies the secret
         func failed(_ s: String) -> [VerifyCheck] { [VerifyCheck("remote-secret", cluster.name, .failed, s)] }
         let secret: JSON?
         do { secret = try await client(ext).get(Self.secretGVK, namespace: rs.namespace, name: rs.secretName) } catch {
