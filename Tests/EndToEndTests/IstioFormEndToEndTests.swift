@@ -98,7 +98,7 @@ extension EndToEnd {
     /// multi-remote.yaml rendered by the real helm from Istio's real charts, with `edit` applied.
     static func helmMeshFile(_ h: MeshHarness, _ tool: (helm: String, charts: String), edit: (String) -> String = { $0 }) throws -> String {
         try h.meshFile("multi-remote.yaml") {
-            edit($0.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: helm\n  helm: \(tool.helm)\n  charts: \(tool.charts)"))
+            edit(MeshEdits.kubeSimTLS($0.replacingOccurrences(of: "  renderer: istioctl", with: "  renderer: helm\n  helm: \(tool.helm)\n  charts: \(tool.charts)")))
         }
     }
 

@@ -11,7 +11,8 @@ import Testing
     /// plans/demo.yaml with `workloads:` replaced by `workloads`.
     static func demo(workloads: String) -> String {
         let head = demo.components(separatedBy: "\nworkloads:")[0]
-        return head.replacingOccurrences(of: "manifests: demo", with: "manifests: \(TestPaths.demoManifests)") + "\nworkloads:\n" + workloads
+        return head.replacingOccurrences(of: "manifests: demo", with: "manifests: \(TestPaths.demoManifests)")
+            .replacingOccurrences(of: "File: demo/", with: "File: \(TestPaths.demoManifests)/") + "\nworkloads:\n" + workloads
     }
 
     func refusal(_ text: String, file: String = "/tmp/mesh.yaml") throws -> MeshFileError {
