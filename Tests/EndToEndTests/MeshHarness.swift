@@ -85,6 +85,12 @@ final class MeshHarness: @unchecked Sendable {
         return KubeClient(connection: try ClusterConnection(kubeconfig: kc, context: cluster))
     }
 
+    /// Runs `body` with a client of one cluster, shut down afterwards.
+    func withClient<T: Sendable>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
+        let c = try client(cluster)
+        do { let r = try await body(c); try await c.shutdown(); return r } catch { try? await c.shutdown(); throw error }
+    }
+
     /// Runs the real kubectl against one cluster. Returns exit status and combined output.
     @discardableResult
     func kubectl(_ cluster: String, _ args: [String]) async throws -> (status: Int32, output: String) {

@@ -44,8 +44,9 @@ extension EndToEnd {
         let session = try h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let before = try await world(h)
-        let oldUID = try await h.client("config").get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"),
-                                                      namespace: "sample", name: "sleep")?.uid
+        let oldUID = try await h.withClient("config") {
+            try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
+        }
         // The replacement is accepted, then its readiness wait fails: the replace must be undone.
         let (_, result) = try await ApplyEndToEndTests.apply(session) {
             $0.plan.replace = [Self.sleep]
@@ -57,8 +58,9 @@ extension EndToEnd {
         expectSameWorld(before, after)
         let store = try StateStore.openReadOnly(path: h.statePath)
         let recorded = try #require(try store.object(address: Self.sleep))
-        let liveUID = try await h.client("config").get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"),
-                                                       namespace: "sample", name: "sleep")?.uid
+        let liveUID = try await h.withClient("config") {
+            try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
+        }
         #expect(liveUID != nil && liveUID != oldUID, "the previous object was recreated (a new uid)")
         #expect(recorded.uid == liveUID, "the state follows the recreated object")
         // The write was journalled the moment the server accepted it, before its readiness wait failed.
@@ -166,8 +168,10 @@ extension EndToEnd {
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
         try store.journal(run, step: JournalStep(address: secret, action: "delete", phase: .started, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
-        _ = try await h.client("external").delete(GroupVersionKind(group: "", version: "v1", kind: "Secret"), namespace: "external-istiod",
-                                                  name: "istio-remote-secret-remote2", waitUntilGone: .seconds(5))
+        _ = try await h.withClient("external") {
+            try await $0.delete(GroupVersionKind(group: "", version: "v1", kind: "Secret"), namespace: "external-istiod",
+                                name: "istio-remote-secret-remote2", waitUntilGone: .seconds(5))
+        }
         try store.remove(address: secret, run: run)
         try store.journal(run, step: JournalStep(address: secret, action: "delete", phase: .done, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
