@@ -53,8 +53,8 @@ extension EndToEnd {
         return op == .update ? try updated(h) : base
     }
 
-    /// How many journal entries the operation writes when nothing kills it.
-    static func journalPoints(_ op: Operation) async throws -> Int {
+    /// How many journal entries the operation writes when nothing kills it, and how many steps of each action.
+    static func journalPoints(_ op: Operation) async throws -> (Int, [String: Int]) {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         let file = try await prepare(op, h)
@@ -64,14 +64,16 @@ extension EndToEnd {
         guard case .succeeded = r else { throw CrashTestError("uninterrupted \(op): \(r)") }
         let store = try StateStore.openReadOnly(path: h.statePath)
         let run = try #require(try store.runs(limit: 1).first)
-        return try store.journal(of: run.id).count
+        let journal = try store.journal(of: run.id)
+        let actions = Dictionary(grouping: journal.filter { $0.phase == .started }, by: \.action).mapValues(\.count)
+        return (journal.count, actions)
     }
 
     static func crash(_ op: Operation, at point: Int, recover mode: MeshSession.RecoveryMode) async throws -> Result {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         let file = try await prepare(op, h)
-        let stateBefore = Set(try StateStore.openReadOnly(path: h.statePath).objects().map(\.address))
+        let stateBefore = op == .apply ? [] : Set(try StateStore.openReadOnly(path: h.statePath).objects().map(\.address))
         let state = ["--state", h.statePath]
         var env = h.environment
         env["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"] = String(point)
@@ -121,7 +123,12 @@ extension EndToEnd {
     @Test(arguments: Operation.allCases)
     func killedAtJournalPointsAndRecoveredBothWays(op: Operation) async throws {
         guard CLIEndToEndTests.binary != nil else { Issue.record("the meshform executable was not built next to the tests"); return }
-        let total = try await Self.journalPoints(op)
+        let (total, actions) = try await Self.journalPoints(op)
+        switch op {
+        case .apply: #expect(actions["create"] ?? 0 > 0)
+        case .update: #expect(actions["update"] ?? 0 > 0 && actions["delete"] ?? 0 > 0, "\(actions)")
+        case .destroy: #expect(actions.keys.sorted() == ["delete"])
+        }
         var results: [Result] = []
         for point in Self.points(total) {
             for mode in [MeshSession.RecoveryMode.rollback, .continue] {
@@ -133,7 +140,8 @@ extension EndToEnd {
         }
         let orphans = results.reduce(0) { $0 + $1.orphans.count }, lost = results.reduce(0) { $0 + $1.lost.count }
         let plans = Dictionary(grouping: results, by: \.planStatus).mapValues(\.count)
-        print("crash test \(op.rawValue): \(total) journal points, \(results.count) runs killed and recovered, "
+        print("crash test \(op.rawValue) (\(actions.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))): "
+              + "\(total) journal points, \(results.count) runs killed and recovered, "
               + "\(orphans) orphans, \(lost) lost, plan -detailed-exitcode \(plans.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")), "
               + "\(results.filter { !$0.integrity.isEmpty }.count) integrity failures")
     }
