@@ -72,7 +72,8 @@ struct ApplyCommand: AsyncParsableCommand {
         discussion: """
         Shows the plan and asks for 'yes' (or -auto-approve). Runs the steps in dependency order, records each in the
         state's journal, and if a step fails for good undoes the steps this run completed, in reverse.
-        Exit codes: 0 applied (or nothing to do), 1 error (the output says what, if anything, was changed).
+        Exit codes: 0 applied (or nothing to do), 1 error (the output says what, if anything, was changed),
+        3 a step failed and the rollback could not undo everything (what is left is listed).
         """)
 
     @Argument(help: "The mesh file, or a plan saved with `meshform plan -out`.") var file: String
@@ -109,7 +110,10 @@ struct DestroyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "destroy",
         abstract: "Delete every object Meshform manages for this mesh, in reverse dependency order.",
-        discussion: "Objects marked preventDestroy in the mesh file stop it. Same confirmation, progress and rollback as apply.")
+        discussion: """
+        Objects marked preventDestroy in the mesh file stop it. -target A destroys A and everything that depends on it,
+        never what A depends on (as Terraform). Same confirmation, progress, rollback and exit codes as apply.
+        """)
 
     @OptionGroup var mesh: MeshOptions
     @OptionGroup var run: RunOptions
@@ -164,9 +168,10 @@ struct RecoverCommand: AsyncParsableCommand {
                 if autoApprove { return true }
                 return Terminal.confirm("Do you want to perform these actions? Meshform will recover the interrupted run as shown above.")
             }, emit: { print(Terminal.line(for: $0)); fflush(stdout) })
-            switch result {
-            case .succeeded(let s): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
-            case .rolledBack: print("Recovered: the interrupted run was rolled back.")
+            switch (result, rollback) {
+            case (.succeeded(let s), _): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
+            case (.rolledBack, true): print("Recovered: the interrupted run was rolled back.")
+            // --continue: its apply failed (and was itself rolled back, or not): an error, as for apply.
             default: try ApplyRunner.report(result, hadChanges: true, verb: "recover")
             }
         }

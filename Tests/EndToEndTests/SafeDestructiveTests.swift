@@ -130,6 +130,31 @@ extension EndToEnd {
         #expect(lossAt == steps.count - 1)
     }
 
+    @Test func applyWaitsForTheLockAndNamesItsRunInIt() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let other = try StateStore.open(path: h.statePath, create: true)
+        let held = try await other.waitForLock(who: "bob", operation: "apply", timeout: .zero)
+        let seen = Mutex<StateLock?>(nil)
+        let applying = Task {
+            try await ApplyEndToEndTests.apply(session) { $0.lockTimeout = .seconds(30) }
+        }
+        // The apply is waiting (without a thread blocked: this task still runs); release, and it goes on.
+        try await Task.sleep(for: .milliseconds(300))
+        try other.releaseLock(held)
+        var run: RunID?
+        for _ in 0..<300 where run == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            if let l = try other.currentLock(), l.run != nil { seen.withLock { $0 = l }; run = l.run }
+        }
+        let (_, result) = try await applying.value
+        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+        let lock = try #require(seen.withLock { $0 })
+        #expect(lock.holder == StateStore.currentUser() && lock.host == ProcessInfo.processInfo.hostName)
+        #expect(try other.runs(limit: 1).first?.id == lock.run, "the lock named the apply's run")
+    }
+
     @Test func driftDuringAnApplyNeverReportsItsObjectsAsOrphans() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }

@@ -171,6 +171,7 @@ public final class Executor: @unchecked Sendable {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Foreground",
                                        waitUntilGone: options.deletionTimeout)
             }
+            try await resolveFromUnchangedProducers(r)
             let body = try bodyToApply(r, exists: previousLive != nil && change.action != .replace)
             let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
@@ -237,6 +238,18 @@ public final class Executor: @unchecked Sendable {
 
     func bodyToApply(_ r: Resource, exists: Bool) throws -> JSON {
         try ApplyBody.make(r, computed: lock.withLock { computed }, exists: exists)
+    }
+
+    /// A computed value whose producer is not a step of this run (it is live already, e.g. created by a run that
+    /// died) but was not ready when the plan read it: waits for the producer's readiness, as its own step would.
+    private func resolveFromUnchangedProducers(_ r: Resource) async throws {
+        for cv in r.computed where lock.withLock({ computed[cv.placeholder] }) == nil {
+            guard let p = mesh.resource(at: cv.producer.description), let ready = p.readiness.condition,
+                  let c = clients[cv.producer.cluster] else { continue }
+            let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
+            let live = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: options.readinessTimeout)
+            resolveProduced(by: cv.producer, from: live)
+        }
     }
 
     private func resolveProduced(by address: ResourceAddress, from live: JSON) {
@@ -346,8 +359,9 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
-    /// Writes back an object that was deleted, ready for what depends on it: a namespace still terminating is
-    /// waited for until gone (Kubernetes refuses to create over it), and afterwards a CustomResourceDefinition is
+    /// Writes back an object that was deleted, ready for what depends on it: an object still terminating is
+    /// waited for until gone (a create over it answers 409 AlreadyExists, and a terminating namespace takes no new
+    /// objects: https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace), and afterwards a CustomResourceDefinition is
     /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
     /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
     /// state records); otherwise create it as it was (a live object, with other managers' fields).

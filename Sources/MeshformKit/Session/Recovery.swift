@@ -50,6 +50,7 @@ extension MeshSession {
                 emit(.note("No unfinished run: nothing to recover."))
                 return .succeeded(ApplySummary())
             }
+            try store.attachRun(run.id, to: lease.lock)
             let undo = Self.undoOrder(steps)
             let lines = undo.map { "\($0.address): undo \($0.action) (\($0.phase.rawValue))" }
             guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
