@@ -158,7 +158,7 @@ extension EndToEnd {
     @Test func driftDuringAnApplyNeverReportsItsObjectsAsOrphans() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 5; sim.setFaults(f) }
+        for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 10; sim.setFaults(f) }
         let session = try h.session(try h.multiRemote())
         // A first apply of part of the mesh, so drift has a state to read.
         _ = try await ApplyEndToEndTests.apply(session) { $0.plan.targets = ["external/core/Namespace/_/external-istiod"] }
@@ -187,19 +187,8 @@ extension EndToEnd {
         let full = try h.multiRemote()
         _ = try await ApplyEndToEndTests.apply(try h.session(full))
         let secret = "external/core/Secret/external-istiod/istio-remote-secret-remote2"
-        // What the dead run did, exactly as the executor journals it: started, the object deleted, removed from state.
-        let store = try StateStore.open(path: h.statePath)
-        let recorded = try #require(try store.object(address: secret))
-        let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
-        try store.journal(run, step: JournalStep(address: secret, action: "delete", phase: .started, before: recorded.applied,
-                                                 dependencies: recorded.dependencies))
-        _ = try await h.withClient("external") {
-            try await $0.delete(GroupVersionKind(group: "", version: "v1", kind: "Secret"), namespace: "external-istiod",
-                                name: "istio-remote-secret-remote2", waitUntilGone: .seconds(5))
-        }
-        try store.remove(address: secret, run: run)
-        try store.journal(run, step: JournalStep(address: secret, action: "delete", phase: .done, before: recorded.applied,
-                                                 dependencies: recorded.dependencies))
+        try await simulateDeadDelete(h, secret)
+        let store = try StateStore.openReadOnly(path: h.statePath)
         let without = try h.multiRemote([MeshEdits.removingSecondRemote])
         let args = ["recover", without, "--rollback", "--state", h.statePath, "--no-color"]
 
@@ -213,6 +202,52 @@ extension EndToEnd {
         #expect(recovered.output.contains(secret) && recovered.output.contains("never stored"), "\(recovered.output)")
         #expect(try store.unfinishedRun() == nil)
         #expect(try store.runs(limit: 1).first?.outcome == .rollbackFailed)
+    }
+
+    /// What a run that died right after deleting `address` leaves, exactly as the executor journals it: the step
+    /// started and done, the object deleted, removed from state, no end to the run.
+    func simulateDeadDelete(_ h: MeshHarness, _ address: String) async throws {
+        let store = try StateStore.open(path: h.statePath)
+        let recorded = try #require(try store.object(address: address))
+        let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
+        try store.journal(run, step: JournalStep(address: address, action: "delete", phase: .started, before: recorded.applied,
+                                                 dependencies: recorded.dependencies))
+        _ = try await h.withClient(recorded.cluster) {
+            try await $0.delete(GroupVersionKind(apiVersion: recorded.apiVersion, kind: recorded.kind), namespace: recorded.namespace,
+                                name: recorded.name, waitUntilGone: .seconds(5))
+        }
+        try store.remove(address: address, run: run)
+        try store.journal(run, step: JournalStep(address: address, action: "delete", phase: .done, before: recorded.applied,
+                                                 dependencies: recorded.dependencies))
+    }
+
+    /// A Secret whose values the mesh file holds (the gateway's TLS certificate) is restored by writing them again
+    /// only when their keyed hash shows they are the values that were there.
+    @Test func aSecretFromTheMeshFileIsRestoredOnlyWithTheSameValues() async throws {
+        guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let crt = h.dir.appendingPathComponent("tls.crt"), key = h.dir.appendingPathComponent("tls.key")
+        try "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
+        try "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".write(to: key, atomically: true, encoding: .utf8)
+        let file = try h.multiRemote([{ $0.replacingOccurrences(of: "    secretName: ${SSL_SECRET_NAME}",
+                                                              with: "    secretName: ${SSL_SECRET_NAME}\n    certFile: \(crt.path)\n    keyFile: \(key.path)") }])
+        let session = try h.session(file)
+        let tls = try #require(session.mesh.resources.first { $0.body.kind == "Secret" && $0.body.name == "external-istiod-tls" }).address.description
+        _ = try await ApplyEndToEndTests.apply(session)
+        let args = ["recover", file, "--rollback", "-auto-approve", "--state", h.statePath, "--no-color"]
+
+        try await simulateDeadDelete(h, tls)
+        let same = try await MeshHarness.run(binary, args, environment: h.environment)
+        #expect(same.status == 0, "\(same.output)")
+        #expect(try StateStore.openReadOnly(path: h.statePath).object(address: tls) != nil)
+        try await expectNoChanges(session)
+
+        try await simulateDeadDelete(h, tls)
+        try "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
+        let other = try await MeshHarness.run(binary, args, environment: h.environment)
+        #expect(other.status == 3, "\(other.output)")
+        #expect(other.output.contains(tls) && other.output.contains("declares other values"), "\(other.output)")
     }
 
     @Test func commandsThatChangeClustersNeedTheMeshFile() async throws {

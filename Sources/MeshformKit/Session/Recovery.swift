@@ -192,8 +192,8 @@ struct JournalUndo {
     }
 
     /// Re-derives a Secret whose previous values were never stored: from the mesh file, with its computed values
-    /// taken from the live objects they come from, exactly as the next apply would write it. Returns why it could
-    /// not, or nil when done.
+    /// taken from the live objects they come from, exactly as the next apply would write it; values written in the
+    /// mesh file only when their keyed hash shows they are the previous ones. Returns why it could not, or nil.
     func rederive(_ step: JournalStep) async throws -> String? {
         let cannot = "not restored: its previous values were never stored (secrets never are)"
         guard let r = mesh.resource(at: step.address), let client = clients[r.address.cluster] else {
@@ -208,6 +208,11 @@ struct JournalUndo {
         }
         guard let body = try? ApplyBody.make(r, computed: values, exists: false) else {
             return "\(cannot), and what it is computed from is not live; run `meshform apply` to regenerate it"
+        }
+        // Values written in the mesh file are a restore only if they are the ones that were there (same keyed hash);
+        // computed ones follow what they are computed from (a recreated token is a new token).
+        if r.computed.isEmpty, let before = step.before, store.maskSecrets(body) != before {
+            return "\(cannot), and the mesh file now declares other values; run `meshform apply` to write those"
         }
         emit(.undoStarted(address: step.address, what: "re-derive the secret from the mesh file"))
         let restored = try await client.apply(body, fieldManager: Executor.fieldManager, force: true)
