@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 import KubeModel
 
-/// Where one step of a run stands. Apply writes `started` before touching the cluster and `done` or
-/// `failed` after; rollback writes `undoStarted` then `undone` or `undoFailed`. A crash therefore leaves
-/// a `started` without its end, and recovery knows exactly which object was in flight.
+/// Where one step of a run stands. Apply writes `started` before touching the cluster, `written` the moment
+/// the server accepted a write that is still waiting for readiness, and `done` or `failed` after; rollback
+/// writes `undoStarted` then `undone` or `undoFailed`. A crash therefore leaves a `started` (or `written`)
+/// without its end, and recovery knows exactly which object was in flight.
 public enum JournalPhase: String, Codable, Sendable, CaseIterable {
-    case started, done, failed, undoStarted, undone, undoFailed
+    case started, written, done, failed, undoStarted, undone, undoFailed
 }
 
 /// One journal entry: one object, one action, one phase, with what is needed to undo it.
@@ -22,11 +23,14 @@ public struct JournalStep: Codable, Sendable, Equatable {
     public var after: JSON?
     public var error: String?
     public var at: Date
+    /// The addresses the object depends on (nil in entries written before schema v4): what recovery records
+    /// again when it recreates an object this run deleted.
+    public var dependencies: [String]?
 
     public init(address: String, action: String, phase: JournalPhase, before: JSON? = nil, after: JSON? = nil,
-                error: String? = nil, at: Date = Date()) {
+                error: String? = nil, at: Date = Date(), dependencies: [String]? = nil) {
         self.address = address; self.action = action; self.phase = phase
-        self.before = before; self.after = after; self.error = error; self.at = at
+        self.before = before; self.after = after; self.error = error; self.at = at; self.dependencies = dependencies
     }
 
     init(row: Row) throws {
@@ -34,6 +38,7 @@ public struct JournalStep: Codable, Sendable, Equatable {
         before = try (row["before"] as String?).map { try JSON.parse(Data($0.utf8)) }
         after = try (row["after"] as String?).map { try JSON.parse(Data($0.utf8)) }
         error = row["error"]; at = Millis.date(row["at"])
+        dependencies = try (row["dependencies"] as String?).map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
     }
 }
 
@@ -42,12 +47,26 @@ extension StateStore {
     /// `before`/`after` are masked: a Secret's previous clear value is NOT recoverable from the journal,
     /// so undoing a Secret change must re-derive its value (e.g. re-render the remote secret).
     public func journal(_ id: RunID, step: JournalStep) throws {
+        let dependencies = try step.dependencies.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try write { db in
             try db.execute(sql: """
-                INSERT INTO journal (run, address, action, phase, before, after, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO journal (run, address, action, phase, before, after, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id.rawValue, step.address, step.action, step.phase.rawValue,
                                  step.before.map { maskSecrets($0).canonicalText }, step.after.map { maskSecrets($0).canonicalText },
-                                 step.error, Millis.from(step.at)])
+                                 step.error, Millis.from(step.at), dependencies])
+        }
+        CrashPoint.afterJournalEntry()
+    }
+
+    /// Every address the state knows right now: its objects and the steps of an unfinished run (which may have
+    /// created an object before recording it). One short read; drift calls it after listing live objects, so an
+    /// object a running apply creates meanwhile is never taken for an orphan.
+    public func knownAddresses() throws -> (addresses: Set<String>, runUnfinished: Bool) {
+        try read { db in
+            var known = Set(try String.fetchAll(db, sql: "SELECT address FROM objects"))
+            let unfinished = try Self.unfinishedRun(db)
+            for s in unfinished?.1 ?? [] { known.insert(s.address) }
+            return (known, unfinished != nil)
         }
     }
 
@@ -58,5 +77,21 @@ extension StateStore {
 
     static func journal(_ db: Database, run: RunID) throws -> [JournalStep] {
         try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run = ? ORDER BY id", arguments: [run.rawValue]).map(JournalStep.init(row:))
+    }
+}
+
+/// Fault injection for the crash test (`Tests/EndToEndTests/CrashEndToEndTests.swift`, `Benchmarks/crash-sweep`):
+/// with `MESHFORM_CRASH_AFTER_JOURNAL_ENTRY=N` in its environment, the process kills itself with SIGKILL right
+/// after its N-th journal entry is committed: a real kill -9 at an exact journal point. Unset, it costs one
+/// comparison per entry.
+enum CrashPoint {
+    static let target: Int? = ProcessInfo.processInfo.environment["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"].flatMap(Int.init)
+    nonisolated(unsafe) private static var written = 0
+    private static let lock = NSLock()
+
+    static func afterJournalEntry() {
+        guard let target else { return }
+        let n = lock.withLock { written += 1; return written }
+        if n == target { kill(getpid(), SIGKILL) }
     }
 }

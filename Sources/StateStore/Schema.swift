@@ -11,11 +11,14 @@ import GRDB
 /// - `v2-drift`: drift_events, and `objects.last_run` (which run last wrote the object).
 /// - `v3-clusters`: clusters (how each cluster with objects in state was reached), so a cluster removed from the
 ///   mesh file can still have its objects deleted.
+/// - `v4-journal-dependencies`: `journal.dependencies`, so an object a crashed run deleted is recorded again with
+///   its dependencies when `recover --rollback` recreates it.
 enum Schema {
     static let format = "meshform-state"
     static let v1 = "v1-initial"
     static let v2 = "v2-drift"
     static let v3 = "v3-clusters"
+    static let v4 = "v4-journal-dependencies"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -111,6 +114,9 @@ enum Schema {
                     updated_at INTEGER NOT NULL
                 );
                 """)
+        }
+        m.registerMigration(v4) { db in
+            try db.execute(sql: "ALTER TABLE journal ADD COLUMN dependencies TEXT")
         }
         return m
     }

@@ -44,7 +44,18 @@ public struct StateLock: Codable, Sendable, Equatable {
 }
 
 extension StateStore {
-    /// Takes the write lock, or waits up to `timeout` for it (`.zero`: fail at once).
+    /// Who runs this process, as runs and the lock record it: `USER`, else `LOGNAME`, else the account name of
+    /// the process's uid (cron jobs and containers often set neither variable), else `uid N`. The host is
+    /// recorded beside it.
+    public static func currentUser(environment env: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let u = env["USER"], !u.isEmpty { return u }
+        if let u = env["LOGNAME"], !u.isEmpty { return u }
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
+    }
+
+    /// Takes the write lock, or waits up to `timeout` for it (`.zero`: fail at once). For synchronous code only:
+    /// it blocks its thread while it waits; async code uses `waitForLock`, which does not.
     ///
     /// Throws `StateError.locked` naming the holder (who, operation, pid, host, since, run, lock ID).
     /// An expired lease, or one whose process is gone on this host, is taken over.
@@ -105,7 +116,7 @@ extension StateStore {
     /// cooperative pool never lets the lease lapse) until `stop()`. The holder of a long apply starts this
     /// after `acquireLock` and stops it before `releaseLock`; `lost` tells whether the lock was lost meanwhile.
     public func keepRenewing(_ l: StateLock, lease: Duration = .seconds(120), interval: Duration? = nil) -> LockRenewal {
-        let r = LockRenewal()
+        let r = LockRenewal(lock: l)
         let every = (interval ?? lease / 3).seconds
         let t = Thread { [self] in
             while r.stopSignal.wait(timeout: .now() + every) == .timedOut {
@@ -176,6 +187,8 @@ extension Duration {
 
 /// A running lease renewal (`StateStore.keepRenewing`).
 public final class LockRenewal: @unchecked Sendable {
+    /// The lock being renewed.
+    public let lock: StateLock
     let stopSignal = DispatchSemaphore(value: 0)
     private let state = NSLock()
     private var isLost = false
@@ -184,6 +197,8 @@ public final class LockRenewal: @unchecked Sendable {
     /// True once a renewal failed: the lock expired and was taken over, or was force-unlocked.
     public var lost: Bool { state.lock(); defer { state.unlock() }; return isLost }
     func markLost() { state.lock(); isLost = true; state.unlock() }
+
+    init(lock: StateLock) { self.lock = lock }
 
     /// Stops renewing (idempotent). The lock itself stays until released or expired.
     public func stop() {

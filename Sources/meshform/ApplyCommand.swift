@@ -56,11 +56,11 @@ enum ApplyRunner {
         case .rollbackFailed(let failed, let error, let left):
             Terminal.error("""
                 \(failed) failed: \(error)
-                Rolling back failed too. What is left:
+                Rolling back could not undo everything. What is left:
                 \(left.map { "  - \($0)" }.joined(separator: "\n"))
                 The state records this. Fix the cause, then run `meshform apply` to converge (or `meshform destroy`).
                 """)
-            throw ExitCode(1)
+            throw ExitCode(3)
         }
     }
 }
@@ -72,10 +72,11 @@ struct ApplyCommand: AsyncParsableCommand {
         discussion: """
         Shows the plan and asks for 'yes' (or -auto-approve). Runs the steps in dependency order, records each in the
         state's journal, and if a step fails for good undoes the steps this run completed, in reverse.
-        Exit codes: 0 applied (or nothing to do), 1 error (the output says what, if anything, was changed).
+        Exit codes: 0 applied (or nothing to do), 1 error (the output says what, if anything, was changed),
+        3 a step failed and the rollback could not undo everything (what is left is listed).
         """)
 
-    @Argument(help: "The mesh file, or a plan saved with `meshform plan -out`.") var file: String = "plans/demo.yaml"
+    @Argument(help: "The mesh file, or a plan saved with `meshform plan -out`.") var file: String
     @Option(name: .long, help: "The mesh file a saved plan was made from (default: the one recorded in the plan).") var meshFile: String?
     @Option(name: .long, help: "The state file (default: state/<mesh>.db).") var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
@@ -109,15 +110,22 @@ struct DestroyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "destroy",
         abstract: "Delete every object Meshform manages for this mesh, in reverse dependency order.",
-        discussion: "Objects marked preventDestroy in the mesh file stop it. Same confirmation, progress and rollback as apply.")
+        discussion: """
+        Objects marked preventDestroy in the mesh file stop it. -target A destroys A and everything that depends on it,
+        never what A depends on (as Terraform). Same confirmation, progress, rollback and exit codes as apply.
+        """)
 
     @OptionGroup var mesh: MeshOptions
     @OptionGroup var run: RunOptions
+    @Option(name: [.customLong("target"), .customLong("target", withSingleDash: true)],
+            help: "Only this address and what depends on it.")
+    var target: [String] = []
 
     func run() async throws {
         try await runReportingErrors {
             var planOptions = PlanOptions()
             planOptions.operation = .destroy
+            planOptions.targets = target
             try await ApplyRunner.run(session: try mesh.session(), request: run.request(planOptions),
                                       autoApprove: run.autoApprove, color: Terminal.useColor(noColor: mesh.noColor))
         }
@@ -127,7 +135,12 @@ struct DestroyCommand: AsyncParsableCommand {
 struct RecoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
-        abstract: "Finish a run that died mid-way (its journal is still open): roll it back or continue it.")
+        abstract: "Finish a run that died mid-way (its journal is still open): roll it back or continue it.",
+        discussion: """
+        Shows what it will do and asks for 'yes' (or -auto-approve), as apply does.
+        Exit codes: 0 recovered (or nothing to recover), 1 error or declined (nothing changed unless listed),
+        3 finished, but the objects listed as left could not be restored (e.g. a Secret whose values were never stored).
+        """)
 
     @OptionGroup var mesh: MeshOptions
     @Flag(help: "Undo every step the interrupted run started or finished.") var rollback = false
@@ -141,11 +154,24 @@ struct RecoverCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let session = try mesh.session()
-            let result = try await session.recover(rollback ? .rollback : .continue, request: run.request(PlanOptions()),
-                                                   emit: { print(Terminal.line(for: $0)); fflush(stdout) })
-            switch result {
-            case .succeeded(let s): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
-            case .rolledBack: print("Recovered: the interrupted run was rolled back.")
+            if !run.autoApprove && !Terminal.isInteractive { throw SessionError.needsApproval }
+            let color = Terminal.useColor(noColor: mesh.noColor)
+            let autoApprove = run.autoApprove
+            let result = try await session.recover(rollback ? .rollback : .continue, request: run.request(PlanOptions()), confirm: { proposal in
+                switch proposal {
+                case .plan(let plan):
+                    print(PlanText(color: color).render(plan))
+                case .rollback(let dead, let undo):
+                    print("The interrupted \(dead.kind.rawValue) (run \(dead.id), by \(dead.who) on \(dead.host)) will be rolled back, in this order:")
+                    for line in undo { print("  \(line)") }
+                }
+                if autoApprove { return true }
+                return Terminal.confirm("Do you want to perform these actions? Meshform will recover the interrupted run as shown above.")
+            }, emit: { print(Terminal.line(for: $0)); fflush(stdout) })
+            switch (result, rollback) {
+            case (.succeeded(let s), _): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
+            case (.rolledBack, true): print("Recovered: the interrupted run was rolled back.")
+            // --continue: its apply failed (and was itself rolled back, or not): an error, as for apply.
             default: try ApplyRunner.report(result, hadChanges: true, verb: "recover")
             }
         }

@@ -8,6 +8,8 @@ import Foundation
 ///   1  error (bad input, unreachable cluster, API error, locked or corrupt state); nothing was changed
 ///      unless the output says what was; `verify`: a check failed
 ///   2  `plan -detailed-exitcode`: changes present; `drift`: drift found
+///   3  a rollback (apply's, destroy's) or `recover` could not undo or restore everything: what is left is listed
+///  64  usage error (missing or unknown argument, e.g. no mesh file); nothing was done
 @main
 struct Meshform: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -58,7 +58,8 @@ struct Terminal {
 
 /// Options every command that reads a mesh file shares.
 struct MeshOptions: ParsableArguments {
-    @Argument(help: "The mesh file.") var meshFile: String = "plans/demo.yaml"
+    /// Required: a command that changes clusters must never pick a mesh file the user did not name.
+    @Argument(help: "The mesh file.") var meshFile: String
     @Option(name: .long, help: "The state file (default: state/<mesh>.db).") var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
 

@@ -113,6 +113,11 @@ extension EndToEnd {
         #expect(plan.status == 1)
         #expect(plan.output.contains("meshform recover"), "\(plan.output)")
 
+        // recover asks, as apply does: without a terminal and without -auto-approve it refuses and changes nothing.
+        let asked = try await meshform(h, ["recover", file, "--\(mode.rawValue)", "--state", h.statePath])
+        #expect(asked.status == 1 && asked.output.contains("-auto-approve"), "\(asked.output)")
+        #expect(try StateStore.openReadOnly(path: h.statePath).unfinishedRun() != nil)
+
         let recovered = try await meshform(h, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--state", h.statePath])
         #expect(recovered.status == 0, "\(recovered.output)")
         let store = try StateStore.openReadOnly(path: h.statePath)
@@ -126,7 +131,7 @@ extension EndToEnd {
             let stateAddresses = Set(try store.objects().map(\.address))
             #expect(Set(managed) == stateAddresses, "orphaned or lost: \(Set(managed).symmetricDifference(stateAddresses).sorted())")
             let (after, _) = try await h.session(file).plan(PlanOptions())
-            #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
+            #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" }) after:\n\(recovered.output)")
         }
     }
 }

@@ -61,9 +61,10 @@ final class MeshHarness: @unchecked Sendable {
 
     /// A copy of a mesh file from plans/, with `edit` applied to its text, written into this harness's temporary
     /// directory; its relative paths (plans/demo, ../shared) are made absolute so they still resolve.
-    func meshFile(_ name: String, edit: (String) -> String = { $0 }) throws -> String {
+    /// `source`: the file in plans/ to copy, when the copy gets another name.
+    func meshFile(_ name: String, source: String? = nil, edit: (String) -> String = { $0 }) throws -> String {
         let plans = Self.packageRoot.appendingPathComponent("plans")
-        var text = edit(try String(contentsOf: plans.appendingPathComponent(name), encoding: .utf8))
+        var text = edit(try String(contentsOf: plans.appendingPathComponent(source ?? name), encoding: .utf8))
         text = text.replacingOccurrences(of: "manifests: demo", with: "manifests: \(plans.path)/demo")
             .replacingOccurrences(of: "File: demo/", with: "File: \(plans.path)/demo/")
             .replacingOccurrences(of: "../../shared/", with: Self.packageRoot.deletingLastPathComponent().path + "/shared/")
@@ -83,6 +84,12 @@ final class MeshHarness: @unchecked Sendable {
     func client(_ cluster: String) throws -> KubeClient {
         let kc = try Kubeconfig.load(explicitPath: kubeconfigs[cluster]!, environment: [:])
         return KubeClient(connection: try ClusterConnection(kubeconfig: kc, context: cluster))
+    }
+
+    /// Runs `body` with a client of one cluster, shut down afterwards.
+    func withClient<T: Sendable>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
+        let c = try client(cluster)
+        do { let r = try await body(c); try await c.shutdown(); return r } catch { try? await c.shutdown(); throw error }
     }
 
     /// Runs the real kubectl against one cluster. Returns exit status and combined output.

@@ -125,3 +125,49 @@ import KubeModel
         finish.signal()
     }
 }
+
+/// Issue 12: a lock that holds, names its run and its holder, and whose loss the holder learns.
+@Suite struct LeaseTests {
+    @Test func holderIsNamedEvenWithoutUSER() {
+        let name = StateStore.currentUser(environment: [:])
+        #expect(!name.isEmpty && name != "unknown")
+        #expect(StateStore.currentUser(environment: ["LOGNAME": "carol"]) == "carol")
+        #expect(StateStore.currentUser(environment: ["USER": "alice", "LOGNAME": "carol"]) == "alice")
+    }
+
+    @Test func theLockNamesTheRunAndTheRenewalLearnsItWasTakenOver() async throws {
+        let t = TempState()
+        let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
+        let lock = try await a.waitForLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(300))
+        let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
+        try a.attachRun(run, to: lock)
+        let held = try #require(try b.currentLock())
+        #expect(held.run == run && held.holder == "alice" && held.host == ProcessInfo.processInfo.hostName)
+        #expect(held.summary.contains(run.rawValue))
+        // Someone breaks the lock: the holder's next renewal fails and says so.
+        try b.forceUnlock(id: lock.id)
+        let renewal = a.keepRenewing(lock, lease: .milliseconds(300), interval: .milliseconds(20))
+        defer { renewal.stop() }
+        var lost = false
+        for _ in 0..<200 where !lost { try await Task.sleep(for: .milliseconds(10)); lost = renewal.lost }
+        #expect(lost)
+    }
+
+    @Test func journalKeepsDependenciesAndKnownAddressesCoverAnUnfinishedRun() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        try store.upsert(managed(deployment("a")), run: nil)
+        let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
+        try store.journal(run, step: JournalStep(address: "c/apps/Deployment/default/b", action: "create", phase: .started,
+                                                 dependencies: ["c/core/Namespace/_/default"]))
+        let steps = try store.journal(of: run)
+        #expect(steps.first?.dependencies == ["c/core/Namespace/_/default"])
+        let known = try store.knownAddresses()
+        #expect(known.runUnfinished)
+        #expect(known.addresses.contains("c/apps/Deployment/default/b"))
+        #expect(known.addresses.count == 2)
+        try store.finishRun(run, outcome: .succeeded, message: nil)
+        #expect(try store.knownAddresses().runUnfinished == false)
+        #expect(try store.knownAddresses().addresses.count == 1)
+    }
+}

@@ -30,7 +30,7 @@ import KubeModel
         try q.close()
 
         let store = try StateStore.open(path: t.path, create: false)
-        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3])
+        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
         #expect(store.lineage == lineage)
         #expect(try store.serial() == 3)
         let o = try #require(try store.object(address: "remote1/core/Namespace/_/sample"))
@@ -49,7 +49,7 @@ import KubeModel
         try Schema.migrator.migrate(q, upTo: Schema.v1)
         try q.close()
         let ro = try StateStore.openReadOnly(path: t.path)
-        #expect(try ro.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3])
+        #expect(try ro.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
         #expect(try ro.serial() == 0)
         #expect(try ro.driftHistory().isEmpty)
     }

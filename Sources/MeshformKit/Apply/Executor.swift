@@ -13,7 +13,7 @@ public struct ApplyOptions: Sendable {
     public var deletionTimeout: Duration = .seconds(120)
     /// How long the gate before the remote webhooks waits for the gateway's address and a TLS handshake (`ReachabilityGate`).
     public var reachabilityTimeout: Duration = .seconds(120)
-    public var who = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+    public var who = StateStore.currentUser()
     public init() {}
 }
 
@@ -29,35 +29,54 @@ public final class Executor: @unchecked Sendable {
     let store: StateStore
     let options: ApplyOptions
     let emit: @Sendable (ApplyEvent) -> Void
+    /// The renewal of the state lock this run holds: once it is lost, no further step starts.
+    let lease: LockRenewal?
 
     private let lock = NSLock()
     private var computed: ComputedValues
     private let gate: ReachabilityGate
-    /// What each completed step needs to be undone, in completion order. Secret bodies live only here, in memory,
-    /// for the run's duration; the journal holds them masked.
+    /// What each step that may have written needs to be undone, in the order the steps started. Secret bodies live
+    /// only here, in memory, for the run's duration; the journal holds them masked.
     private var done: [CompletedStep] = []
 
     struct CompletedStep {
         var address: String
-        var cluster: String
         var action: Action
+        var target: ObjectRef
         /// The object's previous applied version (state) and live version before this step, if any.
         var previous: ManagedObject?
         var previousLive: JSON?
     }
 
+    /// Where an object lives: what a delete, a recreate or an undo addresses.
+    struct ObjectRef: Sendable {
+        var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String
+        init(cluster: String, object o: JSON) {
+            self.cluster = cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion ?? "v1", kind: o.kind ?? "")
+            namespace = o.namespace; name = o.name ?? ""
+        }
+        init(_ o: ManagedObject) {
+            cluster = o.cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind); namespace = o.namespace; name = o.name
+        }
+    }
+
     public init(mesh: CompiledMesh, clients: [String: KubeClient], endpoints: [String: ClusterEndpoint], store: StateStore,
-                computed: ComputedValues, options: ApplyOptions, emit: @escaping @Sendable (ApplyEvent) -> Void) {
+                computed: ComputedValues, options: ApplyOptions, lease: LockRenewal? = nil,
+                emit: @escaping @Sendable (ApplyEvent) -> Void) {
         self.mesh = mesh; self.clients = clients; self.endpoints = endpoints; self.store = store
-        self.computed = computed; self.options = options; self.emit = emit
+        self.computed = computed; self.options = options; self.lease = lease; self.emit = emit
         gate = ReachabilityGate(topology: mesh.topology, clients: clients, timeout: options.reachabilityTimeout, emit: emit)
     }
 
-    /// Applies `plan`. The caller holds the state lock and has checked the plan is current.
+    /// Applies `plan`. The caller holds the state lock (renewed by `lease`) and has checked the plan is current.
+    ///
+    /// Throws `ApplyError.leaseLost` when the lock was lost mid-run: the run stops before its next step, writes
+    /// nothing more (no rollback: someone else now holds the lock) and stays unfinished, for `meshform recover`.
     public func run(_ plan: Plan) async throws -> ApplyResult {
         try await gate.preflight(plan, mesh: mesh)
         let run = try store.beginRun(kind: plan.operation == .destroy ? .destroy : .apply, who: options.who,
                                      configHash: plan.configHash)
+        if let lease { try store.attachRun(run, to: lease.lock) }
         let stateBefore = Dictionary((try store.objects()).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let steps = plan.changes.filter { $0.action.changes && ($0.action != .adopt || $0.adoptApproved) }
         let byAddress = Dictionary(steps.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
@@ -91,18 +110,38 @@ public final class Executor: @unchecked Sendable {
             try store.finishRun(run, outcome: .succeeded, message: nil)
             return .succeeded(summary)
         }
+        if outcome.failed.contains(where: { $0.error is LeaseLost }) { throw leaseLost(run: run) }
         let message = Self.describe(failure.error)
         guard options.rollback else {
             try store.finishRun(run, outcome: .failed, message: "\(failure.vertex): \(message)")
             return .failedKept(failed: failure.vertex, error: message, summary: summary)
         }
         let left = await rollback(run: run)
+        if lease?.lost == true { throw leaseLost(run: run) }
         if left.isEmpty {
             try store.finishRun(run, outcome: .rolledBack, message: "\(failure.vertex): \(message)")
             return .rolledBack(failed: failure.vertex, error: message)
         }
         try store.finishRun(run, outcome: .rollbackFailed, message: left.joined(separator: "\n"))
         return .rollbackFailed(failed: failure.vertex, error: message, left: left)
+    }
+
+    // MARK: - The lease
+
+    /// Thrown by a step that finds the lease lost before it starts.
+    struct LeaseLost: Error {}
+
+    private func checkLease() throws {
+        if lease?.lost == true { throw LeaseLost() }
+    }
+
+    /// Journals the loss (one entry for the run, no address) and says what to do. The run is left unfinished.
+    private func leaseLost(run: RunID) -> ApplyError {
+        let message = "the state lock's lease was lost (it expired and was taken over, or was broken with `meshform state unlock`); "
+            + "this run stopped before its next step"
+        try? store.journal(run, step: JournalStep(address: "", action: "lock", phase: .failed, error: message))
+        emit(.note("Stopped: \(message)."))
+        return .leaseLost(run: run.rawValue)
     }
 
     // MARK: - Steps
@@ -112,92 +151,111 @@ public final class Executor: @unchecked Sendable {
         return c
     }
 
+    /// Keeps what undoing a step needs. Called before the step's first write: an undo looks at what is live, so
+    /// undoing a step whose write never happened changes nothing.
+    private func remember(_ step: CompletedStep) {
+        lock.withLock { done.append(step) }
+    }
+
     private func applyStep(_ change: PlannedChange, run: RunID, previous: ManagedObject?) async throws {
+        try checkLease()
         guard let r = mesh.resource(at: change.address) else { throw ApplyError.notInMesh(change.address) }
         let started = ContinuousClock.now
         emit(.started(address: change.address, action: change.action))
         let c = try client(r.address.cluster)
-        let gvk = GroupVersionKind(apiVersion: r.body.apiVersion ?? "v1", kind: r.body.kind ?? "")
+        let target = ObjectRef(cluster: r.address.cluster, object: r.body)
         // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
-        let previousLive = change.action == .create ? nil : try await c.get(gvk, namespace: r.body.namespace, name: r.body.name ?? "")
+        let previousLive = change.action == .create ? nil : try await c.get(target.gvk, namespace: target.namespace, name: target.name)
+        let dependencies = r.dependsOn.map(\.description).sorted()
         try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
-                                                 before: previous?.applied, after: nil, error: nil))
+                                                 before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
+        remember(CompletedStep(address: change.address, action: change.action, target: target,
+                               previous: previous, previousLive: previousLive))
         do {
             if ReachabilityGate.guards(r, in: mesh.topology) { try await gate.check() }
             if change.action == .replace, previousLive != nil {
-                _ = try await c.delete(gvk, namespace: r.body.namespace, name: r.body.name ?? "", propagation: "Foreground",
+                _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Foreground",
                                        waitUntilGone: options.deletionTimeout)
             }
+            try await resolveFromUnchangedProducers(r)
             let body = try bodyToApply(r, exists: previousLive != nil && change.action != .replace)
-            var applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
-            if let waitFor = r.readiness.condition {
-                emit(.waiting(address: change.address, what: waitFor.description))
-                applied = try await c.wait(for: waitFor, gvk: gvk, namespace: r.body.namespace, name: r.body.name ?? "",
-                                           timeout: options.readinessTimeout)
-            }
-            resolveProduced(by: r.address, from: applied)
+            let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
+            // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
+            // leaves nothing that neither the state nor a rollback knows.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             try store.upsert(record, run: run)
-            lock.withLock {
-                done.append(CompletedStep(address: change.address, cluster: r.address.cluster, action: change.action,
-                                          previous: previous, previousLive: previousLive))
+            var ready = applied
+            if let waitFor = r.readiness.condition {
+                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .written,
+                                                         before: previous?.applied, after: record.applied, error: nil,
+                                                         dependencies: dependencies))
+                emit(.waiting(address: change.address, what: waitFor.description))
+                ready = try await c.wait(for: waitFor, gvk: target.gvk, namespace: target.namespace, name: target.name,
+                                         timeout: options.readinessTimeout)
             }
+            resolveProduced(by: r.address, from: ready)
             try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
-                                                     before: previous?.applied, after: record.applied, error: nil))
+                                                     before: previous?.applied, after: record.applied, error: nil,
+                                                     dependencies: dependencies))
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
             try? store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .failed,
-                                                      before: previous?.applied, after: nil, error: message))
+                                                      before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: change.action, error: message))
             throw error
         }
     }
 
     private func deleteStep(_ change: PlannedChange, run: RunID, previous: ManagedObject?) async throws {
+        try checkLease()
         let started = ContinuousClock.now
         emit(.started(address: change.address, action: .delete))
         let target = try deletionTarget(change, previous: previous)
         let c = try client(target.cluster)
         let previousLive = try await c.get(target.gvk, namespace: target.namespace, name: target.name)
+        let dependencies = previous?.dependencies
         try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .started,
-                                                 before: previous?.applied, after: nil, error: nil))
+                                                 before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
+        remember(CompletedStep(address: change.address, action: .delete, target: target, previous: previous, previousLive: previousLive))
         do {
             if previousLive != nil {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
                                        waitUntilGone: options.deletionTimeout)
             }
             try store.remove(address: change.address, run: run)
-            lock.withLock {
-                done.append(CompletedStep(address: change.address, cluster: target.cluster, action: .delete,
-                                          previous: previous, previousLive: previousLive))
-            }
             try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
-                                                     before: previous?.applied, after: nil, error: nil))
+                                                     before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
             emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
             try? store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .failed,
-                                                      before: previous?.applied, after: nil, error: message))
+                                                      before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: .delete, error: message))
             throw error
         }
     }
 
-    struct DeletionTarget { var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String }
-
-    func deletionTarget(_ change: PlannedChange, previous: ManagedObject?) throws -> DeletionTarget {
-        if let p = previous {
-            return DeletionTarget(cluster: p.cluster, gvk: GroupVersionKind(apiVersion: p.apiVersion, kind: p.kind),
-                                  namespace: p.namespace, name: p.name)
-        }
-        guard let b = change.before, let name = b.name else { throw ApplyError.notInMesh(change.address) }
-        return DeletionTarget(cluster: change.cluster, gvk: GroupVersionKind(apiVersion: b.apiVersion ?? "v1", kind: b.kind ?? ""),
-                              namespace: b.namespace, name: name)
+    func deletionTarget(_ change: PlannedChange, previous: ManagedObject?) throws -> ObjectRef {
+        if let p = previous { return ObjectRef(p) }
+        guard let b = change.before, b.name != nil else { throw ApplyError.notInMesh(change.address) }
+        return ObjectRef(cluster: change.cluster, object: b)
     }
 
     func bodyToApply(_ r: Resource, exists: Bool) throws -> JSON {
         try ApplyBody.make(r, computed: lock.withLock { computed }, exists: exists)
+    }
+
+    /// A computed value whose producer is not a step of this run (it is live already, e.g. created by a run that
+    /// died) but was not ready when the plan read it: waits for the producer's readiness, as its own step would.
+    private func resolveFromUnchangedProducers(_ r: Resource) async throws {
+        for cv in r.computed where lock.withLock({ computed[cv.placeholder] }) == nil {
+            guard let p = mesh.resource(at: cv.producer.description), let ready = p.readiness.condition,
+                  let c = clients[cv.producer.cluster] else { continue }
+            let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
+            let live = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: options.readinessTimeout)
+            resolveProduced(by: cv.producer, from: live)
+        }
     }
 
     private func resolveProduced(by address: ResourceAddress, from live: JSON) {
@@ -224,13 +282,19 @@ public final class Executor: @unchecked Sendable {
 
     // MARK: - Rollback
 
-    /// Undoes the completed steps in reverse order. Returns what could not be undone (empty: all undone).
+    /// Undoes the steps that may have written, in reverse order of their start (so dependencies are recreated
+    /// before their dependents, and dependents deleted before their dependencies). Returns what could not be
+    /// undone (empty: all undone).
     func rollback(run: RunID) async -> [String] {
         let steps = Array(lock.withLock { done }.reversed())
         for (i, step) in steps.enumerated() {
             let what = Self.undoDescription(step)
+            let notUndone = { steps[$0...].map { "\($0.address): not undone (\(Self.undoDescription($0)))" } }
+            if lease?.lost == true { return notUndone(i) }
             emit(.undoStarted(address: step.address, what: what))
             do {
+                try store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoStarted,
+                                                         before: nil, after: step.previous?.applied, error: nil))
                 try await undo(step, run: run)
                 try store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undone,
                                                          before: nil, after: step.previous?.applied, error: nil))
@@ -241,8 +305,7 @@ public final class Executor: @unchecked Sendable {
                                                           before: nil, after: nil, error: message))
                 emit(.undoFailed(address: step.address, what: what, error: message))
                 // Stop here: later undos may depend on this one. Say exactly what is left.
-                return ["\(step.address): \(what) failed: \(message)"]
-                    + steps[(i + 1)...].map { "\($0.address): not undone (\(Self.undoDescription($0)))" }
+                return ["\(step.address): \(what) failed: \(message)"] + notUndone(i + 1)
             }
         }
         return []
@@ -251,39 +314,80 @@ public final class Executor: @unchecked Sendable {
     static func undoDescription(_ s: CompletedStep) -> String {
         switch s.action {
         case .create, .adopt: return s.previousLive == nil ? "delete the created object" : "restore the previous version"
-        case .update, .replace: return "restore the previous version"
+        case .update: return "restore the previous version"
+        case .replace: return "delete the new object and recreate the previous one"
         case .delete: return "recreate the deleted object"
         case .noOp: return "nothing"
         }
     }
 
+    /// Puts one object back as it was before the step, from what is live now (so it is exact however far the step
+    /// got), and the state with it.
     private func undo(_ s: CompletedStep, run: RunID) async throws {
-        let c = try client(s.cluster)
-        if s.previousLive == nil {
+        let c = try client(s.target.cluster)
+        let t = s.target
+        let live = try await c.get(t.gvk, namespace: t.namespace, name: t.name)
+        guard let old = s.previousLive else {
             // It did not exist before this run: delete it.
-            guard let r = mesh.resource(at: s.address) else { return }
-            let gvk = GroupVersionKind(apiVersion: r.body.apiVersion ?? "v1", kind: r.body.kind ?? "")
-            _ = try await c.delete(gvk, namespace: r.body.namespace, name: r.body.name ?? "", propagation: "Foreground",
-                                   waitUntilGone: options.deletionTimeout)
+            if live != nil {
+                _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
+                                       waitUntilGone: options.deletionTimeout)
+            }
             try store.remove(address: s.address, run: run)
             return
         }
         // It existed: put back the version that was live before (secret values kept in memory for this run only).
-        let live: JSON
-        if s.action == .delete || s.action == .replace {
-            live = try await c.create(Self.restorable(s.previousLive!))
+        let restored: JSON
+        if let live, live.uid == old.uid, live.resourceVersion == old.resourceVersion {
+            restored = live  // the step never wrote to it
+        } else if s.action == .delete || s.action == .replace {
+            if let live, live.uid == old.uid, !live.isTerminating {
+                restored = live  // the step never got to delete it
+            } else {
+                if live != nil, live?.isTerminating == false {
+                    // The replacement: deleted, then the old object recreated under its name.
+                    _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
+                                           waitUntilGone: options.deletionTimeout)
+                }
+                restored = try await Self.recreate(Self.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout)
+            }
         } else if let p = s.previous, !p.sensitive {
             // Re-applying the previous applied version restores Meshform's fields exactly and drops the ones it added.
-            live = try await c.apply(p.applied, fieldManager: Self.fieldManager, force: true)
+            restored = try await c.apply(p.applied, fieldManager: Self.fieldManager, force: true)
         } else {
-            live = try await c.apply(Self.restorable(s.previousLive!), fieldManager: Self.fieldManager, force: true)
+            restored = try await c.apply(Self.restorable(old), fieldManager: Self.fieldManager, force: true)
         }
         if var p = s.previous {
-            p.uid = live.uid; p.resourceVersion = live.resourceVersion
+            p.uid = restored.uid; p.resourceVersion = restored.resourceVersion
             try store.upsert(p, run: run)
         } else {
             try store.remove(address: s.address, run: run)
         }
+    }
+
+    /// Writes back an object that was deleted, ready for what depends on it: an object still terminating is
+    /// waited for until gone (a create over it answers 409 AlreadyExists, and a terminating namespace takes no new
+    /// objects: https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace), and afterwards a CustomResourceDefinition is
+    /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
+    /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
+    /// state records); otherwise create it as it was (a live object, with other managers' fields).
+    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration) async throws -> JSON {
+        let t = ObjectRef(cluster: "", object: body)
+        if let live = try await c.get(t.gvk, namespace: t.namespace, name: t.name), live.isTerminating {
+            _ = try await c.wait(for: .gone, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
+        }
+        var created = serverSideApply ? try await c.apply(body, fieldManager: fieldManager, force: true) : try await c.create(body)
+        let ready: WaitCondition? = switch t.gvk.kind {
+        case "CustomResourceDefinition": Readiness.established.condition
+        case "Namespace": .fieldPresent(path: ["status", "phase"])
+        default: nil
+        }
+        if let ready {
+            created = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
+            // A new kind is served once established; forget discovery so its objects are found.
+            if t.gvk.kind == "CustomResourceDefinition" { await c.invalidateDiscovery() }
+        }
+        return created
     }
 
     /// A live object stripped of what the server owns (identity, bookkeeping, status): ready to be written back,
@@ -317,12 +421,21 @@ public enum ApplyError: Error, CustomStringConvertible {
     case noConnection(cluster: String)
     case notInMesh(String)
     case computedUnknown(address: String, producer: String)
+    case leaseLost(run: String)
     public var description: String {
         switch self {
         case .noConnection(let c): return "no connection to cluster \(c); check its context in the mesh file and your kubeconfig"
         case .notInMesh(let a): return "\(a) is not in the compiled mesh; re-run plan"
         case .computedUnknown(let a, let p):
             return "\(a) needs a value computed from \(p), which is not known yet; \(p) must be applied and ready first"
+        case .leaseLost(let run):
+            return "the state lock was lost during run \(run), which stopped before its next step; "
+                + "once no other Meshform run is working on this state, finish it with `meshform recover --rollback` or `--continue`"
         }
     }
+}
+
+extension JSON {
+    /// Whether the object is being deleted (`metadata.deletionTimestamp` set; finalizers may still hold it).
+    var isTerminating: Bool { self[path: ["metadata", "deletionTimestamp"]] != nil }
 }

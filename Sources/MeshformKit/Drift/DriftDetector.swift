@@ -13,6 +13,10 @@ public struct DriftDetector: Sendable {
     public var mask: @Sendable (JSON) -> JSON
     /// Ignore rules per address from the mesh file (built-in rules always apply).
     public var ignoreFields: [String: [String]]
+    /// What the state knows once the live objects are listed (`StateStore.knownAddresses`): an apply running
+    /// beside the check records each object in its journal before creating it, so reading again after the
+    /// listing means nothing it creates is taken for an orphan.
+    public var recheck: @Sendable () -> (addresses: Set<String>, runUnfinished: Bool)? = { nil }
 
     public init(snapshot: StateSnapshot, clients: [String: KubeClient], mesh: String,
                 ignoreFields: [String: [String]] = [:], mask: @escaping @Sendable (JSON) -> JSON) {
@@ -27,7 +31,9 @@ public struct DriftDetector: Sendable {
         let live = await LiveReader(clients: clients).read(targets)
         let labelled = await labelledObjects(selector: selector, unreachable: live.unreachable)
         var findings: [DriftReport.Finding] = []
-        for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil {
+        // Objects an unfinished run is changing are that run's business (its recovery's, if it died), not drift.
+        let inFlight = Set(snapshot.unfinishedJournal.map(\.address))
+        for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil && !inFlight.contains(o.address) {
             guard let l = live.objects[o.address] else {
                 findings.append(.init(kind: .deleted, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: []))
                 continue
@@ -44,7 +50,8 @@ public struct DriftDetector: Sendable {
                 findings.append(.init(kind: .modified, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: fields))
             }
         }
-        let known = Set(snapshot.objects.map(\.address))
+        let later = recheck()
+        let known = Set(snapshot.objects.map(\.address)).union(inFlight).union(later?.addresses ?? [])
         for (cluster, objects) in labelled.sorted(by: { $0.key < $1.key }) {
             for o in objects {
                 guard let address = try? ResourceAddress(cluster: cluster, object: o), !known.contains(address.description) else { continue }
@@ -56,7 +63,7 @@ public struct DriftDetector: Sendable {
         return DriftReport(mesh: mesh, checkedAt: Date(),
                            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                            findings: findings, configDrift: configDrift, unreachable: live.unreachable,
-                           applyInProgress: snapshot.applyInProgress, objectsChecked: snapshot.objects.count)
+                           applyInProgress: snapshot.applyInProgress || later?.runUnfinished == true, objectsChecked: snapshot.objects.count)
     }
 
     /// Every object carrying this mesh's ownership labels, in every namespace, of each kind the state manages in

@@ -21,9 +21,9 @@ public struct PlanOptions: Sendable {
     /// Take these addresses under management even without `adopt` (what an interrupted run created before it
     /// could record it).
     public var adoptAddresses: Set<String> = []
-    /// Only these addresses and what they depend on (empty: everything).
+    /// Only these addresses and what they depend on (destroy: and what depends on them); empty: everything.
     public var targets: [String] = []
-    /// Delete and recreate these addresses even if unchanged.
+    /// Delete and recreate these addresses even if unchanged. Each must be a resource of the mesh file.
     public var replace: [String] = []
     /// Ask each API server for the exact result of every create and update (server-side apply, dry run).
     public var serverDryRun = false
@@ -52,20 +52,19 @@ public struct Planner {
         let stateObjects = Dictionary((state?.objects ?? []).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         let computed = resolveComputed()
         var changes: [PlannedChange] = []
-        let selected = try selection(options.targets)
+        let selected = try selection(options.targets, operation: options.operation)
+        let desiredAddresses = Set(mesh.resources.map { $0.address.description })
+        for a in options.replace where !desiredAddresses.contains(a) { throw PlanError.unknownReplace(a) }
 
         if options.operation == .apply {
             for r in mesh.resources where selected?.contains(r.address.description) ?? true {
-                changes.append(change(for: r, state: stateObjects[r.address.description], computed: computed, options: options))
+                changes.append(try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options))
             }
         }
         // Deletions: everything in state that is no longer desired (destroy: everything in state).
         let desired = Set(mesh.resources.map { $0.address.description })
         let gone = (state?.objects ?? []).filter { options.operation == .destroy || !desired.contains($0.address) }
         for o in DestroyOrder.sorted(gone) where selected?.contains(o.address) ?? true {
-            if options.operation == .destroy, let r = mesh.resource(at: o.address), r.preventDestroy {
-                throw PlanError.preventDestroy(address: o.address)
-            }
             let liveObject = live.objects[o.address]
             changes.append(PlannedChange(
                 address: o.address, cluster: o.cluster, action: .delete,
@@ -73,13 +72,18 @@ public struct Planner {
                     (options.operation == .destroy ? nil : "no longer in the mesh file"),
                 fields: [], before: liveObject.map(masked), after: nil, afterUnknown: [], sensitive: o.sensitive))
         }
+        // Terraform's prevent_destroy: any plan that would delete or replace a protected object is refused, whatever
+        // the operation (https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle#prevent_destroy).
+        for c in changes where c.action == .delete || c.action == .replace {
+            if let r = mesh.resource(at: c.address), r.preventDestroy { throw PlanError.preventDestroy(address: c.address, action: c.action) }
+        }
         let plan = Plan(operation: options.operation, mesh: mesh.topology.name, meshFile: meshFile,
                         stateLineage: state?.lineage, stateSerial: state?.serial, configHash: mesh.configHash,
                         createdAt: Date(), changes: changes, refreshed: options.refresh)
         return (plan, computed)
     }
 
-    private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) -> PlannedChange {
+    private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) throws -> PlannedChange {
         let address = r.address.description
         let intended = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
         // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
@@ -114,9 +118,16 @@ public struct Planner {
             return f
         }
         c.fields = fields
+        let immutable = fields.first(where: { ImmutableFields.contains(kind: r.body.kind ?? "", path: $0.path) })
+        // An object not in state is never deleted unless the user takes it over (`--adopt`).
+        if c.action == .adopt, !c.adoptApproved {
+            if options.replace.contains(address) { throw PlanError.replaceUnmanaged(address) }
+            if let immutable { c.reason = "exists in the cluster but not in state; adopting it replaces it (immutable field \(immutable.path) changed)" }
+            return c
+        }
         if options.replace.contains(address) {
             c.action = .replace; c.reason = "replacement requested"
-        } else if let immutable = fields.first(where: { ImmutableFields.contains(kind: r.body.kind ?? "", path: $0.path) }) {
+        } else if let immutable {
             c.action = .replace; c.reason = "immutable field \(immutable.path) changed"
         } else if c.action != .adopt, !fields.isEmpty {
             c.action = .update
@@ -139,31 +150,49 @@ public struct Planner {
         return values
     }
 
-    /// The addresses `targets` select with everything they depend on; nil when no target is given.
-    private func selection(_ targets: [String]) throws -> Set<String>? {
+    /// The addresses `targets` select, as Terraform's `-target` does: for apply, each target with everything it
+    /// depends on (they must exist first); for destroy, each target with everything that depends on it (which
+    /// cannot outlive it), never what it depends on. Dependencies are the mesh file's and, for objects only in
+    /// state, the ones recorded with them. Nil when no target is given.
+    /// (https://developer.hashicorp.com/terraform/cli/commands/plan#target-address)
+    func selection(_ targets: [String], operation: Plan.Operation) throws -> Set<String>? {
         guard !targets.isEmpty else { return nil }
-        let byAddress = Dictionary(uniqueKeysWithValues: mesh.resources.map { ($0.address.description, $0) })
-        let inState = Set((state?.objects ?? []).map(\.address))
+        var dependencies: [String: Set<String>] = [:]
+        for o in state?.objects ?? [] { dependencies[o.address, default: []].formUnion(o.dependencies) }
+        for r in mesh.resources { dependencies[r.address.description, default: []].formUnion(r.dependsOn.map(\.description)) }
+        for t in targets where dependencies[t] == nil { throw PlanError.unknownTarget(t) }
+        var edges = dependencies
+        if operation == .destroy {
+            edges = [:]
+            for (a, deps) in dependencies { for d in deps { edges[d, default: []].insert(a) } }
+        }
         var out = Set<String>()
         var queue = targets
-        for t in targets where byAddress[t] == nil && !inState.contains(t) { throw PlanError.unknownTarget(t) }
         while let a = queue.popLast() {
             guard out.insert(a).inserted else { continue }
-            queue += byAddress[a]?.dependsOn.map(\.description) ?? []
+            queue += edges[a] ?? []
         }
         return out
     }
 }
 
-public enum PlanError: Error, CustomStringConvertible {
-    case preventDestroy(address: String)
+public enum PlanError: Error, CustomStringConvertible, Equatable {
+    case preventDestroy(address: String, action: Action)
     case unknownTarget(String)
+    case unknownReplace(String)
+    case replaceUnmanaged(String)
     public var description: String {
         switch self {
-        case .preventDestroy(let a):
-            return "\(a) has prevent_destroy set in the mesh file; remove the flag (lifecycle.preventDestroy) to destroy it."
+        case .preventDestroy(let a, let action):
+            return "\(a) has preventDestroy set in the mesh file, and this plan would \(action == .replace ? "replace (delete and recreate)" : "delete") it; "
+                + "nothing was changed. Remove the flag (lifecycle.preventDestroy) if you mean it."
         case .unknownTarget(let t):
             return "-target \(t): no resource has this address; `meshform state list` and `meshform graph` show the addresses."
+        case .unknownReplace(let t):
+            return "-replace \(t): no resource of the mesh file has this address; `meshform graph` shows the addresses."
+        case .replaceUnmanaged(let t):
+            return "-replace \(t): the object exists in the cluster but Meshform does not manage it (not in state); "
+                + "add --adopt to take it over and replace it."
         }
     }
 }

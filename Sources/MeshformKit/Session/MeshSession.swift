@@ -88,6 +88,10 @@ public final class MeshSession: @unchecked Sendable {
         /// A plan saved with `-out`, to be applied exactly.
         public var saved: Plan?
         public var lockTimeout: Duration = .zero
+        /// How long the lock holds without renewal (renewed every third of it); a killed run's lock expires after it.
+        public var lease: Duration = .seconds(120)
+        /// `recover --continue`: the interrupted run this apply finishes (closed once confirmed).
+        var continuing: RunID?
         public init() {}
     }
 
@@ -97,20 +101,12 @@ public final class MeshSession: @unchecked Sendable {
         let existed = stateExists
         // StateStore.open creates missing parent directories itself, mode 0700.
         let store = try StateStore.open(path: statePath, create: true)
-        let lock = try store.acquireLock(who: request.apply.who, operation: request.plan.operation.rawValue,
-                                         timeout: request.lockTimeout)
-        // The lock is a lease: renewed while this run lives, so a killed run's lock expires by itself.
-        let renewal = Task {
-            var held = lock
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(30))
-                held = try store.renewLock(held)
-            }
-        }
-        defer { renewal.cancel(); try? store.releaseLock(lock) }
+        let lease = try await Self.takeLock(store, who: request.apply.who, operation: request.plan.operation.rawValue,
+                                            timeout: request.lockTimeout, lease: request.lease)
+        defer { Self.release(lease, store) }
 
         let snapshot = try store.snapshot()
-        if let run = snapshot.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
+        if let run = snapshot.unfinishedRun, run.id != request.continuing { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
         let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
         for c in mesh.topology.clusters {
             try store.recordCluster(ClusterRecord(name: c.name, context: c.context, kubeconfig: c.kubeconfig))
@@ -125,10 +121,27 @@ public final class MeshSession: @unchecked Sendable {
         } else if plan.hasChanges, !(await confirm(plan)) {
             throw SessionError.notConfirmed
         }
+        if let dead = request.continuing {
+            try store.finishRun(dead, outcome: .failed, message: "died mid-run; continued by `meshform recover --continue`")
+        }
         guard plan.hasChanges else { return (plan, .succeeded(ApplySummary())) }
         let executor = Executor(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
-                                computed: computed, options: request.apply, emit: emit)
+                                computed: computed, options: request.apply, lease: lease, emit: emit)
         return (plan, try await executor.run(plan))
+    }
+
+    /// The state's write lock, waited for without blocking a thread, and renewed until `release` by the store's one
+    /// renewal mechanism (`keepRenewing`, on a thread of its own so a busy task pool never lets the lease lapse).
+    /// A killed run stops renewing, so its lease expires by itself (or is taken over at once on this host).
+    static func takeLock(_ store: StateStore, who: String, operation: String, timeout: Duration,
+                         lease: Duration = .seconds(120)) async throws -> LockRenewal {
+        let lock = try await store.waitForLock(who: who, operation: operation, timeout: timeout, lease: lease)
+        return store.keepRenewing(lock, lease: lease)
+    }
+
+    static func release(_ lease: LockRenewal, _ store: StateStore) {
+        lease.stop()
+        try? store.releaseLock(lease.lock)
     }
 
     /// A saved plan is applied only against the exact state it was made from.
@@ -156,8 +169,9 @@ public final class MeshSession: @unchecked Sendable {
         defer { Task { await clusters.shutdown() } }
         var ignore: [String: [String]] = [:]
         for r in mesh.resources where !r.ignoreFields.isEmpty { ignore[r.address.description] = r.ignoreFields }
-        let detector = DriftDetector(snapshot: snapshot, clients: clusters.clients, mesh: mesh.topology.name,
+        var detector = DriftDetector(snapshot: snapshot, clients: clusters.clients, mesh: mesh.topology.name,
                                      ignoreFields: ignore, mask: { store.maskSecrets($0) })
+        detector.recheck = { try? store.knownAddresses() }
         let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
         let report = await detector.check(configDrift: configDrift)
         try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))

@@ -6,53 +6,82 @@ import StateStore
 extension MeshSession {
     public enum RecoveryMode: String, Sendable { case rollback, `continue` }
 
+    /// What `recover` is about to do, shown before it asks for confirmation (as apply shows its plan).
+    public enum RecoveryProposal: Sendable {
+        /// `--continue`: the plan that finishes the interrupted run.
+        case plan(Plan)
+        /// `--rollback`: the interrupted run, and one line per object it will undo, in the order it will undo them.
+        case rollback(run: Run, undo: [String])
+    }
+
     /// Finishes a run that died mid-way (kill -9, power loss): its journal is still open.
     ///
-    /// `.rollback` undoes, in reverse, every step the journal shows as started or done (an object that was being
-    /// created is deleted if it exists; an updated one gets its previous applied version back; a deleted one is
-    /// recreated from it). `.continue` closes the old run and applies the mesh file again, which converges from
-    /// wherever the dead run stopped.
-    public func recover(_ mode: RecoveryMode, request: ApplyRequest, emit: @escaping @Sendable (ApplyEvent) -> Void)
-        async throws -> ApplyResult
-    {
+    /// `.rollback` undoes, in reverse, every step the journal shows as started, written or done, from what is live
+    /// (so a step that got halfway is undone exactly): an object the run created is deleted; an updated one gets
+    /// its previous applied version back; a deleted (or replaced) one is recreated from it, its CRD established and
+    /// its namespace active first, and recorded in state again. A Secret's previous values were never stored: it
+    /// is restored when its previous version holds no value, or re-derived when the mesh file still declares it
+    /// and its values can be computed again (a remote secret from its live token); otherwise it is listed as left.
+    /// `.continue` applies the mesh file again (or destroys, for a destroy), taking over what the dead run created,
+    /// which converges from wherever it stopped. Both ask `confirm` first, as apply does; declining changes nothing.
+    public func recover(_ mode: RecoveryMode, request: ApplyRequest,
+                        confirm: @escaping @Sendable (RecoveryProposal) async -> Bool,
+                        emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult {
         let store = try StateStore.open(path: statePath, create: false)
-        // The dead run's lock: the store takes over a lease whose holder is gone (dead pid here, or expired).
-        let lock = try store.acquireLock(who: request.apply.who, operation: "recover", timeout: request.lockTimeout)
-        var released = false
-        defer { if !released { try? store.releaseLock(lock) } }
         guard let (run, steps) = try store.unfinishedRun() else {
             emit(.note("No unfinished run: nothing to recover."))
             return .succeeded(ApplySummary())
         }
         switch mode {
         case .continue:
-            try store.finishRun(run.id, outcome: .failed, message: "died mid-run; continued by `meshform recover --continue`")
-            try store.releaseLock(lock); released = true
             var r = request
             r.plan.operation = run.kind == .destroy ? .destroy : .apply
             // Objects the dead run created but could not record are its own work, not someone else's: take them over.
-            r.plan.adoptAddresses = Set(steps.map(\.address))
-            return try await apply(r, confirm: { _ in true }, emit: emit).1
+            r.plan.adoptAddresses = Set(steps.map(\.address).filter { !$0.isEmpty })
+            r.continuing = run.id
+            return try await apply(r, confirm: { await confirm(.plan($0)) }, emit: emit).1
         case .rollback:
+            // The dead run's lock: the store takes over a lease whose holder is gone (dead pid here, or expired).
+            let lease = try await Self.takeLock(store, who: request.apply.who, operation: "recover", timeout: request.lockTimeout,
+                                                lease: request.lease)
+            defer { Self.release(lease, store) }
+            // Re-read under the lock: the run may have been finished meanwhile.
+            guard let (run, steps) = try store.unfinishedRun() else {
+                emit(.note("No unfinished run: nothing to recover."))
+                return .succeeded(ApplySummary())
+            }
+            try store.attachRun(run.id, to: lease.lock)
+            let undo = Self.undoOrder(steps)
+            let lines = undo.map { "\($0.address): undo \($0.action) (\($0.phase.rawValue))" }
+            guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
                                         options: clientOptions)
             defer { Task { await clusters.shutdown() } }
+            let undoer = JournalUndo(mesh: mesh, store: store, clients: clusters.clients, endpoints: clusters.endpoints, emit: emit)
             var left: [String] = []
             var undoneCount = 0
-            // The last journal entry per address says how far that step got.
-            var last: [String: JournalStep] = [:]
-            var order: [String] = []
-            for s in steps where s.phase == .started || s.phase == .done {
-                if last[s.address] == nil { order.append(s.address) }
-                last[s.address] = s
-            }
-            for address in order.reversed() {
-                guard let step = last[address] else { continue }
+            var deferred: [JournalStep] = []
+            for step in undo {
+                if lease.lost { left.append("\(step.address): not undone (the state lock was lost)"); continue }
                 do {
-                    if try await undo(step, store: store, clusters: clusters, emit: emit) { undoneCount += 1 }
+                    switch try await undoer.undo(step) {
+                    case .undone: undoneCount += 1
+                    case .nothing: break
+                    case .derive: deferred.append(step)
+                    case .left(let why): left.append("\(step.address): \(why)")
+                    }
                 } catch {
-                    left.append("\(address): \(error)")
-                    emit(.undoFailed(address: address, what: "undo", error: String(describing: error)))
+                    left.append("\(step.address): \(error)")
+                    emit(.undoFailed(address: step.address, what: "undo \(step.action)", error: String(describing: error)))
+                }
+            }
+            // Secrets re-derived from live objects last, once every object they are computed from is back.
+            for step in deferred {
+                do {
+                    if let why = try await undoer.rederive(step) { left.append("\(step.address): \(why)") } else { undoneCount += 1 }
+                } catch {
+                    left.append("\(step.address): \(error)")
+                    emit(.undoFailed(address: step.address, what: "re-derive the secret", error: String(describing: error)))
                 }
             }
             if left.isEmpty {
@@ -64,38 +93,151 @@ extension MeshSession {
         }
     }
 
-    /// Undoes one journalled step from what the journal and the state hold. Returns whether anything was done.
-    private func undo(_ step: JournalStep, store: StateStore, clusters: Clusters,
-                      emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> Bool {
-        let address = try ResourceAddress(parsing: step.address)
-        guard let client = clusters.clients[address.cluster] else { throw ApplyError.noConnection(cluster: address.cluster) }
-        let reference = step.after ?? step.before ?? mesh.resource(at: step.address)?.body
-        guard let reference, let name = reference.name else { return false }
-        let gvk = GroupVersionKind(apiVersion: reference.apiVersion ?? "v1", kind: reference.kind ?? "")
-        let live = try await client.get(gvk, namespace: reference.namespace, name: name)
-        if let before = step.before {
-            if SecretBody.isSecret(before) {
-                // Secret values are never kept at rest; the previous version cannot be restored from the journal.
-                emit(.undoFailed(address: step.address, what: "restore previous version",
-                                 error: "its previous values were not kept (secrets are never stored); run meshform apply to regenerate it"))
-                return false
-            }
-            emit(.undoStarted(address: step.address, what: live == nil ? "recreate" : "restore previous version"))
-            let restored = try await client.apply(before, fieldManager: Executor.fieldManager, force: true)
-            if var o = try store.object(address: step.address) {
-                o.applied = before; o.uid = restored.uid; o.resourceVersion = restored.resourceVersion
-                try store.upsert(o, run: nil)
-            }
-            emit(.undone(address: step.address, what: "restored"))
-            return true
+    /// The last entry of each step that may have written (started, written or done), latest-started first: the
+    /// reverse of the order the steps started, so dependents are undone before what they depend on, and deleted
+    /// dependencies are recreated before their dependents.
+    static func undoOrder(_ steps: [JournalStep]) -> [JournalStep] {
+        var last: [String: JournalStep] = [:]
+        var order: [String] = []
+        for s in steps where !s.address.isEmpty && [.started, .written, .done].contains(s.phase) {
+            if last[s.address] == nil { order.append(s.address) }
+            last[s.address] = s
         }
-        // It did not exist before the run: delete it if it got created.
-        guard live != nil else { try store.remove(address: step.address, run: nil); return false }
-        emit(.undoStarted(address: step.address, what: "delete the created object"))
-        _ = try await client.delete(gvk, namespace: reference.namespace, name: name, propagation: "Foreground",
-                                    waitUntilGone: .seconds(120))
-        try store.remove(address: step.address, run: nil)
-        emit(.undone(address: step.address, what: "deleted"))
-        return true
+        return order.reversed().compactMap { last[$0] }
+    }
+}
+
+/// Undoes one journalled step of a dead run from what the journal, the state and the cluster hold.
+struct JournalUndo {
+    enum Outcome { case undone, nothing, derive, left(String) }
+
+    let mesh: CompiledMesh
+    let store: StateStore
+    let clients: [String: KubeClient]
+    let endpoints: [String: ClusterEndpoint]
+    let emit: @Sendable (ApplyEvent) -> Void
+    let timeout: Duration = .seconds(300)
+
+    init(mesh: CompiledMesh, store: StateStore, clients: [String: KubeClient], endpoints: [String: ClusterEndpoint],
+         emit: @escaping @Sendable (ApplyEvent) -> Void) {
+        self.mesh = mesh; self.store = store; self.clients = clients; self.endpoints = endpoints; self.emit = emit
+    }
+
+    func undo(_ step: JournalStep) async throws -> Outcome {
+        let address = try ResourceAddress(parsing: step.address)
+        guard let client = clients[address.cluster] else { throw ApplyError.noConnection(cluster: address.cluster) }
+        guard let reference = step.after ?? step.before ?? mesh.resource(at: step.address)?.body, reference.name != nil else {
+            return .nothing
+        }
+        let t = Executor.ObjectRef(cluster: address.cluster, object: reference)
+        let live = try await client.get(t.gvk, namespace: t.namespace, name: t.name)
+        let present = live.map { !$0.isTerminating } ?? false
+
+        guard let action = Action(rawValue: step.action) else { return .nothing }
+        switch action {
+        case .adopt where step.before == nil:
+            // It existed before the run, unknown to state: released, left in the cluster.
+            try store.remove(address: step.address, run: nil)
+            emit(.undone(address: step.address, what: "released from state, left in the cluster"))
+            return .undone
+        case .create, .adopt:
+            // It did not exist before the run: delete it if it got created.
+            if live != nil {
+                emit(.undoStarted(address: step.address, what: "delete the created object"))
+                _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
+            }
+            if let before = step.before {
+                // In state but deleted outside Meshform before the run: the state goes back to that record.
+                try store.upsert(record(step, body: before, live: nil), run: nil)
+            } else {
+                try store.remove(address: step.address, run: nil)
+            }
+            if live != nil { emit(.undone(address: step.address, what: "deleted")) }
+            return live != nil ? .undone : .nothing
+        case .update:
+            guard let before = step.before else { return .nothing }
+            if SecretBody.isSecret(before), Self.holdsValues(before) { return .derive }
+            emit(.undoStarted(address: step.address, what: "restore the previous version"))
+            let restored = try await client.apply(before, fieldManager: Executor.fieldManager, force: true)
+            try store.upsert(record(step, body: before, live: restored), run: nil)
+            emit(.undone(address: step.address, what: "restored"))
+            return .undone
+        case .delete, .replace:
+            guard let before = step.before else { return .nothing }
+            if present, let live {
+                // Still the object from before the run (a delete that never happened, a replace that had not deleted
+                // yet): keep it, and make sure the state records it.
+                let recorded = try store.object(address: step.address)
+                if step.action == Action.delete.rawValue || (step.phase == .started && recorded?.uid == live.uid) {
+                    try store.upsert(record(step, body: before, live: live), run: nil)
+                    return .nothing
+                }
+                // A replace's new object: delete it, then recreate the previous one.
+                emit(.undoStarted(address: step.address, what: "delete the replacement"))
+                _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
+            }
+            if SecretBody.isSecret(before), Self.holdsValues(before) { return .derive }
+            emit(.undoStarted(address: step.address, what: "recreate the deleted object"))
+            var restored = try await Executor.recreate(before, client: client, serverSideApply: true, timeout: timeout)
+            // Objects others compute values from (a token, an address) are waited for, so those values can be derived.
+            if let r = mesh.resource(at: step.address), let ready = r.readiness.condition, producers.contains(step.address) {
+                restored = try await client.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
+            }
+            try store.upsert(record(step, body: before, live: restored), run: nil)
+            emit(.undone(address: step.address, what: "recreated"))
+            return .undone
+        case .noOp:
+            return .nothing
+        }
+    }
+
+    /// Re-derives a Secret whose previous values were never stored: from the mesh file, with its computed values
+    /// taken from the live objects they come from, exactly as the next apply would write it; values written in the
+    /// mesh file only when their keyed hash shows they are the previous ones. Returns why it could not, or nil.
+    func rederive(_ step: JournalStep) async throws -> String? {
+        let cannot = "not restored: its previous values were never stored (secrets never are)"
+        guard let r = mesh.resource(at: step.address), let client = clients[r.address.cluster] else {
+            return "\(cannot), and the mesh file no longer declares it; recreate it by hand"
+        }
+        var values = ComputedValues()
+        for cv in r.computed {
+            guard let producerClient = clients[cv.producer.cluster], let p = mesh.resource(at: cv.producer.description) else { continue }
+            let t = Executor.ObjectRef(cluster: cv.producer.cluster, object: p.body)
+            let live = try await producerClient.get(t.gvk, namespace: t.namespace, name: t.name)
+            values[cv.placeholder] = ComputedValues.resolve(cv, producer: live, endpoint: { endpoints[$0] })
+        }
+        guard let body = try? ApplyBody.make(r, computed: values, exists: false) else {
+            return "\(cannot), and what it is computed from is not live; run `meshform apply` to regenerate it"
+        }
+        // Values written in the mesh file are a restore only if they are the ones that were there (same keyed hash);
+        // computed ones follow what they are computed from (a recreated token is a new token).
+        if r.computed.isEmpty, let before = step.before, store.maskSecrets(body) != before {
+            return "\(cannot), and the mesh file now declares other values; run `meshform apply` to write those"
+        }
+        emit(.undoStarted(address: step.address, what: "re-derive the secret from the mesh file"))
+        let restored = try await client.apply(body, fieldManager: Executor.fieldManager, force: true)
+        try store.upsert(record(step, body: store.maskSecrets(body), live: restored), run: nil)
+        emit(.undone(address: step.address, what: "re-derived"))
+        return nil
+    }
+
+    /// Addresses whose live object yields a computed value for another resource.
+    var producers: Set<String> { Set(mesh.resources.flatMap { $0.computed.map(\.producer.description) }) }
+
+    /// Whether a (masked) Secret body carries values, which the journal holds only as keyed hashes.
+    static func holdsValues(_ secret: JSON) -> Bool {
+        ["data", "stringData"].contains { secret[$0]?.object?.isEmpty == false }
+    }
+
+    /// The state record of an object put back: what was applied before the run, its dependencies as journalled.
+    func record(_ step: JournalStep, body: JSON, live: JSON?) throws -> ManagedObject {
+        let address = try ResourceAddress(parsing: step.address)
+        let existing = try store.object(address: step.address)
+        let r = mesh.resource(at: step.address)
+        return ManagedObject(
+            address: step.address, cluster: address.cluster, apiVersion: body.apiVersion ?? "v1", kind: body.kind ?? "",
+            namespace: body.namespace, name: body.name ?? "", uid: live?.uid, resourceVersion: live?.resourceVersion,
+            applied: body, dependencies: step.dependencies ?? existing?.dependencies ?? r?.dependsOn.map(\.description).sorted() ?? [],
+            sensitive: existing?.sensitive ?? r?.sensitive ?? SecretBody.isSecret(body), createdAt: existing?.createdAt ?? Date())
     }
 }
