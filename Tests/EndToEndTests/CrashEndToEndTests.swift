@@ -38,7 +38,8 @@ extension EndToEnd {
     /// The update: the second remote's workload removed (deletes) and the mesh ID changed (updates).
     static func updated(_ h: MeshHarness) throws -> String {
         try h.meshFile("multi-remote-updated.yaml", source: "multi-remote.yaml") { text in
-            MeshEdits.removingWorkload("helloworld-v2")(MeshEdits.removingWorkload("helloworld-gateway")(MeshEdits.manifestsRenderer(text)))
+            MeshEdits.removingWorkload("helloworld-v2")(MeshEdits.removingWorkload("helloworld-gateway")(
+                MeshEdits.kubeSimTLS(MeshEdits.manifestsRenderer(text))))
                 .replacingOccurrences(of: "meshID: mesh1", with: "meshID: mesh2")
         }
     }

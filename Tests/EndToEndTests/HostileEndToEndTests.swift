@@ -138,7 +138,7 @@ extension EndToEnd {
         let state = ["--state", h.statePath]
         let commands: [[String]] = [
             ["plan", file], ["apply", file, "-auto-approve"], ["destroy", file, "-auto-approve"], ["drift", file],
-            ["recover", file, "--rollback"], ["recover", file, "--continue"], ["state", "list"], ["state", "history"],
+            ["recover", file, "--rollback", "-auto-approve"], ["recover", file, "--continue", "-auto-approve"], ["state", "list"], ["state", "history"],
         ]
         var messages: Set<String> = []
         for args in commands {

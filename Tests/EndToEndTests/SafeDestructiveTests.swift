@@ -230,8 +230,8 @@ extension EndToEnd {
         let crt = h.dir.appendingPathComponent("tls.crt"), key = h.dir.appendingPathComponent("tls.key")
         try "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
         try "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".write(to: key, atomically: true, encoding: .utf8)
-        let file = try h.multiRemote([{ $0.replacingOccurrences(of: "    secretName: ${SSL_SECRET_NAME}",
-                                                              with: "    secretName: ${SSL_SECRET_NAME}\n    certFile: \(crt.path)\n    keyFile: \(key.path)") }])
+        let file = try h.multiRemote([{ $0.replacingOccurrences(of: "certFile: demo/tls/gateway.crt", with: "certFile: \(crt.path)")
+                                          .replacingOccurrences(of: "keyFile: demo/tls/gateway.key", with: "keyFile: \(key.path)") }])
         let session = try h.session(file)
         let tls = try #require(session.mesh.resources.first { $0.body.kind == "Secret" && $0.body.name == "external-istiod-tls" }).address.description
         _ = try await ApplyEndToEndTests.apply(session)
