@@ -161,19 +161,21 @@ public actor KubeClient {
     }
 
     /// Creates the object (POST). `dryRun` asks the server to validate and default without storing.
-    public nonisolated func create(_ object: JSON, dryRun: Bool = false) async throws -> JSON {
+    public nonisolated func create(_ object: JSON, dryRun: Bool = false, fieldValidation: FieldValidation = .strict) async throws -> JSON {
         let gvk = try gvk(of: object, "create")
         let r = try await resource(for: gvk)
         let ns = namespace(for: r, object.namespace)
-        let query = dryRun ? [("dryRun", "All")] : []
+        let query = [("fieldValidation", fieldValidation.rawValue)] + (dryRun ? [("dryRun", "All")] : [])
         return try await call(.POST, r.path(namespace: ns), query: query, body: object,
                               site: site("create", Self.describe(gvk, ns, object.name)))
     }
 
     /// Server-side apply under `fieldManager`: the server merges the fields this manager sets and reports
     /// fields owned by other managers as `KubeError.conflict` unless `force` takes them over.
-    /// Applying the same object twice changes nothing (same resourceVersion).
-    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false) async throws -> JSON {
+    /// Applying the same object twice changes nothing (same resourceVersion). `fieldValidation` (default Strict): a
+    /// field the server does not know is an error rather than silently dropped, which would be a diff forever.
+    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false,
+                                  fieldValidation: FieldValidation = .strict) async throws -> JSON {
         let gvk = try gvk(of: object, "apply")
         guard let name = object.name else {
             throw KubeError.invalid(site("apply", gvk.description), causes: [StatusCause(reason: "FieldValueRequired", message: "name is required", field: "metadata.name")],
@@ -181,7 +183,7 @@ public actor KubeClient {
         }
         let r = try await resource(for: gvk)
         let ns = namespace(for: r, object.namespace)
-        var query = [("fieldManager", fieldManager)]
+        var query = [("fieldManager", fieldManager), ("fieldValidation", fieldValidation.rawValue)]
         if force { query.append(("force", "true")) }
         if dryRun { query.append(("dryRun", "All")) }
         // JSON is YAML, so the apply-patch+yaml content type takes the encoded object as is.
@@ -229,6 +231,13 @@ public actor KubeClient {
 
     /// Closes the connection pool. The client must not be used afterwards.
     public func shutdown() async throws { try await transport.shutdown() }
+}
+
+/// `?fieldValidation=` on writes (kube-apiserver 1.25+, GA in 1.27): what the server does with a field its schema does not
+/// declare, or a duplicate field. Strict: the request fails (400) naming them; Warn: they are dropped with a `Warning`
+/// header each (`ServerWarnings`); Ignore: dropped silently. Servers older than 1.25 ignore the parameter.
+public enum FieldValidation: String, Sendable {
+    case strict = "Strict", warn = "Warn", ignore = "Ignore"
 }
 
 extension KubeClient: CustomStringConvertible {
