@@ -89,5 +89,57 @@ extension EndToEnd {
             #expect(cron.status == 0 && cron.output.isEmpty, "\(cron.output)")
         }
     }
+
+    /// A drift credential that may read each namespace but not list across all of them (RBAC as many teams grant it):
+    /// the LIST for orphans gets 403, and drift says so and exits 1 instead of reporting "no orphans".
+    @Test func aRefusedListForOrphansIsAnErrorNamingClusterAndKind() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let (_, result) = try await ApplyEndToEndTests.apply(session)
+        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+
+        let admin = try h.client("external")
+        let state = try StateStore.openReadOnly(path: h.statePath).objects().filter { $0.cluster == "external" }
+        let rbac = "rbac.authorization.k8s.io/v1"
+        let readAll: JSON = [["apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]]]
+        let clusterScoped: JSON = [["apiGroups": ["*"], "verbs": ["get", "list"], "resources": [
+            "namespaces", "clusterroles", "clusterrolebindings", "customresourcedefinitions",
+            "mutatingwebhookconfigurations", "validatingwebhookconfigurations"]]]
+        for o: JSON in [
+            ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "drift", "namespace": "default"]],
+            ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-namespaced"], "rules": readAll],
+            ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-cluster"], "rules": clusterScoped],
+            ["apiVersion": .string(rbac), "kind": "ClusterRoleBinding", "metadata": ["name": "drift-cluster"],
+             "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-cluster"],
+             "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
+        ] { _ = try await admin.apply(o, fieldManager: "test", force: true) }
+        for ns in Set(state.compactMap(\.namespace)) {
+            _ = try await admin.apply(["apiVersion": .string(rbac), "kind": "RoleBinding", "metadata": ["name": "drift", "namespace": .string(ns)],
+                                       "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-namespaced"],
+                                       "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
+                                      fieldManager: "test", force: true)
+        }
+        let token = try await admin.requestToken(namespace: "default", serviceAccount: "drift")
+        try await admin.shutdown()
+        // The restricted kubeconfig comes first in KUBECONFIG, so its `external` context wins (kubectl's merge rule).
+        let restricted = h.dir.appendingPathComponent("restricted.kubeconfig")
+        let adminConfig = try String(contentsOfFile: h.kubeconfigs["external"]!, encoding: .utf8)
+        let tokenLine = try #require(adminConfig.split(separator: "\n").first { $0.contains("token:") })
+        try adminConfig.replacingOccurrences(of: String(tokenLine), with: "    token: \(token)").write(to: restricted, atomically: true, encoding: .utf8)
+        var env = h.environment
+        env["KUBECONFIG"] = restricted.path + ":" + env["KUBECONFIG"]!
+        let restrictedSession = try MeshSession(meshFile: session.meshFile, statePath: h.statePath, environment: env)
+
+        let report = try await restrictedSession.drift()
+        let error = try #require(report.unreachable["external"], "a refused LIST was counted as no orphans: \(report.text())")
+        #expect(error.contains("listing Deployment (apps/v1) to find orphans failed") && error.contains("forbidden"), "\(error)")
+        #expect(report.findings.isEmpty, "\(report.text())")
+        #expect(report.text().contains("Error: cluster external could not be checked: listing"))
+        if let binary = CLIEndToEndTests.binary {
+            let cron = try await MeshHarness.run(binary, ["drift", session.meshFile, "--quiet", "--state", h.statePath], environment: env)
+            #expect(cron.status == 1 && cron.output.contains("cluster external") && cron.output.contains("Deployment"), "\(cron.output)")
+        }
+    }
 }
 }
