@@ -141,5 +141,51 @@ extension EndToEnd {
             #expect(cron.status == 1 && cron.output.contains("cluster external") && cron.output.contains("Deployment"), "\(cron.output)")
         }
     }
+
+    /// A later apply of a webhook configuration (here: to undo an edit of its URL) keeps `failurePolicy` and
+    /// `caBundle` as they are live: istiod's where istiod set them, the created value where no one else did.
+    /// Dropping a field only Meshform owns would let the server reset it (KubeSim removes it; a real server sets the
+    /// default `Fail`).
+    @Test func webhookFieldsMeshformStopsOwningKeepTheirLiveValue() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let session = try h.session(try h.multiRemote())
+        let (_, result) = try await ApplyEndToEndTests.apply(session)
+        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+        let c = try h.client("config")
+        let mutating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration")
+        let validating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration")
+        let injector = try #require(try await c.list(mutating, namespace: nil).first)
+        let validator = try #require(try await c.list(validating, namespace: nil).first)
+        let hook = { (o: JSON) in o["webhooks"]?[0] ?? [:] }
+        #expect(hook(validator)["failurePolicy"] == "Ignore", "the demo renders the validator with Ignore")
+
+        // istiod patches the injector's caBundle and failurePolicy (its own manager); someone edits both URLs.
+        _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                               "metadata": ["name": injector["metadata"]!["name"]!],
+                               "webhooks": [["name": hook(injector)["name"]!, "failurePolicy": "Ignore",
+                                             "clientConfig": ["caBundle": "TFMwdExTMUNSVWRKVGk="]]]],
+                              fieldManager: "pilot-discovery", force: true)
+        for (gvk, o) in [(mutating, injector), (validating, validator)] {
+            _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(gvk.kind),
+                                   "metadata": ["name": o["metadata"]!["name"]!],
+                                   "webhooks": [["name": hook(o)["name"]!, "clientConfig": ["url": "https://elsewhere.example:15017/x"]]]],
+                                  fieldManager: "kubectl-edit", force: true)
+        }
+        let (plan, applied) = try await ApplyEndToEndTests.apply(session)
+        #expect(plan.changes.filter { $0.action == .update }.count == 2, "\(plan.changes.filter { $0.action.changes }.map(\.address))")
+        guard case .succeeded = applied else { Issue.record("apply: \(applied)"); return }
+
+        let injectorNow = hook(try #require(try await c.get(mutating, namespace: nil, name: injector.name!)))
+        let validatorNow = hook(try #require(try await c.get(validating, namespace: nil, name: validator.name!)))
+        #expect(injectorNow[path: ["clientConfig", "url"]] == hook(injector)[path: ["clientConfig", "url"]])
+        #expect(injectorNow[path: ["clientConfig", "caBundle"]] == "TFMwdExTMUNSVWRKVGk=" && injectorNow["failurePolicy"] == "Ignore",
+                "istiod's values stay: \(injectorNow)")
+        #expect(validatorNow[path: ["clientConfig", "url"]] == hook(validator)[path: ["clientConfig", "url"]])
+        #expect(validatorNow["failurePolicy"] == "Ignore", "not reset: \(validatorNow)")
+        let (after, _) = try await session.plan(PlanOptions())
+        #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
+        try await c.shutdown()
+    }
 }
 }

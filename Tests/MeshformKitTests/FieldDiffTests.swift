@@ -46,11 +46,6 @@ import KubeModel
         #expect(FieldDiff.compare(intended: webhook, live: live).map(\.path) == [".webhooks[name=a.istio.io].failurePolicy"])
     }
 
-    @Test func removingAnIgnoredFieldGivesUpItsOwnership() {
-        let webhook: JSON = ["webhooks": [["name": "a", "failurePolicy": "Ignore", "sideEffects": "None"]]]
-        #expect(FieldPattern("webhooks[*].failurePolicy").removed(from: webhook) == ["webhooks": [["name": "a", "sideEffects": "None"]]])
-    }
-
     @Test func integerAndFloatingPointCompareByValue() {
         #expect(FieldDiff.compare(intended: ["a": 1], live: ["a": 1.0]).isEmpty)
     }

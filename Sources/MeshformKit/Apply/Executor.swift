@@ -128,7 +128,7 @@ public final class Executor: @unchecked Sendable {
                 _ = try await c.delete(gvk, namespace: r.body.namespace, name: r.body.name ?? "", propagation: "Foreground",
                                        waitUntilGone: options.deletionTimeout)
             }
-            let body = try bodyToApply(r, exists: previousLive != nil && change.action != .replace)
+            let body = try bodyToApply(r, live: change.action == .replace ? nil : previousLive)
             var applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
             if let waitFor = r.readiness.condition {
                 emit(.waiting(address: change.address, what: waitFor.description))
@@ -196,8 +196,8 @@ public final class Executor: @unchecked Sendable {
                               namespace: b.namespace, name: name)
     }
 
-    func bodyToApply(_ r: Resource, exists: Bool) throws -> JSON {
-        try ApplyBody.make(r, computed: lock.withLock { computed }, exists: exists)
+    func bodyToApply(_ r: Resource, live: JSON?) throws -> JSON {
+        try ApplyBody.make(r, computed: lock.withLock { computed }, live: live)
     }
 
     private func resolveProduced(by address: ResourceAddress, from live: JSON) {
@@ -299,16 +299,16 @@ public final class Executor: @unchecked Sendable {
 }
 
 /// The body sent to the API server for a resource: computed values filled in, secret `stringData` folded into
-/// `data`, and, once the object exists, the fields other controllers own by rule (webhook caBundle...) left out
-/// so Meshform does not fight them. Apply and `plan --server-dry-run` send exactly this.
+/// `data`, and, once the object exists (`live`), the fields other controllers own by rule (webhook caBundle...) released
+/// without being reset (`ManagedFields.releasing`). Apply and `plan --server-dry-run` send exactly this.
 enum ApplyBody {
-    static func make(_ r: Resource, computed: ComputedValues, exists: Bool) throws -> JSON {
+    static func make(_ r: Resource, computed: ComputedValues, live: JSON?) throws -> JSON {
         var body = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
         if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
             throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
         }
         body = SecretBody.foldingStringData(body)
-        if exists { for p in r.ignoreFields.map(FieldPattern.init) { body = p.removed(from: body) } }
+        if let live { body = ManagedFields.releasing(r.ignoreFields.map(FieldPattern.init), in: body, live: live, manager: Executor.fieldManager) }
         return body
     }
 }

@@ -153,24 +153,3 @@ public struct FieldPattern: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 }
-
-extension FieldPattern {
-    /// `object` without this field (every element for `[*]`): how Meshform gives up ownership of a field that
-    /// another controller (istiod) manages once the object exists.
-    func removed(from object: JSON) -> JSON { Self.remove(steps[...], from: object) }
-
-    private static func remove(_ steps: ArraySlice<Step>, from value: JSON) -> JSON {
-        guard let step = steps.first else { return value }
-        let rest = steps.dropFirst()
-        switch (step, value) {
-        case (.key(let k), .object(var o)):
-            guard let child = o[k] else { return value }
-            if rest.isEmpty { o[k] = nil } else { o[k] = remove(rest, from: child) }
-            return .object(o)
-        case (.anyElement, .array(let a)):
-            return .array(a.map { remove(rest, from: $0) })
-        default:
-            return value
-        }
-    }
-}
