@@ -193,10 +193,11 @@ public actor KubeClient {
 
     /// Deletes the object with the given propagation policy (`Background`, `Foreground`, `Orphan`, or nil for
     /// the server's default). Returns false if it was already gone. With `waitUntilGone`, returns only once a
-    /// GET answers 404, or throws `KubeError.timeout`.
+    /// GET answers 404 (finalizers done, a namespace's content removed), telling `progress` what still holds it, or
+    /// throws `KubeError.timeout` saying so.
     @discardableResult
     public nonisolated func delete(_ gvk: GroupVersionKind, namespace: String?, name: String, propagation: String? = "Background",
-                       waitUntilGone: Duration? = nil) async throws -> Bool {
+                       waitUntilGone: Duration? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> Bool {
         let r = try await resource(for: gvk)
         let ns = self.namespace(for: r, namespace)
         var body: JSON = ["apiVersion": "v1", "kind": "DeleteOptions"]
@@ -205,7 +206,7 @@ public actor KubeClient {
             _ = try await call(.DELETE, r.path(namespace: ns, name: name), body: body, site: site("delete", Self.describe(gvk, ns, name)))
         } catch KubeError.notFound { return false }
         if let waitUntilGone {
-            _ = try await wait(for: .gone, gvk: gvk, namespace: ns, name: name, timeout: waitUntilGone)
+            _ = try await wait(for: .gone, gvk: gvk, namespace: ns, name: name, timeout: waitUntilGone, progress: progress)
         }
         return true
     }

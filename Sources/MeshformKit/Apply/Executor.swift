@@ -130,11 +130,9 @@ public final class Executor: @unchecked Sendable {
             }
             let body = try bodyToApply(r, live: change.action == .replace ? nil : previousLive)
             var applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
-            if let waitFor = r.readiness.condition {
-                emit(.waiting(address: change.address, what: waitFor.description))
-                applied = try await c.wait(for: waitFor, gvk: gvk, namespace: r.body.namespace, name: r.body.name ?? "",
-                                           timeout: options.readinessTimeout)
-            }
+            if let ready = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
+                emit(.waiting(address: change.address, what: $0))
+            }) { applied = ready }
             resolveProduced(by: r.address, from: applied)
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             try store.upsert(record, run: run)
@@ -165,7 +163,9 @@ public final class Executor: @unchecked Sendable {
         do {
             if previousLive != nil {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
-                                       waitUntilGone: options.deletionTimeout)
+                                       waitUntilGone: options.deletionTimeout) { [emit] in
+                    emit(.waiting(address: change.address, what: "deletion (\($0))"))
+                }
             }
             try store.remove(address: change.address, run: run)
             lock.withLock {
@@ -271,6 +271,9 @@ public final class Executor: @unchecked Sendable {
         // It existed: put back the version that was live before (secret values kept in memory for this run only).
         let live: JSON
         if s.action == .delete || s.action == .replace {
+            try await Recreation.waitUntilPossible(s.previousLive!, client: c, timeout: options.deletionTimeout) { [emit] in
+                emit(.waiting(address: s.address, what: $0))
+            }
             live = try await c.create(Self.restorable(s.previousLive!))
         } else if let p = s.previous, !p.sensitive {
             // Re-applying the previous applied version restores Meshform's fields exactly and drops the ones it added.
