@@ -108,6 +108,10 @@ import KubeModel
         let cm: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["limits": "2048Mi"]]
         let live: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["limits": "2Gi"]]
         #expect(FieldDiff.compare(intended: cm, live: live).map(\.path) == [".data.limits"])
+        // A map keeps an entry with an empty value, so its absence is a change.
+        let empty: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["flag": ""]]
+        #expect(FieldDiff.compare(intended: empty, live: ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": [:]])
+                .map(\.path) == [".data.flag"])
         let quota: JSON = ["apiVersion": "v1", "kind": "ResourceQuota", "metadata": ["name": "q"], "spec": ["hard": ["pods": "1000"]]]
         #expect(FieldDiff.compare(intended: quota, live: ["apiVersion": "v1", "kind": "ResourceQuota", "metadata": ["name": "q"],
                                                           "spec": ["hard": ["pods": "1k"]]]).isEmpty)

@@ -45,6 +45,9 @@ enum ServerCanonicalForm {
 
     /// A desired value the server does not store at all.
     static func isDropped(_ want: JSON, path: [PathElement], builtIn: Bool) -> Bool {
+        if case .null = want { return true }
+        // A Go map keeps its entries whatever their value (`data: {key: ""}` stays).
+        if path.count >= 2, case .key(let parent) = path[path.count - 2], mapFields.contains(parent) { return false }
         switch want {
         case .null: return true
         case .string(let s): return builtIn && s.isEmpty
@@ -55,6 +58,10 @@ enum ServerCanonicalForm {
         case .double(let d): return builtIn && d == 0 && !keptZero(path)
         }
     }
+
+    /// Map-valued fields (`map[string]string` and the like) of the kinds Meshform writes.
+    static let mapFields: Set<String> = ["data", "stringData", "binaryData", "labels", "annotations", "matchLabels",
+                                         "nodeSelector"]
 
     /// Pointer fields of the kinds Meshform writes: the server keeps their zero value.
     static let keptZeroFields: Set<String> = [
