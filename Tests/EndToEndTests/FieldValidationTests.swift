@@ -30,12 +30,12 @@ import Testing
         }
         defer { Task { await server.stop() } }
         let c = try client(server)
+        defer { Task { try? await c.shutdown() } }
         await #expect { _ = try await c.apply(Self.configMap, fieldManager: "meshform", force: true) } throws: { error in
             "\(error)".contains(".spec: field not declared in schema") && "\(error)".contains("istio-system/istio")
         }
         let patch = try #require(server.requests.first { $0.method == "PATCH" })
         #expect(patch.uri.contains("fieldManager=meshform") && patch.uri.contains("fieldValidation=Strict"), "\(patch.uri)")
-        try await c.shutdown()
     }
 
     @Test func theServersWarningsReachTheWarningHandler() async throws {
@@ -48,10 +48,10 @@ import Testing
         defer { Task { await server.stop() } }
         let seen = Mutex<[String]>([])
         let c = try client(server) { context, text in seen.withLock { $0.append("\(context): \(text)") } }
+        defer { Task { try? await c.shutdown() } }
         _ = try await c.apply(Self.configMap, fieldManager: "meshform", fieldValidation: .warn)
         #expect(seen.withLock { $0 } == [#"scripted: unknown field "spec.bogus""#, "scripted: v1 ConfigMap is fine"])
         #expect(server.requests.contains { $0.uri.contains("fieldValidation=Warn") })
-        try await c.shutdown()
     }
 
     @Test func warningHeadersParseAsRFC7234() {

@@ -55,6 +55,7 @@ extension EndToEnd {
         let state = try StateStore.openReadOnly(path: h.statePath).objects()
         for o in state {
             let c = try h.client(o.cluster)
+            defer { Task { try? await c.shutdown() } }
             let gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind)
             guard let live = try await c.get(gvk, namespace: o.namespace, name: o.name) else { Issue.record("\(o.address) is gone"); continue }
             let stored = ServerCanonicalForm.isBuiltIn(apiVersion: o.apiVersion) ? Self.asRealServerStores(live) : live
@@ -66,7 +67,6 @@ extension EndToEnd {
                 #expect(put.isSuccess, "\(o.address): \(put.status)")
                 rewritten.append(o.address)
             }
-            try await c.shutdown()
         }
         // The fixture's own values are ones a real server rewrites, and the state keeps them as sent.
         let istiod = "external/apps/Deployment/istio-system/istiod"
@@ -74,8 +74,8 @@ extension EndToEnd {
         let applied = try #require(state.first { $0.address == istiod }).applied
         #expect(applied[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2048Mi")
         let c = try h.client("external")
+        defer { Task { try? await c.shutdown() } }
         let live = try #require(try await c.get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: "istio-system", name: "istiod"))
-        try await c.shutdown()
         #expect(live[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2Gi")
 
         let (again, _) = try await session.plan(PlanOptions())
@@ -100,6 +100,7 @@ extension EndToEnd {
         guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
 
         let admin = try h.client("external")
+        defer { Task { try? await admin.shutdown() } }
         let state = try StateStore.openReadOnly(path: h.statePath).objects().filter { $0.cluster == "external" }
         let rbac = "rbac.authorization.k8s.io/v1"
         let readAll: JSON = [["apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]]]
@@ -121,7 +122,6 @@ extension EndToEnd {
                                       fieldManager: "test", force: true)
         }
         let token = try await admin.requestToken(namespace: "default", serviceAccount: "drift")
-        try await admin.shutdown()
         // The restricted kubeconfig comes first in KUBECONFIG, so its `external` context wins (kubectl's merge rule).
         let restricted = h.dir.appendingPathComponent("restricted.kubeconfig")
         let adminConfig = try String(contentsOfFile: h.kubeconfigs["external"]!, encoding: .utf8)
@@ -153,6 +153,7 @@ extension EndToEnd {
         let (_, result) = try await ApplyEndToEndTests.apply(session)
         guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
         let c = try h.client("config")
+        defer { Task { try? await c.shutdown() } }
         let mutating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration")
         let validating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration")
         let injector = try #require(try await c.list(mutating, namespace: nil).first)
@@ -185,7 +186,6 @@ extension EndToEnd {
         #expect(validatorNow["failurePolicy"] == "Ignore", "not reset: \(validatorNow)")
         let (after, _) = try await session.plan(PlanOptions())
         #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
-        try await c.shutdown()
     }
 }
 }

@@ -73,6 +73,7 @@ import Testing
         let sim = try await KubeSim.start(KubeSimOptions(name: "waits", port: 0, controllerDelay: .milliseconds(1500)))
         let cluster = SimCluster(sim: sim, dir: try TempDirectory())
         let c = try cluster.client()
+        defer { Task { try? await c.shutdown(); try? await cluster.stop() } }
         _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]], fieldManager: "test")
         _ = try await c.apply(configMap("cm", namespace: "sample", data: ["a": "b"]), fieldManager: "test")
         let heard = Mutex<[String]>([])
@@ -82,7 +83,5 @@ import Testing
         #expect(deleted)
         #expect(try await c.get(namespaceKind, namespace: nil, name: "sample") == nil)
         #expect(heard.withLock { $0 }.first?.hasPrefix("namespace terminating") == true, "\(heard.withLock { $0 })")
-        try await c.shutdown()
-        try await cluster.stop()
     }
 }

@@ -9,8 +9,9 @@ import Testing
 /// Apply's waits on KubeSim: what a load-balancer wait that never ends says, and a rollback that must wait for a
 /// terminating namespace before it recreates into it.
 @Suite struct ReadinessWaitTests {
-    static func sim() async throws -> (KubeSim, KubeClient, URL) {
-        let sim = try await KubeSim.start(KubeSimOptions(name: "waits", port: 0, controllerDelay: .milliseconds(200)))
+    /// KubeSim whose controllers take `delay` (a deleted namespace stays Terminating that long).
+    static func sim(delay: Duration = .milliseconds(50)) async throws -> (KubeSim, KubeClient, URL) {
+        let sim = try await KubeSim.start(KubeSimOptions(name: "waits", port: 0, controllerDelay: delay))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-waits-\(UUID().uuidString)")
         let path = dir.appendingPathComponent("kubeconfig").path
         try sim.writeKubeconfig(to: path)
@@ -22,7 +23,7 @@ import Testing
     /// controller gives one) ends the wait with what to do instead.
     @Test func aLoadBalancerAddressThatNeverComesSaysWhatToSetInstead() async throws {
         let (sim, c, dir) = try await Self.sim()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { try? FileManager.default.removeItem(at: dir); Task { try? await c.shutdown(); try? await sim.stop() } }
         let service: JSON = ["apiVersion": "v1", "kind": "Service", "metadata": ["name": "istio-ingressgateway", "namespace": "default"],
                              "spec": ["type": "ClusterIP", "ports": [["name": "tls-webhook", "port": 15017]]]]
         _ = try await c.apply(service, fieldManager: "meshform")
@@ -35,15 +36,13 @@ import Testing
                     && text.contains("external/core/Service/default/istio-ingressgateway")
             }
         #expect(heard.withLock { $0 }.contains { $0.contains("no load-balancer controller") }, "\(heard.withLock { $0 })")
-        try await c.shutdown()
-        try await sim.stop()
     }
 
     /// Rollback recreates a ConfigMap while its namespace is still terminating (its own deletion did not finish in
     /// the run): it waits for the namespace to go, creates it again, and only then the ConfigMap, which stays.
     @Test func recreationWaitsForATerminatingNamespace() async throws {
-        let (sim, c, dir) = try await Self.sim()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let (sim, c, dir) = try await Self.sim(delay: .seconds(2))
+        defer { try? FileManager.default.removeItem(at: dir); Task { try? await c.shutdown(); try? await sim.stop() } }
         let nsKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
         let cmKind = GroupVersionKind(apiVersion: "v1", kind: "ConfigMap")
         _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample", "labels": ["istio-injection": "enabled"]]],
@@ -62,7 +61,5 @@ import Testing
         #expect(heard.withLock { $0 }.first?.hasPrefix("namespace sample to finish terminating") == true, "\(heard.withLock { $0 })")
         // The old namespace finished terminating before the create, so nothing takes the ConfigMap along.
         #expect(try await c.get(cmKind, namespace: "sample", name: "mesh")?["data"] == ["a": "b"])
-        try await c.shutdown()
-        try await sim.stop()
     }
 }
