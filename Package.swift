@@ -92,6 +92,7 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: [
             "MeshformKit", "KubeSim",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),     // ScriptedAPIServer: answers KubeSim does not give yet
             .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS
         ], swiftSettings: v5),
     ]

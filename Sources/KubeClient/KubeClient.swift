@@ -161,19 +161,21 @@ public actor KubeClient {
     }
 
     /// Creates the object (POST). `dryRun` asks the server to validate and default without storing.
-    public nonisolated func create(_ object: JSON, dryRun: Bool = false) async throws -> JSON {
+    public nonisolated func create(_ object: JSON, dryRun: Bool = false, fieldValidation: FieldValidation = .strict) async throws -> JSON {
         let gvk = try gvk(of: object, "create")
         let r = try await resource(for: gvk)
         let ns = namespace(for: r, object.namespace)
-        let query = dryRun ? [("dryRun", "All")] : []
+        let query = [("fieldValidation", fieldValidation.rawValue)] + (dryRun ? [("dryRun", "All")] : [])
         return try await call(.POST, r.path(namespace: ns), query: query, body: object,
                               site: site("create", Self.describe(gvk, ns, object.name)))
     }
 
     /// Server-side apply under `fieldManager`: the server merges the fields this manager sets and reports
     /// fields owned by other managers as `KubeError.conflict` unless `force` takes them over.
-    /// Applying the same object twice changes nothing (same resourceVersion).
-    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false) async throws -> JSON {
+    /// Applying the same object twice changes nothing (same resourceVersion). `fieldValidation` (default Strict): a
+    /// field the server does not know is an error rather than silently dropped, which would be a diff forever.
+    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false,
+                                  fieldValidation: FieldValidation = .strict) async throws -> JSON {
         let gvk = try gvk(of: object, "apply")
         guard let name = object.name else {
             throw KubeError.invalid(site("apply", gvk.description), causes: [StatusCause(reason: "FieldValueRequired", message: "name is required", field: "metadata.name")],
@@ -181,7 +183,7 @@ public actor KubeClient {
         }
         let r = try await resource(for: gvk)
         let ns = namespace(for: r, object.namespace)
-        var query = [("fieldManager", fieldManager)]
+        var query = [("fieldManager", fieldManager), ("fieldValidation", fieldValidation.rawValue)]
         if force { query.append(("force", "true")) }
         if dryRun { query.append(("dryRun", "All")) }
         // JSON is YAML, so the apply-patch+yaml content type takes the encoded object as is.
@@ -191,10 +193,11 @@ public actor KubeClient {
 
     /// Deletes the object with the given propagation policy (`Background`, `Foreground`, `Orphan`, or nil for
     /// the server's default). Returns false if it was already gone. With `waitUntilGone`, returns only once a
-    /// GET answers 404, or throws `KubeError.timeout`.
+    /// GET answers 404 (finalizers done, a namespace's content removed), telling `progress` what still holds it, or
+    /// throws `KubeError.timeout` saying so.
     @discardableResult
     public nonisolated func delete(_ gvk: GroupVersionKind, namespace: String?, name: String, propagation: String? = "Background",
-                       waitUntilGone: Duration? = nil) async throws -> Bool {
+                       waitUntilGone: Duration? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> Bool {
         let r = try await resource(for: gvk)
         let ns = self.namespace(for: r, namespace)
         var body: JSON = ["apiVersion": "v1", "kind": "DeleteOptions"]
@@ -203,7 +206,7 @@ public actor KubeClient {
             _ = try await call(.DELETE, r.path(namespace: ns, name: name), body: body, site: site("delete", Self.describe(gvk, ns, name)))
         } catch KubeError.notFound { return false }
         if let waitUntilGone {
-            _ = try await wait(for: .gone, gvk: gvk, namespace: ns, name: name, timeout: waitUntilGone)
+            _ = try await wait(for: .gone, gvk: gvk, namespace: ns, name: name, timeout: waitUntilGone, progress: progress)
         }
         return true
     }
@@ -229,6 +232,13 @@ public actor KubeClient {
 
     /// Closes the connection pool. The client must not be used afterwards.
     public func shutdown() async throws { try await transport.shutdown() }
+}
+
+/// `?fieldValidation=` on writes (kube-apiserver 1.25+, GA in 1.27): what the server does with a field its schema does not
+/// declare, or a duplicate field. Strict: the request fails (400) naming them; Warn: they are dropped with a `Warning`
+/// header each (`ServerWarnings`); Ignore: dropped silently. Servers older than 1.25 ignore the parameter.
+public enum FieldValidation: String, Sendable {
+    case strict = "Strict", warn = "Warn", ignore = "Ignore"
 }
 
 extension KubeClient: CustomStringConvertible {

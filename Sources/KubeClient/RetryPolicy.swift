@@ -73,6 +73,9 @@ public struct ClientOptions: Sendable {
     public var pollInterval: Duration
     /// Sent as `User-Agent`.
     public var userAgent: String
+    /// Receives each code-299 `Warning` header of every answer (`ServerWarnings`): context name and text.
+    /// Default: printed once on standard error, as kubectl does.
+    public var warningHandler: @Sendable (_ context: String, _ text: String) -> Void = ServerWarnings.printingOnce()
 
     public init(qps: Double = 200, burst: Int = 400, retry: RetryPolicy = .init(), requestTimeout: Duration = .seconds(60),
                 connectTimeout: Duration = .seconds(10), maxConnections: Int = 64, pageSize: Int = 500,

@@ -95,7 +95,12 @@ final class Transport: Sendable {
                     attempt -= 1
                     continue
                 }
-                guard RetryPolicy.isRetryable(status: answer.status) else { return answer }
+                guard RetryPolicy.isRetryable(status: answer.status) else {
+                    for (name, value) in answer.headers where name.lowercased() == "warning" {
+                        for text in ServerWarnings.parse(value) { options.warningHandler(connection.contextName, text) }
+                    }
+                    return answer
+                }
                 retryAfter = RetryPolicy.parseRetryAfter(answer.header("Retry-After"))
                 failure = .server(site, code: answer.status, reason: nil, message: "", attempts: attempt)
                 if attempt >= policy.maxAttempts { return answer }

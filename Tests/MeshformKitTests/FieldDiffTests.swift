@@ -46,12 +46,74 @@ import KubeModel
         #expect(FieldDiff.compare(intended: webhook, live: live).map(\.path) == [".webhooks[name=a.istio.io].failurePolicy"])
     }
 
-    @Test func removingAnIgnoredFieldGivesUpItsOwnership() {
-        let webhook: JSON = ["webhooks": [["name": "a", "failurePolicy": "Ignore", "sideEffects": "None"]]]
-        #expect(FieldPattern("webhooks[*].failurePolicy").removed(from: webhook) == ["webhooks": [["name": "a", "sideEffects": "None"]]])
-    }
-
     @Test func integerAndFloatingPointCompareByValue() {
         #expect(FieldDiff.compare(intended: ["a": 1], live: ["a": 1.0]).isEmpty)
+    }
+}
+
+/// A real API server stores some values in another spelling (issue 11): those are no change.
+@Suite struct ServerCanonicalFormDiffTests {
+    let deployment: JSON = [
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "istiod", "annotations": nil],
+        "spec": ["replicas": 0, "template": ["metadata": ["creationTimestamp": nil], "spec": [
+            "securityContext": ["runAsUser": 0],
+            "containers": [["name": "discovery", "env": [],
+                            "readinessProbe": ["initialDelaySeconds": 0, "httpGet": ["path": "/ready", "port": 8080]],
+                            "resources": ["limits": ["memory": "2048Mi", "cpu": "2000m"], "requests": ["cpu": 0.5]]]]]]],
+    ]
+
+    /// What a real server returns for `deployment`: quantities canonical, nulls and omitempty zeros dropped.
+    var stored: JSON {
+        var l = deployment
+        l[path: ["metadata", "annotations"]] = nil
+        l[path: ["spec", "template", "metadata"]] = [:]
+        l[path: ["spec", "template", "spec", "containers"]] = [["name": "discovery",
+            "readinessProbe": ["httpGet": ["path": "/ready", "port": 8080]],
+            "resources": ["limits": ["memory": "2Gi", "cpu": "2"], "requests": ["cpu": "500m"]]]]
+        return l
+    }
+
+    @Test func whatTheServerStoresForTheSentValueIsNoChange() {
+        #expect(FieldDiff.compare(intended: deployment, live: stored).isEmpty)
+    }
+
+    @Test func aQuantityChangedByMeaningIsAChange() {
+        var live = stored
+        live[path: ["spec", "template", "spec", "containers"]] = [["name": "discovery",
+            "readinessProbe": ["httpGet": ["path": "/ready", "port": 8080]],
+            "resources": ["limits": ["memory": "1Gi", "cpu": "2"], "requests": ["cpu": "500m"]]]]
+        let changes = FieldDiff.compare(intended: deployment, live: live)
+        #expect(changes.map(\.path) == [".spec.template.spec.containers[name=discovery].resources.limits.memory"])
+        #expect(changes.first?.before == "1Gi" && changes.first?.after == "2048Mi")
+    }
+
+    @Test func pointerFieldsKeepTheirZeroSoTheirAbsenceIsAChange() {
+        var live = stored
+        live[path: ["spec", "replicas"]] = nil
+        live[path: ["spec", "template", "spec", "securityContext"]] = [:]
+        #expect(FieldDiff.compare(intended: deployment, live: live).map(\.path)
+                == [".spec.replicas", ".spec.template.spec.securityContext.runAsUser"])
+    }
+
+    @Test func customResourcesAreStoredAsSentSoOnlyNullIsDropped() {
+        let cr: JSON = ["apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": ["name": "g", "labels": nil],
+                        "spec": ["resources": ["limits": ["memory": "2048Mi"]], "servers": [], "enabled": false]]
+        let live: JSON = ["apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": ["name": "g"],
+                          "spec": ["resources": ["limits": ["memory": "2Gi"]]]]
+        #expect(FieldDiff.compare(intended: cr, live: live).map(\.path)
+                == [".spec.enabled", ".spec.resources.limits.memory", ".spec.servers"])
+    }
+
+    @Test func quantitiesAreComparedOnlyWhereTheTypeIsAQuantity() {
+        let cm: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["limits": "2048Mi"]]
+        let live: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["limits": "2Gi"]]
+        #expect(FieldDiff.compare(intended: cm, live: live).map(\.path) == [".data.limits"])
+        // A map keeps an entry with an empty value, so its absence is a change.
+        let empty: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": ["flag": ""]]
+        #expect(FieldDiff.compare(intended: empty, live: ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "c"], "data": [:]])
+                .map(\.path) == [".data.flag"])
+        let quota: JSON = ["apiVersion": "v1", "kind": "ResourceQuota", "metadata": ["name": "q"], "spec": ["hard": ["pods": "1000"]]]
+        #expect(FieldDiff.compare(intended: quota, live: ["apiVersion": "v1", "kind": "ResourceQuota", "metadata": ["name": "q"],
+                                                          "spec": ["hard": ["pods": "1k"]]]).isEmpty)
     }
 }

@@ -178,20 +178,20 @@ public final class Executor: @unchecked Sendable {
                                        waitUntilGone: options.deletionTimeout)
             }
             try await resolveFromUnchangedProducers(r)
-            let body = try bodyToApply(r, exists: previousLive != nil && change.action != .replace)
+            let body = try bodyToApply(r, live: change.action == .replace ? nil : previousLive)
             let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             try store.upsert(record, run: run)
             var ready = applied
-            if let waitFor = r.readiness.condition {
+            if r.readiness.condition != nil {
                 try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .written,
                                                          before: previous?.applied, after: record.applied, error: nil,
                                                          dependencies: dependencies))
-                emit(.waiting(address: change.address, what: waitFor.description))
-                ready = try await c.wait(for: waitFor, gvk: target.gvk, namespace: target.namespace, name: target.name,
-                                         timeout: options.readinessTimeout)
+                if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
+                    emit(.waiting(address: change.address, what: $0))
+                }) { ready = live }
             }
             resolveProduced(by: r.address, from: ready)
             try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
@@ -221,7 +221,9 @@ public final class Executor: @unchecked Sendable {
         do {
             if previousLive != nil {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
-                                       waitUntilGone: options.deletionTimeout)
+                                       waitUntilGone: options.deletionTimeout) { [emit] in
+                    emit(.waiting(address: change.address, what: "deletion (\($0))"))
+                }
             }
             try store.remove(address: change.address, run: run)
             try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
@@ -242,8 +244,8 @@ public final class Executor: @unchecked Sendable {
         return ObjectRef(cluster: change.cluster, object: b)
     }
 
-    func bodyToApply(_ r: Resource, exists: Bool) throws -> JSON {
-        try ApplyBody.make(r, computed: lock.withLock { computed }, exists: exists)
+    func bodyToApply(_ r: Resource, live: JSON?) throws -> JSON {
+        try ApplyBody.make(r, computed: lock.withLock { computed }, live: live)
     }
 
     /// A computed value whose producer is not a step of this run (it is live already, e.g. created by a run that
@@ -349,7 +351,9 @@ public final class Executor: @unchecked Sendable {
                     _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
                                            waitUntilGone: options.deletionTimeout)
                 }
-                restored = try await Self.recreate(Self.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout)
+                restored = try await Self.recreate(Self.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
+                    [emit] in emit(.waiting(address: s.address, what: $0))
+                }
             }
         } else if let p = s.previous, !p.sensitive {
             // Re-applying the previous applied version restores Meshform's fields exactly and drops the ones it added.
@@ -371,11 +375,11 @@ public final class Executor: @unchecked Sendable {
     /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
     /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
     /// state records); otherwise create it as it was (a live object, with other managers' fields).
-    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration) async throws -> JSON {
+    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration,
+                         progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> JSON {
         let t = ObjectRef(cluster: "", object: body)
-        if let live = try await c.get(t.gvk, namespace: t.namespace, name: t.name), live.isTerminating {
-            _ = try await c.wait(for: .gone, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
-        }
+        // The same name still being deleted, or its namespace terminating: a real server refuses the create.
+        try await Recreation.waitUntilPossible(body, client: c, timeout: timeout, progress: progress)
         var created = serverSideApply ? try await c.apply(body, fieldManager: fieldManager, force: true) : try await c.create(body)
         let ready: WaitCondition? = switch t.gvk.kind {
         case "CustomResourceDefinition": Readiness.established.condition
@@ -403,16 +407,16 @@ public final class Executor: @unchecked Sendable {
 }
 
 /// The body sent to the API server for a resource: computed values filled in, secret `stringData` folded into
-/// `data`, and, once the object exists, the fields other controllers own by rule (webhook caBundle...) left out
-/// so Meshform does not fight them. Apply and `plan --server-dry-run` send exactly this.
+/// `data`, and, once the object exists (`live`), the fields other controllers own by rule (webhook caBundle...) released
+/// without being reset (`ManagedFields.releasing`). Apply and `plan --server-dry-run` send exactly this.
 enum ApplyBody {
-    static func make(_ r: Resource, computed: ComputedValues, exists: Bool) throws -> JSON {
+    static func make(_ r: Resource, computed: ComputedValues, live: JSON?) throws -> JSON {
         var body = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
         if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
             throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
         }
         body = SecretBody.foldingStringData(body)
-        if exists { for p in r.ignoreFields.map(FieldPattern.init) { body = p.removed(from: body) } }
+        if let live { body = ManagedFields.releasing(r.ignoreFields.map(FieldPattern.init), in: body, live: live, manager: Executor.fieldManager) }
         return body
     }
 }

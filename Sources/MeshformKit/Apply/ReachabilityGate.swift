@@ -159,7 +159,9 @@ public enum ReachabilityError: Error, CustomStringConvertible {
         switch self {
         case .noGatewayAddress(let c, let s, let w):
             return lead + "the control-plane gateway Service \(s) on cluster \(c) has no load-balancer address after \(w). "
-                + "Check that the cluster can provision LoadBalancer Services (kubectl -n \(s.split(separator: "/")[0]) describe service)."
+                + "The cluster may have no load-balancer controller (kind, minikube and bare metal have none unless one such as "
+                + "MetalLB is installed): install one, or expose the gateway yourself and set controlPlane.address to that "
+                + "hostname or IP (kubectl -n \(s.split(separator: "/")[0]) describe service shows what the Service is waiting for)."
         case .noTLSSecret(let c, let ns, let n):
             return lead + "the TLS Secret \(ns)/\(n) (controlPlane.tls.secretName) does not exist on cluster \(c). Create it "
                 + "(kubectl -n \(ns) create secret tls \(n) --cert=... --key=...) or set controlPlane.tls.certFile and keyFile "

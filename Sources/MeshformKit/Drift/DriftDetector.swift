@@ -29,7 +29,10 @@ public struct DriftDetector: Sendable {
         let targets = snapshot.objects.map(LiveTarget.init)
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
         let live = await LiveReader(clients: clients).read(targets)
-        let labelled = await labelledObjects(selector: selector, unreachable: live.unreachable)
+        var unreachable = live.unreachable
+        let (labelled, listErrors) = await labelledObjects(selector: selector, unreachable: live.unreachable)
+        // A LIST that failed (403, 5xx...) found nothing, which is not "no orphans": the cluster was not fully checked.
+        unreachable.merge(listErrors) { a, _ in a }
         var findings: [DriftReport.Finding] = []
         // Objects an unfinished run is changing are that run's business (its recovery's, if it died), not drift.
         let inFlight = Set(snapshot.unfinishedJournal.map(\.address))
@@ -62,32 +65,37 @@ public struct DriftDetector: Sendable {
         let elapsed = ContinuousClock.now - start
         return DriftReport(mesh: mesh, checkedAt: Date(),
                            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                           findings: findings, configDrift: configDrift, unreachable: live.unreachable,
+                           findings: findings, configDrift: configDrift, unreachable: unreachable,
                            applyInProgress: snapshot.applyInProgress || later?.runUnfinished == true, objectsChecked: snapshot.objects.count)
     }
 
     /// Every object carrying this mesh's ownership labels, in every namespace, of each kind the state manages in
     /// that cluster: one labelled LIST per cluster and kind, the server filtering. Orphans are among them.
-    private func labelledObjects(selector: String, unreachable: [String: String]) async -> [String: [JSON]] {
+    /// A LIST that fails is returned as its cluster's error, naming the kind.
+    private func labelledObjects(selector: String, unreachable: [String: String]) async -> ([String: [JSON]], [String: String]) {
         var kinds: [String: Set<GroupVersionKind>] = [:]
         for o in snapshot.objects where unreachable[o.cluster] == nil {
             kinds[o.cluster, default: []].insert(GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind))
         }
-        struct Labelled: Sendable { var cluster: String; var objects: [JSON] }
+        struct Labelled: Sendable { var cluster: String; var objects: [JSON]; var errors: [String] }
         return await withTaskGroup(of: Labelled.self) { group in
             for (cluster, gvks) in kinds {
                 guard let client = clients[cluster] else { continue }
                 group.addTask {
-                    var out: [JSON] = []
+                    var out = Labelled(cluster: cluster, objects: [], errors: [])
                     for gvk in gvks.sorted(by: { $0.description < $1.description }) {
-                        out += (try? await client.list(gvk, namespace: nil, labelSelector: selector)) ?? []
+                        do { out.objects += try await client.list(gvk, namespace: nil, labelSelector: selector) }
+                        catch { out.errors.append("listing \(gvk.kind) (\(gvk.apiVersion)) to find orphans failed: \(error)") }
                     }
-                    return Labelled(cluster: cluster, objects: out)
+                    return out
                 }
             }
-            var all: [String: [JSON]] = [:]
-            for await l in group { all[l.cluster] = l.objects }
-            return all
+            var all: [String: [JSON]] = [:], errors: [String: String] = [:]
+            for await l in group {
+                all[l.cluster] = l.objects
+                if !l.errors.isEmpty { errors[l.cluster] = l.errors.joined(separator: "; ") }
+            }
+            return (all, errors)
         }
     }
 }

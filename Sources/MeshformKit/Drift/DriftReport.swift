@@ -46,7 +46,8 @@ public struct DriftReport: Codable, Sendable {
     public var findings: [Finding]
     /// The mesh file or rendered components changed since the last apply (nil: not checked, no mesh file given).
     public var configDrift: Bool?
-    /// Clusters that could not be checked: name -> error. Their objects are not reported.
+    /// Clusters that could not be checked, or not fully (a LIST for orphans refused, e.g. 403): name -> error. An
+    /// unreachable cluster's objects are not reported; any entry makes `drift` exit 1.
     public var unreachable: [String: String]
     /// An apply was in progress (lock held or unfinished journal) when the state was read.
     public var applyInProgress: Bool

@@ -32,7 +32,7 @@ public enum Readiness: String, Hashable, Codable, Sendable {
     case none
     /// A CustomResourceDefinition whose `Established` condition is true: its kind is served.
     case established
-    /// A Deployment whose `Available` condition is true.
+    /// A Deployment whose rollout is complete (`kubectl rollout status`: observed generation, updated and available replicas).
     case available
     /// A Service of type LoadBalancer with `status.loadBalancer.ingress[0]` set.
     case loadBalancerAddress

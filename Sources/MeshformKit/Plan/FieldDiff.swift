@@ -16,22 +16,30 @@ public struct FieldChange: Codable, Sendable, Equatable {
 /// `intended` is what Meshform applies (or last applied). Every leaf of it must be equal live; fields that the
 /// previous apply owned but `intended` no longer has (`removed`) must be absent live. Lists whose elements carry a
 /// `name` (containers, ports, webhooks, env) match element by name, as server-side apply's associative lists do;
-/// other lists compare by position and length.
+/// other lists compare by position and length. A value the server stores in another spelling (a quantity's canonical
+/// text, an empty value it drops) is no change: `ServerCanonicalForm`.
 public enum FieldDiff {
     public static func compare(intended: JSON, live: JSON, previouslyApplied: JSON? = nil,
                                ignoring ignore: [FieldPattern] = []) -> [FieldChange] {
         var out: [FieldChange] = []
-        walk(intended, live, path: [], ignore: ignore, into: &out)
+        let server = Server(builtIn: ServerCanonicalForm.isBuiltIn(apiVersion: intended.apiVersion ?? live.apiVersion),
+                            kind: intended.kind ?? live.kind)
+        walk(intended, live, path: [], ignore: ignore, server: server, into: &out)
         if let previouslyApplied {
             removals(previous: previouslyApplied, intended: intended, live: live, path: [], ignore: ignore, into: &out)
         }
         return out
     }
 
-    private static func walk(_ want: JSON, _ have: JSON?, path: [PathElement], ignore: [FieldPattern], into out: inout [FieldChange]) {
+    /// How the object's server stores values (see `ServerCanonicalForm`).
+    struct Server { var builtIn: Bool; var kind: String? }
+
+    private static func walk(_ want: JSON, _ have: JSON?, path: [PathElement], ignore: [FieldPattern], server: Server,
+                             into out: inout [FieldChange]) {
         // Equal subtrees (most of a CRD's schema, most of any object) need no path bookkeeping at all.
         if let have, want == have { return }
         if ignore.contains(where: { $0.matches(path) }) { return }
+        if !path.isEmpty, ServerCanonicalForm.sameStored(want, have, path: path, builtIn: server.builtIn, kind: server.kind) { return }
         switch want {
         case .object(let w):
             // Identity and bookkeeping fields are not the user's config.
@@ -41,7 +49,7 @@ public enum FieldDiff {
             }
             for key in w.keys.sorted() where !(path.isEmpty && skippedTopLevel.contains(key))
                 && !(path == [.key("metadata")] && skippedMetadata.contains(key)) {
-                walk(w[key]!, h[key], path: path + [.key(key)], ignore: ignore, into: &out)
+                walk(w[key]!, h[key], path: path + [.key(key)], ignore: ignore, server: server, into: &out)
             }
         case .array(let w):
             guard case .array(let h)? = have else {
@@ -49,12 +57,12 @@ public enum FieldDiff {
             }
             if let names = namedElements(w), let liveNames = namedElements(h) {
                 for (name, element) in names.sorted(by: { $0.key < $1.key }) {
-                    walk(element, liveNames[name], path: path + [.named(name)], ignore: ignore, into: &out)
+                    walk(element, liveNames[name], path: path + [.named(name)], ignore: ignore, server: server, into: &out)
                 }
                 return
             }
             if w.count != h.count { out.append(FieldChange(path: render(path), before: have, after: want)); return }
-            for (i, element) in w.enumerated() { walk(element, h[i], path: path + [.index(i)], ignore: ignore, into: &out) }
+            for (i, element) in w.enumerated() { walk(element, h[i], path: path + [.index(i)], ignore: ignore, server: server, into: &out) }
         default:
             if !scalarEqual(want, have) { out.append(FieldChange(path: render(path), before: have, after: want)) }
         }
@@ -143,26 +151,5 @@ public struct FieldPattern: Hashable, Sendable, CustomStringConvertible {
             }
         }
         return true
-    }
-}
-
-extension FieldPattern {
-    /// `object` without this field (every element for `[*]`): how Meshform gives up ownership of a field that
-    /// another controller (istiod) manages once the object exists.
-    func removed(from object: JSON) -> JSON { Self.remove(steps[...], from: object) }
-
-    private static func remove(_ steps: ArraySlice<Step>, from value: JSON) -> JSON {
-        guard let step = steps.first else { return value }
-        let rest = steps.dropFirst()
-        switch (step, value) {
-        case (.key(let k), .object(var o)):
-            guard let child = o[k] else { return value }
-            if rest.isEmpty { o[k] = nil } else { o[k] = remove(rest, from: child) }
-            return .object(o)
-        case (.anyElement, .array(let a)):
-            return .array(a.map { remove(rest, from: $0) })
-        default:
-            return value
-        }
     }
 }

@@ -20,7 +20,7 @@ struct ServerDryRun {
                 group.addTask {
                     var c = c
                     do {
-                        let body = try ApplyBody.make(r, computed: computed, exists: live.objects[c.address] != nil)
+                        let body = try ApplyBody.make(r, computed: computed, live: live.objects[c.address])
                         let result = Executor.restorable(
                             try await client.apply(body, fieldManager: Executor.fieldManager, force: true, dryRun: true))
                         c.after = mask(result)

@@ -206,7 +206,7 @@ struct JournalUndo {
             let live = try await producerClient.get(t.gvk, namespace: t.namespace, name: t.name)
             values[cv.placeholder] = ComputedValues.resolve(cv, producer: live, endpoint: { endpoints[$0] })
         }
-        guard let body = try? ApplyBody.make(r, computed: values, exists: false) else {
+        guard let body = try? ApplyBody.make(r, computed: values, live: nil) else {
             return "\(cannot), and what it is computed from is not live; run `meshform apply` to regenerate it"
         }
         // Values written in the mesh file are a restore only if they are the ones that were there (same keyed hash);
