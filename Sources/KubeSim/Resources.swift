@@ -44,7 +44,19 @@ extension Server {
             }
         }
         let manager = req.query["fieldManager"] ?? "kubesim-client"
-        let c = WriteContext(type: p.type, version: p.version, namespace: ns, manager: manager, dryRun: req.dryRun)
+        var c = WriteContext(type: p.type, version: p.version, namespace: ns, manager: manager, dryRun: req.dryRun)
+        if let v = req.query["fieldValidation"] {
+            guard let mode = FieldValidation(rawValue: v) else {
+                return .error(.badRequest("fieldValidation parameter unsupported: \(v)"))   // as kube-apiserver words it
+            }
+            c.validation = mode
+        }
+        let answer = perform(p, req, c)
+        return c.warnings.messages.isEmpty ? answer : .warned(answer, c.warnings.messages)
+    }
+
+    private func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
+        let ns = p.namespace ?? "", manager = c.manager
         do {
             if let sub = p.subresource, sub != "status" {
                 if sub == "token", p.type.storageKey == "serviceaccounts", req.method == "POST", let name = p.name {

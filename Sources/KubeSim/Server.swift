@@ -35,6 +35,8 @@ enum SimResponse {
     case json(Int, JSON)
     case stream(ResponseBody)
     case error(APIError)
+    /// An answer with `Warning` headers (RFC 7234 code 299, as kube-apiserver sends them).
+    indirect case warned(SimResponse, [String])
 }
 
 /// Turns HTTP requests into store operations, applying auth and injected faults first.
@@ -121,6 +123,13 @@ final class Server: @unchecked Sendable {
         case .error(let e):
             if let ra = e.retryAfter { h[HTTPField.Name("Retry-After")!] = String(ra) }
             return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: canonicalBytes(e.status))))
+        case .warned(let inner, let warnings):
+            var r = render(inner)
+            for w in warnings {
+                let quoted = w.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                r.headers.append(HTTPField(name: HTTPField.Name("Warning")!, value: "299 - \"\(quoted)\""))
+            }
+            return r
         }
     }
 

@@ -8,6 +8,10 @@ struct WriteContext {
     var namespace: String
     var manager: String
     var dryRun: Bool
+    /// `?fieldValidation=`; Warn when absent, as kube-apiserver 1.27+.
+    var validation: FieldValidation = .warn
+    /// What the request tells the client in `Warning` headers.
+    var warnings = Warnings()
     var apiVersion: String { type.apiVersion(version) }
 }
 
@@ -44,8 +48,43 @@ extension Store {
         } else if b.namespace != nil { b[path: ["metadata", "namespace"]] = nil }
         b["apiVersion"] = .string(c.type.apiVersion(c.type.versions[0]))
         b["kind"] = .string(c.type.kind)
-        if c.type.hasStatus == false, c.type.storageKey != "secrets" {} // kinds without status keep whatever they send
-        return b
+        return try checkFields(b, c)
+    }
+
+    /// The body as the server decodes it: checked against the kind's schema (the real OpenAPI schema of a
+    /// built-in kind, a CRD's openAPIV3Schema), unknown fields dropped (and reported as `fieldValidation`
+    /// asks), wrong types refused, quantities canonical, empty optional maps and lists gone.
+    func checkFields(_ body: JSON, _ c: WriteContext) throws -> JSON {
+        let schema: JSON, structural: Bool
+        if let def = OpenAPISchemas.shared.definition(c.type, version: c.version) {
+            schema = ["$ref": .string(def)]; structural = false
+        } else if let crdType = catalog.lookup(group: "apiextensions.k8s.io", kind: "CustomResourceDefinition"),
+                  let crd = stored(crdType, "", "\(c.type.resource).\(c.type.group)")?.object,
+                  let version = crd[path: ["spec", "versions"]]?.array?.first(where: { $0["name"]?.string == c.version }),
+                  var root = version[path: ["schema", "openAPIV3Schema"]] {
+            root[path: ["properties", "apiVersion"]] = ["type": "string"]
+            root[path: ["properties", "kind"]] = ["type": "string"]
+            root[path: ["properties", "metadata"]] = ["$ref": .string(OpenAPISchemas.objectMeta)]
+            schema = root; structural = true
+        } else { return body }
+        var walk = SchemaWalk(structural: structural)
+        let out = walk.walk(body, schema, path: "")
+        let handled = "\(c.type.kind) in version \"\(c.version)\" cannot be handled as a \(c.type.kind): "
+        if let e = walk.typeErrors.first {
+            if structural {
+                throw APIError.invalid(c.type, body.name ?? "", walk.typeErrors.map { ($0.path, $0.message) })
+            }
+            throw APIError.badRequest(handled + (e.message.hasPrefix("cannot unmarshal") ? "json: " : "") + e.message)
+        }
+        if !walk.unknown.isEmpty {
+            let fields = walk.unknown.map { "unknown field \"\($0)\"" }
+            switch c.validation {
+            case .strict: throw APIError.badRequest(handled + "strict decoding error: " + fields.joined(separator: ", "))
+            case .warn: c.warnings.messages += fields
+            case .ignore: break
+            }
+        }
+        return out
     }
 
     /// The object without null-valued fields: the real server decodes into typed structs, where null is absent.
