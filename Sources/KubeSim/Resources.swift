@@ -94,10 +94,12 @@ extension Server {
                 let out = try store.withLock { try store.patch(name, body, kind: kind, force: req.flag("force"), c, subresource: p.subresource) }
                 return .json(kind == .apply && !existed ? 201 : 200, out)
             case ("DELETE", let name?):
-                return .json(200, try store.withLock { try store.delete(name, c) })
+                let policy = try propagationPolicy(req)
+                return .json(200, try store.withLock { try store.delete(name, c, propagation: policy) })
             case ("DELETE", nil):
+                let policy = try propagationPolicy(req)
                 let items = try list(p, req)["items"]?.array ?? []
-                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun)) } } }
+                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun), propagation: policy) } } }
                 return .json(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success"])
             default:
                 throw APIError.methodNotAllowed(req.method)
@@ -107,6 +109,15 @@ extension Server {
         } catch {
             return .error(.badRequest("\(error)"))
         }
+    }
+
+    /// `propagationPolicy` from the query or the DeleteOptions body (kubectl sends the body), or the legacy
+    /// `orphanDependents`.
+    func propagationPolicy(_ req: SimRequest) throws -> String? {
+        let options = req.body.isEmpty ? [:] : try parseBody(req)
+        if let p = req.query["propagationPolicy"] ?? options["propagationPolicy"]?.string { return p }
+        if req.query["orphanDependents"] == "true" || options["orphanDependents"] == true { return "Orphan" }
+        return nil
     }
 
     func parseBody(_ req: SimRequest) throws -> JSON {
