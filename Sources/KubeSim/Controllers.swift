@@ -9,6 +9,8 @@ final class Controllers: @unchecked Sendable {
     let delay: Duration
     let caPEM: String
     var lbCounter = 0   // guarded by the store's lock
+    /// The run-time settings (admin endpoint): no load-balancer controller, pods never ready.
+    var settings: @Sendable () -> FaultSettings = { FaultSettings() }
 
     init(store: Store, delay: Duration, caPEM: String) { self.store = store; self.delay = delay; self.caPEM = caPEM }
 
@@ -27,13 +29,16 @@ final class Controllers: @unchecked Sendable {
         }
         switch t.storageKey {
         case "deployments.apps":
-            let replicas = obj[path: ["spec", "replicas"]]?.int ?? 1
-            if obj[path: ["status", "observedGeneration"]] != obj[path: ["metadata", "generation"]]
-                || obj[path: ["status", "readyReplicas"]]?.int ?? 0 != replicas {
-                later(t, ns, name) { o, _ in Controllers.deploymentStatus(&o) }
-            }
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("deploy/" + ns + "/" + name) { self.syncDeployment(ns, name) } }
+        case "replicasets.apps":
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("rs/" + ns + "/" + name) { self.syncReplicaSet(ns, name) } }
+            for owner in Self.controllerOf(obj, kind: "Deployment") { once("deploy/" + ns + "/" + owner) { self.syncDeployment(ns, owner) } }
+        case "pods":
+            if obj[path: ["status", "phase"]] == nil { once("kubelet/" + ns + "/" + name) { self.runPod(ns, name) } }
+            for owner in Self.controllerOf(obj, kind: "ReplicaSet") { once("rs/" + ns + "/" + owner) { self.syncReplicaSet(ns, owner) } }
         case "services":
-            if obj[path: ["spec", "type"]]?.string == "LoadBalancer", obj[path: ["status", "loadBalancer", "ingress"]] == nil {
+            if obj[path: ["spec", "type"]]?.string == "LoadBalancer", obj[path: ["status", "loadBalancer", "ingress"]] == nil,
+               !settings().noLoadBalancer {
                 later(t, ns, name) { o, s in
                     guard o[path: ["spec", "type"]]?.string == "LoadBalancer" else { return }
                     self.lbCounter += 1
@@ -96,6 +101,11 @@ final class Controllers: @unchecked Sendable {
         }
         if t.namespaced, store.namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
             once("ns/" + ns) { self.emptyNamespace(ns) }
+        }
+        for owner in Self.controllerOf(obj, kind: t.storageKey == "pods" ? "ReplicaSet" : "Deployment")
+        where ["pods", "replicasets.apps"].contains(t.storageKey) {
+            let key = (t.storageKey == "pods" ? "rs/" : "deploy/") + ns + "/" + owner
+            once(key) { t.storageKey == "pods" ? self.syncReplicaSet(ns, owner) : self.syncDeployment(ns, owner) }
         }
         if t.storageKey == "serviceaccounts", let name = obj.name {
             let user = "system:serviceaccount:\(ns):\(name)"
@@ -181,21 +191,170 @@ final class Controllers: @unchecked Sendable {
         }
     }
 
-    static func deploymentStatus(_ o: inout JSON) {
-        let replicas = o[path: ["spec", "replicas"]]?.int ?? 1
-        let now = timestamp()
-        var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(replicas),
-                            "updatedReplicas": .int(replicas), "readyReplicas": .int(replicas), "availableReplicas": .int(replicas)]
-        if replicas == 0 { status["readyReplicas"] = nil; status["availableReplicas"] = nil; status["updatedReplicas"] = nil; status["replicas"] = nil }
-        let old = o[path: ["status", "conditions"]]?.array ?? []
-        func condition(_ type: String, _ reason: String, _ message: String) -> JSON {
-            let since = old.first { $0["type"]?.string == type && $0["status"]?.string == "True" }?["lastTransitionTime"] ?? .string(now)
-            return ["type": .string(type), "status": "True", "reason": .string(reason), "message": .string(message),
-                    "lastUpdateTime": .string(now), "lastTransitionTime": since]
+    // MARK: workloads (pkg/controller/deployment, pkg/controller/replicaset, and the kubelet's status)
+
+    /// Names of the owners of `kind` that control the object (`ownerReferences[].controller`).
+    static func controllerOf(_ o: JSON, kind: String) -> [String] {
+        (o[path: ["metadata", "ownerReferences"]]?.array ?? []).filter { $0["kind"]?.string == kind && $0["controller"] == true }.compactMap { $0["name"]?.string }
+    }
+
+    static func ownerReference(_ o: JSON, kind: String, apiVersion: String) -> JSON {
+        ["apiVersion": .string(apiVersion), "kind": .string(kind), "name": o[path: ["metadata", "name"]] ?? "",
+         "uid": o[path: ["metadata", "uid"]] ?? "", "controller": true, "blockOwnerDeletion": true]
+    }
+
+    /// `pod-template-hash`: FNV-32a of the template, spelt with `rand.SafeEncodeString`'s alphabet
+    /// (pkg/controller/controller_utils.go ComputeHash).
+    static func templateHash(_ template: JSON) -> String {
+        var h: UInt32 = 2166136261
+        for b in canonicalText(template).utf8 { h ^= UInt32(b); h = h &* 16777619 }
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String(String(h).utf8.map { alphabet[Int($0) % alphabet.count] })
+    }
+
+    func create(_ kind: String, group: String, _ ns: String, _ body: JSON) {
+        guard let t = store.catalog.lookup(group: group, kind: kind) else { return }
+        _ = try? store.create(body, WriteContext(type: t, version: t.versions[0], namespace: ns, manager: "kube-controller-manager", dryRun: false))
+    }
+
+    func setStatus(_ t: ResourceType, _ ns: String, _ name: String, _ change: (inout JSON) -> Void) {
+        guard var s = store.stored(t, ns, name) else { return }
+        let before = s.object
+        change(&s.object)
+        guard s.object != before else { return }
+        s.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
+        store.commit(t, ns, name, s, type: "MODIFIED", object: s.object)
+    }
+
+    /// The Deployment controller: one ReplicaSet per template (named by its hash) scaled to the replicas,
+    /// older ones scaled to 0; status from the ReplicaSets, Available when enough pods are ready.
+    func syncDeployment(_ ns: String, _ name: String) {
+        let dt = store.catalog.lookup(group: "apps", kind: "Deployment")!, rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet")!
+        guard let d = store.stored(dt, ns, name)?.object, d[path: ["metadata", "deletionTimestamp"]] == nil,
+              let uid = d[path: ["metadata", "uid"]]?.string else { return }
+        let replicas = d[path: ["spec", "replicas"]]?.int ?? 1
+        var template = d[path: ["spec", "template"]] ?? [:]
+        let hash = Self.templateHash(template)
+        template[path: ["metadata", "labels", "pod-template-hash"]] = .string(hash)
+        let owned = store.objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+        let newName = "\(name)-\(hash)"
+        for (_, n, rs) in owned where n != newName && rs[path: ["spec", "replicas"]]?.int != 0 {
+            setStatus(rt, ns, n) { Self.scale(&$0, to: 0) }
         }
-        status["conditions"] = [condition("Available", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-                                condition("Progressing", "NewReplicaSetAvailable", "ReplicaSet \"\(o.name ?? "")\" has successfully progressed.")]
-        o["status"] = status
+        if let current = store.stored(rt, ns, newName)?.object {
+            if current[path: ["spec", "replicas"]]?.int != replicas { setStatus(rt, ns, newName) { Self.scale(&$0, to: replicas) } }
+        } else {
+            var selector = d[path: ["spec", "selector"]] ?? [:]
+            selector[path: ["matchLabels", "pod-template-hash"]] = .string(hash)
+            create("ReplicaSet", group: "apps", ns, [
+                "metadata": ["name": .string(newName), "namespace": .string(ns), "labels": template[path: ["metadata", "labels"]] ?? [:],
+                             "annotations": ["deployment.kubernetes.io/revision": .string(String(owned.count + 1))],
+                             "ownerReferences": [Self.ownerReference(d, kind: "Deployment", apiVersion: "apps/v1")]],
+                "spec": ["replicas": .int(replicas), "selector": selector, "template": template]])
+        }
+        let sets = store.objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+        func sum(_ key: String, _ only: String? = nil) -> Int {
+            sets.filter { only == nil || $0.1 == only }.reduce(0) { $0 + ($1.2[path: ["status", key]]?.int ?? 0) }
+        }
+        let ready = sum("readyReplicas"), available = sum("availableReplicas"), updated = sum("replicas", newName)
+        setStatus(dt, ns, name) { o in
+            // maxUnavailable as a percentage rounds down (apps/v1 RollingUpdate), so one replica needs one ready.
+            let maxUnavailable = Self.scaled(o[path: ["spec", "strategy", "rollingUpdate", "maxUnavailable"]], of: replicas, roundUp: false)
+            let isAvailable = available >= replicas - maxUnavailable
+            let done = isAvailable && updated == replicas && sum("replicas") == replicas && available == replicas
+            var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(sum("replicas")),
+                                "updatedReplicas": .int(updated), "readyReplicas": .int(ready), "availableReplicas": .int(available)]
+            if sum("replicas") - available > 0 { status["unavailableReplicas"] = .int(sum("replicas") - available) }
+            for k in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
+            let old = o[path: ["status", "conditions"]]?.array ?? []
+            func condition(_ type: String, _ value: Bool, _ reason: String, _ message: String) -> JSON {
+                let prev = old.first { $0["type"]?.string == type }
+                let same = prev?["status"]?.string == (value ? "True" : "False")
+                let now = timestamp()
+                return ["type": .string(type), "status": .string(value ? "True" : "False"), "reason": .string(reason), "message": .string(message),
+                        "lastUpdateTime": same && prev?["reason"]?.string == reason ? prev?["lastUpdateTime"] ?? .string(now) : .string(now),
+                        "lastTransitionTime": same ? prev?["lastTransitionTime"] ?? .string(now) : .string(now)]
+            }
+            status["conditions"] = [
+                isAvailable ? condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.")
+                            : condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+                done ? condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet \"\(newName)\" has successfully progressed.")
+                     : condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet \"\(newName)\" is progressing."),
+            ]
+            o["status"] = status
+        }
+    }
+
+    static func scale(_ o: inout JSON, to replicas: Int) {
+        o[path: ["spec", "replicas"]] = .int(replicas)
+        o[path: ["metadata", "generation"]] = .int((o[path: ["metadata", "generation"]]?.int ?? 1) + 1)
+    }
+
+    /// An int-or-percent (`25%`, `1`) of `total`, as intstr.GetScaledValueFromIntOrPercent.
+    static func scaled(_ v: JSON?, of total: Int, roundUp: Bool) -> Int {
+        switch v {
+        case .int(let i)?: return i
+        case .string(let s)? where s.hasSuffix("%"):
+            let pct = Double(s.dropLast()) ?? 0
+            let x = Double(total) * pct / 100
+            return Int(roundUp ? x.rounded(.up) : x.rounded(.down))
+        default: return 0
+        }
+    }
+
+    /// The ReplicaSet controller: as many pods as replicas, owned by the set; status counts ready pods.
+    func syncReplicaSet(_ ns: String, _ name: String) {
+        let rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet")!, pt = store.catalog.lookup(group: "", kind: "Pod")!
+        guard let rs = store.stored(rt, ns, name)?.object, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
+        let replicas = rs[path: ["spec", "replicas"]]?.int ?? 1
+        var pods = store.objects(pt, namespace: ns).filter {
+            $0.2[path: ["metadata", "deletionTimestamp"]] == nil && ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
+        }
+        if rs[path: ["metadata", "deletionTimestamp"]] == nil {
+            for _ in pods.count..<max(pods.count, replicas) {
+                let suffix = String((0..<5).map { _ in "bcdfghjklmnpqrstvwxz2456789".randomElement()! })
+                var template = rs[path: ["spec", "template"]] ?? [:]
+                template[path: ["metadata", "name"]] = .string("\(name)-\(suffix)")
+                template[path: ["metadata", "ownerReferences"]] = [Self.ownerReference(rs, kind: "ReplicaSet", apiVersion: "apps/v1")]
+                create("Pod", group: "", ns, ["metadata": template["metadata"] ?? [:], "spec": template["spec"] ?? [:]])
+            }
+            for (_, n, _) in pods.dropFirst(replicas) { store.remove(pt, ns, n) }
+            pods = store.objects(pt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+        }
+        let ready = pods.filter { p in (p.2[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" } }.count
+        setStatus(rt, ns, name) { o in
+            var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(pods.count),
+                                "fullyLabeledReplicas": .int(pods.count), "readyReplicas": .int(ready), "availableReplicas": .int(ready)]
+            for k in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
+            o["status"] = status
+        }
+    }
+
+    /// The scheduler and kubelet, reduced to status: a pod runs and is ready, unless pods never become
+    /// ready (`podsNeverReady`), where its containers wait in ImagePullBackOff.
+    func runPod(_ ns: String, _ name: String) {
+        let pt = store.catalog.lookup(group: "", kind: "Pod")!
+        let neverReady = settings().podsNeverReady
+        setStatus(pt, ns, name) { o in
+            let now = timestamp()
+            let containers = o[path: ["spec", "containers"]]?.array ?? []
+            let statuses: [JSON] = containers.map { c in
+                var s: JSON = ["name": c["name"] ?? "", "image": c["image"] ?? "", "imageID": "", "ready": .bool(!neverReady), "restartCount": 0,
+                               "started": .bool(!neverReady)]
+                s["state"] = neverReady ? ["waiting": ["reason": "ImagePullBackOff", "message": .string("Back-off pulling image \"\(c["image"]?.string ?? "")\"")]]
+                                        : ["running": ["startedAt": .string(now)]]
+                return s
+            }
+            func cond(_ type: String, _ ok: Bool) -> JSON {
+                var c: JSON = ["type": .string(type), "status": .string(ok ? "True" : "False"), "lastProbeTime": .null, "lastTransitionTime": .string(now)]
+                if !ok { c["reason"] = "ContainersNotReady" }
+                c["lastProbeTime"] = nil
+                return c
+            }
+            o["status"] = ["phase": .string(neverReady ? "Pending" : "Running"), "hostIP": "172.18.0.2", "podIP": .string("10.244.0.\(abs(name.hashValue) % 250 + 2)"),
+                           "startTime": .string(now), "qosClass": "BestEffort", "containerStatuses": .array(statuses),
+                           "conditions": [cond("PodScheduled", true), cond("Initialized", true), cond("ContainersReady", !neverReady), cond("Ready", !neverReady)]]
+        }
     }
 
     /// After the delay, changes the object's status (lock held) and commits it if it changed.

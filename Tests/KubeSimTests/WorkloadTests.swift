@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import KubeModel
+@testable import KubeSim
+
+/// Deployments roll out as a real cluster's controllers do it (ReplicaSet per template, Pods per replica,
+/// Available from ready pods at the observed generation), and the opt-in realism of clusters without a
+/// load-balancer controller or with pods that never become ready.
+@Suite(.enabled(if: TestSim.kubectlPath != nil, "kubectl is not installed (apt-get install kubernetes-client)"))
+struct WorkloadTests {
+    func ok(_ r: (out: String, err: String, status: Int32), sourceLocation: SourceLocation = #_sourceLocation) -> String {
+        #expect(r.status == 0, "kubectl failed: \(r.err)", sourceLocation: sourceLocation)
+        return r.out
+    }
+
+    /// kubectl's typed `create deployment` sends protobuf, which KubeSim does not read for Deployments; apply does.
+    func deployment(_ t: TestSim, _ name: String, image: String, replicas: Int = 1) async throws {
+        let path = t.dir + "/\(name).yaml"
+        try Data("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: \(name), namespace: default, labels: {app: \(name)}}
+            spec:
+              replicas: \(replicas)
+              selector: {matchLabels: {app: \(name)}}
+              template:
+                metadata: {labels: {app: \(name)}}
+                spec: {containers: [{name: main, image: "\(image)"}]}
+            """.utf8).write(to: URL(fileURLWithPath: path))
+        _ = ok(try await t.kubectl("apply", "-f", path))
+    }
+
+    func json(_ t: TestSim, _ args: String...) async throws -> JSON {
+        try JSON(data: Data(ok(try await t.kubectl(args + ["-o", "json"])).utf8))
+    }
+
+    @Test func deploymentsGetReplicaSetsAndPodsAndBecomeAvailable() async throws {
+        let t = try await TestSim.start("rollout")
+        defer { Task { try await t.stop() } }
+        try await deployment(t, "web", image: "nginx:1.27", replicas: 2)
+        #expect(ok(try await t.kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "default", "--timeout=20s")).contains("condition met"))
+        var d = try await json(t, "get", "deployment", "web", "-n", "default")
+        #expect(d[path: ["status", "readyReplicas"]] == 2 && d[path: ["status", "updatedReplicas"]] == 2)
+        #expect(d[path: ["status", "observedGeneration"]] == d[path: ["metadata", "generation"]])
+        let sets = try await json(t, "get", "replicasets", "-n", "default", "-l", "app=web")["items"]?.array ?? []
+        #expect(sets.count == 1)
+        let rs = sets.first ?? [:]
+        #expect(rs[path: ["metadata", "ownerReferences"]]?[0]?["uid"] == d[path: ["metadata", "uid"]])
+        let hash = rs[path: ["metadata", "labels", "pod-template-hash"]]?.string ?? "?"
+        #expect(rs.name == "web-\(hash)")
+        let pods = try await json(t, "get", "pods", "-n", "default", "-l", "app=web")["items"]?.array ?? []
+        #expect(pods.count == 2)
+        #expect(pods.allSatisfy { $0[path: ["status", "phase"]] == "Running" && $0.labels["pod-template-hash"] == hash })
+        #expect(pods.allSatisfy { $0[path: ["metadata", "ownerReferences"]]?[0]?["name"]?.string == rs.name })
+
+        // A new template: a new ReplicaSet takes the replicas, the old one is scaled to 0.
+        _ = ok(try await t.kubectl("set", "image", "deployment/web", "main=nginx:1.28", "-n", "default"))
+        #expect(try await t.eventually(10) {
+            let d = try await json(t, "get", "deployment", "web", "-n", "default")
+            return d[path: ["status", "observedGeneration"]] == d[path: ["metadata", "generation"]] && d[path: ["status", "updatedReplicas"]] == 2
+                && d[path: ["status", "replicas"]] == 2 && d[path: ["status", "availableReplicas"]] == 2
+        })
+        let after = try await json(t, "get", "replicasets", "-n", "default", "-l", "app=web")["items"]?.array ?? []
+        #expect(after.count == 2)
+        #expect(after.first { $0.name == rs.name }?[path: ["spec", "replicas"]] == 0)
+
+        // Deleting the Deployment takes its ReplicaSets and Pods with it (garbage collection).
+        _ = ok(try await t.kubectl("delete", "deployment", "web", "-n", "default"))
+        #expect(try await t.eventually(10) { try await json(t, "get", "pods", "-n", "default")["items"]?.array?.isEmpty == true })
+        d = try await json(t, "get", "replicasets", "-n", "default")
+        #expect(d["items"]?.array?.isEmpty == true)
+    }
+
+    @Test func podsThatNeverBecomeReadyAndNoLoadBalancer() async throws {
+        let t = try await TestSim.start("realism")
+        defer { Task { try await t.stop() } }
+        let set = try await t.http("PUT", "/admin/faults", body: ["podsNeverReady": true, "noLoadBalancer": true], token: t.sim.adminEndpointToken)
+        #expect(set.code == 200)
+        try await deployment(t, "bad", image: "example.invalid/nope:1")
+        let svcFile = t.dir + "/svc.yaml"
+        try Data("apiVersion: v1\nkind: Service\nmetadata: {name: gw, namespace: default}\nspec: {type: LoadBalancer, selector: {app: gw}, ports: [{port: 443}]}\n".utf8)
+            .write(to: URL(fileURLWithPath: svcFile))
+        _ = ok(try await t.kubectl("apply", "-f", svcFile))
+        #expect(try await t.eventually(10) {
+            let pods = try await json(t, "get", "pods", "-n", "default", "-l", "app=bad")["items"]?.array ?? []
+            return pods.first?[path: ["status", "containerStatuses"]]?[0]?[path: ["state", "waiting", "reason"]] == "ImagePullBackOff"
+        })
+        #expect(try await t.eventually(10) {
+            let d = try await json(t, "get", "deployment", "bad", "-n", "default")
+            return d[path: ["status", "observedGeneration"]] == d[path: ["metadata", "generation"]] && d[path: ["status", "replicas"]] == 1
+        })
+        let d = try await json(t, "get", "deployment", "bad", "-n", "default")
+        let available = (d[path: ["status", "conditions"]]?.array ?? []).first { $0["type"] == "Available" }
+        #expect(available?["status"] == "False" && available?["reason"] == "MinimumReplicasUnavailable")
+        #expect(d[path: ["status", "readyReplicas"]] == nil)
+        let svc = try await json(t, "get", "service", "gw", "-n", "default")
+        #expect(svc[path: ["status", "loadBalancer", "ingress"]] == nil)
+        #expect(svc[path: ["spec", "allocateLoadBalancerNodePorts"]] == true)
+    }
+}
