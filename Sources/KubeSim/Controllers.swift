@@ -302,13 +302,25 @@ final class Controllers: @unchecked Sendable {
         }
     }
 
-    /// The ReplicaSet controller: as many pods as replicas, owned by the set; status counts ready pods.
+    /// The ReplicaSet controller: as many pods as replicas, owned by the set; status counts ready pods
+    /// (with `runPods`; see FaultSettings).
     func syncReplicaSet(_ ns: String, _ name: String) {
         let rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet")!, pt = store.catalog.lookup(group: "", kind: "Pod")!
         guard let rs = store.stored(rt, ns, name)?.object, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
         let replicas = rs[path: ["spec", "replicas"]]?.int ?? 1
         var pods = store.objects(pt, namespace: ns).filter {
             $0.2[path: ["metadata", "deletionTimestamp"]] == nil && ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
+        }
+        if !settings().runPods {
+            // No Pod objects: the set reports its replicas as the kubelet would (ready, or not at all).
+            let ready = settings().podsNeverReady ? 0 : replicas
+            setStatus(rt, ns, name) { o in
+                var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(replicas),
+                                    "fullyLabeledReplicas": .int(replicas), "readyReplicas": .int(ready), "availableReplicas": .int(ready)]
+                for (k, v) in status.object ?? [:] where v == 0 && k != "observedGeneration" { status[k] = nil }
+                o["status"] = status
+            }
+            return
         }
         if rs[path: ["metadata", "deletionTimestamp"]] == nil {
             for _ in pods.count..<max(pods.count, replicas) {
@@ -325,7 +337,7 @@ final class Controllers: @unchecked Sendable {
         setStatus(rt, ns, name) { o in
             var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(pods.count),
                                 "fullyLabeledReplicas": .int(pods.count), "readyReplicas": .int(ready), "availableReplicas": .int(ready)]
-            for k in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
+            for k in ["replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
             o["status"] = status
         }
     }

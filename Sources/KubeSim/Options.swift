@@ -41,13 +41,17 @@ public struct FaultSettings: Sendable, Codable, Equatable {
     public var noLoadBalancer: Bool
     /// Pods never become ready (an image that cannot be pulled): Deployments never become Available.
     public var podsNeverReady: Bool
+    /// ReplicaSets create Pod objects. Off by default: KubeSim calls no admission webhooks, so its pods would
+    /// lack what a mesh's injector adds (and a real cluster whose injector is unreachable creates none); off,
+    /// a ReplicaSet reports its replicas ready (or none, with `podsNeverReady`) without Pod objects.
+    public var runPods: Bool
 
     public init(latencyMs: Int = 0, jitterMs: Int = 0, errorRate: Double = 0, errorCodes: [Int] = [500, 503, 429],
                 retryAfterSeconds: Int = 1, dropRate: Double = 0, failWrites: Set<String> = [],
-                noLoadBalancer: Bool = false, podsNeverReady: Bool = false) {
+                noLoadBalancer: Bool = false, podsNeverReady: Bool = false, runPods: Bool = false) {
         self.latencyMs = latencyMs; self.jitterMs = jitterMs; self.errorRate = errorRate; self.errorCodes = errorCodes
         self.retryAfterSeconds = retryAfterSeconds; self.dropRate = dropRate; self.failWrites = failWrites
-        self.noLoadBalancer = noLoadBalancer; self.podsNeverReady = podsNeverReady
+        self.noLoadBalancer = noLoadBalancer; self.podsNeverReady = podsNeverReady; self.runPods = runPods
     }
 
     /// Decodes partial settings: absent keys keep their defaults.
@@ -63,6 +67,7 @@ public struct FaultSettings: Sendable, Codable, Equatable {
         failWrites = try c.decodeIfPresent(Set<String>.self, forKey: .failWrites) ?? d.failWrites
         noLoadBalancer = try c.decodeIfPresent(Bool.self, forKey: .noLoadBalancer) ?? d.noLoadBalancer
         podsNeverReady = try c.decodeIfPresent(Bool.self, forKey: .podsNeverReady) ?? d.podsNeverReady
+        runPods = try c.decodeIfPresent(Bool.self, forKey: .runPods) ?? d.runPods
     }
 
     /// Whether a write to this object must fail.

@@ -172,3 +172,52 @@ struct SchemaWalk {
         }
     }
 }
+
+/// A place in a kind's schema, followed while walking an object: what server-side apply needs to know
+/// about lists (`x-kubernetes-list-type` map/set/atomic and `x-kubernetes-list-map-keys`), as
+/// structured-merge-diff reads them. A list without a list type is atomic, as for the real server.
+struct SchemaNode {
+    let schema: JSON
+    let schemas: OpenAPISchemas
+
+    init(_ schema: JSON, _ schemas: OpenAPISchemas = .shared) {
+        var s = schema
+        while let ref = s["$ref"]?.string, let def = schemas.definitions[ref] { s = def }
+        self.schema = s; self.schemas = schemas
+    }
+
+    func child(_ key: String) -> SchemaNode? {
+        if let p = schema["properties"]?[key] { return SchemaNode(p, schemas) }
+        if let a = schema["additionalProperties"], case .object = a { return SchemaNode(a, schemas) }
+        return nil
+    }
+
+    var items: SchemaNode? { schema["items"].map { SchemaNode($0, schemas) } }
+    var listType: String? { schema["x-kubernetes-list-type"]?.string }
+    var mapKeys: [String] { schema["x-kubernetes-list-map-keys"]?.array?.compactMap(\.string) ?? [] }
+
+    /// A list-map key field an item may omit, with the default structured-merge-diff uses for it (the
+    /// `+default="TCP"` of a port's protocol in k8s.io/api core/v1 types.go).
+    static let keyDefaults: [String: JSON] = ["protocol": "TCP"]
+}
+
+extension Store {
+    /// The schema of a kind as the server decodes it: the built-in definition, or a served CRD version's
+    /// `openAPIV3Schema` with apiVersion, kind and metadata added (`structural`: pruned as a CRD schema).
+    func schemaRoot(_ t: ResourceType, version: String) -> (schema: JSON, structural: Bool)? {
+        if let def = OpenAPISchemas.shared.definition(t, version: version) { return (["$ref": .string(def)], false) }
+        guard let crdType = catalog.lookup(group: "apiextensions.k8s.io", kind: "CustomResourceDefinition"),
+              let crd = stored(crdType, "", "\(t.resource).\(t.group)")?.object,
+              let v = crd[path: ["spec", "versions"]]?.array?.first(where: { $0["name"]?.string == version }),
+              var root = v[path: ["schema", "openAPIV3Schema"]] else { return nil }
+        root[path: ["properties", "apiVersion"]] = ["type": "string"]
+        root[path: ["properties", "kind"]] = ["type": "string"]
+        root[path: ["properties", "metadata"]] = ["$ref": .string(OpenAPISchemas.objectMeta)]
+        return (root, true)
+    }
+
+    /// The schema node field management walks for a kind (ObjectMeta alone when the kind has no schema).
+    func schemaNode(_ t: ResourceType, version: String) -> SchemaNode {
+        SchemaNode(schemaRoot(t, version: version)?.schema ?? ["properties": ["metadata": ["$ref": .string(OpenAPISchemas.objectMeta)]]])
+    }
+}

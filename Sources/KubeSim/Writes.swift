@@ -55,18 +55,7 @@ extension Store {
     /// built-in kind, a CRD's openAPIV3Schema), unknown fields dropped (and reported as `fieldValidation`
     /// asks), wrong types refused, quantities canonical, empty optional maps and lists gone.
     func checkFields(_ body: JSON, _ c: WriteContext) throws -> JSON {
-        let schema: JSON, structural: Bool
-        if let def = OpenAPISchemas.shared.definition(c.type, version: c.version) {
-            schema = ["$ref": .string(def)]; structural = false
-        } else if let crdType = catalog.lookup(group: "apiextensions.k8s.io", kind: "CustomResourceDefinition"),
-                  let crd = stored(crdType, "", "\(c.type.resource).\(c.type.group)")?.object,
-                  let version = crd[path: ["spec", "versions"]]?.array?.first(where: { $0["name"]?.string == c.version }),
-                  var root = version[path: ["schema", "openAPIV3Schema"]] {
-            root[path: ["properties", "apiVersion"]] = ["type": "string"]
-            root[path: ["properties", "kind"]] = ["type": "string"]
-            root[path: ["properties", "metadata"]] = ["$ref": .string(OpenAPISchemas.objectMeta)]
-            schema = root; structural = true
-        } else { return body }
+        guard let (schema, structural) = schemaRoot(c.type, version: c.version) else { return body }
         var walk = SchemaWalk(structural: structural)
         let out = walk.walk(body, schema, path: "")
         let handled = "\(c.type.kind) in version \"\(c.version)\" cannot be handled as a \(c.type.kind): "
@@ -207,7 +196,8 @@ extension Store {
         for k in Self.serverMetadata { applied[path: ["metadata", k]] = nil }
         if c.type.hasStatus { applied["status"] = nil }
         let includeStatus = !c.type.hasStatus
-        let appliedFlat = FieldPaths.flatten(object: applied, includeStatus: includeStatus)
+        let schema = schemaNode(c.type, version: c.version)
+        let appliedFlat = FieldPaths.flatten(object: applied, includeStatus: includeStatus, schema: schema)
         let newPaths = Set(appliedFlat.keys)
         let now = timestamp()
         guard let old = stored(c.type, c.namespace, name) else {
@@ -218,7 +208,7 @@ extension Store {
             let entry = ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths)
             return try finish(c, name: name, old: nil, new: obj, managers: newPaths.isEmpty ? [] : [entry])
         }
-        let liveFlat = FieldPaths.flatten(object: old.object, includeStatus: includeStatus)
+        let liveFlat = FieldPaths.flatten(object: old.object, includeStatus: includeStatus, schema: schema)
         var managers = old.managers
         let mine = managers.firstIndex { $0.manager == c.manager && $0.operation == "Apply" }
         var conflicts: [(manager: String, path: String)] = []
@@ -244,7 +234,7 @@ extension Store {
             }
             obj = FieldPaths.removing(p, from: obj)
         }
-        obj = applyMerge(obj, applied, field: nil)
+        obj = applyMerge(obj, applied, schema: schema)
         obj = merged(old: old.object, new: obj, c, subresource: nil)
         // As the real server does for kubectl's server-side apply: keep an existing client-side apply
         // annotation up to date, so that switching back to client-side apply stays correct.
@@ -281,8 +271,9 @@ extension Store {
     /// Ownership after an Update: the writer owns what it changed, others lose it; removed fields are nobody's.
     func trackUpdate(old: JSON?, new: JSON, managers: [ManagerEntry], _ c: WriteContext) -> [ManagerEntry] {
         let includeStatus = !c.type.hasStatus
-        let oldFlat = old.map { FieldPaths.flatten(object: $0, includeStatus: includeStatus) } ?? [:]
-        let newFlat = FieldPaths.flatten(object: new, includeStatus: includeStatus)
+        let schema = schemaNode(c.type, version: c.version)
+        let oldFlat = old.map { FieldPaths.flatten(object: $0, includeStatus: includeStatus, schema: schema) } ?? [:]
+        let newFlat = FieldPaths.flatten(object: new, includeStatus: includeStatus, schema: schema)
         var changed = Set<String>()
         for (p, v) in newFlat where oldFlat[p] != v { changed.insert(p) }
         let removed = Set(oldFlat.keys).subtracting(newFlat.keys)

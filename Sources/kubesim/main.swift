@@ -25,6 +25,7 @@ struct KubeSimCommand: ParsableCommand {
     @Option(help: "Write the admin endpoint token to this file (mode 0600).") var adminTokenFile: String?
     @Flag(help: "No load-balancer controller (as kind or bare metal): LoadBalancer Services get no address.") var noLoadBalancer = false
     @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
+    @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
 
     func serve() async throws {
         signal(SIGTERM) { receivedSignal = $0 }
@@ -32,7 +33,7 @@ struct KubeSimCommand: ParsableCommand {
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
-                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady)
+                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods)
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
                                                          controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }

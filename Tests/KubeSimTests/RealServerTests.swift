@@ -218,4 +218,44 @@ struct RealServerTests {
         let typed = try await t.kubectl("apply", "--validate=false", "-f", try write(t, "w.yaml", cr("{size: big}")))
         #expect(typed.status != 0 && typed.err.contains(#"spec.size: Invalid value: "string": spec.size in body must be of type integer: "string""#))
     }
+
+    @Test func listMapKeysComeFromTheSchema() async throws {
+        let t = try await TestSim.start("listkeys")
+        defer { Task { try await t.stop() } }
+        // Two ports with one number, told apart by protocol: the Service schema keys ports by port+protocol.
+        _ = ok(try await t.kubectl("apply", "--server-side", "-f", try write(t, "dns.yaml", """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: dns, namespace: default}
+            spec:
+              selector: {app: dns}
+              ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53}]
+            """)))
+        let s = try JSON(data: Data(ok(try await t.kubectl("get", "service", "dns", "-n", "default", "-o", "json", "--show-managed-fields")).utf8))
+        #expect(s[path: ["spec", "ports"]]?.array?.count == 2)
+        let fields = s[path: ["metadata", "managedFields"]]?[0]?["fieldsV1"] ?? [:]
+        #expect(fields[path: ["f:spec", "f:ports", #"k:{"port":53,"protocol":"UDP"}"#, "f:name"]] == [:])
+        #expect(fields[path: ["f:spec", "f:ports", #"k:{"port":53,"protocol":"TCP"}"#, "f:name"]] == [:])
+
+        // Another manager adds a port to the same container: items of a list map merge by key.
+        let deployment = { (manager: String, port: Int) in
+            try self.write(t, "\(manager).yaml", """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: web, namespace: default}
+                spec:
+                  selector: {matchLabels: {app: web}}
+                  template:
+                    metadata: {labels: {app: web}}
+                    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: \(port)}]}]}
+                """)
+        }
+        _ = ok(try await t.kubectl("apply", "--server-side", "--field-manager=one", "-f", try deployment("one", 80)))
+        _ = ok(try await t.kubectl("apply", "--server-side", "--field-manager=two", "-f", try deployment("two", 8080)))
+        let d = try JSON(data: Data(ok(try await t.kubectl("get", "deployment", "web", "-n", "default", "-o", "json", "--show-managed-fields")).utf8))
+        let ports = d[path: ["spec", "template", "spec", "containers"]]?[0]?["ports"]?.array?.compactMap { $0["containerPort"] }
+        #expect(ports == [80, 8080])
+        let two = (d[path: ["metadata", "managedFields"]]?.array ?? []).first { $0["manager"] == "two" }?["fieldsV1"] ?? [:]
+        #expect(two[path: ["f:spec", "f:template", "f:spec", "f:containers", #"k:{"name":"web"}"#, "f:ports", #"k:{"containerPort":8080,"protocol":"TCP"}"#, "."]] == [:])
+    }
 }

@@ -37,6 +37,7 @@ struct WorkloadTests {
     @Test func deploymentsGetReplicaSetsAndPodsAndBecomeAvailable() async throws {
         let t = try await TestSim.start("rollout")
         defer { Task { try await t.stop() } }
+        t.sim.setFaults(FaultSettings(runPods: true))
         try await deployment(t, "web", image: "nginx:1.27", replicas: 2)
         #expect(ok(try await t.kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "default", "--timeout=20s")).contains("condition met"))
         var d = try await json(t, "get", "deployment", "web", "-n", "default")
@@ -74,7 +75,7 @@ struct WorkloadTests {
     @Test func podsThatNeverBecomeReadyAndNoLoadBalancer() async throws {
         let t = try await TestSim.start("realism")
         defer { Task { try await t.stop() } }
-        let set = try await t.http("PUT", "/admin/faults", body: ["podsNeverReady": true, "noLoadBalancer": true], token: t.sim.adminEndpointToken)
+        let set = try await t.http("PUT", "/admin/faults", body: ["podsNeverReady": true, "noLoadBalancer": true, "runPods": true], token: t.sim.adminEndpointToken)
         #expect(set.code == 200)
         try await deployment(t, "bad", image: "example.invalid/nope:1")
         let svcFile = t.dir + "/svc.yaml"
@@ -96,5 +97,24 @@ struct WorkloadTests {
         let svc = try await json(t, "get", "service", "gw", "-n", "default")
         #expect(svc[path: ["status", "loadBalancer", "ingress"]] == nil)
         #expect(svc[path: ["spec", "allocateLoadBalancerNodePorts"]] == true)
+    }
+
+    @Test func withoutPodObjectsReplicaSetsStillGateAvailability() async throws {
+        let t = try await TestSim.start("nopods")
+        defer { Task { try await t.stop() } }
+        try await deployment(t, "web", image: "nginx:1.27", replicas: 3)
+        #expect(ok(try await t.kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "default", "--timeout=20s")).contains("condition met"))
+        let d = try await json(t, "get", "deployment", "web", "-n", "default")
+        #expect(d[path: ["status", "readyReplicas"]] == 3)
+        #expect(try await json(t, "get", "replicasets", "-n", "default")["items"]?.array?.count == 1)
+        #expect(try await json(t, "get", "pods", "-n", "default")["items"]?.array?.isEmpty == true)
+
+        t.sim.setFaults(FaultSettings(podsNeverReady: true))
+        try await deployment(t, "bad", image: "example.invalid/nope:1")
+        #expect(try await t.eventually(10) {
+            let d = try await json(t, "get", "deployment", "bad", "-n", "default")
+            return d[path: ["status", "observedGeneration"]] == 1
+                && (d[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "False" }
+        })
     }
 }
