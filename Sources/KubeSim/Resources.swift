@@ -62,6 +62,9 @@ extension Server {
                 if sub == "token", p.type.storageKey == "serviceaccounts", req.method == "POST", let name = p.name {
                     return try tokenRequest(ns: ns, name: name, req)
                 }
+                if sub == "scale", Self.scalable.contains(p.type.storageKey), let name = p.name {
+                    return try scale(p, name: name, req, c)
+                }
                 return .error(.pathNotFound(req.path))
             }
             switch (req.method, p.name) {
@@ -108,6 +111,45 @@ extension Server {
             return .error(e)
         } catch {
             return .error(.badRequest("\(error)"))
+        }
+    }
+
+    static let scalable: Set<String> = ["deployments.apps", "replicasets.apps", "statefulsets.apps"]
+
+    /// The `scale` subresource (autoscaling/v1 Scale), what `kubectl scale` and autoscalers read and write:
+    /// `spec.replicas` of the object, with its selector and observed replicas.
+    func scale(_ p: ResourcePath, name: String, _ req: SimRequest, _ c: WriteContext) throws -> SimResponse {
+        func view(_ o: JSON) -> JSON {
+            let labels = o[path: ["spec", "selector", "matchLabels"]]?.object ?? [:]
+            var status: JSON = ["replicas": o[path: ["status", "replicas"]] ?? 0]
+            if !labels.isEmpty { status["selector"] = .string(labels.keys.sorted().map { "\($0)=\(labels[$0]?.string ?? "")" }.joined(separator: ",")) }
+            return ["kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": ["name": o[path: ["metadata", "name"]] ?? "", "namespace": o[path: ["metadata", "namespace"]] ?? "",
+                                 "uid": o[path: ["metadata", "uid"]] ?? "", "resourceVersion": o[path: ["metadata", "resourceVersion"]] ?? "",
+                                 "creationTimestamp": o[path: ["metadata", "creationTimestamp"]] ?? ""],
+                    "spec": ["replicas": o[path: ["spec", "replicas"]] ?? 1], "status": status]
+        }
+        return try store.withLock {
+            guard let old = store.stored(p.type, c.namespace, name) else { throw APIError.notFound(p.type, name) }
+            let current = view(old.object)
+            let wanted: JSON
+            switch req.method {
+            case "GET": return .json(200, current)
+            case "PUT": wanted = try parseBody(req)
+            case "PATCH":
+                let body = try parseBody(req)
+                wanted = req.contentType.hasPrefix("application/json-patch") ? try applyJSONPatch(current, body) : current.applyingMergePatch(body)
+            default: throw APIError.methodNotAllowed(req.method)
+            }
+            if let rv = wanted[path: ["metadata", "resourceVersion"]]?.string, !rv.isEmpty, rv != old.object.resourceVersion {
+                throw APIError.staleConflict(p.type, name)
+            }
+            guard let replicas = wanted[path: ["spec", "replicas"]]?.int, replicas >= 0 else {
+                throw APIError.invalid(p.type, name, [("spec.replicas", "Invalid value: must be greater than or equal to 0")])
+            }
+            let patch: JSON = ["spec": ["replicas": .int(replicas)]]
+            let out = try store.patch(name, patch, kind: .merge, force: false, c, subresource: nil)
+            return .json(200, view(out))
         }
     }
 

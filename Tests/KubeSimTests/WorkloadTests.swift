@@ -117,4 +117,23 @@ struct WorkloadTests {
                 && (d[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Available" && $0["status"] == "False" }
         })
     }
+
+    @Test func kubectlScaleGoesThroughTheScaleSubresource() async throws {
+        let t = try await TestSim.start("scale")
+        defer { Task { try await t.stop() } }
+        try await deployment(t, "web", image: "nginx:1.27")
+        #expect(ok(try await t.kubectl("scale", "deployment", "web", "--replicas=3", "-n", "default")).contains("deployment.apps/web scaled"))
+        #expect(try await t.eventually(10) {
+            let s = try await json(t, "get", "deployment", "web", "-n", "default", "--subresource=scale")
+            return s["kind"] == "Scale" && s[path: ["spec", "replicas"]] == 3 && s[path: ["status", "replicas"]] == 3
+                && s[path: ["status", "selector"]] == "app=web"
+        })
+        // A stale resourceVersion conflicts, as on any write.
+        let stale = try await t.http("PUT", "/apis/apps/v1/namespaces/default/deployments/web/scale",
+                                     body: ["metadata": ["name": "web", "resourceVersion": "1"], "spec": ["replicas": 1]])
+        #expect(stale.code == 409)
+        let bad = try await t.http("PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale", body: ["spec": ["replicas": -1]],
+                                   contentType: "application/merge-patch+json")
+        #expect(bad.code == 422)
+    }
 }
