@@ -21,21 +21,21 @@ final class Controllers: @unchecked Sendable {
         if type == "DELETED" { return deleted(t, obj) }
         if obj[path: ["metadata", "deletionTimestamp"]] != nil, let uid = obj[path: ["metadata", "uid"]]?.string {
             let finalizers = obj[path: ["metadata", "finalizers"]]?.array ?? []
-            if finalizers.contains("foregroundDeletion") { once("fg/" + uid) { self.collect(owner: uid, foreground: true) } }
-            if finalizers.contains("orphan") { once("orphan/" + uid) { self.collect(owner: uid, foreground: false) } }
+            if finalizers.contains("foregroundDeletion") { once("fg/" + uid, delayed: false) { self.collect(owner: uid, foreground: true) } }
+            if finalizers.contains("orphan") { once("orphan/" + uid, delayed: false) { self.collect(owner: uid, foreground: false) } }
         }
         if t.namespaced, store.namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
-            once("ns/" + ns) { self.emptyNamespace(ns) }
+            once("ns/" + ns, delayed: false) { self.emptyNamespace(ns) }
         }
         switch t.storageKey {
         case "deployments.apps":
             if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("deploy/" + ns + "/" + name) { self.syncDeployment(ns, name) } }
         case "replicasets.apps":
-            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("rs/" + ns + "/" + name) { self.syncReplicaSet(ns, name) } }
-            for owner in Self.controllerOf(obj, kind: "Deployment") { once("deploy/" + ns + "/" + owner) { self.syncDeployment(ns, owner) } }
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("rs/" + ns + "/" + name, delayed: false) { self.syncReplicaSet(ns, name) } }
+            for owner in Self.controllerOf(obj, kind: "Deployment") { once("deploy/" + ns + "/" + owner, delayed: false) { self.syncDeployment(ns, owner) } }
         case "pods":
             if obj[path: ["status", "phase"]] == nil { once("kubelet/" + ns + "/" + name) { self.runPod(ns, name) } }
-            for owner in Self.controllerOf(obj, kind: "ReplicaSet") { once("rs/" + ns + "/" + owner) { self.syncReplicaSet(ns, owner) } }
+            for owner in Self.controllerOf(obj, kind: "ReplicaSet") { once("rs/" + ns + "/" + owner, delayed: false) { self.syncReplicaSet(ns, owner) } }
         case "services":
             if obj[path: ["spec", "type"]]?.string == "LoadBalancer", obj[path: ["status", "loadBalancer", "ingress"]] == nil,
                !settings().noLoadBalancer {
@@ -95,17 +95,17 @@ final class Controllers: @unchecked Sendable {
     /// or a terminating namespace waiting for it may finish.
     private func deleted(_ t: ResourceType, _ obj: JSON) {
         let ns = obj.namespace ?? ""
-        if let uid = obj[path: ["metadata", "uid"]]?.string { once("gc/" + uid) { self.collect(owner: uid, foreground: nil) } }
+        if let uid = obj[path: ["metadata", "uid"]]?.string { once("gc/" + uid, delayed: false) { self.collect(owner: uid, foreground: nil) } }
         for ref in obj[path: ["metadata", "ownerReferences"]]?.array ?? [] {
-            if let owner = ref["uid"]?.string { once("fg/" + owner) { self.collect(owner: owner, foreground: true) } }
+            if let owner = ref["uid"]?.string { once("fg/" + owner, delayed: false) { self.collect(owner: owner, foreground: true) } }
         }
         if t.namespaced, store.namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
-            once("ns/" + ns) { self.emptyNamespace(ns) }
+            once("ns/" + ns, delayed: false) { self.emptyNamespace(ns) }
         }
         for owner in Self.controllerOf(obj, kind: t.storageKey == "pods" ? "ReplicaSet" : "Deployment")
         where ["pods", "replicasets.apps"].contains(t.storageKey) {
             let key = (t.storageKey == "pods" ? "rs/" : "deploy/") + ns + "/" + owner
-            once(key) { t.storageKey == "pods" ? self.syncReplicaSet(ns, owner) : self.syncDeployment(ns, owner) }
+            once(key, delayed: false) { t.storageKey == "pods" ? self.syncReplicaSet(ns, owner) : self.syncDeployment(ns, owner) }
         }
         if t.storageKey == "serviceaccounts", let name = obj.name {
             let user = "system:serviceaccount:\(ns):\(name)"
@@ -118,7 +118,8 @@ final class Controllers: @unchecked Sendable {
         }
     }
 
-    /// The garbage collector for one owner: with `foreground` nil the owner is gone and its dependents are
+    /// The garbage collector for one owner (it runs without the controller delay: the delay stands for
+    /// controllers that report status, and a real collector reacts within milliseconds): with `foreground` nil the owner is gone and its dependents are
     /// deleted (Background); true: the owner waits with `foregroundDeletion` until its dependents are gone;
     /// false: the owner has `orphan`, so its dependents lose the owner reference and the owner goes.
     private func collect(owner uid: String, foreground: Bool?) {
@@ -178,12 +179,14 @@ final class Controllers: @unchecked Sendable {
         store.finishDeletion(nsType, "", name)
     }
 
-    /// Runs `work` (lock held) after the delay, once for any number of requests made before it runs.
+    /// Runs `work` (lock held) after the delay, once for any number of requests made before it runs. A step
+    /// that follows from another controller's step (`delayed: false`) runs as soon as the lock is free, so a
+    /// rollout, a cascade or a namespace's termination costs one delay, not one per object.
     private var scheduled = Set<String>()   // guarded by the store's lock
-    private func once(_ key: String, _ work: @escaping () -> Void) {
+    private func once(_ key: String, delayed: Bool = true, _ work: @escaping () -> Void) {
         guard scheduled.insert(key).inserted else { return }
         Task { [store, delay] in
-            try? await Task.sleep(for: delay)
+            if delayed { try? await Task.sleep(for: delay) }
             store.withLock {
                 self.scheduled.remove(key)
                 work()

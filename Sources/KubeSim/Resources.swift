@@ -190,11 +190,20 @@ extension Server {
         }
         let limit = Int(req.query["limit"] ?? "") ?? 0
         var after: (String, String)?
+        var listRevision: Int?
         if let cont = req.query["continue"], !cont.isEmpty {
-            guard let d = Data(base64Encoded: cont), let s = String(data: d, encoding: .utf8), let slash = s.firstIndex(of: "/") else {
-                throw APIError.badRequest("invalid continue token")
+            // The token is kube-apiserver's: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"ns/name"}
+            // (k8s.io/apiserver pkg/storage continue.go); rv is the revision of the list's first page.
+            guard let d = Data(base64Encoded: cont), let token = try? JSON.parse(d), token["v"] == "meta.k8s.io/v1",
+                  let rv = token["rv"]?.int, let start = token["start"]?.string, let slash = start.firstIndex(of: "/") else {
+                throw APIError.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
             }
-            after = (String(s[..<slash]), String(s[s.index(after: slash)...]))
+            let compacted = store.withLock { store.compactedRevision }
+            if rv < compacted {
+                throw APIError(code: 410, reason: "Expired", message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+            }
+            after = (String(start[..<slash]), String(start[start.index(after: slash)...]))
+            listRevision = rv
         }
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
         return store.withLock {
@@ -209,7 +218,10 @@ extension Server {
                     return f.2 ? v != f.1 : v == f.1 }) { continue }
                 if limit > 0, out.count >= limit { remaining += 1; continue }
                 out.append(store.render(obj, c))
-                if limit > 0, out.count == limit { next = Data("\(ns)/\(name)".utf8).base64EncodedString() }
+                if limit > 0, out.count == limit {
+                    let token: JSON = ["v": "meta.k8s.io/v1", "rv": .int(listRevision ?? store.revision), "start": .string("\(ns)/\(name)")]
+                    next = Data(canonicalBytes(token)).base64EncodedString()
+                }
             }
             if remaining == 0 { next = nil }
             return (out, next, remaining, store.revision)

@@ -74,6 +74,12 @@ final class Server: @unchecked Sendable {
         let auth = request.headers[.authorization] ?? ""
         let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
         if req.path == "/admin/faults" { return render(adminFaults(req, token: token)) }
+        if req.path == "/admin/compact" {
+            guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
+            guard req.method == "POST" else { return render(.error(.methodNotAllowed(req.method))) }
+            store.withLock { store.compact() }
+            return render(.json(200, ["compactedRevision": .int(store.withLock { store.compactedRevision })]))
+        }
         if ["/healthz", "/readyz", "/livez"].contains(req.path) {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))

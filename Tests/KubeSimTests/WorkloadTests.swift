@@ -137,3 +137,37 @@ struct WorkloadTests {
         #expect(bad.code == 422)
     }
 }
+
+/// List pagination as kube-apiserver does it: opaque continue tokens that carry the list's revision and
+/// expire (410 Expired) once that revision is compacted; watches from a compacted revision get 410 too.
+@Suite(.enabled(if: TestSim.kubectlPath != nil, "kubectl is not installed (apt-get install kubernetes-client)"))
+struct PaginationTests {
+    @Test func continueTokensPageAndExpire() async throws {
+        let t = try await TestSim.start("pages")
+        defer { Task { try await t.stop() } }
+        for i in 0..<5 { _ = try await t.http("POST", "/api/v1/namespaces/default/configmaps", body: ["metadata": ["name": .string("cm\(i)")]]) }
+        // The real client pages through them.
+        let names = try await t.kubectl("get", "configmaps", "-n", "default", "--chunk-size=2", "-o", "name")
+        #expect(names.status == 0)
+        #expect(names.out.split(separator: "\n").filter { $0.hasPrefix("configmap/cm") }.count == 5)
+
+        let first = try await t.http("GET", "/api/v1/namespaces/default/configmaps?limit=2")
+        let token = first.body[path: ["metadata", "continue"]]?.string ?? ""
+        #expect(first.body["items"]?.array?.count == 2 && !token.isEmpty)
+        let second = try await t.http("GET", "/api/v1/namespaces/default/configmaps?limit=2&continue=\(token)")
+        #expect(second.code == 200 && second.body["items"]?.array?.first?.name == "cm2")
+        let listRV = first.body[path: ["metadata", "resourceVersion"]]?.string ?? ""
+
+        // A later write, then a compaction up to it (as etcd compacts): the first page's revision is gone.
+        _ = try await t.http("POST", "/api/v1/namespaces/default/configmaps", body: ["metadata": ["name": "late"]])
+        let compact = try await t.http("POST", "/admin/compact", token: t.sim.adminEndpointToken)
+        #expect(compact.code == 200)
+        let expired = try await t.http("GET", "/api/v1/namespaces/default/configmaps?limit=2&continue=\(token)")
+        #expect(expired.code == 410 && expired.body["reason"] == "Expired")
+        let garbled = try await t.http("GET", "/api/v1/namespaces/default/configmaps?limit=2&continue=bm9wZQ==")
+        #expect(garbled.code == 400)
+        // A watch from before the compaction: one ERROR event carrying 410 Expired, then the stream ends.
+        let watch = try await t.http("GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=\(Int(listRV)! - 1)")
+        #expect(watch.body["type"] == "ERROR" && watch.body[path: ["object", "code"]] == 410)
+    }
+}
