@@ -33,6 +33,7 @@ extension Store {
     func admit(_ t: ResourceType, _ obj: inout JSON, old: JSON?) throws {
         let name = obj.name ?? ""
         var problems: [(String, String)] = []
+        Defaults.apply(t, &obj)
         switch t.storageKey {
         case "secrets":
             if let sd = obj["stringData"]?.object {
@@ -43,7 +44,6 @@ extension Store {
             }
             if obj["type"] == nil { obj["type"] = "Opaque" }
         case "services":
-            if obj[path: ["spec", "type"]] == nil { obj[path: ["spec", "type"]] = "ClusterIP" }
             if obj[path: ["spec", "type"]]?.string != "ExternalName", obj[path: ["spec", "clusterIP"]] == nil {
                 if let ip = old?[path: ["spec", "clusterIP"]] { obj[path: ["spec", "clusterIP"]] = ip }
                 else {
@@ -58,7 +58,6 @@ extension Store {
                 problems.append(("spec.ports", "Required value"))
             }
         case "deployments.apps":
-            if obj[path: ["spec", "replicas"]] == nil { obj[path: ["spec", "replicas"]] = 1 }
             let selector = obj[path: ["spec", "selector", "matchLabels"]]?.object
             if obj[path: ["spec", "selector"]] == nil { problems.append(("spec.selector", "Required value")) }
             if let selector {

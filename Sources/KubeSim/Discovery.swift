@@ -46,6 +46,10 @@ enum Discovery {
                 rs.append(["name": .string(t.resource + "/status"), "singularName": "", "namespaced": .bool(t.namespaced),
                            "kind": .string(t.kind), "verbs": ["get", "patch", "update"]])
             }
+            if Server.scalable.contains(t.storageKey) {
+                rs.append(["name": .string(t.resource + "/scale"), "singularName": "", "namespaced": true, "group": "autoscaling",
+                           "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]])
+            }
             if t.storageKey == "serviceaccounts" {
                 rs.append(["name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io",
                            "version": "v1", "kind": "TokenRequest", "verbs": ["create"]])

@@ -4,8 +4,10 @@ import KubeModel
 /// Field paths in the managedFields encoding (`f:spec`, `k:{"name":"x"}`, `v:"a"`, `.`), flattened to
 /// strings so that field sets are plain `Set<String>` (fast to union, subtract and compare).
 ///
-/// Lists are associative (merged by key) for the well-known Kubernetes list fields, sets for `finalizers`,
-/// and atomic (owned and replaced whole) otherwise, as the real server treats CRD lists by default.
+/// Lists are what the kind's schema says (`SchemaNode`): associative by their list-map keys
+/// (`k:{"containerPort":80,"protocol":"TCP"}`), sets, or atomic (owned and replaced whole, also every list
+/// the schema says nothing about), as structured-merge-diff treats them. `mergeKey` is the strategic merge
+/// patch's single key, which kubectl takes from its compiled-in types (patchMergeKey).
 enum FieldPaths {
     static let separator: Character = "\u{1}"
 
@@ -32,44 +34,59 @@ enum FieldPaths {
 
     static func isSetList(_ field: String?) -> Bool { field == "finalizers" }
 
-    static func keyComponent(_ key: String, _ element: JSON) -> String {
-        "k:" + canonicalText(.object([key: element[key] ?? .null]))
+    /// An item's `k:{...}` path component: its list-map key fields, a missing one at its default.
+    static func keyComponent(_ keys: [String], _ element: JSON) -> String {
+        "k:" + canonicalText(.object(Dictionary(uniqueKeysWithValues: keys.map { ($0, element[$0] ?? SchemaNode.keyDefaults[$0] ?? .null) })))
+    }
+
+    /// The list-map keys of an associative list whose items all carry them (or their defaults), else nil.
+    static func mapKeys(_ node: SchemaNode?, _ elements: [JSON]) -> [String]? {
+        guard let node, node.listType == "map", !node.mapKeys.isEmpty else { return nil }
+        let keys = node.mapKeys
+        guard elements.allSatisfy({ e in e.object != nil && keys.allSatisfy { e[$0] != nil || SchemaNode.keyDefaults[$0] != nil } }) else { return nil }
+        return keys
+    }
+
+    static func sameItem(_ a: JSON, _ b: JSON, keys: [String]) -> Bool {
+        keys.allSatisfy { (a[$0] ?? SchemaNode.keyDefaults[$0]) == (b[$0] ?? SchemaNode.keyDefaults[$0]) }
     }
 
     /// Leaf paths with their values (associative items also get an item path ending in `.`), for the parts of
     /// an object that field management tracks: not apiVersion/kind, not server-set metadata, not status when
     /// it is a subresource.
-    static func flatten(object: JSON, includeStatus: Bool) -> [String: JSON] {
+    static func flatten(object: JSON, includeStatus: Bool, schema: SchemaNode? = nil) -> [String: JSON] {
         var out: [String: JSON] = [:]
         guard case .object(let o) = object else { return out }
+        let root = schema ?? SchemaNode(["properties": ["metadata": ["$ref": .string(OpenAPISchemas.objectMeta)]]])
         for (k, v) in o {
             switch k {
             case "apiVersion", "kind": continue
             case "status" where !includeStatus: continue
             case "metadata":
+                let meta = root.child("metadata")
                 for mk in ["labels", "annotations", "finalizers", "ownerReferences"] {
-                    if let mv = v[mk] { walk(mv, field: mk, prefix: "f:metadata\u{1}f:\(mk)", into: &out) }
+                    if let mv = v[mk] { walk(mv, meta?.child(mk), prefix: "f:metadata\u{1}f:\(mk)", into: &out) }
                 }
-            default: walk(v, field: k, prefix: "f:" + k, into: &out)
+            default: walk(v, root.child(k), prefix: "f:" + k, into: &out)
             }
         }
         return out
     }
 
-    private static func walk(_ v: JSON, field: String?, prefix: String, into out: inout [String: JSON]) {
+    private static func walk(_ v: JSON, _ node: SchemaNode?, prefix: String, into out: inout [String: JSON]) {
         switch v {
         case .object(let o) where !o.isEmpty:
-            for (k, cv) in o { walk(cv, field: k, prefix: prefix + "\u{1}f:" + k, into: &out) }
+            for (k, cv) in o { walk(cv, node?.child(k), prefix: prefix + "\u{1}f:" + k, into: &out) }
         case .array(let a) where !a.isEmpty:
-            if let key = mergeKey(field: field, elements: a), a.allSatisfy({ $0.object != nil }) {
+            if let keys = mapKeys(node, a) {
                 for e in a {
-                    let p = prefix + "\u{1}" + keyComponent(key, e)
+                    let p = prefix + "\u{1}" + keyComponent(keys, e)
                     out[p + "\u{1}."] = .null
                     if case .object(let eo) = e {
-                        for (k, cv) in eo { walk(cv, field: k, prefix: p + "\u{1}f:" + k, into: &out) }
+                        for (k, cv) in eo { walk(cv, node?.items?.child(k), prefix: p + "\u{1}f:" + k, into: &out) }
                     }
                 }
-            } else if isSetList(field) {
+            } else if node?.listType == "set" {
                 for e in a { out[prefix + "\u{1}v:" + canonicalText(e)] = e }
             } else {
                 out[prefix] = v
@@ -130,23 +147,23 @@ enum FieldPaths {
 }
 
 /// Merges an applied configuration into a live object as server-side apply does: objects by key,
-/// associative lists by merge key, set lists by value, everything else replaced.
-func applyMerge(_ live: JSON?, _ applied: JSON, field: String?) -> JSON {
+/// associative lists by their list-map keys, set lists by value, everything else replaced.
+func applyMerge(_ live: JSON?, _ applied: JSON, schema: SchemaNode?) -> JSON {
     switch applied {
     case .object(let a):
         guard case .object(var l)? = live else { return applied }
-        for (k, av) in a { l[k] = applyMerge(l[k], av, field: k) }
+        for (k, av) in a { l[k] = applyMerge(l[k], av, schema: schema?.child(k)) }
         return .object(l)
     case .array(let aa):
         guard case .array(var la)? = live else { return applied }
-        if let key = FieldPaths.mergeKey(field: field, elements: aa), la.allSatisfy({ $0[key] != nil }) {
+        if let keys = FieldPaths.mapKeys(schema, aa), FieldPaths.mapKeys(schema, la) != nil {
             for item in aa {
-                if let i = la.firstIndex(where: { $0[key] == item[key] }) { la[i] = applyMerge(la[i], item, field: nil) }
+                if let i = la.firstIndex(where: { FieldPaths.sameItem($0, item, keys: keys) }) { la[i] = applyMerge(la[i], item, schema: schema?.items) }
                 else { la.append(item) }
             }
             return .array(la)
         }
-        if FieldPaths.isSetList(field) {
+        if schema?.listType == "set" {
             for item in aa where !la.contains(item) { la.append(item) }
             return .array(la)
         }

@@ -19,7 +19,8 @@ public struct KubeSimOptions: Sendable {
     }
 }
 
-/// Faults KubeSim injects into resource requests, so the engine's retry and rollback paths can be tested.
+/// Faults KubeSim injects into resource requests, so the engine's retry and rollback paths can be tested,
+/// and the missing parts of a real cluster it can imitate (no load-balancer controller, pods never ready).
 ///
 /// Latency applies to every request; errors and drops only to resource requests (not discovery, OpenAPI,
 /// /version), so a client can always start. `failWrites` names objects as `namespace/name`,
@@ -36,11 +37,21 @@ public struct FaultSettings: Sendable, Codable, Equatable {
     /// Probability (0...1) that the connection is closed without an answer.
     public var dropRate: Double
     public var failWrites: Set<String>
+    /// No load-balancer controller, as on kind or bare metal: LoadBalancer Services never get an address.
+    public var noLoadBalancer: Bool
+    /// Pods never become ready (an image that cannot be pulled): Deployments never become Available.
+    public var podsNeverReady: Bool
+    /// ReplicaSets create Pod objects. Off by default: KubeSim calls no admission webhooks, so its pods would
+    /// lack what a mesh's injector adds (and a real cluster whose injector is unreachable creates none); off,
+    /// a ReplicaSet reports its replicas ready (or none, with `podsNeverReady`) without Pod objects.
+    public var runPods: Bool
 
     public init(latencyMs: Int = 0, jitterMs: Int = 0, errorRate: Double = 0, errorCodes: [Int] = [500, 503, 429],
-                retryAfterSeconds: Int = 1, dropRate: Double = 0, failWrites: Set<String> = []) {
+                retryAfterSeconds: Int = 1, dropRate: Double = 0, failWrites: Set<String> = [],
+                noLoadBalancer: Bool = false, podsNeverReady: Bool = false, runPods: Bool = false) {
         self.latencyMs = latencyMs; self.jitterMs = jitterMs; self.errorRate = errorRate; self.errorCodes = errorCodes
         self.retryAfterSeconds = retryAfterSeconds; self.dropRate = dropRate; self.failWrites = failWrites
+        self.noLoadBalancer = noLoadBalancer; self.podsNeverReady = podsNeverReady; self.runPods = runPods
     }
 
     /// Decodes partial settings: absent keys keep their defaults.
@@ -54,6 +65,9 @@ public struct FaultSettings: Sendable, Codable, Equatable {
         retryAfterSeconds = try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds) ?? d.retryAfterSeconds
         dropRate = try c.decodeIfPresent(Double.self, forKey: .dropRate) ?? d.dropRate
         failWrites = try c.decodeIfPresent(Set<String>.self, forKey: .failWrites) ?? d.failWrites
+        noLoadBalancer = try c.decodeIfPresent(Bool.self, forKey: .noLoadBalancer) ?? d.noLoadBalancer
+        podsNeverReady = try c.decodeIfPresent(Bool.self, forKey: .podsNeverReady) ?? d.podsNeverReady
+        runPods = try c.decodeIfPresent(Bool.self, forKey: .runPods) ?? d.runPods
     }
 
     /// Whether a write to this object must fail.

@@ -44,11 +44,26 @@ extension Server {
             }
         }
         let manager = req.query["fieldManager"] ?? "kubesim-client"
-        let c = WriteContext(type: p.type, version: p.version, namespace: ns, manager: manager, dryRun: req.dryRun)
+        var c = WriteContext(type: p.type, version: p.version, namespace: ns, manager: manager, dryRun: req.dryRun)
+        if let v = req.query["fieldValidation"] {
+            guard let mode = FieldValidation(rawValue: v) else {
+                return .error(.badRequest("fieldValidation parameter unsupported: \(v)"))   // as kube-apiserver words it
+            }
+            c.validation = mode
+        }
+        let answer = perform(p, req, c)
+        return c.warnings.messages.isEmpty ? answer : .warned(answer, c.warnings.messages)
+    }
+
+    private func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
+        let ns = p.namespace ?? "", manager = c.manager
         do {
             if let sub = p.subresource, sub != "status" {
                 if sub == "token", p.type.storageKey == "serviceaccounts", req.method == "POST", let name = p.name {
                     return try tokenRequest(ns: ns, name: name, req)
+                }
+                if sub == "scale", Self.scalable.contains(p.type.storageKey), let name = p.name {
+                    return try scale(p, name: name, req, c)
                 }
                 return .error(.pathNotFound(req.path))
             }
@@ -82,10 +97,12 @@ extension Server {
                 let out = try store.withLock { try store.patch(name, body, kind: kind, force: req.flag("force"), c, subresource: p.subresource) }
                 return .json(kind == .apply && !existed ? 201 : 200, out)
             case ("DELETE", let name?):
-                return .json(200, try store.withLock { try store.delete(name, c) })
+                let policy = try propagationPolicy(req)
+                return .json(200, try store.withLock { try store.delete(name, c, propagation: policy) })
             case ("DELETE", nil):
+                let policy = try propagationPolicy(req)
                 let items = try list(p, req)["items"]?.array ?? []
-                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun)) } } }
+                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun), propagation: policy) } } }
                 return .json(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success"])
             default:
                 throw APIError.methodNotAllowed(req.method)
@@ -95,6 +112,54 @@ extension Server {
         } catch {
             return .error(.badRequest("\(error)"))
         }
+    }
+
+    static let scalable: Set<String> = ["deployments.apps", "replicasets.apps", "statefulsets.apps"]
+
+    /// The `scale` subresource (autoscaling/v1 Scale), what `kubectl scale` and autoscalers read and write:
+    /// `spec.replicas` of the object, with its selector and observed replicas.
+    func scale(_ p: ResourcePath, name: String, _ req: SimRequest, _ c: WriteContext) throws -> SimResponse {
+        func view(_ o: JSON) -> JSON {
+            let labels = o[path: ["spec", "selector", "matchLabels"]]?.object ?? [:]
+            var status: JSON = ["replicas": o[path: ["status", "replicas"]] ?? 0]
+            if !labels.isEmpty { status["selector"] = .string(labels.keys.sorted().map { "\($0)=\(labels[$0]?.string ?? "")" }.joined(separator: ",")) }
+            return ["kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": ["name": o[path: ["metadata", "name"]] ?? "", "namespace": o[path: ["metadata", "namespace"]] ?? "",
+                                 "uid": o[path: ["metadata", "uid"]] ?? "", "resourceVersion": o[path: ["metadata", "resourceVersion"]] ?? "",
+                                 "creationTimestamp": o[path: ["metadata", "creationTimestamp"]] ?? ""],
+                    "spec": ["replicas": o[path: ["spec", "replicas"]] ?? 1], "status": status]
+        }
+        return try store.withLock {
+            guard let old = store.stored(p.type, c.namespace, name) else { throw APIError.notFound(p.type, name) }
+            let current = view(old.object)
+            let wanted: JSON
+            switch req.method {
+            case "GET": return .json(200, current)
+            case "PUT": wanted = try parseBody(req)
+            case "PATCH":
+                let body = try parseBody(req)
+                wanted = req.contentType.hasPrefix("application/json-patch") ? try applyJSONPatch(current, body) : current.applyingMergePatch(body)
+            default: throw APIError.methodNotAllowed(req.method)
+            }
+            if let rv = wanted[path: ["metadata", "resourceVersion"]]?.string, !rv.isEmpty, rv != old.object.resourceVersion {
+                throw APIError.staleConflict(p.type, name)
+            }
+            guard let replicas = wanted[path: ["spec", "replicas"]]?.int, replicas >= 0 else {
+                throw APIError.invalid(p.type, name, [("spec.replicas", "Invalid value: must be greater than or equal to 0")])
+            }
+            let patch: JSON = ["spec": ["replicas": .int(replicas)]]
+            let out = try store.patch(name, patch, kind: .merge, force: false, c, subresource: nil)
+            return .json(200, view(out))
+        }
+    }
+
+    /// `propagationPolicy` from the query or the DeleteOptions body (kubectl sends the body), or the legacy
+    /// `orphanDependents`.
+    func propagationPolicy(_ req: SimRequest) throws -> String? {
+        let options = req.body.isEmpty ? [:] : try parseBody(req)
+        if let p = req.query["propagationPolicy"] ?? options["propagationPolicy"]?.string { return p }
+        if req.query["orphanDependents"] == "true" || options["orphanDependents"] == true { return "Orphan" }
+        return nil
     }
 
     func parseBody(_ req: SimRequest) throws -> JSON {
@@ -125,11 +190,20 @@ extension Server {
         }
         let limit = Int(req.query["limit"] ?? "") ?? 0
         var after: (String, String)?
+        var listRevision: Int?
         if let cont = req.query["continue"], !cont.isEmpty {
-            guard let d = Data(base64Encoded: cont), let s = String(data: d, encoding: .utf8), let slash = s.firstIndex(of: "/") else {
-                throw APIError.badRequest("invalid continue token")
+            // The token is kube-apiserver's: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"ns/name"}
+            // (k8s.io/apiserver pkg/storage continue.go); rv is the revision of the list's first page.
+            guard let d = Data(base64Encoded: cont), let token = try? JSON.parse(d), token["v"] == "meta.k8s.io/v1",
+                  let rv = token["rv"]?.int, let start = token["start"]?.string, let slash = start.firstIndex(of: "/") else {
+                throw APIError.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
             }
-            after = (String(s[..<slash]), String(s[s.index(after: slash)...]))
+            let compacted = store.withLock { store.compactedRevision }
+            if rv < compacted {
+                throw APIError(code: 410, reason: "Expired", message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+            }
+            after = (String(start[..<slash]), String(start[start.index(after: slash)...]))
+            listRevision = rv
         }
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
         return store.withLock {
@@ -144,7 +218,10 @@ extension Server {
                     return f.2 ? v != f.1 : v == f.1 }) { continue }
                 if limit > 0, out.count >= limit { remaining += 1; continue }
                 out.append(store.render(obj, c))
-                if limit > 0, out.count == limit { next = Data("\(ns)/\(name)".utf8).base64EncodedString() }
+                if limit > 0, out.count == limit {
+                    let token: JSON = ["v": "meta.k8s.io/v1", "rv": .int(listRevision ?? store.revision), "start": .string("\(ns)/\(name)")]
+                    next = Data(canonicalBytes(token)).base64EncodedString()
+                }
             }
             if remaining == 0 { next = nil }
             return (out, next, remaining, store.revision)

@@ -35,6 +35,8 @@ enum SimResponse {
     case json(Int, JSON)
     case stream(ResponseBody)
     case error(APIError)
+    /// An answer with `Warning` headers (RFC 7234 code 299, as kube-apiserver sends them).
+    indirect case warned(SimResponse, [String])
 }
 
 /// Turns HTTP requests into store operations, applying auth and injected faults first.
@@ -72,6 +74,12 @@ final class Server: @unchecked Sendable {
         let auth = request.headers[.authorization] ?? ""
         let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
         if req.path == "/admin/faults" { return render(adminFaults(req, token: token)) }
+        if req.path == "/admin/compact" {
+            guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
+            guard req.method == "POST" else { return render(.error(.methodNotAllowed(req.method))) }
+            store.withLock { store.compact() }
+            return render(.json(200, ["compactedRevision": .int(store.withLock { store.compactedRevision })]))
+        }
         if ["/healthz", "/readyz", "/livez"].contains(req.path) {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
@@ -121,6 +129,13 @@ final class Server: @unchecked Sendable {
         case .error(let e):
             if let ra = e.retryAfter { h[HTTPField.Name("Retry-After")!] = String(ra) }
             return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: canonicalBytes(e.status))))
+        case .warned(let inner, let warnings):
+            var r = render(inner)
+            for w in warnings {
+                let quoted = w.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                r.headers.append(HTTPField(name: HTTPField.Name("Warning")!, value: "299 - \"\(quoted)\""))
+            }
+            return r
         }
     }
 

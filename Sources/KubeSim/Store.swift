@@ -48,6 +48,9 @@ final class Store: @unchecked Sendable {
     /// storageKey -> namespace ("" for cluster-scoped) -> name -> object.
     var buckets: [String: [String: [String: StoredObject]]] = [:]
     var revision = 1
+    /// Changes before this revision are forgotten (etcd's compaction): older watch starts and continue
+    /// tokens answer 410 Expired. It moves as the event window slides, or on `POST /admin/compact`.
+    var compactedRevision = 0
     var tokens: [String: String] = [:]      // token -> user name
     var history: [WatchEvent] = []
     var watchers: [UUID: (WatchFilter, AsyncStream<WatchEvent>.Continuation)] = [:]
@@ -90,6 +93,9 @@ final class Store: @unchecked Sendable {
 
     func nextRevision() -> Int { revision += 1; return revision }
 
+    /// Forgets the history up to now, as an etcd compaction does.
+    func compact() { compactedRevision = revision; history.removeAll() }
+
     /// Stores an object (nil deletes), records the event and tells watchers and controllers.
     func commit(_ t: ResourceType, _ ns: String, _ name: String, _ value: StoredObject?, type: String, object: JSON) {
         let nsKey = t.namespaced ? ns : ""
@@ -99,7 +105,10 @@ final class Store: @unchecked Sendable {
         let rv = Int(object.resourceVersion ?? "") ?? revision
         let event = WatchEvent(type: type, storageKey: t.storageKey, namespace: nsKey, name: name, resourceVersion: rv, object: object)
         history.append(event)
-        if history.count > 4096 { history.removeFirst(1024) }
+        if history.count > 4096 {
+            history.removeFirst(1024)
+            compactedRevision = (history.first?.resourceVersion ?? revision) - 1
+        }
         for (_, (filter, cont)) in watchers where filter.matches(event) { cont.yield(event) }
         onCommit?(t, object, type)
     }

@@ -23,6 +23,11 @@ extension Server {
         let since = Int(req.query["resourceVersion"] ?? "") ?? 0
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
         let initial: [(String, JSON)] = store.withLock {
+            if since > 0, since < store.compactedRevision {
+                // As the watch cache answers a resourceVersion older than its window: one ERROR event, 410 Expired.
+                continuation.finish()
+                return [("ERROR", APIError(code: 410, reason: "Expired", message: "too old resource version: \(since) (\(store.compactedRevision))").status)]
+            }
             store.watchers[id] = (filter, continuation)
             if since == 0 {
                 return store.objects(p.type, namespace: filter.namespace)

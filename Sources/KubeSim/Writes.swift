@@ -8,6 +8,10 @@ struct WriteContext {
     var namespace: String
     var manager: String
     var dryRun: Bool
+    /// `?fieldValidation=`; Warn when absent, as kube-apiserver 1.27+.
+    var validation: FieldValidation = .warn
+    /// What the request tells the client in `Warning` headers.
+    var warnings = Warnings()
     var apiVersion: String { type.apiVersion(version) }
 }
 
@@ -44,8 +48,32 @@ extension Store {
         } else if b.namespace != nil { b[path: ["metadata", "namespace"]] = nil }
         b["apiVersion"] = .string(c.type.apiVersion(c.type.versions[0]))
         b["kind"] = .string(c.type.kind)
-        if c.type.hasStatus == false, c.type.storageKey != "secrets" {} // kinds without status keep whatever they send
-        return b
+        return try checkFields(b, c)
+    }
+
+    /// The body as the server decodes it: checked against the kind's schema (the real OpenAPI schema of a
+    /// built-in kind, a CRD's openAPIV3Schema), unknown fields dropped (and reported as `fieldValidation`
+    /// asks), wrong types refused, quantities canonical, empty optional maps and lists gone.
+    func checkFields(_ body: JSON, _ c: WriteContext) throws -> JSON {
+        guard let (schema, structural) = schemaRoot(c.type, version: c.version) else { return body }
+        var walk = SchemaWalk(structural: structural)
+        let out = walk.walk(body, schema, path: "")
+        let handled = "\(c.type.kind) in version \"\(c.version)\" cannot be handled as a \(c.type.kind): "
+        if let e = walk.typeErrors.first {
+            if structural {
+                throw APIError.invalid(c.type, body.name ?? "", walk.typeErrors.map { ($0.path, $0.message) })
+            }
+            throw APIError.badRequest(handled + (e.message.hasPrefix("cannot unmarshal") ? "json: " : "") + e.message)
+        }
+        if !walk.unknown.isEmpty {
+            let fields = walk.unknown.map { "unknown field \"\($0)\"" }
+            switch c.validation {
+            case .strict: throw APIError.badRequest(handled + "strict decoding error: " + fields.joined(separator: ", "))
+            case .warn: c.warnings.messages += fields
+            case .ignore: break
+            }
+        }
+        return out
     }
 
     /// The object without null-valued fields: the real server decodes into typed structs, where null is absent.
@@ -57,11 +85,16 @@ extension Store {
         }
     }
 
-    func requireNamespace(_ c: WriteContext) throws {
+    /// The NamespaceLifecycle admission plugin (k8s.io/apiserver pkg/admission/plugin/namespace/lifecycle):
+    /// no object in a missing namespace, no new object in a terminating one.
+    func requireNamespace(_ c: WriteContext, name: String) throws {
         guard c.type.namespaced else { return }
         guard let ns = namespaceExists(c.namespace) else { throw APIError.namespaceNotFound(c.namespace) }
         if ns[path: ["metadata", "deletionTimestamp"]] != nil {
-            throw APIError(code: 403, reason: "Forbidden", message: "\(c.type.qualifiedName) is forbidden: unable to create new content in namespace \(c.namespace) because it is being terminated")
+            let who = name.isEmpty ? c.type.qualifiedName : "\(c.type.qualifiedName) \"\(name)\""
+            throw APIError(code: 403, reason: "Forbidden", message: "\(who) is forbidden: unable to create new content in namespace \(c.namespace) because it is being terminated",
+                           details: ["name": .string(name), "group": .string(c.type.group), "kind": .string(c.type.resource),
+                                     "causes": [["type": "NamespaceTerminating", "message": .string("namespace \(c.namespace) is being terminated"), "field": "metadata.namespace"]]])
         }
     }
 
@@ -75,7 +108,7 @@ extension Store {
         }
         let name = obj.name ?? ""
         try validateName(c.type, name)
-        try requireNamespace(c)
+        try requireNamespace(c, name: name)
         if stored(c.type, c.namespace, name) != nil { throw APIError.alreadyExists(c.type, name) }
         for k in Self.serverMetadata { obj[path: ["metadata", k]] = nil }
         if c.type.hasStatus, c.type.storageKey != "namespaces" { obj["status"] = nil }
@@ -163,18 +196,19 @@ extension Store {
         for k in Self.serverMetadata { applied[path: ["metadata", k]] = nil }
         if c.type.hasStatus { applied["status"] = nil }
         let includeStatus = !c.type.hasStatus
-        let appliedFlat = FieldPaths.flatten(object: applied, includeStatus: includeStatus)
+        let schema = schemaNode(c.type, version: c.version)
+        let appliedFlat = FieldPaths.flatten(object: applied, includeStatus: includeStatus, schema: schema)
         let newPaths = Set(appliedFlat.keys)
         let now = timestamp()
         guard let old = stored(c.type, c.namespace, name) else {
             try validateName(c.type, name)
-            try requireNamespace(c)
+            try requireNamespace(c, name: name)
             var obj = applied
             try admit(c.type, &obj, old: nil)
             let entry = ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths)
             return try finish(c, name: name, old: nil, new: obj, managers: newPaths.isEmpty ? [] : [entry])
         }
-        let liveFlat = FieldPaths.flatten(object: old.object, includeStatus: includeStatus)
+        let liveFlat = FieldPaths.flatten(object: old.object, includeStatus: includeStatus, schema: schema)
         var managers = old.managers
         let mine = managers.firstIndex { $0.manager == c.manager && $0.operation == "Apply" }
         var conflicts: [(manager: String, path: String)] = []
@@ -200,7 +234,7 @@ extension Store {
             }
             obj = FieldPaths.removing(p, from: obj)
         }
-        obj = applyMerge(obj, applied, field: nil)
+        obj = applyMerge(obj, applied, schema: schema)
         obj = merged(old: old.object, new: obj, c, subresource: nil)
         // As the real server does for kubectl's server-side apply: keep an existing client-side apply
         // annotation up to date, so that switching back to client-side apply stays correct.
@@ -237,8 +271,9 @@ extension Store {
     /// Ownership after an Update: the writer owns what it changed, others lose it; removed fields are nobody's.
     func trackUpdate(old: JSON?, new: JSON, managers: [ManagerEntry], _ c: WriteContext) -> [ManagerEntry] {
         let includeStatus = !c.type.hasStatus
-        let oldFlat = old.map { FieldPaths.flatten(object: $0, includeStatus: includeStatus) } ?? [:]
-        let newFlat = FieldPaths.flatten(object: new, includeStatus: includeStatus)
+        let schema = schemaNode(c.type, version: c.version)
+        let oldFlat = old.map { FieldPaths.flatten(object: $0, includeStatus: includeStatus, schema: schema) } ?? [:]
+        let newFlat = FieldPaths.flatten(object: new, includeStatus: includeStatus, schema: schema)
         var changed = Set<String>()
         for (p, v) in newFlat where oldFlat[p] != v { changed.insert(p) }
         let removed = Set(oldFlat.keys).subtracting(newFlat.keys)
@@ -275,6 +310,7 @@ extension Store {
         }
         obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
         commit(c.type, c.namespace, name, StoredObject(object: obj, managers: managers), type: old == nil ? "ADDED" : "MODIFIED", object: obj)
+        finishDeletion(c.type, c.namespace, name)
         return render(obj, c)
     }
 
@@ -297,32 +333,71 @@ extension Store {
 
     // MARK: delete
 
-    func delete(_ name: String, _ c: WriteContext) throws -> JSON {
+    /// DELETE as the real registry does it (k8s.io/apiserver pkg/registry/generic/registry/store.go): an object
+    /// with finalizers, or deleted with `propagationPolicy` Foreground or Orphan (which add the
+    /// `foregroundDeletion` or `orphan` finalizer), only gets `deletionTimestamp` and stays until its finalizers
+    /// are removed; a Namespace always goes through `Terminating` (the namespace controller empties it). Other
+    /// objects go at once; the garbage collector then deletes their dependents (Background, the default).
+    func delete(_ name: String, _ c: WriteContext, propagation: String? = nil) throws -> JSON {
         guard let old = stored(c.type, c.namespace, name) else { throw APIError.notFound(c.type, name) }
-        if c.dryRun { return render(old.object, c) }
-        if c.type.storageKey == "namespaces" {
-            if old.object[path: ["metadata", "deletionTimestamp"]] != nil { return render(old.object, c) }
-            var obj = old.object
-            obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp())
-            obj[path: ["status", "phase"]] = "Terminating"
+        if let p = propagation, !["Foreground", "Background", "Orphan"].contains(p) {
+            throw APIError.invalid(c.type, name, [("propagationPolicy", "Unsupported value: \"\(p)\": supported values: \"Foreground\", \"Background\", \"Orphan\"")])
+        }
+        var obj = old.object
+        var finalizers = obj[path: ["metadata", "finalizers"]]?.array ?? []
+        if propagation == "Foreground", !finalizers.contains("foregroundDeletion") { finalizers.append("foregroundDeletion") }
+        if propagation == "Orphan", !finalizers.contains("orphan") { finalizers.append("orphan") }
+        let graceful = c.type.storageKey == "namespaces" || !finalizers.isEmpty
+        if c.dryRun {
+            if graceful, obj[path: ["metadata", "deletionTimestamp"]] == nil { obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp()) }
+            return render(obj, c)
+        }
+        if graceful {
+            let unchanged = obj[path: ["metadata", "deletionTimestamp"]] != nil && (obj[path: ["metadata", "finalizers"]]?.array ?? []) == finalizers
+            if unchanged { return render(obj, c) }
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil {
+                obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp())
+                obj[path: ["metadata", "deletionGracePeriodSeconds"]] = 0
+            }
+            obj[path: ["metadata", "finalizers"]] = finalizers.isEmpty ? nil : .array(finalizers)
+            if c.type.storageKey == "namespaces" { obj[path: ["status", "phase"]] = "Terminating" }
             obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
             commit(c.type, c.namespace, name, StoredObject(object: obj, managers: old.managers), type: "MODIFIED", object: obj)
             return render(obj, c)
         }
         remove(c.type, c.namespace, name)
-        if c.type.storageKey == "customresourcedefinitions.apiextensions.k8s.io", let served = ResourceCatalog.fromCRD(old.object) {
-            for (ns, n, _) in objects(served, namespace: nil) { remove(served, ns, n) }
-            catalog.remove(group: served.group, resource: served.resource)
-        }
-        var obj = old.object
         obj[path: ["metadata", "deletionTimestamp"]] = .string(timestamp())
         return render(obj, c)
     }
 
-    /// Removes an object now, telling watchers.
+    /// An object being deleted whose last finalizer went: gone now (called after every write).
+    func finishDeletion(_ t: ResourceType, _ ns: String, _ name: String) {
+        guard let o = stored(t, ns, name)?.object, o[path: ["metadata", "deletionTimestamp"]] != nil,
+              (o[path: ["metadata", "finalizers"]]?.array ?? []).isEmpty else { return }
+        if t.storageKey == "namespaces", !(o[path: ["spec", "finalizers"]]?.array ?? []).isEmpty { return }
+        remove(t, ns, name)
+    }
+
+    /// Removes an object now, telling watchers (and the garbage collector, through the controllers).
     func remove(_ t: ResourceType, _ ns: String, _ name: String) {
         guard var obj = stored(t, ns, name)?.object else { return }
         obj[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
         commit(t, ns, name, nil, type: "DELETED", object: obj)
+        if t.storageKey == "customresourcedefinitions.apiextensions.k8s.io", let served = ResourceCatalog.fromCRD(obj) {
+            for (ons, n, _) in objects(served, namespace: nil) { remove(served, ons, n) }
+            catalog.remove(group: served.group, resource: served.resource)
+        }
+    }
+
+    /// Objects whose `ownerReferences` name `uid`: the garbage collector's dependents.
+    func dependents(of uid: String) -> [(ResourceType, String, String, JSON)] {
+        var out: [(ResourceType, String, String, JSON)] = []
+        for t in catalog.all {
+            for (ns, n, o) in objects(t, namespace: nil)
+            where (o[path: ["metadata", "ownerReferences"]]?.array ?? []).contains(where: { $0["uid"]?.string == uid }) {
+                out.append((t, ns, n, o))
+            }
+        }
+        return out
     }
 }

@@ -23,13 +23,17 @@ struct KubeSimCommand: ParsableCommand {
     @Option(help: "Fraction (0...1) of resource requests whose connection is dropped.") var dropRate: Double = 0
     @Option(help: "An object whose every write fails (namespace/name or Kind/namespace/name); repeatable.") var failWrite: [String] = []
     @Option(help: "Write the admin endpoint token to this file (mode 0600).") var adminTokenFile: String?
+    @Flag(help: "No load-balancer controller (as kind or bare metal): LoadBalancer Services get no address.") var noLoadBalancer = false
+    @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
+    @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
 
     func serve() async throws {
         signal(SIGTERM) { receivedSignal = $0 }
         signal(SIGINT) { receivedSignal = $0 }
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
-                                   dropRate: dropRate, failWrites: Set(failWrite))
+                                   dropRate: dropRate, failWrites: Set(failWrite),
+                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods)
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
                                                          controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }

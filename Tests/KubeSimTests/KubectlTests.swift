@@ -28,7 +28,13 @@ struct KubectlTests {
         #expect(first.contains("deployment.apps/istiod created"))
         let second = ok(try await t.kubectl("apply", "-f", allOn))
         #expect(second.contains("serviceaccount/istiod unchanged"))
-        let ssa = ok(try await t.kubectl("apply", "--server-side", "-f", allOn))
+        // Switching to server-side apply conflicts where a defaulted value sits inside an atomic list that
+        // client-side apply owns (a webhook's rules get `scope: "*"`): the real server merges the applied
+        // configuration undefaulted and defaults afterwards (k8s.io/apimachinery managedfields
+        // structuredmerge.go), so the migration needs --force-conflicts, as on a real cluster.
+        let conflict = try await t.kubectl("apply", "--server-side", "-f", allOn)
+        #expect(conflict.status != 0 && conflict.err.contains(#"conflict with "kubectl-client-side-apply": .webhooks[name=rev.validation.istio.io].rules"#))
+        let ssa = ok(try await t.kubectl("apply", "--server-side", "--force-conflicts", "-f", allOn))
         #expect(ssa.contains("deployment.apps/istiod serverside-applied"))
         let mf = ok(try await t.kubectl("get", "deployment", "istiod", "-n", "istio-system", "-o", "jsonpath={.metadata.managedFields[*].manager}"))
         #expect(mf.contains("kubectl"))

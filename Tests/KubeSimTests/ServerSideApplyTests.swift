@@ -135,12 +135,13 @@ import KubeModel
     }
 
     @Test func fieldPathsRoundTripThroughFieldsV1() {
-        let obj: JSON = ["metadata": ["name": "x", "labels": ["a": "1"], "finalizers": ["f1"]], "spec": ["ports": [["port": 80, "name": "http"]], "args": ["x"]]]
-        let flat = FieldPaths.flatten(object: obj, includeStatus: true)
+        // A Service: ports are a map keyed by port and protocol (TCP when omitted), externalIPs atomic.
+        let obj: JSON = ["metadata": ["name": "x", "labels": ["a": "1"], "finalizers": ["f1"]], "spec": ["ports": [["port": 80, "name": "http"]], "externalIPs": ["x"]]]
+        let flat = FieldPaths.flatten(object: obj, includeStatus: true, schema: SchemaNode(["$ref": "io.k8s.api.core.v1.Service"]))
         let tree = FieldPaths.fieldsV1(Set(flat.keys))
-        #expect(tree[path: ["f:spec", "f:ports", "k:{\"port\":80}", "."]] == [:])
+        #expect(tree[path: ["f:spec", "f:ports", "k:{\"port\":80,\"protocol\":\"TCP\"}", "."]] == [:])
         #expect(tree[path: ["f:metadata", "f:finalizers", "v:\"f1\""]] == [:])
-        #expect(tree[path: ["f:spec", "f:args"]] == [:])
+        #expect(tree[path: ["f:spec", "f:externalIPs"]] == [:])
         #expect(tree[path: ["f:metadata", "f:name"]] == nil)
         let parsed = Store.parseManagedFields([["manager": "m", "operation": "Apply", "fieldsV1": tree]])
         #expect(parsed?.first?.paths == Set(flat.keys))
