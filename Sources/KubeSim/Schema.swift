@@ -119,10 +119,14 @@ struct SchemaWalk {
         case .double(let d): text = String(d)
         default: typeErrors.append((path, "cannot unmarshal \(Self.jsonKind(v)) into Go value of type resource.Quantity")); return v
         }
-        do { return .string(try Quantity.canonical(text)) } catch let e as Quantity.ParseError {
-            typeErrors.append((path, e.message)); return v
-        } catch { return v }
+        // KubeModel.Quantity is the one port of apimachinery's resource.Quantity (the engine compares with it too).
+        guard let q = try? Quantity(parsing: text) else { typeErrors.append((path, Self.quantityFormatError)); return v }
+        return .string(q.description)
     }
+
+    /// The message of apimachinery's `ErrFormatWrong`, which the API server returns for a quantity that does not parse
+    /// (it says `ErrSuffix`'s "unable to parse quantity's suffix" for a few malformed suffixes; we always say this one).
+    static let quantityFormatError = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
     mutating func intOrString(_ v: JSON, path: String, parent: String) -> JSON {
         switch v {
