@@ -182,21 +182,23 @@ public final class Executor: @unchecked Sendable {
             let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
+            // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
-            try store.upsert(record, run: run)
+            let waitFor = r.readiness.condition
+            try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue,
+                                                     phase: waitFor == nil ? .done : .written, before: previous?.applied,
+                                                     after: record.applied, error: nil, dependencies: dependencies),
+                              recording: .upsert(record))
             var ready = applied
-            if let waitFor = r.readiness.condition {
-                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .written,
-                                                         before: previous?.applied, after: record.applied, error: nil,
-                                                         dependencies: dependencies))
+            if let waitFor {
                 emit(.waiting(address: change.address, what: waitFor.description))
                 ready = try await c.wait(for: waitFor, gvk: target.gvk, namespace: target.namespace, name: target.name,
                                          timeout: options.readinessTimeout)
+                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
+                                                         before: previous?.applied, after: record.applied, error: nil,
+                                                         dependencies: dependencies))
             }
             resolveProduced(by: r.address, from: ready)
-            try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
-                                                     before: previous?.applied, after: record.applied, error: nil,
-                                                     dependencies: dependencies))
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
@@ -223,9 +225,9 @@ public final class Executor: @unchecked Sendable {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
                                        waitUntilGone: options.deletionTimeout)
             }
-            try store.remove(address: change.address, run: run)
             try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
-                                                     before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
+                                                     before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
+                              recording: .remove(change.address))
             emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
