@@ -96,7 +96,7 @@ let package = Package(
                                                             .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: v5),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "MeshformKit", "KubeSim",
+            "MeshformKit", "KubeSim", "PostgresTestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS
         ], swiftSettings: v5),

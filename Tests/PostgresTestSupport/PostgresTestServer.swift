@@ -17,6 +17,13 @@ public final class PostgresTestServer: @unchecked Sendable {
     public static let shared: Result<PostgresTestServer, PostgresTestError> = Result { try PostgresTestServer(fsync: false) }
         .mapError { $0 as? PostgresTestError ?? PostgresTestError(message: "\($0)") }
 
+    /// The process's server, with `PGPASSWORD` set in this process's environment as a user would set it.
+    public static func start() throws -> PostgresTestServer {
+        let server = try shared.get()
+        setenv("PGPASSWORD", server.password, 1)
+        return server
+    }
+
     /// Where the PostgreSQL binaries are, or nil.
     public static var binDirectory: String? {
         for p in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(p)/initdb") {

@@ -5,11 +5,7 @@ import PostgresTestSupport
 @testable import StateStore
 
 /// The process's PostgreSQL server, with `PGPASSWORD` set as a user would set it; nil when PostgreSQL is missing.
-func postgres() throws -> PostgresTestServer {
-    let server = try PostgresTestServer.shared.get()
-    setenv("PGPASSWORD", server.password, 1)
-    return server
-}
+func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
 
 /// The state model on a real PostgreSQL 15 server: one schema per test.
 @Suite struct PostgresStateTests {
