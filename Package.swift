@@ -78,6 +78,8 @@ let package = Package(
 
         // Benchmarks: `Benchmarks/run` runs them all.
         .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),
+        .executableTarget(name: "StateBench", dependencies: ["StateStore", "KubeModel", "PostgresTestSupport"],
+                          path: "Benchmarks/StateBench", swiftSettings: v5),
         .executableTarget(name: "kubesim-bench", dependencies: [
             "KubeSim",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
