@@ -33,7 +33,7 @@ struct StateFileOption: ParsableArguments {
 
     /// The state to use: `--state`, `MESHFORM_STATE`, or the only `state/*.db`.
     func resolve() throws -> String {
-        if let path = stateLocation(path) { return path }
+        if let path = stateLocation(path) { return try Self.namingSchema(path) }
         let dir = "state"
         let dbs = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".db") }.sorted()
         switch dbs.count {
@@ -41,6 +41,17 @@ struct StateFileOption: ParsableArguments {
         case 0: throw StateCommandError("no state file under ./state/; pass --state PATH")
         default: throw StateCommandError("several state files under ./state/ (\(dbs.joined(separator: ", "))); pass --state PATH")
         }
+    }
+}
+
+extension StateFileOption {
+    /// A PostgreSQL URL must name its schema here: without a mesh file there is no mesh name to default to (plan and
+    /// apply use the mesh's name), and guessing would show or change another mesh's state.
+    static func namingSchema(_ location: String) throws -> String {
+        if StateLocation.isURL(location), URLComponents(string: location)?.queryItems?.contains(where: { $0.name == "schema" }) != true {
+            throw StateCommandError("\(location) names no schema; add &schema=NAME (plan and apply use the mesh's name, lower-cased)")
+        }
+        return location
     }
 }
 
@@ -201,7 +212,7 @@ struct StateMigrate: ParsableCommand {
     func run() throws {
         let from = try state.resolve()
         let source = try StateStore.open(path: from, create: false)
-        let target = try StateStore.open(path: to, create: true)
+        let target = try StateStore.open(path: StateFileOption.namingSchema(to), create: true)
         let (objects, runs) = try source.migrate(to: target, who: StateStore.currentUser())
         print("Migrated \(source.path) to \(target.path): lineage \(source.lineage), serial \(try source.serial()), \(objects) objects, \(runs) runs.")
     }
