@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // Property-based fuzzing of mesh and state files in `swift test` (issue 13).
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // Team state on PostgreSQL (issue 15): the Swift server ecosystem's maintained PostgreSQL client.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "KubeModel", dependencies: [
@@ -47,6 +49,8 @@ let package = Package(
             "KubeModel",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: v5),
         .target(name: "MeshformKit", dependencies: [
             "KubeModel", "KubeClient", "StateStore",
@@ -74,6 +78,8 @@ let package = Package(
 
         // Benchmarks: `Benchmarks/run` runs them all.
         .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),
+        .executableTarget(name: "StateBench", dependencies: ["StateStore", "KubeModel", "PostgresTestSupport"],
+                          path: "Benchmarks/StateBench", swiftSettings: v5),
         .executableTarget(name: "kubesim-bench", dependencies: [
             "KubeSim",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -85,12 +91,14 @@ let package = Package(
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
-        .testTarget(name: "StateStoreTests", dependencies: ["StateStore"], swiftSettings: v5),
+        // A real PostgreSQL server (initdb + pg_ctl) for the team-state tests and benchmark.
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v5),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "PostgresTestSupport"], swiftSettings: v5),
         .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim",
                                                             .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: v5),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "MeshformKit", "KubeSim",
+            "MeshformKit", "KubeSim", "PostgresTestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),     // ScriptedAPIServer: answers KubeSim does not give yet
             .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS

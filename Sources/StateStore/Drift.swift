@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// How a live object differs from what Meshform applied.
 public enum DriftKind: String, Codable, Sendable, CaseIterable {
@@ -38,12 +37,12 @@ public struct DriftEvent: Codable, Sendable, Equatable {
     /// Nil while the drift is still there.
     public var resolvedAt: Date?
 
-    init(row: Row) throws {
-        id = row["id"]; address = row["address"]; cluster = row["cluster"]
-        kind = DriftKind(rawValue: row["kind"]) ?? .modified
-        fields = try JSONDecoder().decode([String].self, from: Data((row["fields"] as String).utf8))
-        firstSeen = Millis.date(row["first_seen"]); lastSeen = Millis.date(row["last_seen"])
-        resolvedAt = (row["resolved_at"] as Int64?).map(Millis.date)
+    init(row: SQLRow) throws {
+        id = row.int("id"); address = row.text("address"); cluster = row.text("cluster")
+        kind = DriftKind(rawValue: row.text("kind")) ?? .modified
+        fields = try JSONDecoder().decode([String].self, from: Data(row.text("fields").utf8))
+        firstSeen = Millis.date(row.int("first_seen")); lastSeen = Millis.date(row.int("last_seen"))
+        resolvedAt = row.optInt("resolved_at").map(Millis.date)
     }
 }
 
@@ -57,8 +56,8 @@ extension StateStore {
     ///   (an unreachable cluster does not make its drift "resolved"). Nil: all clusters.
     public func recordDriftCheck(findings: [DriftFinding], at: Date, clusters: Set<String>? = nil) throws {
         let t = Millis.from(at)
-        try write { db in
-            let open = try Row.fetchAll(db, sql: "SELECT * FROM drift_events WHERE resolved_at IS NULL").map(DriftEvent.init(row:))
+        try write { tx in
+            let open = try tx.rows("SELECT * FROM drift_events WHERE resolved_at IS NULL").map(DriftEvent.init(row:))
             var openByKey = [String: DriftEvent]()
             for e in open { openByKey["\(e.kind.rawValue) \(e.address)"] = e }
             var seen = Set<String>()
@@ -67,23 +66,23 @@ extension StateStore {
                 guard seen.insert(key).inserted else { continue }
                 let fields = String(decoding: try JSONEncoder().encode(f.fields), as: UTF8.self)
                 if let e = openByKey[key] {
-                    try db.execute(sql: "UPDATE drift_events SET last_seen = ?, fields = ?, cluster = ? WHERE id = ?",
-                                   arguments: [t, fields, f.cluster, e.id])
+                    try tx.execute("UPDATE drift_events SET last_seen = ?, fields = ?, cluster = ? WHERE id = ?",
+                                   [t, fields, f.cluster, e.id])
                 } else {
-                    try db.execute(sql: "INSERT INTO drift_events (address, cluster, kind, fields, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
-                                   arguments: [f.address, f.cluster, f.kind.rawValue, fields, t, t])
+                    try tx.execute("INSERT INTO drift_events (address, cluster, kind, fields, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                                   [f.address, f.cluster, f.kind.rawValue, fields, t, t])
                 }
             }
             for (key, e) in openByKey where !seen.contains(key) && (clusters?.contains(e.cluster) ?? true) {
-                try db.execute(sql: "UPDATE drift_events SET resolved_at = ? WHERE id = ?", arguments: [t, e.id])
+                try tx.execute("UPDATE drift_events SET resolved_at = ? WHERE id = ?", [t, e.id])
             }
         }
     }
 
     /// Every drift event, newest first seen first.
     public func driftHistory() throws -> [DriftEvent] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM drift_events ORDER BY first_seen DESC, id DESC").map(DriftEvent.init(row:))
+        try read { tx in
+            try tx.rows("SELECT * FROM drift_events ORDER BY first_seen DESC, id DESC").map(DriftEvent.init(row:))
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 extension StateStore {
     /// A full check of the file, beyond the `quick_check` every open runs: SQLite's `integrity_check` and
@@ -7,17 +6,17 @@ extension StateStore {
     /// `applied` body; the serial is not below any run's recorded serial; every journal entry belongs to a run).
     /// Returns the problems found, empty when the file is sound. Read-only.
     public func integrityProblems() throws -> [String] {
-        try read { db in
-            var problems = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
-            problems += try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").map { "foreign key: \($0)" }
-            for o in try Self.objects(db) where Self.contentHash(o.applied) != o.appliedHash {
+        let storage = try backend.storageProblems()
+        return try read { tx in
+            var problems = storage
+            for o in try Self.objects(tx) where Self.contentHash(o.applied) != o.appliedHash {
                 problems.append("\(o.address): applied_hash does not match its applied body")
             }
-            let serial = try Self.serial(db)
-            if let highest = try Int.fetchOne(db, sql: "SELECT MAX(serial_after) FROM runs"), highest > serial {
+            let serial = try Self.serial(tx)
+            if let highest = try tx.value("SELECT MAX(serial_after) AS m FROM runs")?.int, highest > serial {
                 problems.append("serial \(serial) is below a run's recorded serial \(highest)")
             }
-            let strays = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal WHERE run NOT IN (SELECT id FROM runs)") ?? 0
+            let strays = try tx.value("SELECT COUNT(*) AS n FROM journal WHERE run NOT IN (SELECT id FROM runs)")?.int ?? 0
             if strays > 0 { problems.append("\(strays) journal entries belong to no run") }
             return problems
         }

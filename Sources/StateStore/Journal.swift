@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KubeModel
 
 /// Where one step of a run stands. Apply writes `started` before touching the cluster, `written` the moment
@@ -33,12 +32,12 @@ public struct JournalStep: Codable, Sendable, Equatable {
         self.before = before; self.after = after; self.error = error; self.at = at; self.dependencies = dependencies
     }
 
-    init(row: Row) throws {
-        address = row["address"]; action = row["action"]; phase = JournalPhase(rawValue: row["phase"]) ?? .failed
-        before = try (row["before"] as String?).map { try JSON.parse(Data($0.utf8)) }
-        after = try (row["after"] as String?).map { try JSON.parse(Data($0.utf8)) }
-        error = row["error"]; at = Millis.date(row["at"])
-        dependencies = try (row["dependencies"] as String?).map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+    init(row: SQLRow) throws {
+        address = row.text("address"); action = row.text("action"); phase = JournalPhase(rawValue: row.text("phase")) ?? .failed
+        before = try row.optText("before").map { try JSON.parse(Data($0.utf8)) }
+        after = try row.optText("after").map { try JSON.parse(Data($0.utf8)) }
+        error = row.optText("error"); at = Millis.date(row.int("at"))
+        dependencies = try row.optText("dependencies").map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
     }
 }
 
@@ -47,13 +46,33 @@ extension StateStore {
     /// `before`/`after` are masked: a Secret's previous clear value is NOT recoverable from the journal,
     /// so undoing a Secret change must re-derive its value (e.g. re-render the remote secret).
     public func journal(_ id: RunID, step: JournalStep) throws {
+        try journal(id, step: step, recording: nil)
+    }
+
+    /// What a journalled step changes in the recorded objects, in the entry's own transaction.
+    public enum StepRecord: Sendable {
+        /// The object as the server accepted it (`upsert`).
+        case upsert(ManagedObject)
+        /// The object is gone (`remove`).
+        case remove(String)
+    }
+
+    /// Appends a step to a run's journal and records the object change it made, in one transaction: the state
+    /// and the journal never disagree about a step, whichever backend and whenever the process dies.
+    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws {
         let dependencies = try step.dependencies.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        try write { db in
-            try db.execute(sql: """
+        let object = change.flatMap { if case .upsert(let o) = $0 { return masked(o) } else { return nil } }
+        try write { tx in
+            switch change {
+            case .upsert?: try insert(object!, run: id, tx); _ = try Self.bumpSerial(tx)
+            case .remove(let address)?: try removeObject(address, tx)
+            case nil: break
+            }
+            try tx.execute("""
                 INSERT INTO journal (run, address, action, phase, before, after, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id.rawValue, step.address, step.action, step.phase.rawValue,
-                                 step.before.map { maskSecrets($0).canonicalText }, step.after.map { maskSecrets($0).canonicalText },
-                                 step.error, Millis.from(step.at), dependencies])
+                """, [id.rawValue, step.address, step.action, step.phase.rawValue,
+                      step.before.map { maskSecrets($0).canonicalText }, step.after.map { maskSecrets($0).canonicalText },
+                      step.error, Millis.from(step.at), dependencies])
         }
         CrashPoint.afterJournalEntry()
     }
@@ -62,9 +81,9 @@ extension StateStore {
     /// created an object before recording it). One short read; drift calls it after listing live objects, so an
     /// object a running apply creates meanwhile is never taken for an orphan.
     public func knownAddresses() throws -> (addresses: Set<String>, runUnfinished: Bool) {
-        try read { db in
-            var known = Set(try String.fetchAll(db, sql: "SELECT address FROM objects"))
-            let unfinished = try Self.unfinishedRun(db)
+        try read { tx in
+            var known = Set(try tx.texts("SELECT address FROM objects"))
+            let unfinished = try Self.unfinishedRun(tx)
             for s in unfinished?.1 ?? [] { known.insert(s.address) }
             return (known, unfinished != nil)
         }
@@ -72,11 +91,11 @@ extension StateStore {
 
     /// A run's journal, in the order it was written.
     public func journal(of id: RunID) throws -> [JournalStep] {
-        try read { db in try Self.journal(db, run: id) }
+        try read { tx in try Self.journal(tx, run: id) }
     }
 
-    static func journal(_ db: Database, run: RunID) throws -> [JournalStep] {
-        try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE run = ? ORDER BY id", arguments: [run.rawValue]).map(JournalStep.init(row:))
+    static func journal(_ tx: any SQLTx, run: RunID) throws -> [JournalStep] {
+        try tx.rows("SELECT * FROM journal WHERE run = ? ORDER BY id", [run.rawValue]).map(JournalStep.init(row:))
     }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Crypto
 import KubeModel
 
@@ -38,14 +37,15 @@ public struct ManagedObject: Codable, Sendable, Equatable {
         self.dependencies = dependencies; self.sensitive = sensitive; self.createdAt = createdAt; self.updatedAt = updatedAt
     }
 
-    init(row: Row) throws {
-        address = row["address"]; cluster = row["cluster"]; apiVersion = row["api_version"]; kind = row["kind"]
-        namespace = row["namespace"]; name = row["name"]; uid = row["uid"]; resourceVersion = row["resource_version"]
-        applied = try JSON.parse(Data((row["applied"] as String).utf8))
-        appliedHash = row["applied_hash"]
-        dependencies = try JSONDecoder().decode([String].self, from: Data((row["dependencies"] as String).utf8))
-        sensitive = row["sensitive"]
-        createdAt = Millis.date(row["created_at"]); updatedAt = Millis.date(row["updated_at"])
+    init(row: SQLRow) throws {
+        address = row.text("address"); cluster = row.text("cluster"); apiVersion = row.text("api_version"); kind = row.text("kind")
+        namespace = row.optText("namespace"); name = row.text("name"); uid = row.optText("uid")
+        resourceVersion = row.optText("resource_version")
+        applied = try JSON.parse(Data(row.text("applied").utf8))
+        appliedHash = row.text("applied_hash")
+        dependencies = try JSONDecoder().decode([String].self, from: Data(row.text("dependencies").utf8))
+        sensitive = row.int("sensitive") != 0
+        createdAt = Millis.date(row.int("created_at")); updatedAt = Millis.date(row.int("updated_at"))
     }
 }
 
@@ -62,7 +62,7 @@ extension StateStore {
 
     /// The managed object at `address`, or nil.
     public func object(address: String) throws -> ManagedObject? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE address = ?", arguments: [address]).map(ManagedObject.init(row:)) }
+        try read { tx in try tx.row("SELECT * FROM objects WHERE address = ?", [address]).map(ManagedObject.init(row:)) }
     }
 
     /// Records (creates or replaces) one managed object and bumps the serial, in one transaction.
@@ -74,23 +74,25 @@ extension StateStore {
     /// Records several objects with a single serial bump, in one transaction (all or none).
     public func upsert(_ objects: [ManagedObject], run: RunID?) throws {
         guard !objects.isEmpty else { return }
-        try write { db in
-            for o in objects { try insert(masked(o), run: run, db) }
-            _ = try Self.bumpSerial(db)
+        let masked = objects.map(masked)
+        try write { tx in
+            for o in masked { try insert(o, run: run, tx) }
+            _ = try Self.bumpSerial(tx)
         }
     }
 
     /// Forgets the object at `address` (after it was deleted, or on `state rm`) and bumps the serial.
     /// Removing an address that is not in state is a no-op that does not bump the serial.
     public func remove(address: String, run: RunID?) throws {
-        try write { db in
-            try db.execute(sql: "DELETE FROM objects WHERE address = ?", arguments: [address])
-            if db.changesCount > 0 { _ = try Self.bumpSerial(db) }
-        }
+        try write { tx in try removeObject(address, tx) }
     }
 
-    static func objects(_ db: Database) throws -> [ManagedObject] {
-        try Row.fetchAll(db, sql: "SELECT * FROM objects ORDER BY address").map(ManagedObject.init(row:))
+    func removeObject(_ address: String, _ tx: any SQLTx) throws {
+        if try tx.execute("DELETE FROM objects WHERE address = ?", [address]) > 0 { _ = try Self.bumpSerial(tx) }
+    }
+
+    static func objects(_ tx: any SQLTx) throws -> [ManagedObject] {
+        try tx.rows("SELECT * FROM objects ORDER BY address").map(ManagedObject.init(row:))
     }
 
     /// The object as it may be stored: masked, and its hash recomputed when masking changed the body.
@@ -101,9 +103,9 @@ extension StateStore {
         return o
     }
 
-    private func insert(_ o: ManagedObject, run: RunID?, _ db: Database) throws {
+    func insert(_ o: ManagedObject, run: RunID?, _ tx: any SQLTx) throws {
         let deps = String(decoding: try JSONEncoder().encode(o.dependencies), as: UTF8.self)
-        try db.execute(sql: """
+        try tx.execute("""
             INSERT INTO objects (address, cluster, api_version, kind, namespace, name, uid, resource_version, applied,
                                  applied_hash, dependencies, sensitive, created_at, updated_at, last_run)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -113,7 +115,7 @@ extension StateStore {
                 resource_version = excluded.resource_version, applied = excluded.applied,
                 applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
                 sensitive = excluded.sensitive, updated_at = excluded.updated_at, last_run = excluded.last_run
-            """, arguments: [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
+            """, [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
                              o.applied.canonicalText, o.appliedHash, deps, o.sensitive, Millis.from(o.createdAt),
                              Millis.from(o.updatedAt), run?.rawValue])
     }

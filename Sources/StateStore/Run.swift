@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KubeModel
 
 /// The ID of one run (a UUID), as recorded in `runs` and shown by `meshform state history`.
@@ -42,12 +41,12 @@ public struct Run: Codable, Sendable, Equatable {
     public var outcome: RunOutcome?
     public var message: String?
 
-    init(row: Row) {
-        id = RunID(rawValue: row["id"]); kind = RunKind(rawValue: row["kind"]) ?? .plan
-        who = row["who"]; host = row["host"]; pid = row["pid"]; startedAt = Millis.date(row["started_at"])
-        finishedAt = (row["finished_at"] as Int64?).map(Millis.date); configHash = row["config_hash"]
-        serialBefore = row["serial_before"]; serialAfter = row["serial_after"]
-        outcome = (row["outcome"] as String?).flatMap(RunOutcome.init(rawValue:)); message = row["message"]
+    init(row: SQLRow) {
+        id = RunID(rawValue: row.text("id")); kind = RunKind(rawValue: row.text("kind")) ?? .plan
+        who = row.text("who"); host = row.text("host"); pid = Int(row.int("pid")); startedAt = Millis.date(row.int("started_at"))
+        finishedAt = row.optInt("finished_at").map(Millis.date); configHash = row.optText("config_hash")
+        serialBefore = Int(row.int("serial_before")); serialAfter = row.optInt("serial_after").map { Int($0) }
+        outcome = row.optText("outcome").flatMap(RunOutcome.init(rawValue:)); message = row.optText("message")
     }
 }
 
@@ -55,49 +54,51 @@ extension StateStore {
     /// Records the start of a run (its serial before) and returns its ID. Does not bump the serial.
     public func beginRun(kind: RunKind, who: String, configHash: String?) throws -> RunID {
         let id = RunID(rawValue: UUID().uuidString.lowercased())
-        try write { db in
-            try db.execute(sql: """
+        try write { tx in
+            try tx.execute("""
                 INSERT INTO runs (id, kind, who, host, pid, started_at, config_hash, serial_before)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id.rawValue, kind.rawValue, who, ProcessInfo.processInfo.hostName,
-                                 Int(ProcessInfo.processInfo.processIdentifier), Millis.now, configHash, try Self.serial(db)])
+                """, [id.rawValue, kind.rawValue, who, ProcessInfo.processInfo.hostName,
+                      Int(ProcessInfo.processInfo.processIdentifier), Millis.now, configHash, try Self.serial(tx)])
         }
         return id
     }
 
     /// Records how a run ended and the serial it left. Also used by `recover` to close a crashed run.
     public func finishRun(_ id: RunID, outcome: RunOutcome, message: String?) throws {
-        try write { db in
-            try db.execute(sql: "UPDATE runs SET finished_at = ?, outcome = ?, message = ?, serial_after = ? WHERE id = ?",
-                           arguments: [Millis.now, outcome.rawValue, message, try Self.serial(db), id.rawValue])
-            if db.changesCount == 0 { throw StateError.noSuchRun(path: path, id: id.rawValue) }
+        try write { tx in
+            if try tx.execute("UPDATE runs SET finished_at = ?, outcome = ?, message = ?, serial_after = ? WHERE id = ?",
+                              [Millis.now, outcome.rawValue, message, try Self.serial(tx), id.rawValue]) == 0 {
+                throw StateError.noSuchRun(path: path, id: id.rawValue)
+            }
         }
     }
 
     /// The run with this ID, or nil.
     public func run(_ id: RunID) throws -> Run? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id.rawValue]).map(Run.init(row:)) }
+        try read { tx in try tx.row("SELECT * FROM runs WHERE id = ?", [id.rawValue]).map(Run.init(row:)) }
     }
 
     /// The most recent runs, newest first.
     public func runs(limit: Int) throws -> [Run] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", arguments: [limit]).map(Run.init(row:))
+        try read { tx in
+            try tx.rows("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", [limit]).map(Run.init(row:))
         }
     }
 
     /// The newest apply/destroy/recover run that never finished, with its journal: a crashed run for
     /// `meshform recover`, or one in progress right now (then the lock is held: see `StateSnapshot`).
     public func unfinishedRun() throws -> (Run, [JournalStep])? {
-        try read { db in try Self.unfinishedRun(db) }
+        try read { tx in try Self.unfinishedRun(tx) }
     }
 
-    static func unfinishedRun(_ db: Database) throws -> (Run, [JournalStep])? {
+    /// (`rowid` is SQLite's insertion order; the PostgreSQL schema has an identity column of that name.)
+    static func unfinishedRun(_ tx: any SQLTx) throws -> (Run, [JournalStep])? {
         let kinds = RunKind.allCases.filter(\.changesObjects).map { "'\($0.rawValue)'" }.joined(separator: ",")
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try tx.row("""
             SELECT * FROM runs WHERE finished_at IS NULL AND kind IN (\(kinds)) ORDER BY started_at DESC, rowid DESC LIMIT 1
             """) else { return nil }
         let run = Run(row: row)
-        return (run, try journal(db, run: run.id))
+        return (run, try journal(tx, run: run.id))
     }
 }

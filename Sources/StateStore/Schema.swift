@@ -82,12 +82,7 @@ enum Schema {
                 """)
             // Identity and the keyed-hash key are fixed here, in the same transaction that creates the
             // file's tables: a state file never exists without its lineage.
-            var key = [UInt8](repeating: 0, count: 32)
-            var rng = SystemRandomNumberGenerator()
-            for i in key.indices { key[i] = UInt8.random(in: .min ... .max, using: &rng) }
-            let now = Millis.now
-            try db.execute(sql: "INSERT INTO meta(key, value) VALUES ('format', ?), ('lineage', ?), ('serial', 0), ('secret_key', ?), ('created_at', ?)",
-                           arguments: [format, UUID().uuidString.lowercased(), Hex.encode(key), now])
+            try initialMeta(GRDBTx(db: db))
         }
         m.registerMigration(v2) { db in
             try db.execute(sql: """
@@ -123,6 +118,16 @@ enum Schema {
 }
 
 extension Schema {
+    /// The new state's identity: format, a fresh lineage, serial 0, a random keyed-hash key. Both backends'
+    /// `v1-initial` migrations call this in the transaction that creates the tables.
+    static func initialMeta(_ tx: any SQLTx) throws {
+        var key = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in key.indices { key[i] = UInt8.random(in: .min ... .max, using: &rng) }
+        try tx.execute("INSERT INTO meta(key, value) VALUES ('format', ?), ('lineage', ?), ('serial', 0), ('secret_key', ?), ('created_at', ?)",
+                       [format, UUID().uuidString.lowercased(), Hex.encode(key), Millis.now])
+    }
+
     /// The first value in the file that later code could not use, as "<table> row <key>: <problem>", or nil.
     ///
     /// SQLite stores whatever it is given, so a hand-edited or damaged file can hold a serial of `abc` (which

@@ -23,6 +23,10 @@ public enum StateError: Error, Equatable, CustomStringConvertible, LocalizedErro
     case noSuchRun(path: String, id: String)
     /// A write on a store opened with `openReadOnly`.
     case readOnly(path: String)
+    /// `state migrate` to a state that already holds another mesh's history (another lineage).
+    case lineageMismatch(path: String, theirs: String, ours: String)
+    /// A `--state`/`MESHFORM_STATE` value that cannot be used as given (e.g. a URL holding a password).
+    case badLocation(location: String, detail: String)
     /// Any other SQLite or file-system failure (disk full, permissions, ...).
     case io(path: String, detail: String)
 
@@ -47,6 +51,10 @@ public enum StateError: Error, Equatable, CustomStringConvertible, LocalizedErro
             return "run \(id) is not recorded in state file \(p)"
         case .readOnly(let p):
             return "state file \(p) was opened read-only; this operation writes"
+        case .lineageMismatch(let p, let theirs, let ours):
+            return "\(p) holds another state (lineage \(theirs), not \(ours)); nothing was written. Migrate to an empty location, or remove that state first"
+        case .badLocation(let l, let d):
+            return "state location \(l): \(d)"
         case .io(let p, let d):
             return "state file \(p): \(d)"
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The write lock: a lease on the state file, held by one writing run (apply, destroy, recover, plan -out).
 ///
@@ -24,10 +23,18 @@ public struct StateLock: Codable, Sendable, Equatable {
         return "\(holder) (\(operation), pid \(pid) on \(host), since \(since)\(run.map { ", run \($0)" } ?? ""), lock \(id))"
     }
 
-    init(row: Row) {
-        id = row["id"]; holder = row["holder"]; operation = row["operation"]; pid = row["pid"]; host = row["host"]
-        run = (row["run"] as String?).map(RunID.init(rawValue:))
-        acquiredAt = Millis.date(row["acquired_at"]); expiresAt = Millis.date(row["expires_at"])
+    init(row: SQLRow) {
+        id = row.text("id"); holder = row.text("holder"); operation = row.text("operation"); pid = Int(row.int("pid"))
+        host = row.text("host"); run = row.optText("run").map(RunID.init(rawValue:))
+        acquiredAt = Millis.date(row.int("acquired_at")); expiresAt = Millis.date(row.int("expires_at"))
+    }
+
+    /// Writes the lease row (the caller removed any previous one in the same transaction).
+    static func insert(_ l: StateLock, _ tx: any SQLTx) throws {
+        try tx.execute("""
+            INSERT INTO lock (singleton, id, holder, operation, pid, host, run, acquired_at, expires_at)
+            VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [l.id, l.holder, l.operation, l.pid, l.host, l.run?.rawValue, Millis.from(l.acquiredAt), Millis.from(l.expiresAt)])
     }
 
     init(id: String, holder: String, operation: String, pid: Int, host: String, run: RunID?, acquiredAt: Date, expiresAt: Date) {
@@ -74,26 +81,13 @@ extension StateStore {
         }
     }
 
-    private enum Attempt { case acquired(StateLock), heldBy(StateLock) }
-
-    /// One attempt, in one write transaction: take the lock if it is free, expired or stale.
-    private func tryLock(who: String, operation: String, lease: Duration, run: RunID?) throws -> Attempt {
+    /// One attempt: the backend takes the lock if it is free (or its holder is gone), else names the holder.
+    private func tryLock(who: String, operation: String, lease: Duration, run: RunID?) throws -> LockAttempt {
         let now = Date()
         let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
                              pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
                              run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
-        return try write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1") {
-                let cur = StateLock(row: row)
-                if cur.isLive(at: now) { return .heldBy(cur) }
-            }
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO lock (singleton, id, holder, operation, pid, host, run, acquired_at, expires_at)
-                VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [mine.id, mine.holder, mine.operation, mine.pid, mine.host, mine.run?.rawValue,
-                                 Millis.from(mine.acquiredAt), Millis.from(mine.expiresAt)])
-            return .acquired(mine)
-        }
+        return try backend.tryLock(mine)
     }
 
     /// `acquireLock` for async code: waits with `Task.sleep` (no blocked thread) and stops waiting when
@@ -133,10 +127,10 @@ extension StateStore {
     public func renewLock(_ l: StateLock, lease: Duration = .seconds(120)) throws -> StateLock {
         var renewed = l
         renewed.expiresAt = Date().addingTimeInterval(lease.seconds)
-        try write { db in
-            try db.execute(sql: "UPDATE lock SET expires_at = ? WHERE singleton = 1 AND id = ?",
-                           arguments: [Millis.from(renewed.expiresAt), l.id])
-            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        try write { tx in
+            if try tx.execute("UPDATE lock SET expires_at = ? WHERE singleton = 1 AND id = ?", [Millis.from(renewed.expiresAt), l.id]) == 0 {
+                throw StateError.lockLost(path: path, id: l.id)
+            }
         }
         return renewed
     }
@@ -144,40 +138,39 @@ extension StateStore {
     /// Records which run works under the lock (shown to anyone who finds the file locked).
     @discardableResult
     public func attachRun(_ run: RunID, to l: StateLock) throws -> StateLock {
-        try write { db in
-            try db.execute(sql: "UPDATE lock SET run = ? WHERE singleton = 1 AND id = ?", arguments: [run.rawValue, l.id])
-            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        try write { tx in
+            if try tx.execute("UPDATE lock SET run = ? WHERE singleton = 1 AND id = ?", [run.rawValue, l.id]) == 0 {
+                throw StateError.lockLost(path: path, id: l.id)
+            }
         }
         var l = l; l.run = run; return l
     }
 
     /// Releases the lock. Throws `StateError.lockLost` if it was not this lock any more (nothing is released then).
     public func releaseLock(_ l: StateLock) throws {
-        try write { db in
-            try db.execute(sql: "DELETE FROM lock WHERE singleton = 1 AND id = ?", arguments: [l.id])
-            if db.changesCount == 0 { throw StateError.lockLost(path: path, id: l.id) }
+        try write { tx in
+            if try tx.execute("DELETE FROM lock WHERE singleton = 1 AND id = ?", [l.id]) == 0 {
+                throw StateError.lockLost(path: path, id: l.id)
+            }
         }
+        try backend.released(l)
     }
 
     /// Breaks the lock with this ID (`meshform state unlock ID`), whoever holds it. The ID must match, so a
     /// lock taken by someone else since the user looked is never broken by mistake.
     public func forceUnlock(id: String) throws {
-        try write { db in
-            try db.execute(sql: "DELETE FROM lock WHERE singleton = 1 AND id = ?", arguments: [id])
-            if db.changesCount == 0 {
-                let cur = try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:))
-                throw StateError.noSuchLock(path: path, id: id, current: cur)
-            }
+        let broken = try write { tx in
+            let cur = try tx.row("SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:))
+            guard let cur, cur.id == id else { throw StateError.noSuchLock(path: path, id: id, current: cur) }
+            try tx.execute("DELETE FROM lock WHERE singleton = 1 AND id = ?", [id])
+            return cur
         }
+        try backend.broken(broken)
     }
 
     /// The current lock if it is live (unexpired, holder not known dead), else nil. Takes no lock.
     public func currentLock() throws -> StateLock? {
-        try read { db in try Self.currentLock(db) }
-    }
-
-    static func currentLock(_ db: Database) throws -> StateLock? {
-        try Row.fetchOne(db, sql: "SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)).flatMap { $0.isLive(at: Date()) ? $0 : nil }
+        try read { tx in try backend.liveLock(tx) }
     }
 }
 

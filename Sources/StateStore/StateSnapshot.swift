@@ -1,8 +1,7 @@
 import Foundation
-import GRDB
 
 /// Everything a planner or drift check needs from state, read in one transaction: the objects, serial
-/// and lineage always belong together, even while an apply is writing (WAL snapshot isolation).
+/// and lineage always belong together, even while an apply is writing (SQLite's WAL snapshot, PostgreSQL's REPEATABLE READ).
 public struct StateSnapshot: Sendable {
     public var lineage: String
     public var serial: Int
@@ -24,17 +23,15 @@ public struct StateSnapshot: Sendable {
 extension StateStore {
     /// One consistent read of the whole state. Takes no lock and never waits for a writer.
     public func snapshot() throws -> StateSnapshot {
-        try read { db in
-            let unfinished = try Self.unfinishedRun(db)
+        try read { tx in
+            let unfinished = try Self.unfinishedRun(tx)
             return StateSnapshot(
-                lineage: lineage, serial: try Self.serial(db), objects: try Self.objects(db),
-                lastApplyConfigHash: try String.fetchOne(db, sql: """
+                lineage: lineage, serial: try Self.serial(tx), objects: try Self.objects(tx),
+                lastApplyConfigHash: try tx.row("""
                     SELECT config_hash FROM runs WHERE kind = 'apply' AND outcome = 'succeeded' ORDER BY finished_at DESC, rowid DESC LIMIT 1
-                    """),
-                lock: try Self.currentLock(db), unfinishedRun: unfinished?.0, unfinishedJournal: unfinished?.1 ?? [],
-                clusters: try Row.fetchAll(db, sql: "SELECT name, context, kubeconfig FROM clusters ORDER BY name").map {
-                    ClusterRecord(name: $0["name"], context: $0["context"], kubeconfig: $0["kubeconfig"])
-                })
+                    """)?.optText("config_hash"),
+                lock: try backend.liveLock(tx), unfinishedRun: unfinished?.0, unfinishedJournal: unfinished?.1 ?? [],
+                clusters: try Self.clusters(tx))
         }
     }
 }

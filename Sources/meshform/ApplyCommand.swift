@@ -78,7 +78,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @Argument(help: "The mesh file, or a plan saved with `meshform plan -out`.") var file: String
     @Option(name: .long, help: "The mesh file a saved plan was made from (default: the one recorded in the plan).") var meshFile: String?
-    @Option(name: .long, help: "The state file (default: state/<mesh>.db).") var state: String?
+    @Option(name: .long, help: stateHelp) var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
     @OptionGroup var run: RunOptions
     @Option(name: [.customLong("target"), .customLong("target", withSingleDash: true)], help: "Only this address and its dependencies.")
@@ -96,9 +96,9 @@ struct ApplyCommand: AsyncParsableCommand {
             if SavedPlan.isSavedPlan(file) {
                 let saved = try SavedPlan.read(file)
                 request.saved = saved
-                session = try MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: state)
+                session = try MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: stateLocation(state))
             } else {
-                session = try MeshSession(meshFile: file, statePath: state)
+                session = try MeshSession(meshFile: file, statePath: stateLocation(state))
             }
             try await ApplyRunner.run(session: session, request: request, autoApprove: run.autoApprove,
                                       color: Terminal.useColor(noColor: noColor))

@@ -13,10 +13,10 @@ struct StateCommand: ParsableCommand {
         commandName: "state",
         abstract: "Inspect the state file: managed objects, run history, the write lock.",
         discussion: """
-            The state file is SQLite (schema and guarantees: docs/state.md). Secret values are stored only \
+            The state is a SQLite file or a PostgreSQL schema (schema and guarantees: docs/state.md). Secret values are stored only \
             as keyed hashes and are shown as (sensitive).
             """,
-        subcommands: [StateList.self, StateShow.self, StateHistory.self, StateUnlock.self]
+        subcommands: [StateList.self, StateShow.self, StateHistory.self, StateUnlock.self, StateMigrate.self]
     )
 }
 
@@ -28,12 +28,12 @@ struct StateCommandError: Error, CustomStringConvertible {
 
 /// The `--state PATH` option shared by the state subcommands.
 struct StateFileOption: ParsableArguments {
-    @Option(name: .customLong("state"), help: ArgumentHelp("State file (default: the only .db under ./state/).", valueName: "PATH"))
+    @Option(name: .customLong("state"), help: ArgumentHelp("State file or postgres:// URL (default: $MESHFORM_STATE, else the only .db under ./state/).", valueName: "PATH|URL"))
     var path: String?
 
-    /// The state file to use: `--state`, or the only `state/*.db`.
+    /// The state to use: `--state`, `MESHFORM_STATE`, or the only `state/*.db`.
     func resolve() throws -> String {
-        if let path { return path }
+        if let path = stateLocation(path) { return try Self.namingSchema(path) }
         let dir = "state"
         let dbs = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".db") }.sorted()
         switch dbs.count {
@@ -41,6 +41,17 @@ struct StateFileOption: ParsableArguments {
         case 0: throw StateCommandError("no state file under ./state/; pass --state PATH")
         default: throw StateCommandError("several state files under ./state/ (\(dbs.joined(separator: ", "))); pass --state PATH")
         }
+    }
+}
+
+extension StateFileOption {
+    /// A PostgreSQL URL must name its schema here: without a mesh file there is no mesh name to default to (plan and
+    /// apply use the mesh's name), and guessing would show or change another mesh's state.
+    static func namingSchema(_ location: String) throws -> String {
+        if StateLocation.isURL(location), URLComponents(string: location)?.queryItems?.contains(where: { $0.name == "schema" }) != true {
+            throw StateCommandError("\(location) names no schema; add &schema=NAME (plan and apply use the mesh's name, lower-cased)")
+        }
+        return location
     }
 }
 
@@ -183,5 +194,26 @@ struct StateUnlock: ParsableCommand {
         let store = try StateStore.open(path: path, create: false)
         try store.forceUnlock(id: id)
         print("Lock \(id) on \(path) released.")
+    }
+}
+
+struct StateMigrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Move the state to another backend (SQLite file <-> PostgreSQL), lineage and serial kept.",
+        discussion: """
+            Copies objects, runs and journals, drift history and clusters, holding both write locks; the copy is one \
+            transaction on the target. The target must be empty or hold the same lineage; one of another lineage is \
+            refused and left untouched. The source is left as it was: remove it yourself once you use the target.
+            """)
+    @OptionGroup var state: StateFileOption
+    @Option(name: .customLong("to"), help: ArgumentHelp("The target: a file path or a postgres:// URL.", valueName: "PATH|URL"))
+    var to: String
+
+    func run() throws {
+        let from = try state.resolve()
+        let source = try StateStore.open(path: from, create: false)
+        let target = try StateStore.open(path: StateFileOption.namingSchema(to), create: true)
+        let (objects, runs) = try source.migrate(to: target, who: StateStore.currentUser())
+        print("Migrated \(source.path) to \(target.path): lineage \(source.lineage), serial \(try source.serial()), \(objects) objects, \(runs) runs.")
     }
 }

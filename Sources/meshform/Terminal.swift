@@ -60,10 +60,20 @@ struct Terminal {
 struct MeshOptions: ParsableArguments {
     /// Required: a command that changes clusters must never pick a mesh file the user did not name.
     @Argument(help: "The mesh file.") var meshFile: String
-    @Option(name: .long, help: "The state file (default: state/<mesh>.db).") var state: String?
+    @Option(name: .long, help: stateHelp) var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
 
-    func session() throws -> MeshSession { try MeshSession(meshFile: meshFile, statePath: state) }
+    func session() throws -> MeshSession { try MeshSession(meshFile: meshFile, statePath: stateLocation(state)) }
+}
+
+let stateHelp = ArgumentHelp("""
+    The state: a file (default: state/<mesh>.db) or postgres://USER@HOST:PORT/DB?sslmode=verify-full[&schema=NAME] \
+    (password from PGPASSWORD or ~/.pgpass, never in the URL). Default: $MESHFORM_STATE.
+    """, valueName: "PATH|URL")
+
+/// `--state`, else `MESHFORM_STATE`, else nil (the command's default).
+func stateLocation(_ option: String?) -> String? {
+    option ?? ProcessInfo.processInfo.environment["MESHFORM_STATE"].flatMap { $0.isEmpty ? nil : $0 }
 }
 
 /// Runs `body`, printing an error as users expect (no stack, no Swift type names) and exiting 1.

@@ -182,21 +182,23 @@ public final class Executor: @unchecked Sendable {
             let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
+            // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
-            try store.upsert(record, run: run)
+            let waitFor = r.readiness.condition
+            try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue,
+                                                     phase: waitFor == nil ? .done : .written, before: previous?.applied,
+                                                     after: record.applied, error: nil, dependencies: dependencies),
+                              recording: .upsert(record))
             var ready = applied
-            if r.readiness.condition != nil {
-                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .written,
-                                                         before: previous?.applied, after: record.applied, error: nil,
-                                                         dependencies: dependencies))
+            if waitFor != nil {
                 if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
                     emit(.waiting(address: change.address, what: $0))
                 }) { ready = live }
+                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
+                                                         before: previous?.applied, after: record.applied, error: nil,
+                                                         dependencies: dependencies))
             }
             resolveProduced(by: r.address, from: ready)
-            try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
-                                                     before: previous?.applied, after: record.applied, error: nil,
-                                                     dependencies: dependencies))
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
@@ -225,9 +227,9 @@ public final class Executor: @unchecked Sendable {
                     emit(.waiting(address: change.address, what: "deletion (\($0))"))
                 }
             }
-            try store.remove(address: change.address, run: run)
             try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
-                                                     before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
+                                                     before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
+                              recording: .remove(change.address))
             emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)

@@ -19,16 +19,18 @@ public final class MeshSession: @unchecked Sendable {
         self.environment = environment
         let topology = try MeshFile.load(path: meshFile, environment: environment)
         self.mesh = try Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
-        self.statePath = statePath ?? "state/\(topology.name).db"
+        // A file path, or a PostgreSQL URL given this mesh's own schema when it names none.
+        self.statePath = StateLocation.forMesh(statePath ?? "state/\(topology.name).db", mesh: topology.name)
     }
 
-    public var stateExists: Bool { FileManager.default.fileExists(atPath: statePath) }
+    /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".
+    public var stateExists: Bool { get throws { try StateStore.exists(at: statePath) } }
 
     // MARK: - Plan (read-only, lock-free)
 
     /// The plan against the current state and live objects. Takes no lock and writes nothing.
     public func plan(_ options: PlanOptions) async throws -> (Plan, ComputedValues) {
-        let store = stateExists ? try StateStore.openReadOnly(path: statePath) : nil
+        let store = try stateExists ? try StateStore.openReadOnly(path: statePath) : nil
         let clusters = options.refresh
             ? try Clusters(topology: mesh.topology, recorded: try store?.clusters() ?? [], environment: environment, options: clientOptions)
             : nil
@@ -98,7 +100,7 @@ public final class MeshSession: @unchecked Sendable {
     /// Plans (or checks the saved plan), asks `confirm`, and runs it. Holds the state's write lock throughout.
     public func apply(_ request: ApplyRequest, confirm: @escaping @Sendable (Plan) async -> Bool,
                       emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> (Plan, ApplyResult) {
-        let existed = stateExists
+        let existed = try stateExists
         // StateStore.open creates missing parent directories itself, mode 0700.
         let store = try StateStore.open(path: statePath, create: true)
         let lease = try await Self.takeLock(store, who: request.apply.who, operation: request.plan.operation.rawValue,

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import KubeModel
+import PostgresTestSupport
+@testable import StateStore
+
+/// The process's PostgreSQL server, with `PGPASSWORD` set as a user would set it; nil when PostgreSQL is missing.
+func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
+
+/// The state model on a real PostgreSQL 15 server: one schema per test.
+@Suite struct PostgresStateTests {
+    @Test func theModelRoundTripsWithTheSameMigrations() throws {
+        let pg = try postgres(), url = pg.url()
+        let store = try StateStore.open(path: url)
+        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
+        #expect(try store.serial() == 0)
+        let run = try store.beginRun(kind: .apply, who: "alice", configHash: "h1")
+        let web = managed(deployment("web")), api = managed(deployment("api"), deps: [web.address])
+        try store.upsert([web, api], run: run)
+        try store.journal(run, step: JournalStep(address: web.address, action: "create", phase: .started, after: web.applied, dependencies: []))
+        try store.recordCluster(ClusterRecord(name: "remote1", context: "ctx", kubeconfig: nil))
+        try store.recordDriftCheck(findings: [DriftFinding(address: web.address, cluster: "remote1", kind: .modified, fields: ["spec.replicas"])], at: Date())
+        #expect(try store.serial() == 1)
+        #expect(try store.unfinishedRun()?.0.id == run)
+        try store.finishRun(run, outcome: .succeeded, message: nil)
+
+        let ro = try StateStore.openReadOnly(path: url)
+        #expect(ro.lineage == store.lineage)
+        let snap = try ro.snapshot()
+        #expect(snap.serial == 1 && snap.objects.map(\.address) == [api.address, web.address].sorted())
+        #expect(snap.objects.first { $0.address == api.address }?.dependencies == [web.address])
+        #expect(snap.objects.first { $0.address == web.address }?.applied == web.applied)
+        #expect(snap.lastApplyConfigHash == "h1" && snap.unfinishedRun == nil && snap.clusters.map(\.name) == ["remote1"])
+        #expect(try ro.openDrift().map(\.fields) == [["spec.replicas"]])
+        #expect(try ro.runs(limit: 5).map(\.serialAfter) == [1])
+        #expect(try ro.integrityProblems() == [])
+        #expect(throws: StateError.readOnly(path: ro.path)) { try ro.upsert(web, run: nil) }
+        #expect(!ro.path.contains(pg.password))
+    }
+
+    @Test func aStepsObjectAndJournalEntryAreOneTransaction() throws {
+        let pg = try postgres()
+        for location in [pg.url(), TempState().path] {
+            let store = try StateStore.open(path: location)
+            let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
+            let web = managed(deployment("web"))
+            try store.journal(run, step: JournalStep(address: web.address, action: "create", phase: .done, after: web.applied),
+                              recording: .upsert(web))
+            #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
+            // A step whose journal entry cannot be written records nothing either: the run ID is not in `runs`.
+            #expect(throws: StateError.self) {
+                try store.journal(RunID(rawValue: "no-such-run"), step: JournalStep(address: web.address, action: "delete", phase: .done),
+                                  recording: .remove(web.address))
+            }
+            #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
+            try store.journal(run, step: JournalStep(address: web.address, action: "delete", phase: .done), recording: .remove(web.address))
+            #expect(try store.serial() == 2 && store.object(address: web.address) == nil && store.journal(of: run).count == 2)
+        }
+    }
+
+    @Test func badLocationsAreRefusedBeforeAnythingIsTouched() throws {
+        let e = #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice:hunter2@db.example.com/mesh") }
+        #expect(e?.description.contains("PGPASSWORD") == true && e?.description.contains("hunter2") == false)
+        #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?password=hunter2") }
+        let mode = #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?sslmode=prefer") }
+        #expect(mode?.description.contains("verify-full") == true)
+        #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?schema=Bad-Name") }
+        let loc = try PostgresLocation(url: "postgres://alice@db.example.com/mesh", environment: ["HOME": "/nonexistent"])
+        #expect(loc.sslMode == .verifyFull && loc.port == 5432 && loc.schema == "meshform" && loc.password == nil)
+        #expect(StateLocation.forMesh("postgres://a@h/db?sslmode=disable", mesh: "Prod-East") == "postgres://a@h/db?sslmode=disable&schema=prod_east")
+        #expect(StateLocation.forMesh("state/x.db", mesh: "x") == "state/x.db")
+    }
+
+    @Test func thePasswordComesFromPgpassAsLibpqReadsIt() throws {
+        let t = TempState()
+        let file = t.file("pgpass")
+        try "# comment\nother:5432:*:alice:nope\ndb.example.com:*:mesh:alice:s3cr\\:et\n*:*:*:*:fallback\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        let env = ["PGPASSFILE": file, "HOME": t.dir]
+        #expect(try PostgresLocation(url: "postgres://alice@db.example.com:6432/mesh", environment: env).password == "s3cr:et")
+        #expect(try PostgresLocation(url: "postgres://bob@other/x", environment: env).password == "fallback")
+        #expect(try PostgresLocation(url: "postgres://alice@other/x", environment: env.merging(["PGPASSWORD": "env"]) { $1 }).password == "env")
+        chmod(file, 0o644)   // libpq ignores a password file others may read
+        #expect(try PostgresLocation(url: "postgres://alice@db.example.com/mesh", environment: env).password == nil)
+    }
+
+    @Test func aWrongPasswordOrNoServerIsAClearErrorAndCreatesNothing() throws {
+        let pg = try postgres(), url = pg.url()
+        let wrong = try PostgresLocation(url: url, environment: ["PGPASSWORD": "wrong"])
+        let e = #expect(throws: StateError.self) { _ = try PostgresBackend.open(wrong, create: true, readOnly: false) }
+        #expect(e?.description.contains("password authentication failed") == true && e?.description.contains("wrong") == false)
+        #expect(try StateStore.exists(at: url) == false)
+        let none = try PostgresLocation(url: url, environment: ["HOME": "/nonexistent"])
+        let e2 = #expect(throws: StateError.self) { _ = try PostgresBackend.open(none, create: true, readOnly: false) }
+        #expect(e2?.description.contains("PGPASSWORD") == true)
+        let closed = url.replacingOccurrences(of: ":\(pg.port)/", with: ":\(try PostgresTestServer.freePort())/")
+        let e3 = #expect(throws: StateError.self) { try StateStore.open(path: closed) }
+        #expect(e3?.description.contains("127.0.0.1") == true)
+        // TLS is verified by default: a server without TLS is refused, not used in clear.
+        let e4 = #expect(throws: StateError.self) { try StateStore.open(path: url.replacingOccurrences(of: "sslmode=disable", with: "sslmode=verify-full")) }
+        #expect(e4?.description.contains("TLS") == true)
+    }
+
+    @Test func foreignAndNewerSchemasAreRefused() throws {
+        let pg = try postgres()
+        #expect(throws: StateError.notFound(path: try PostgresLocation(url: pg.url(schema: "absent")).display)) {
+            try StateStore.open(path: pg.url(schema: "absent"), create: false)
+        }
+        let foreign = pg.url()
+        _ = try StateStore.open(path: foreign).write { tx in try tx.execute("DROP TABLE meta", []) }
+        let e = #expect(throws: StateError.self) { try StateStore.open(path: foreign) }
+        guard case .foreign = e else { Issue.record("expected .foreign, got \(String(describing: e))"); return }
+        let newer = pg.url()
+        _ = try StateStore.open(path: newer).write { tx in try tx.execute("INSERT INTO meshform_migrations VALUES ('v9-future', 9)", []) }
+        let e2 = #expect(throws: StateError.self) { try StateStore.openReadOnly(path: newer) }
+        guard case .newerSchema(_, let unknown) = e2 else { Issue.record("expected .newerSchema, got \(String(describing: e2))"); return }
+        #expect(unknown == ["v9-future"])
+    }
+
+    @Test func theLockHoldsAcrossSessionsNamesItsHolderAndDiesWithItsSession() throws {
+        let pg = try postgres(), url = pg.url()
+        let a = try StateStore.open(path: url), b = try StateStore.open(path: url)
+        let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
+        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
+        let e = #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        guard case .locked(_, let holder) = e else { Issue.record("expected .locked, got \(String(describing: e))"); return }
+        #expect(holder.id == lock.id && holder.holder == "alice" && holder.run == run && holder.host == ProcessInfo.processInfo.hostName)
+        #expect(try b.snapshot().lock?.id == lock.id)
+        // Readers never wait for the holder.
+        #expect(try StateStore.openReadOnly(path: url).snapshot().serial == 0)
+        try a.renewLock(lock)
+        try a.releaseLock(lock)
+        #expect(try b.currentLock() == nil)
+        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        // The holder's session ends without releasing (a killed process): the server frees the lock.
+        (b.backend as! PostgresBackend).close()
+        #expect(try a.currentLock() == nil)
+        let l3 = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let now = try a.currentLock()
+        #expect(l3.id != l2.id && now?.holder == "alice")
+    }
+
+    @Test func unlockEndsTheHoldersSessionAndItLearnsIt() throws {
+        let pg = try postgres(), url = pg.url()
+        let holder = try StateStore.open(path: url), admin = try StateStore.open(path: url)
+        let lock = try holder.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        #expect(throws: StateError.self) { try admin.forceUnlock(id: "not-the-lock") }
+        try admin.forceUnlock(id: lock.id)
+        #expect(throws: StateError.self) { try holder.renewLock(lock) }
+        let mine = try admin.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        #expect(try admin.currentLock()?.id == mine.id)
+    }
+
+    @Test func migrateMovesStateBothWaysKeepingLineageAndSerial() throws {
+        let pg = try postgres(), t = TempState()
+        let sqlite = try StateStore.open(path: t.path)
+        let run = try sqlite.beginRun(kind: .apply, who: "alice", configHash: "h")
+        let secret: JSON = ["apiVersion": "v1", "kind": "Secret", "metadata": ["name": "tok", "namespace": "sample"], "stringData": ["token": "canary-123"]]
+        try sqlite.upsert([managed(deployment("web")), managed(secret)], run: run)
+        try sqlite.journal(run, step: JournalStep(address: "a", action: "create", phase: .done, dependencies: ["b"]))
+        try sqlite.finishRun(run, outcome: .succeeded, message: nil)
+        try sqlite.recordDriftCheck(findings: [DriftFinding(address: "a", cluster: "remote1", kind: .deleted)], at: Date())
+        let before = try sqlite.snapshot()
+
+        let url = pg.url()
+        let copied = try sqlite.migrate(to: StateStore.open(path: url), who: "alice")
+        #expect(copied.objects == 2 && copied.runs == 1)
+        let onPG = try StateStore.open(path: url)
+        #expect(onPG.lineage == sqlite.lineage && onPG.secretKey == sqlite.secretKey)
+        let snap = try onPG.snapshot()
+        #expect(snap.serial == before.serial && snap.objects == before.objects && snap.lastApplyConfigHash == "h")
+        #expect(try onPG.journal(of: run) == sqlite.journal(of: run) && onPG.driftHistory() == sqlite.driftHistory())
+        // Generated ids continue above the copied ones.
+        let r2 = try onPG.beginRun(kind: .apply, who: "bob", configHash: nil)
+        try onPG.journal(r2, step: JournalStep(address: "c", action: "create", phase: .started))
+        #expect(try onPG.runs(limit: 5).first?.id == r2)
+
+        // And back, to a new file.
+        let back = t.file("back.db")
+        _ = try onPG.migrate(to: StateStore.open(path: back), who: "alice")
+        let file = try StateStore.open(path: back)
+        let (fileSerial, fileObjects) = (try file.serial(), try file.objects())
+        #expect(file.lineage == sqlite.lineage && fileSerial == before.serial && fileObjects == before.objects)
+        #expect(try file.integrityProblems() == [])
+
+        // A target of another lineage is refused and left as it was.
+        let other = try StateStore.open(path: pg.url())
+        try other.upsert(managed(deployment("theirs")), run: nil)
+        let e = #expect(throws: StateError.self) { _ = try sqlite.migrate(to: other, who: "alice") }
+        #expect(e?.description.contains("another state") == true)
+        #expect(try other.objects().map(\.name) == ["theirs"] && other.serial() == 1)
+    }
+}
