@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // KubeSim stops its server with a graceful shutdown (see KubeSim.stop); Hummingbird already depends on it.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // Property-based fuzzing of mesh and state files in `swift test` (issue 13).
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // Team state on PostgreSQL (issue 15): the Swift server ecosystem's maintained PostgreSQL client.
@@ -66,6 +68,7 @@ let package = Package(
             "KubeModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),

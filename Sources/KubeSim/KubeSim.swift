@@ -4,6 +4,7 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import Logging
+import ServiceLifecycle
 import KubeModel
 
 /// A local Kubernetes API server on 127.0.0.1 over HTTPS, that the real kubectl and Meshform talk to
@@ -31,12 +32,14 @@ public final class KubeSim: Sendable {
     let server: Server
     let dataDir: String?
     let runTask: Task<Void, Error>
+    /// Runs the HTTP server; `stop` shuts it down gracefully through it.
+    let serviceGroup: ServiceGroup
     let saver: Task<Void, Never>?
 
     private init(name: String, port: Int, identity: SimIdentity, store: Store, server: Server, dataDir: String?,
-                 runTask: Task<Void, Error>, saver: Task<Void, Never>?) {
+                 runTask: Task<Void, Error>, serviceGroup: ServiceGroup, saver: Task<Void, Never>?) {
         self.name = name; self.port = port; self.identity = identity; self.store = store; self.server = server
-        self.dataDir = dataDir; self.runTask = runTask; self.saver = saver
+        self.dataDir = dataDir; self.runTask = runTask; self.serviceGroup = serviceGroup; self.saver = saver
     }
 
     /// Starts serving; returns once the port is bound.
@@ -68,6 +71,7 @@ public final class KubeSim: Sendable {
         var attempt = 0
         var bound = 0
         var runTask: Task<Void, Error>
+        var group: ServiceGroup
         repeat {
             attempt += 1
             let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
@@ -79,8 +83,10 @@ public final class KubeSim: Sendable {
                     portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
                 },
                 logger: logger)
+            let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+            group = serviceGroup
             runTask = Task {
-                do { try await app.run() } catch { portContinuation.finish(); throw error }
+                do { try await serviceGroup.run() } catch { portContinuation.finish(); throw error }
             }
             for await p in portStream { bound = p }
             if bound == 0 {
@@ -100,7 +106,7 @@ public final class KubeSim: Sendable {
             }
         }
         return KubeSim(name: options.name, port: bound, identity: identity, store: store, server: server,
-                       dataDir: options.dataDir, runTask: runTask, saver: saver)
+                       dataDir: options.dataDir, runTask: runTask, serviceGroup: group, saver: saver)
     }
 
     /// The in-process equivalent of `PUT /admin/faults`.
@@ -113,8 +119,15 @@ public final class KubeSim: Sendable {
         for w in open { w.finish() }   // outside the lock: finishing runs the watch's cleanup, which takes it
         saver?.cancel()
         await saver?.value   // a save still writing an older snapshot must not land after the last one below
-        runTask.cancel()
+        // A graceful shutdown, not a cancelled serving task: cancelling it can drop a connection accepted but not yet
+        // handed to the server, whose NIOAsyncChannel writer then traps on deinit ("Deinited NIOAsyncWriter without
+        // calling finish()", apple/swift-nio#2637 and #3481, where NIO's maintainers advise graceful shutdown). A
+        // request that does not finish in time is cancelled after all.
+        await serviceGroup.triggerGracefulShutdown()
+        let task = runTask
+        let deadline = Task { try await Task.sleep(for: .seconds(10)); task.cancel() }
         _ = await runTask.result
+        deadline.cancel()
         if let dataDir { try Persistence.saveIfDirty(dir: dataDir, store: store) }
     }
 
