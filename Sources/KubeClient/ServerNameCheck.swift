@@ -1,8 +1,6 @@
 import Foundation
 import NIOCore
-import NIOPosix
 import NIOSSL
-import NIOTLS
 
 /// The server name check kubectl makes and NIOSSL does not quite: Go's `crypto/tls` verifies a DNS name
 /// (`tls-server-name`, else the server URL's host) against the certificate's DNS names only
@@ -17,27 +15,12 @@ enum ServerNameCheck {
     /// Throws `message` (to be wrapped as a TLS error naming the cluster) unless the server at `host:port`
     /// presents a certificate naming `name` as Go would require.
     static func verify(host: String, port: Int, name: String, tls: TLSConfiguration, timeout: TimeAmount) async throws {
-        guard IPAddressText.isIP(name) == false else { return }   // an IP name: NIOSSL's IP match is Go's
+        guard !TLSProbe.isIPAddress(name) else { return }   // an IP name: NIOSSL's IP match is Go's
         let context = try NIOSSLContext(configuration: tls)
-        let done = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-        let channel: Channel
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(timeout)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: name))
-                        try channel.pipeline.syncOperations.addHandler(HandshakeDone(promise: done))
-                    }
-                }
-                .connect(host: host, port: port).get()
-        } catch {
-            done.fail(error)
-            throw error
+        guard let leaf = try await TLSProbe.peerCertificate(host: host, port: port, context: context, serverHostname: name,
+                                                            timeout: timeout) else {
+            throw Mismatch(message: "the server presented no certificate")
         }
-        defer { channel.close(promise: nil) }
-        try await done.futureResult.get()
-        guard let leaf = try await channel.nioSSL_peerCertificate().get() else { throw Mismatch(message: "the server presented no certificate") }
         let names = leaf._subjectAlternativeNames().filter { $0.nameType == .dnsName }.map { String(decoding: Array($0.contents), as: UTF8.self) }
         guard names.contains(where: { matches(pattern: $0, name: name) }) else {
             throw Mismatch(message: "x509: certificate is valid for \(names.isEmpty ? "no DNS names" : names.joined(separator: ", ")), not \(name)")
@@ -54,26 +37,5 @@ enum ServerNameCheck {
         let h = n.split(separator: ".", omittingEmptySubsequences: false)
         guard p.count == h.count, !p.contains(where: \.isEmpty) else { return false }
         return zip(p.indices, zip(p, h)).allSatisfy { i, pair in (i == 0 && pair.0 == "*") || pair.0 == pair.1 }
-    }
-
-    /// Completes the promise when the handshake finishes or fails.
-    final class HandshakeDone: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        let promise: EventLoopPromise<Void>
-        init(promise: EventLoopPromise<Void>) { self.promise = promise }
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case TLSUserEvent.handshakeCompleted = event { promise.succeed(()) }
-            context.fireUserInboundEventTriggered(event)
-        }
-        func errorCaught(context: ChannelHandlerContext, error: Error) { promise.fail(error); context.close(promise: nil) }
-        func channelInactive(context: ChannelHandlerContext) { promise.fail(ChannelError.eof) }
-    }
-}
-
-enum IPAddressText {
-    static func isIP(_ s: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        let bare = s.hasPrefix("[") && s.hasSuffix("]") ? String(s.dropFirst().dropLast()) : s
-        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
     }
 }

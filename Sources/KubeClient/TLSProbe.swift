@@ -42,17 +42,29 @@ public enum TLSProbe {
         do { context = try NIOSSLContext(configuration: config) } catch {
             throw TLSProbeError(host: host, port: port, reason: "cannot set up TLS: \(error)")
         }
-        let group = MultiThreadedEventLoopGroup.singleton
-        let loop = group.next()
-        let watcher = HandshakeWatcher(promise: loop.makePromise(of: Void.self))
         let nanos = Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
+        do {
+            return try await peerCertificate(host: host, port: port, context: context, serverHostname: sni,
+                                             timeout: .nanoseconds(nanos))?.toDERBytes()
+        } catch {
+            throw TLSProbeError(host: host, port: port, reason: describe(error, timeout: timeout))
+        }
+    }
+
+    /// One TLS handshake with `host:port` (`serverHostname` sent as SNI and, if `context` verifies, checked by
+    /// NIOSSL), bounded by `timeout` for the connect and again for the handshake; returns the leaf certificate the
+    /// server presented. Throws NIO's own errors, for the caller to word. `ServerNameCheck` shares it.
+    static func peerCertificate(host: String, port: Int, context: NIOSSLContext, serverHostname: String?,
+                                timeout: TimeAmount) async throws -> NIOSSLCertificate? {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let watcher = HandshakeWatcher(promise: loop.makePromise(of: Void.self))
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(.nanoseconds(nanos))
+                .connectTimeout(timeout)
                 .channelInitializer { ch in
                     do {
-                        let tls = try NIOSSLClientHandler(context: context, serverHostname: sni)
+                        let tls = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
                         try ch.pipeline.syncOperations.addHandlers([tls, watcher])
                         return ch.eventLoop.makeSucceededVoidFuture()
                     } catch { return ch.eventLoop.makeFailedFuture(error) }
@@ -60,13 +72,11 @@ public enum TLSProbe {
                 .connect(host: host, port: port).get()
         } catch {
             watcher.finish(.failure(error))
-            throw TLSProbeError(host: host, port: port, reason: describe(error, timeout: timeout))
+            throw error
         }
-        let timer = loop.scheduleTask(in: .nanoseconds(nanos)) { watcher.finish(.failure(ChannelError.connectTimeout(.nanoseconds(nanos)))) }
+        let timer = loop.scheduleTask(in: timeout) { watcher.finish(.failure(ChannelError.connectTimeout(timeout))) }
         defer { timer.cancel(); channel.close(promise: nil) }
-        do { try await watcher.promise.futureResult.get() } catch {
-            throw TLSProbeError(host: host, port: port, reason: describe(error, timeout: timeout))
-        }
+        try await watcher.promise.futureResult.get()
         return watcher.peerCertificate
     }
 
@@ -75,9 +85,11 @@ public enum TLSProbe {
         (try? NIOSSLCertificate.fromPEMBytes([UInt8](pem)))?.first.flatMap { try? $0.toDERBytes() }
     }
 
+    /// An IPv4 or IPv6 address (also in brackets), which is not sent as SNI and is matched against IP SANs.
     static func isIPAddress(_ s: String) -> Bool {
         var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
+        let bare = s.hasPrefix("[") && s.hasSuffix("]") ? String(s.dropFirst().dropLast()) : s
+        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
     }
 
     static func describe(_ error: Error, timeout: Duration) -> String {
@@ -104,8 +116,8 @@ private final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable
     typealias InboundIn = ByteBuffer
     let promise: EventLoopPromise<Void>
     private var done = false
-    /// The server's certificate (DER), read when the handshake completes (before the promise, on the event loop).
-    private(set) var peerCertificate: [UInt8]?
+    /// The server's certificate, read when the handshake completes (before the promise, on the event loop).
+    private(set) var peerCertificate: NIOSSLCertificate?
 
     init(promise: EventLoopPromise<Void>) { self.promise = promise }
 
@@ -121,7 +133,7 @@ private final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            peerCertificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()?.toDERBytes()
+            peerCertificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
             finish(.success(()))
         }
         context.fireUserInboundEventTriggered(event)
