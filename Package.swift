@@ -4,10 +4,11 @@ import PackageDescription
 // Arrows point one way: meshform (CLI) -> MeshformKit -> {KubeClient, StateStore} -> KubeModel.
 // KubeSim is the local test/demo API server; only tests, benchmarks and the demo command use it.
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "meshform",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],   // Synchronization's Mutex
     products: [
         .executable(name: "meshform", targets: ["meshform"]),
         .executable(name: "kubesim", targets: ["kubesim"]),
@@ -32,11 +33,15 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // Team state on PostgreSQL (issue 15): the Swift server ecosystem's maintained PostgreSQL client.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Every child process (exec credential plugins, istioctl, helm): async, no thread blocked while it runs (issue 14).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Heap for the graph walker's ready queue (issue 14); already in the graph through swift-nio.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .target(name: "KubeModel", dependencies: [
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: v5),
+        ], swiftSettings: v6),
         .target(name: "KubeClient", dependencies: [
             "KubeModel",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -46,24 +51,25 @@ let package = Package(
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: v5),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ], swiftSettings: v6),
         .target(name: "StateStore", dependencies: [
             "KubeModel",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: v5),
+        ], swiftSettings: v6),
         .target(name: "MeshformKit", dependencies: [
             "KubeModel", "KubeClient", "StateStore",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: v5),
+        ], swiftSettings: v6),
         .executableTarget(name: "meshform", dependencies: [
             "MeshformKit", "KubeSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: v5),
+        ], swiftSettings: v6),
         .target(name: "KubeSim", dependencies: [
             "KubeModel",
             .product(name: "Hummingbird", package: "hummingbird"),

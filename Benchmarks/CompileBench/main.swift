@@ -46,9 +46,9 @@ func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.
 
 let clock = ContinuousClock()
 var mesh: CompiledMesh?
-let first = clock.measure { mesh = try! Compiler(renderer: renderer).compile(topology) }
+let first = await clock.measure { mesh = try! await Compiler(renderer: renderer).compile(topology) }
 var times: [Double] = []
-for _ in 0..<iterations { times.append(seconds(clock.measure { mesh = try! Compiler(renderer: renderer).compile(topology) })) }
+for _ in 0..<iterations { times.append(seconds(await clock.measure { mesh = try! await Compiler(renderer: renderer).compile(topology) })) }
 times.sort()
 let m = mesh!
 let edges = m.resources.reduce(0) { $0 + $1.dependsOn.count }

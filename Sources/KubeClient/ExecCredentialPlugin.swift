@@ -43,14 +43,7 @@ public struct ExecCredentialPlugin: Sendable {
 
     /// The executable the command names, or nil.
     func executablePath() -> String? {
-        if config.command.contains("/") {
-            return FileManager.default.isExecutableFile(atPath: config.command) ? config.command : nil
-        }
-        for dir in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(dir)/\(config.command)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        ChildProcess.locate(config.command, environment: environment)
     }
 
     /// Runs the plugin once and parses its answer.
@@ -72,15 +65,19 @@ public struct ExecCredentialPlugin: Sendable {
         for (name, value) in config.env { env[name] = value }
         env["KUBERNETES_EXEC_INFO"] = info.jsonString
 
-        let (status, out, err, timedOut) = try await Self.runProcess(path: path, args: config.args, environment: env, timeout: timeout)
-        if timedOut { throw failure("did not finish within \(timeout); it was stopped") }
-        guard status == 0 else {
-            let tail = String(decoding: err.suffix(800), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw failure("exited with status \(status)\(tail.isEmpty ? "" : ": \(tail)")")
+        let r: ChildProcess.Result
+        do { r = try await ChildProcess.run(path, config.args, environment: env, timeout: timeout) } catch is ChildProcess.TimedOut {
+            throw failure("did not finish within \(timeout); it was stopped")
+        } catch {
+            throw failure("could not be run: \(error)")
+        }
+        guard r.status == 0 else {
+            let tail = String(decoding: r.stderr.suffix(800), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw failure("exited with status \(r.status)\(tail.isEmpty ? "" : ": \(tail)")")
         }
         let answer: JSON
-        do { answer = try JSON.parse(out) } catch {
-            throw failure("did not print an ExecCredential as JSON (\(out.count) bytes of output)")
+        do { answer = try JSON.parse(Data(r.stdout)) } catch {
+            throw failure("did not print an ExecCredential as JSON (\(r.stdout.count) bytes of output)")
         }
         guard answer.kind == "ExecCredential" else { throw failure("printed kind \(answer.kind ?? "none"), expected ExecCredential") }
         guard answer.apiVersion == config.apiVersion else {
@@ -110,60 +107,6 @@ public struct ExecCredentialPlugin: Sendable {
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return f.date(from: s)
     }
-
-    /// Runs a process to completion without blocking a Swift concurrency thread; stdout and stderr are read
-    /// concurrently so a chatty plugin cannot deadlock on a full pipe.
-    static func runProcess(path: String, args: [String], environment: [String: String],
-                           timeout: Duration) async throws -> (Int32, Data, Data, Bool) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                // "Text file busy" (ETXTBSY) is transient: a just-written plugin whose file descriptor another
-                // process's fork briefly inherited. Try a few times, with a new Process each time, before giving up.
-                var (process, stdoutPipe, stderrPipe) = (Process(), Pipe(), Pipe())
-                for attempt in 0..<5 {
-                    (process, stdoutPipe, stderrPipe) = (Process(), Pipe(), Pipe())
-                    process.executableURL = URL(fileURLWithPath: path)
-                    process.arguments = args
-                    process.environment = environment
-                    process.standardOutput = stdoutPipe; process.standardError = stderrPipe
-                    process.standardInput = FileHandle.nullDevice
-                    do { try process.run(); break } catch {
-                        let busy = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY)
-                        guard busy, attempt < 4 else { continuation.resume(throwing: error); return }
-                        Thread.sleep(forTimeInterval: 0.05 * Double(attempt + 1))
-                    }
-                }
-                let (p, outPipe, errPipe) = (process, stdoutPipe, stderrPipe)
-                let err = StderrBox()
-                let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-                let pid = p.processIdentifier
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-                    err.lock.lock(); defer { err.lock.unlock() }
-                    if !err.exited { err.timedOut = true; kill(pid, SIGKILL) }
-                }
-                let group = DispatchGroup()
-                group.enter()
-                DispatchQueue.global().async {
-                    err.data = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave()
-                }
-                let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-                group.wait()   // the group orders the write to err.data before this read
-                p.waitUntilExit()
-                err.lock.lock(); err.exited = true; let timedOut = err.timedOut; err.lock.unlock()
-                continuation.resume(returning: (p.terminationStatus, out, err.data, timedOut))
-            }
-        }
-    }
-}
-
-/// Holds stderr read on another thread; the DispatchGroup wait orders the access.
-private final class StderrBox: @unchecked Sendable {
-    var data = Data()
-    /// Guarded by `lock`: whether the process was killed for its timeout, and whether it has exited
-    /// (after which its pid may be reused and must not be signalled).
-    let lock = NSLock()
-    var timedOut = false
-    var exited = false
 }
 
 /// Caches one plugin's credential until its `expirationTimestamp`, and makes concurrent callers share a

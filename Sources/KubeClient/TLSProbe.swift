@@ -57,7 +57,7 @@ public enum TLSProbe {
     static func peerCertificate(host: String, port: Int, context: NIOSSLContext, serverHostname: String?,
                                 timeout: TimeAmount) async throws -> NIOSSLCertificate? {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let watcher = HandshakeWatcher(promise: loop.makePromise(of: Void.self))
+        let watcher = HandshakeWatcher(promise: loop.makePromise(of: NIOSSLCertificate?.self))
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -76,8 +76,7 @@ public enum TLSProbe {
         }
         let timer = loop.scheduleTask(in: timeout) { watcher.finish(.failure(ChannelError.connectTimeout(timeout))) }
         defer { timer.cancel(); channel.close(promise: nil) }
-        try await watcher.promise.futureResult.get()
-        return watcher.peerCertificate
+        return try await watcher.promise.futureResult.get()
     }
 
     /// The first certificate of a PEM bundle, as DER (to compare with what `handshake` returns); nil if none.
@@ -110,31 +109,20 @@ public struct TLSProbeError: Error, CustomStringConvertible, Sendable {
     public var description: String { "no TLS handshake with \(host):\(port): \(reason)" }
 }
 
-/// Completes its promise once: on the handshake's completion, an error, the connection closing, or the timeout.
-/// Every call runs on the channel's event loop.
-private final class HandshakeWatcher: ChannelInboundHandler, @unchecked Sendable {
+/// Completes its promise with the server's certificate when the handshake completes, or fails it on an error, the
+/// connection closing, or the timeout, whichever comes first: a promise completed once ignores later completions
+/// (swift-nio's `EventLoopPromise`), so the handler keeps no state of its own.
+private final class HandshakeWatcher: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
-    let promise: EventLoopPromise<Void>
-    private var done = false
-    /// The server's certificate, read when the handshake completes (before the promise, on the event loop).
-    private(set) var peerCertificate: NIOSSLCertificate?
+    let promise: EventLoopPromise<NIOSSLCertificate?>
 
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+    init(promise: EventLoopPromise<NIOSSLCertificate?>) { self.promise = promise }
 
-    func finish(_ r: Result<Void, Error>) {
-        guard promise.futureResult.eventLoop.inEventLoop else {
-            promise.futureResult.eventLoop.execute { self.finish(r) }
-            return
-        }
-        guard !done else { return }
-        done = true
-        promise.completeWith(r)
-    }
+    func finish(_ r: Result<NIOSSLCertificate?, Error>) { promise.completeWith(r) }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            peerCertificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
-            finish(.success(()))
+            finish(.success(try? context.pipeline.syncOperations.nioSSL_peerCertificate()))
         }
         context.fireUserInboundEventTriggered(event)
     }

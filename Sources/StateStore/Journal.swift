@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 
 /// Where one step of a run stands. Apply writes `started` before touching the cluster, `written` the moment
@@ -105,12 +106,11 @@ extension StateStore {
 /// comparison per entry.
 enum CrashPoint {
     static let target: Int? = ProcessInfo.processInfo.environment["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"].flatMap(Int.init)
-    nonisolated(unsafe) private static var written = 0
-    private static let lock = NSLock()
+    private static let written = Mutex(0)
 
     static func afterJournalEntry() {
         guard let target else { return }
-        let n = lock.withLock { written += 1; return written }
+        let n = written.withLock { $0 += 1; return $0 }
         if n == target { kill(getpid(), SIGKILL) }
     }
 }

@@ -10,7 +10,7 @@ import KubeModel
 /// - A damaged, foreign or too-new file gives a `StateError` naming the file, never a crash.
 /// - The write lock is a lease row that expires unless renewed; a holder whose process is gone on this host
 ///   is taken over at once.
-final class SQLiteBackend: StateBackend, @unchecked Sendable {
+final class SQLiteBackend: StateBackend, Sendable {
     let path: String
     let isReadOnly: Bool
     let pool: DatabasePool

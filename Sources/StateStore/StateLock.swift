@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The write lock: a lease on the state file, held by one writing run (apply, destroy, recover, plan -out).
 ///
@@ -61,38 +62,13 @@ extension StateStore {
         return "uid \(getuid())"
     }
 
-    /// Takes the write lock, or waits up to `timeout` for it (`.zero`: fail at once). For synchronous code only:
-    /// it blocks its thread while it waits; async code uses `waitForLock`, which does not.
+    /// Takes the write lock, or waits up to `timeout` for it (`.zero`: one attempt). Waits with `Task.sleep` (no thread
+    /// blocked) and stops waiting when the task is cancelled.
     ///
     /// Throws `StateError.locked` naming the holder (who, operation, pid, host, since, run, lock ID).
     /// An expired lease, or one whose process is gone on this host, is taken over.
-    /// - Parameter lease: how long the lock holds without `renewLock`.
-    public func acquireLock(who: String, operation: String, timeout: Duration, lease: Duration = .seconds(120),
-                            run: RunID? = nil) throws -> StateLock {
-        let deadline = Date().addingTimeInterval(timeout.seconds)
-        while true {
-            let holder: StateLock
-            switch try tryLock(who: who, operation: operation, lease: lease, run: run) {
-            case .acquired(let mine): return mine
-            case .heldBy(let h): holder = h
-            }
-            if Date() >= deadline { throw StateError.locked(path: path, holder: holder) }
-            Thread.sleep(forTimeInterval: min(0.1, max(0.005, deadline.timeIntervalSinceNow)))
-        }
-    }
-
-    /// One attempt: the backend takes the lock if it is free (or its holder is gone), else names the holder.
-    private func tryLock(who: String, operation: String, lease: Duration, run: RunID?) throws -> LockAttempt {
-        let now = Date()
-        let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
-                             pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
-                             run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
-        return try backend.tryLock(mine)
-    }
-
-    /// `acquireLock` for async code: waits with `Task.sleep` (no blocked thread) and stops waiting when
-    /// the task is cancelled. (A distinct name, so a synchronous `acquireLock` call in async code stays one.)
-    public func waitForLock(who: String, operation: String, timeout: Duration, lease: Duration = .seconds(120),
+    /// - Parameter lease: how long the lock holds without `renewLock` (or `keepRenewing`).
+    public func acquireLock(who: String, operation: String, timeout: Duration = .zero, lease: Duration = .seconds(120),
                             run: RunID? = nil) async throws -> StateLock {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -106,19 +82,21 @@ extension StateStore {
         }
     }
 
-    /// Renews `l` every `interval` (default: a third of the lease) on a thread of its own (so a busy
-    /// cooperative pool never lets the lease lapse) until `stop()`. The holder of a long apply starts this
-    /// after `acquireLock` and stops it before `releaseLock`; `lost` tells whether the lock was lost meanwhile.
+    /// One attempt: the backend takes the lock if it is free (or its holder is gone), else names the holder.
+    private func tryLock(who: String, operation: String, lease: Duration, run: RunID?) throws -> LockAttempt {
+        let now = Date()
+        let mine = StateLock(id: UUID().uuidString.lowercased(), holder: who, operation: operation,
+                             pid: Int(ProcessInfo.processInfo.processIdentifier), host: ProcessInfo.processInfo.hostName,
+                             run: run, acquiredAt: now, expiresAt: now.addingTimeInterval(lease.seconds))
+        return try backend.tryLock(mine)
+    }
+
+    /// Renews `l` every `interval` (default: a third of the lease) with `renewLock`, on a thread of its own, until
+    /// `stop()`. The holder of a long apply starts this after `acquireLock` and stops it before `releaseLock`; `lost`
+    /// tells whether the lock was lost meanwhile (then renewing stops).
     public func keepRenewing(_ l: StateLock, lease: Duration = .seconds(120), interval: Duration? = nil) -> LockRenewal {
         let r = LockRenewal(lock: l)
-        let every = (interval ?? lease / 3).seconds
-        let t = Thread { [self] in
-            while r.stopSignal.wait(timeout: .now() + every) == .timedOut {
-                do { try renewLock(l, lease: lease) } catch { r.markLost(); return }
-            }
-        }
-        t.name = "meshform-lock-renewal"
-        t.start()
+        r.start(every: interval ?? lease / 3) { [self] in try renewLock(l, lease: lease) }
         return r
     }
 
@@ -179,23 +157,32 @@ extension Duration {
 }
 
 /// A running lease renewal (`StateStore.keepRenewing`).
-public final class LockRenewal: @unchecked Sendable {
+///
+/// It runs on a thread of its own, not in a task: the renewal has a deadline (the lease), and CPU-heavy work that
+/// fills the cooperative pool (compiling fifty clusters, parsing megabytes of manifests) must never delay it past that.
+public final class LockRenewal: Sendable {
     /// The lock being renewed.
     public let lock: StateLock
-    let stopSignal = DispatchSemaphore(value: 0)
-    private let state = NSLock()
-    private var isLost = false
-    private var stopped = false
+    private let stopSignal = DispatchSemaphore(value: 0)
+    private let state = Mutex((lost: false, stopped: false))
 
     /// True once a renewal failed: the lock expired and was taken over, or was force-unlocked.
-    public var lost: Bool { state.lock(); defer { state.unlock() }; return isLost }
-    func markLost() { state.lock(); isLost = true; state.unlock() }
+    public var lost: Bool { state.withLock { $0.lost } }
 
     init(lock: StateLock) { self.lock = lock }
 
+    func start(every: Duration, renew: @escaping @Sendable () throws -> Void) {
+        let t = Thread { [self] in
+            while stopSignal.wait(timeout: .now() + every.seconds) == .timedOut {
+                do { try renew() } catch { state.withLock { $0.lost = true }; return }
+            }
+        }
+        t.name = "meshform-lock-renewal"
+        t.start()
+    }
+
     /// Stops renewing (idempotent). The lock itself stays until released or expired.
     public func stop() {
-        state.lock(); defer { state.unlock() }
-        if !stopped { stopped = true; stopSignal.signal() }
+        if state.withLock({ s in defer { s.stopped = true }; return !s.stopped }) { stopSignal.signal() }
     }
 }

@@ -19,10 +19,10 @@ extension StateStore {
     /// Both write locks are held meanwhile, so no run changes either side. The target must be new (no objects, no
     /// runs) or hold this same lineage (then its contents are replaced); a target of another lineage is refused
     /// and nothing is written. The copy is one transaction on the target: all of it or nothing.
-    public func migrate(to target: StateStore, who: String) throws -> (objects: Int, runs: Int) {
-        let mine = try acquireLock(who: who, operation: "state migrate", timeout: .zero)
+    public func migrate(to target: StateStore, who: String) async throws -> (objects: Int, runs: Int) {
+        let mine = try await acquireLock(who: who, operation: "state migrate", timeout: .zero)
         defer { try? releaseLock(mine) }
-        let theirs = try target.acquireLock(who: who, operation: "state migrate", timeout: .zero)
+        let theirs = try await target.acquireLock(who: who, operation: "state migrate", timeout: .zero)
         defer { try? target.releaseLock(theirs) }
 
         let (meta, tables) = try read { tx in

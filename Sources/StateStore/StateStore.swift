@@ -96,5 +96,5 @@ public final class StateStore: Sendable {
     }
 
     func read<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.read(body) }
-    func write<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.write(body) }
+    @discardableResult func write<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.write(body) }
 }

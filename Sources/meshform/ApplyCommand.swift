@@ -37,7 +37,7 @@ enum ApplyRunner {
             print(PlanText(color: color).render(plan))
             if autoApprove { return true }
             return Terminal.confirm("Do you want to perform these actions? Meshform will \(verb) the changes described above.")
-        }, emit: { event in print(Terminal.line(for: event)); fflush(stdout) })
+        }, emit: { event in print(Terminal.line(for: event)); Terminal.flush() })
         try report(result, hadChanges: plan.hasChanges, verb: verb)
     }
 
@@ -96,9 +96,9 @@ struct ApplyCommand: AsyncParsableCommand {
             if SavedPlan.isSavedPlan(file) {
                 let saved = try SavedPlan.read(file)
                 request.saved = saved
-                session = try MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: stateLocation(state))
+                session = try await MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: stateLocation(state))
             } else {
-                session = try MeshSession(meshFile: file, statePath: stateLocation(state))
+                session = try await MeshSession(meshFile: file, statePath: stateLocation(state))
             }
             try await ApplyRunner.run(session: session, request: request, autoApprove: run.autoApprove,
                                       color: Terminal.useColor(noColor: noColor))
@@ -126,7 +126,7 @@ struct DestroyCommand: AsyncParsableCommand {
             var planOptions = PlanOptions()
             planOptions.operation = .destroy
             planOptions.targets = target
-            try await ApplyRunner.run(session: try mesh.session(), request: run.request(planOptions),
+            try await ApplyRunner.run(session: try await mesh.session(), request: run.request(planOptions),
                                       autoApprove: run.autoApprove, color: Terminal.useColor(noColor: mesh.noColor))
         }
     }
@@ -153,7 +153,7 @@ struct RecoverCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let session = try mesh.session()
+            let session = try await mesh.session()
             if !run.autoApprove && !Terminal.isInteractive { throw SessionError.needsApproval }
             let color = Terminal.useColor(noColor: mesh.noColor)
             let autoApprove = run.autoApprove
@@ -167,7 +167,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 }
                 if autoApprove { return true }
                 return Terminal.confirm("Do you want to perform these actions? Meshform will recover the interrupted run as shown above.")
-            }, emit: { print(Terminal.line(for: $0)); fflush(stdout) })
+            }, emit: { print(Terminal.line(for: $0)); Terminal.flush() })
             switch (result, rollback) {
             case (.succeeded(let s), _): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
             case (.rolledBack, true): print("Recovered: the interrupted run was rolled back.")

@@ -44,7 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
             var env = ProcessInfo.processInfo.environment
             env["KUBECONFIG"] = kubeconfigs.joined(separator: ":")
             let statePath = dir.appendingPathComponent("demo.db").path
-            let session = try MeshSession(meshFile: meshFile, statePath: statePath, environment: env)
+            let session = try await MeshSession(meshFile: meshFile, statePath: statePath, environment: env)
 
             step("meshform plan \(meshFile): what would be created, cluster by cluster, in dependency order.")
             let (plan, _) = try await session.plan(PlanOptions())

@@ -50,7 +50,7 @@ struct DriftHistory: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let events = try mesh.session().driftHistory()
+            let events = try await mesh.session().driftHistory()
             if json {
                 let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]; e.dateEncodingStrategy = .iso8601
                 print(String(decoding: try e.encode(events), as: UTF8.self))

@@ -3,7 +3,7 @@ import Foundation
 import MeshformKit
 
 /// `meshform graph FILE`: the compiled dependency graph as Graphviz DOT, to look at the apply order.
-struct GraphCommand: ParsableCommand {
+struct GraphCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graph",
         abstract: "Print the mesh's resource dependency graph as Graphviz DOT (clusters as subgraphs).",
@@ -21,14 +21,14 @@ struct GraphCommand: ParsableCommand {
     var output: String?
     @Flag(help: "Print the apply order (one address per line) instead of DOT.") var order = false
 
-    func run() throws {
+    func run() async throws {
         let topology: MeshTopology
         do { topology = try MeshFile.load(path: file) } catch let e as MeshFileError {
             FileHandle.standardError.write(Data((e.description + "\n").utf8))
             throw ExitCode(1)
         }
         let renderer = manifests.map { ManifestDirectoryRenderer(directory: $0) } ?? Compiler.renderer(for: topology)
-        let mesh = try Compiler(renderer: renderer).compile(topology)
+        let mesh = try await Compiler(renderer: renderer).compile(topology)
         let text = order ? mesh.resources.map { $0.address.description + "\n" }.joined() : mesh.graph.dot(title: topology.name)
         if let output { try PrivateFile.write(text, to: output) } else { print(text, terminator: "") }
     }

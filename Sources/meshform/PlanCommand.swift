@@ -31,7 +31,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         var hasChanges = false
         try await runReportingErrors {
-            let session = try mesh.session()
+            let session = try await mesh.session()
             var options = PlanOptions()
             options.refresh = refresh; options.targets = target; options.replace = replace; options.adopt = adopt
             options.operation = destroy ? .destroy : .apply

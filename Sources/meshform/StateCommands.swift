@@ -197,7 +197,7 @@ struct StateUnlock: ParsableCommand {
     }
 }
 
-struct StateMigrate: ParsableCommand {
+struct StateMigrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate", abstract: "Move the state to another backend (SQLite file <-> PostgreSQL), lineage and serial kept.",
         discussion: """
@@ -209,11 +209,11 @@ struct StateMigrate: ParsableCommand {
     @Option(name: .customLong("to"), help: ArgumentHelp("The target: a file path or a postgres:// URL.", valueName: "PATH|URL"))
     var to: String
 
-    func run() throws {
+    func run() async throws {
         let from = try state.resolve()
         let source = try StateStore.open(path: from, create: false)
         let target = try StateStore.open(path: StateFileOption.namingSchema(to), create: true)
-        let (objects, runs) = try source.migrate(to: target, who: StateStore.currentUser())
+        let (objects, runs) = try await source.migrate(to: target, who: StateStore.currentUser())
         print("Migrated \(source.path) to \(target.path): lineage \(source.lineage), serial \(try source.serial()), \(objects) objects, \(runs) runs.")
     }
 }

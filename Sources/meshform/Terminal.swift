@@ -43,6 +43,9 @@ struct Terminal {
         return failed ? fail : (ing ? doing : done)
     }
 
+    /// Flushes standard output (`fflush(NULL)`: every output stream; C's `stdout` global is not concurrency-safe to name).
+    static func flush() { fflush(nil) }
+
     static func seconds(_ d: Duration) -> String {
         let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         return String(format: "%.1fs", s)
@@ -51,7 +54,7 @@ struct Terminal {
     /// Reads the answer to "Do you want to perform these actions?"; only `yes` approves.
     static func confirm(_ question: String) -> Bool {
         print("\(question)\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", terminator: "")
-        fflush(stdout)
+        flush()
         return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
     }
 }
@@ -63,7 +66,7 @@ struct MeshOptions: ParsableArguments {
     @Option(name: .long, help: stateHelp) var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
 
-    func session() throws -> MeshSession { try MeshSession(meshFile: meshFile, statePath: stateLocation(state)) }
+    func session() async throws -> MeshSession { try await MeshSession(meshFile: meshFile, statePath: stateLocation(state)) }
 }
 
 let stateHelp = ArgumentHelp("""

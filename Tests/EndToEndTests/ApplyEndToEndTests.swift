@@ -32,7 +32,7 @@ extension EndToEnd {
         let gateway = manifests.appendingPathComponent("controlplane-gateway.yaml")
         try FileManager.default.removeItem(at: gateway)
         try FileManager.default.copyItem(at: MeshHarness.sharedFixtures.appendingPathComponent("istioctl-output/all-on.yaml"), to: gateway)
-        let session = try h.session(try h.multiRemote([{ $0.replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)") }]))
+        let session = try await h.session(try h.multiRemote([{ $0.replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)") }]))
         #expect(session.mesh.resources.contains { $0.address.description == "external/apps/Deployment/istio-system/istiod" })
         #expect(session.mesh.resources.filter { $0.address.cluster == "external" && $0.address.kind == "CustomResourceDefinition" }.count >= 14)
 
@@ -50,7 +50,7 @@ extension EndToEnd {
     @Test func multiRemoteMeshFromNothingToNothing() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
 
         let (plan, result) = try await Self.apply(session)
         guard case .succeeded(let summary) = result else { Issue.record("apply failed: \(result)"); return }
@@ -87,7 +87,7 @@ extension EndToEnd {
         guard case .succeeded = again else { Issue.record("second apply: \(again)"); return }
 
         // Removing the second remote plans and applies only its removal.
-        let smaller = try h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
+        let smaller = try await h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
         let (removal, _) = try await smaller.plan(PlanOptions())
         let changed = removal.changes.filter { $0.action.changes }
         #expect(!changed.isEmpty)

@@ -48,7 +48,7 @@ extension EndToEnd {
     static func prepare(_ op: Operation, _ h: MeshHarness) async throws -> String {
         let base = try base(h)
         if op != .apply {
-            let (_, r) = try await ApplyEndToEndTests.apply(try h.session(base))
+            let (_, r) = try await ApplyEndToEndTests.apply(try await h.session(base))
             guard case .succeeded = r else { throw CrashTestError("preparing \(op): \(r)") }
         }
         return op == .update ? try updated(h) : base
@@ -90,9 +90,9 @@ extension EndToEnd {
         let expected: Set<String>
         switch (op, undone) {
         case (.apply, true): planArgs = ["--destroy", try base(h)]; expected = []
-        case (.apply, false): planArgs = [file]; expected = try desired(h, file)
+        case (.apply, false): planArgs = [file]; expected = try await desired(h, file)
         case (.update, true): planArgs = [try base(h)]; expected = stateBefore
-        case (.update, false): planArgs = [file]; expected = try desired(h, file)
+        case (.update, false): planArgs = [file]; expected = try await desired(h, file)
         case (.destroy, true): planArgs = [file]; expected = stateBefore
         case (.destroy, false): planArgs = ["--destroy", file]; expected = []
         }
@@ -111,8 +111,8 @@ extension EndToEnd {
         return result
     }
 
-    static func desired(_ h: MeshHarness, _ file: String) throws -> Set<String> {
-        Set(try h.session(file).mesh.resources.map(\.address.description))
+    static func desired(_ h: MeshHarness, _ file: String) async throws -> Set<String> {
+        Set(try await h.session(file).mesh.resources.map(\.address.description))
     }
 
     /// The points to kill at: all of them for the sweep, else the first, middle and last few.

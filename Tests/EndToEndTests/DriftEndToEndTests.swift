@@ -10,7 +10,7 @@ extension EndToEnd {
     @Test func noDriftAfterApplyEvenAfterIstiodPatchesAndUnmanagedEdits() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         try await IstiodStylePatches.apply(to: h, clusters: ["config", "remote2"])
         let c = try h.client("external")
@@ -27,7 +27,7 @@ extension EndToEnd {
     @Test func everyKindOfDriftIsFoundWithPathAndManager() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let external = try h.client("external"), config = try h.client("config")
 
@@ -83,10 +83,10 @@ extension EndToEnd {
     @Test func driftRunsWhileAnApplyHoldsTheLock() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let store = try StateStore.open(path: h.statePath)
-        let lock = try store.acquireLock(who: "another-apply", operation: "apply", timeout: .zero)
+        let lock = try await store.acquireLock(who: "another-apply", operation: "apply", timeout: .zero)
         let report = try await session.drift()
         #expect(report.applyInProgress)
         #expect(!report.hasDrift)
@@ -98,7 +98,7 @@ extension EndToEnd {
     @Test func oneClusterDownIsAnErrorAndTheOthersAreStillChecked() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let config = try h.client("config")
         try await config.apply(["apiVersion": "v1", "kind": "Namespace",

@@ -18,7 +18,7 @@ extension EndToEnd {
             f.dropRate = 0.02
             sim.setFaults(f)
         }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session)
         guard case .succeeded = result else { Issue.record("apply under faults: \(result)"); return }
         for sim in h.sims.values { sim.setFaults(FaultSettings()) }
@@ -30,7 +30,7 @@ extension EndToEnd {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         // A first mesh without the second remote, applied cleanly.
-        let before = try h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
+        let before = try await h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
         let (_, first) = try await ApplyEndToEndTests.apply(before)
         guard case .succeeded = first else { Issue.record("first apply: \(first)"); return }
         var snapshots: [String: [String: JSON]] = [:]
@@ -41,7 +41,7 @@ extension EndToEnd {
         var f = FaultSettings()
         f.failWrites = ["sample/helloworld-v2"]
         h.sims["remote2"]!.setFaults(f)
-        let after = try h.session(try h.multiRemote())
+        let after = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(after)
         guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
         #expect(failed.hasSuffix("/helloworld-v2"))
@@ -69,7 +69,7 @@ extension EndToEnd {
     @Test func aRollbackThatFailsSaysWhatIsLeftAndTheNextApplyConverges() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let failing = "remote2/apps/Deployment/sample/helloworld-v2"
         let stuck = "remote2/core/Namespace/_/sample"
         let remote2 = h.sims["remote2"]!

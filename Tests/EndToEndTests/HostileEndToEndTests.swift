@@ -119,7 +119,7 @@ extension EndToEnd {
         let own = Data(h.sims["remote2"]!.caPEM.utf8).base64EncodedString(), wrong = Data(h.sims["external"]!.caPEM.utf8).base64EncodedString()
         #expect(text.contains(own))
         try text.replacingOccurrences(of: own, with: wrong).write(toFile: path, atomically: true, encoding: .utf8)
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         do {
             _ = try await session.plan(PlanOptions())
             Issue.record("remote2 cannot be verified: plan must fail")

@@ -30,7 +30,7 @@ extension EndToEnd {
     @Test(arguments: ["1.9.5", "1.21.2", "1.24.0"]) func eachFormAppliesWhereItsRevisionSays(version: String) async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote([{
+        let session = try await h.session(try h.multiRemote([{
             $0.replacingOccurrences(of: "version: 1.24.0", with: "version: \(version)")
                 .replacingOccurrences(of: "    # server: https://10.0.0.12:6443", with: "    server: https://10.0.0.12:6443  #")
         }]))
@@ -109,7 +109,7 @@ extension EndToEnd {
         defer { Task { await h.stop() } }
         guard let tool = try await Self.realHelm(h) else { return }
         let file = try Self.helmMeshFile(h, tool)
-        let session = try h.session(file)
+        let session = try await h.session(file)
         let mesh = session.mesh
         func body(_ a: String) -> JSON? { mesh.resources.first { $0.address.description == a }?.body }
 
@@ -155,7 +155,7 @@ extension EndToEnd {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         guard let tool = try await Self.realHelm(h) else { return }
-        let session = try h.session(try Self.helmMeshFile(h, tool) {
+        let session = try await h.session(try Self.helmMeshFile(h, tool) {
             $0.replacingOccurrences(of: "  address: ${EXTERNAL_ISTIOD_ADDR}", with: "  address: gateway-load-balancer")
         })
         let mesh = session.mesh

@@ -55,8 +55,8 @@ final class MeshHarness: @unchecked Sendable {
         return env
     }
 
-    func session(_ meshFile: String) throws -> MeshSession {
-        try MeshSession(meshFile: meshFile, statePath: statePath, environment: environment)
+    func session(_ meshFile: String) async throws -> MeshSession {
+        try await MeshSession(meshFile: meshFile, statePath: statePath, environment: environment)
     }
 
     /// A copy of a mesh file from plans/, with `edit` applied to its text, written into this harness's temporary

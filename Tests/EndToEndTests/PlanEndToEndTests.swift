@@ -10,7 +10,7 @@ extension EndToEnd {
     @Test func freshPlanCreatesEverythingInDependencyOrder() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (plan, _) = try await session.plan(PlanOptions())
         #expect(plan.stateLineage == nil)
         #expect(plan.changes.allSatisfy { $0.action == .create })
@@ -32,7 +32,7 @@ extension EndToEnd {
     @Test func editsShowExactlyTheManagedFieldsTheyChanged() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let external = try h.client("external")
 
@@ -72,8 +72,8 @@ extension EndToEnd {
     @Test func aRemovedWorkloadIsPlannedAsDelete() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        _ = try await ApplyEndToEndTests.apply(try h.session(try h.multiRemote()))
-        let withoutSleep = try h.session(try h.multiRemote([MeshEdits.removingWorkload("helloworld-gateway")]))
+        _ = try await ApplyEndToEndTests.apply(try await h.session(try h.multiRemote()))
+        let withoutSleep = try await h.session(try h.multiRemote([MeshEdits.removingWorkload("helloworld-gateway")]))
         let (plan, _) = try await withoutSleep.plan(PlanOptions())
         let changed = plan.changes.filter { $0.action.changes }
         #expect(!changed.isEmpty)
@@ -84,7 +84,7 @@ extension EndToEnd {
     @Test func staleSavedPlansAreRefused() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         // A plan made when no state existed is refused once state has been written.
         let (early, _) = try await session.plan(PlanOptions())
         _ = try await ApplyEndToEndTests.apply(session)
@@ -110,7 +110,7 @@ extension EndToEnd {
 
     @Test func planFromStateAloneNeedsNoCluster() async throws {
         let h = try await MeshHarness()
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         for s in h.sims.values { try await s.stop() }
         await #expect(throws: SessionError.self) { _ = try await session.plan(PlanOptions()) }
@@ -151,7 +151,7 @@ extension EndToEnd {
     @Test func targetSelectsAnAddressAndWhatItDependsOn() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let istiod = "external/apps/Deployment/external-istiod/istiod"
         var options = PlanOptions(); options.targets = [istiod]
         let (plan, _) = try await session.plan(options)
@@ -171,7 +171,7 @@ extension EndToEnd {
         let config = try h.client("config")
         try await config.create(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]])
         try await config.shutdown()
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let sample = "config/core/Namespace/_/sample"
 
         let (plan, _) = try await session.plan(PlanOptions())
@@ -190,7 +190,7 @@ extension EndToEnd {
     @Test func serverDryRunShowsWhatTheServerWouldStore() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let external = try h.client("external")
         try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",

@@ -9,13 +9,13 @@ import Testing
 extension EndToEnd {
 @Suite struct RealServerEndToEndTests {
     /// The mesh with the external cluster's components rendered from the real istioctl output (all-on.yaml).
-    static func realIstioctlMesh(_ h: MeshHarness) throws -> MeshSession {
+    static func realIstioctlMesh(_ h: MeshHarness) async throws -> MeshSession {
         let manifests = h.dir.appendingPathComponent("manifests")
         try FileManager.default.copyItem(at: MeshHarness.packageRoot.appendingPathComponent("plans/demo"), to: manifests)
         let gateway = manifests.appendingPathComponent("controlplane-gateway.yaml")
         try FileManager.default.removeItem(at: gateway)
         try FileManager.default.copyItem(at: MeshHarness.sharedFixtures.appendingPathComponent("istioctl-output/all-on.yaml"), to: gateway)
-        return try h.session(try h.multiRemote([{ $0.replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)") }]))
+        return try await h.session(try h.multiRemote([{ $0.replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)") }]))
     }
 
     /// What kube-apiserver stores for this fixture's objects, where KubeSim keeps the text as sent: every
@@ -47,7 +47,7 @@ extension EndToEnd {
         }
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try Self.realIstioctlMesh(h)
+        let session = try await Self.realIstioctlMesh(h)
         let (_, result) = try await ApplyEndToEndTests.apply(session)
         guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
 
@@ -99,7 +99,7 @@ extension EndToEnd {
     @Test func aRefusedListForOrphansIsAnErrorNamingClusterAndKind() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session)
         guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
 
@@ -133,7 +133,7 @@ extension EndToEnd {
         try adminConfig.replacingOccurrences(of: String(tokenLine), with: "    token: \(token)").write(to: restricted, atomically: true, encoding: .utf8)
         var env = h.environment
         env["KUBECONFIG"] = restricted.path + ":" + env["KUBECONFIG"]!
-        let restrictedSession = try MeshSession(meshFile: session.meshFile, statePath: h.statePath, environment: env)
+        let restrictedSession = try await MeshSession(meshFile: session.meshFile, statePath: h.statePath, environment: env)
 
         let report = try await restrictedSession.drift()
         let error = try #require(report.unreachable["external"], "a refused LIST was counted as no orphans: \(report.text())")
@@ -153,7 +153,7 @@ extension EndToEnd {
     @Test func webhookFieldsMeshformStopsOwningKeepTheirLiveValue() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session)
         guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
         let c = try h.client("config")

@@ -44,7 +44,7 @@ extension EndToEnd {
     @Test func aFailedReplaceIsUndoneByDeletingTheNewAndRecreatingTheOld() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let before = try await world(h)
         let oldUID = try await h.withClient("config") {
@@ -76,7 +76,7 @@ extension EndToEnd {
     @Test func aWriteWhoseReadinessFailsIsInStateAtOnce() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session) {
             $0.apply.rollback = false
             $0.apply.readinessTimeout = .milliseconds(1)
@@ -91,7 +91,7 @@ extension EndToEnd {
     @Test func aFailedDestroyRecreatesInDependencyOrderAndRecordsTheState() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         let before = try await world(h)
         // The config cluster's control-plane namespace is among the last objects a destroy deletes: by then its
@@ -110,7 +110,7 @@ extension EndToEnd {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 15; sim.setFaults(f) }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let other = try StateStore.open(path: h.statePath, create: true)
         let broken = Mutex(false)
         var request = MeshSession.ApplyRequest()
@@ -136,9 +136,9 @@ extension EndToEnd {
     @Test func applyWaitsForTheLockAndNamesItsRunInIt() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let other = try StateStore.open(path: h.statePath, create: true)
-        let held = try await other.waitForLock(who: "bob", operation: "apply", timeout: .zero)
+        let held = try await other.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         let seen = Mutex<StateLock?>(nil)
         let applying = Task {
             try await ApplyEndToEndTests.apply(session) { $0.lockTimeout = .seconds(30) }
@@ -162,7 +162,7 @@ extension EndToEnd {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 10; sim.setFaults(f) }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         // A first apply of part of the mesh, so drift has a state to read.
         _ = try await ApplyEndToEndTests.apply(session) { $0.plan.targets = ["external/core/Namespace/_/external-istiod"] }
         let applying = Task { try await ApplyEndToEndTests.apply(session) }
@@ -188,7 +188,7 @@ extension EndToEnd {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
         let full = try h.multiRemote()
-        _ = try await ApplyEndToEndTests.apply(try h.session(full))
+        _ = try await ApplyEndToEndTests.apply(try await h.session(full))
         let secret = "external/core/Secret/external-istiod/istio-remote-secret-remote2"
         try await simulateDeadDelete(h, secret)
         let store = try StateStore.openReadOnly(path: h.statePath)
@@ -235,7 +235,7 @@ extension EndToEnd {
         try "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".write(to: key, atomically: true, encoding: .utf8)
         let file = try h.multiRemote([{ $0.replacingOccurrences(of: "certFile: demo/tls/gateway.crt", with: "certFile: \(crt.path)")
                                           .replacingOccurrences(of: "keyFile: demo/tls/gateway.key", with: "keyFile: \(key.path)") }])
-        let session = try h.session(file)
+        let session = try await h.session(file)
         let tls = try #require(session.mesh.resources.first { $0.body.kind == "Secret" && $0.body.name == "external-istiod-tls" }).address.description
         _ = try await ApplyEndToEndTests.apply(session)
         let args = ["recover", file, "--rollback", "-auto-approve", "--state", h.statePath, "--no-color"]

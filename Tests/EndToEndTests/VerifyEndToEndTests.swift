@@ -33,7 +33,7 @@ extension EndToEnd {
     @Test func verifyPassesAfterTheDemoAndEachCheckCatchesWhatItChecks() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.meshFile("demo.yaml"))
+        let session = try await h.session(try h.meshFile("demo.yaml"))
         guard case .succeeded = try await Self.apply(session) else { Issue.record("the demo's apply failed"); return }
 
         let report = try await session.verify()
@@ -137,7 +137,7 @@ extension EndToEnd {
         let file = try h.meshFile("demo.yaml") { text in
             text.replacingOccurrences(of: "    certFile: demo/tls/gateway.crt\n    keyFile: demo/tls/gateway.key\n", with: "")
         }
-        let session = try h.session(file)
+        let session = try await h.session(file)
         #expect(session.mesh.topology.controlPlane.tls.certificateFile == nil)
         let events = Events()
         await #expect {
@@ -164,7 +164,7 @@ extension EndToEnd {
     @Test func handshakeCheckFailsWhereNothingAnswersTLS() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try localhostDemo(h))
+        let session = try await h.session(try localhostDemo(h))
         #expect(session.mesh.topology.controlPlane.tls.checkHandshake)
         let result = try await Self.apply(session, reachabilityTimeout: .seconds(3))
         guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
@@ -187,7 +187,7 @@ extension EndToEnd {
                 .replacingOccurrences(of: "manifests: demo", with: "manifests: \(manifests.path)")
         }
         let events = Events()
-        let result = try await Self.apply(try h.session(file), events: events, reachabilityTimeout: .seconds(2))
+        let result = try await Self.apply(try await h.session(file), events: events, reachabilityTimeout: .seconds(2))
         guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
         #expect(error.contains("gateway Service istio-system/istio-ingressgateway on cluster external has no load-balancer address"), "\(error)")
         #expect(!events.all.contains { if case .pointHostname = $0 { return true }; return false })
@@ -206,7 +206,7 @@ extension EndToEnd {
         }
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try localhostDemo(h))
+        let session = try await h.session(try localhostDemo(h))
         guard case .succeeded = try await Self.apply(session, reachabilityTimeout: .seconds(10)) else { Issue.record("apply failed"); return }
         let report = try await session.verify()
         for name in ["gateway-tls@localhost:15012", "gateway-tls@localhost:15017"] {
@@ -230,7 +230,7 @@ extension EndToEnd {
         defer { Task { try? await other.stop() } }
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let result = try await Self.apply(try h.session(try localhostDemo(h)), reachabilityTimeout: .seconds(3))
+        let result = try await Self.apply(try await h.session(try localhostDemo(h)), reachabilityTimeout: .seconds(3))
         guard case .rolledBack(_, let error) = result else { Issue.record("expected a rollback, got \(result)"); return }
         #expect(error.contains("a TLS server answers at localhost:15017 but presents another certificate than Secret istio-system/external-istiod-tls"),
                 "\(error)")
@@ -240,7 +240,7 @@ extension EndToEnd {
     @Test func hostnameModeSaysWhereToPointTheName() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let events = Events()
         guard case .succeeded = try await Self.apply(session, events: events) else { Issue.record("apply failed"); return }
         let points = events.all.compactMap { e -> (String, String)? in

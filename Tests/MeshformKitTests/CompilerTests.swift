@@ -43,14 +43,14 @@ import Testing
     /// document (`profile: external`) fails with a 1.22+ istioctl and a seed-era one.
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"),
           arguments: ["1.9.5", "1.21.2", "1.24.0"])
-    func eachFormRendersWithItsOwnIstioctl(version: String) throws {
+    func eachFormRendersWithItsOwnIstioctl(version: String) async throws {
         let text = try String(contentsOfFile: TestPaths.plan("multi-remote.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "version: 1.24.0", with: "version: \(version)")
         let t = try MeshFile.parse(text: text, path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let own = try Self.standInIstioctl(in: dir, version: version)
-        let mesh = try Compiler(renderer: IstioctlRenderer(path: own.path, expectedVersion: version)).compile(t)
+        let mesh = try await Compiler(renderer: IstioctlRenderer(path: own.path, expectedVersion: version)).compile(t)
         let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8)
         #expect(mesh.components.count == 7 && calls.components(separatedBy: "manifest generate").count == 8)
 
@@ -62,18 +62,18 @@ import Testing
             let tool = try Self.standInIstioctl(in: d, version: other)
             let c = IstioComponent(kind: .remoteConfigCluster, cluster: "remote1", istioOperator: middle, namespace: "external-istiod",
                                    istioVersion: other, parameters: [:])
-            let e = #expect(throws: RenderError.self) { try IstioctlRenderer(path: tool.path, expectedVersion: other).render(c) }
+            let e = await #expect(throws: RenderError.self) { try await IstioctlRenderer(path: tool.path, expectedVersion: other).render(c) }
             #expect(e?.message.contains("profile does not exist") == true)
         }
     }
 
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func istioctlRendererRunsManifestGeneratePerComponent() throws {
+    func istioctlRendererRunsManifestGeneratePerComponent() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let tool = try Self.standInIstioctl(in: dir)
         let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
-        let mesh = try Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: t.istio.version)).compile(t)
+        let mesh = try await Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: t.istio.version)).compile(t)
 
         let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8).split(separator: "\n")
         #expect(calls.first == "version --remote=false --short")
@@ -97,30 +97,30 @@ import Testing
     }
 
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func istioctlOfAnotherReleaseIsRefused() throws {
+    func istioctlOfAnotherReleaseIsRefused() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let tool = try Self.standInIstioctl(in: dir, version: "1.23.2")
         let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
-        let error = #expect(throws: RenderError.self) { try Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: "1.24.0")).compile(t) }
+        let error = await #expect(throws: RenderError.self) { try await Compiler(renderer: IstioctlRenderer(path: tool.path, expectedVersion: "1.24.0")).compile(t) }
         #expect(error?.message.contains("is Istio 1.23.2, but the mesh file says istio.version 1.24.0") == true)
-        let missing = #expect(throws: RenderError.self) { try IstioctlRenderer(path: dir.appendingPathComponent("nope").path, expectedVersion: nil).checkedTool() }
+        let missing = await #expect(throws: RenderError.self) { try await IstioctlRenderer(path: dir.appendingPathComponent("nope").path, expectedVersion: nil).checkedTool() }
         #expect(missing?.message.contains("istioctl not found") == true)
     }
 
-    @Test func manifestsRendererSubstitutesParametersAndKeepsGoTemplates() throws {
+    @Test func manifestsRendererSubstitutesParametersAndKeepsGoTemplates() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let c = IstioComponent(kind: .remoteCluster, cluster: "remote2", istioOperator: [:], namespace: "external-istiod",
                                istioVersion: "1.24.0", parameters: ["address": "istiod.example.com", "cluster": "remote2"])
         let r = ManifestDirectoryRenderer(directory: dir.path)
-        #expect(throws: RenderError.self) { try r.render(c) }
+        await #expect(throws: RenderError.self) { try await r.render(c) }
         try "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x-{{cluster}}}\ndata: {url: 'https://{{ address }}:15017'}\n"
             .write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
-        let docs = try ManifestDirectoryRenderer(directory: dir.path).render(c)
+        let docs = try await ManifestDirectoryRenderer(directory: dir.path).render(c).documents
         #expect(docs == [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "x-remote2"], "data": ["url": "https://istiod.example.com:15017"]]])
         try "metadata: {name: x}\ndata: {t: '{{ .Values.global.hub }} {{cluster}} {{Template_Check}}'}\n".write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
-        let kept = try ManifestDirectoryRenderer(directory: dir.path).render(c)
+        let kept = try await ManifestDirectoryRenderer(directory: dir.path).render(c).documents
         #expect(kept.first?[path: ["data", "t"]] == "{{ .Values.global.hub }} remote2 {{Template_Check}}")
     }
 
@@ -164,7 +164,7 @@ import Testing
         #expect(egress == .init(chart: "gateway", release: "istio-egressgateway", namespace: "external-istiod", values: ["service": ["type": "ClusterIP"]]))
     }
 
-    @Test func helmRendererRunsHelmTemplate() throws {
+    @Test func helmRendererRunsHelmTemplate() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for chart in ["base", "istiod", "gateway"] {
@@ -179,7 +179,7 @@ import Testing
             """.write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
         let t = try MeshFile.load(path: TestPaths.plan("external-controlplane.yaml"), environment: guideEnvironment)
-        let mesh = try Compiler(renderer: HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.24.0")).compile(t)
+        let mesh = try await Compiler(renderer: HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.24.0")).compile(t)
         let calls = try String(contentsOf: dir.appendingPathComponent("calls.log"), encoding: .utf8).split(separator: "\n")
         // The control-plane gateway is istioctl's default profile: base, istiod and the gateway, in istio-system.
         #expect(calls.prefix(3) == ["template istio-base base --namespace istio-system", "template istiod istiod --namespace istio-system",
@@ -187,17 +187,17 @@ import Testing
         #expect(calls.contains("template istiod istiod --namespace external-istiod"))
         #expect(mesh.resource(at: try ResourceAddress(parsing: "external/core/ServiceAccount/istio-system/istio-ingressgateway")) != nil)
         let wrong = HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.22.0")
-        #expect(throws: RenderError.self) { try Compiler(renderer: wrong).compile(t) }
+        await #expect(throws: RenderError.self) { try await Compiler(renderer: wrong).compile(t) }
     }
 
     /// A render without the remote secret's ServiceAccount: Meshform creates it with the RBAC istioctl
     /// create-remote-secret --create-service-account applies, so the token it issues can read what istiod reads.
-    @Test func serviceAccountMeshformCreatesComesWithItsRBAC() throws {
+    @Test func serviceAccountMeshformCreatesComesWithItsRBAC() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for kind in IstioComponent.Kind.allCases { try "".write(to: dir.appendingPathComponent("\(kind.rawValue).yaml"), atomically: true, encoding: .utf8) }
         let t = try MeshFile.load(path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
-        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: dir.path)).compile(t)
+        let mesh = try await Compiler(renderer: ManifestDirectoryRenderer(directory: dir.path)).compile(t)
         for (cluster, sa, role) in [("remote1", "istiod", "istiod-clusterrole-external-istiod"),
                                     ("remote2", "istio-reader-service-account", "istio-reader-clusterrole-external-istiod")] {
             let saAddress = try ResourceAddress(parsing: "\(cluster)/core/ServiceAccount/external-istiod/\(sa)")
@@ -212,13 +212,13 @@ import Testing
         }
     }
 
-    @Test func tlsSecretIsCreatedFromFiles() throws {
+    @Test func tlsSecretIsCreatedFromFiles() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try "CERT".write(to: dir.appendingPathComponent("tls.crt"), atomically: true, encoding: .utf8)
         try "KEY".write(to: dir.appendingPathComponent("tls.key"), atomically: true, encoding: .utf8)
         let text = minimalMesh.replacingOccurrences(of: "    secretName: istiod-tls", with: "    secretName: istiod-tls\n    certFile: \(dir.path)/tls.crt\n    keyFile: \(dir.path)/tls.key")
-        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(try loadMesh(text))
+        let mesh = try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(try loadMesh(text))
         let s = try #require(mesh.resource(at: try ResourceAddress(parsing: "external/core/Secret/istio-system/istiod-tls")))
         #expect(s.sensitive && s.body["type"] == "kubernetes.io/tls")
         #expect(s.body[path: ["data", "tls.crt"]] == .string(Data("CERT".utf8).base64EncodedString()))
@@ -227,8 +227,8 @@ import Testing
     }
 
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func workloadManifestsFollowKubectlSelectorsAndNamespace() throws {
-        let mesh = try compileWithStandIns("multi-remote.yaml")
+    func workloadManifestsFollowKubectlSelectorsAndNamespace() async throws {
+        let mesh = try await compileWithStandIns("multi-remote.yaml")
         let names = { (cluster: String) in Set(mesh.resources.filter { $0.component?.hasPrefix("workload") == true && $0.address.cluster == cluster }.map(\.address.description)) }
         #expect(names("remote1").contains("remote1/apps/Deployment/sample/helloworld-v1"))
         #expect(!names("remote1").contains("remote1/apps/Deployment/sample/helloworld-v2"))
@@ -237,20 +237,20 @@ import Testing
         #expect(names("remote2").contains("remote2/core/ServiceAccount/sample/sleep"))
     }
 
-    @Test func sameObjectFromTwoSourcesMustAgree() throws {
+    @Test func sameObjectFromTwoSourcesMustAgree() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istiod, namespace: external-istiod}\nautomountServiceAccountToken: false\n"
             .write(to: dir.appendingPathComponent("sa.yaml"), atomically: true, encoding: .utf8)
         let text = minimalMesh + "\n    manifests: [\(dir.path)/sa.yaml]\n"
         let t = try loadMesh(text.replacingOccurrences(of: "namespace: sample", with: "namespace: external-istiod"))
-        #expect(throws: CompileError.self) { try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t) }
+        await #expect(throws: CompileError.self) { try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t) }
     }
 
     /// The issue's benchmark, as a test: 1 external + 50 remotes, every component rendered as the real
     /// all-on istioctl output. Benchmarks/CompileBench prints the same measurement in detail.
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func fiftyRemotesCompileWellUnderASecond() throws {
+    func fiftyRemotesCompileWellUnderASecond() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for kind in IstioComponent.Kind.allCases {
@@ -261,9 +261,9 @@ import Testing
         text += "controlPlane: {address: gateway-load-balancer, tls: {secretName: istiod-tls}}\n"
         let t = try loadMesh(text)
         let renderer = ManifestDirectoryRenderer(directory: dir.path)
-        _ = try Compiler(renderer: renderer).compile(t)  // first run parses all-on.yaml once
+        _ = try await Compiler(renderer: renderer).compile(t)  // first run parses all-on.yaml once
         let start = ContinuousClock.now
-        let mesh = try Compiler(renderer: renderer).compile(t)
+        let mesh = try await Compiler(renderer: renderer).compile(t)
         let elapsed = ContinuousClock.now - start
         #expect(mesh.resources.count > 51 * 45)
         print("compile 1 external + 50 remotes, \(mesh.resources.count) resources: \(elapsed)")

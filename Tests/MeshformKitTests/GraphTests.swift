@@ -21,8 +21,8 @@ import Testing
         }
     }
 
-    @Test(arguments: plans) func applyOrderRespectsEveryEdge(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func applyOrderRespectsEveryEdge(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         var position: [ResourceAddress: Int] = [:]
         for (i, r) in mesh.resources.enumerated() { position[r.address] = i }
         for r in mesh.resources {
@@ -31,8 +31,8 @@ import Testing
         #expect(mesh.graph.danglingDependencies.isEmpty)
     }
 
-    @Test(arguments: plans) func namespaceBeforeItsObjects(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func namespaceBeforeItsObjects(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         var checked = 0
         for r in mesh.resources {
             guard let ns = r.address.namespace, !Compiler.systemNamespaces.contains(ns) else { continue }
@@ -46,8 +46,8 @@ import Testing
         #expect(sample.body.labels["istio-injection"] == "enabled")
     }
 
-    @Test(arguments: plans) func crdEstablishedBeforeItsCustomResources(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func crdEstablishedBeforeItsCustomResources(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         let gwCRD = "apiextensions.k8s.io/CustomResourceDefinition/_/gateways.networking.istio.io"
         expectEdge(mesh, addr("external/networking.istio.io/Gateway/external-istiod/external-istiod-gw"), addr("external/" + gwCRD))
         expectEdge(mesh, addr("external/networking.istio.io/VirtualService/external-istiod/external-istiod-vs"),
@@ -61,8 +61,8 @@ import Testing
         }
     }
 
-    @Test(arguments: plans) func remoteSecretsFollowCreateRemoteSecret(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func remoteSecretsFollowCreateRemoteSecret(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         for c in mesh.topology.dataPlaneClusters {
             let sa = c.role == .config ? "istiod" : "istio-reader-service-account"
             let token = addr("\(c.name)/core/Secret/external-istiod/\(sa)-istio-remote-secret-token")
@@ -89,8 +89,8 @@ import Testing
         }
     }
 
-    @Test(arguments: plans) func configClusterCRDsAndMeshConfigBeforeIstiod(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func configClusterCRDsAndMeshConfigBeforeIstiod(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         let istiod = addr("external/apps/Deployment/external-istiod/istiod")
         #expect(mesh.resource(at: istiod)?.readiness == .available)
         for crd in ["gateways", "virtualservices", "destinationrules"] {
@@ -100,8 +100,8 @@ import Testing
         expectEdge(mesh, istiod, addr("external/core/Secret/external-istiod/istio-kubeconfig"))
     }
 
-    @Test(arguments: plans) func istiodAvailableBeforeAnyRemoteWebhook(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func istiodAvailableBeforeAnyRemoteWebhook(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         let webhooks = mesh.resources.filter {
             $0.address.cluster != "external" && ($0.address.kind == "MutatingWebhookConfiguration" || $0.address.kind == "ValidatingWebhookConfiguration")
         }
@@ -121,9 +121,9 @@ import Testing
     }
 
     /// A TLS Secret Meshform makes from certFile/keyFile exists before any remote webhook (the gate checks it live).
-    @Test func gatewayTLSSecretMadeByMeshformBeforeAnyRemoteWebhook() throws {
+    @Test func gatewayTLSSecretMadeByMeshformBeforeAnyRemoteWebhook() async throws {
         let t = try MeshFile.load(path: TestPaths.plan("demo.yaml"), environment: guideEnvironment)
-        let mesh = try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
+        let mesh = try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
         let secret = addr("external/core/Secret/istio-system/external-istiod-tls")
         #expect(mesh.resource(at: secret)?.sensitive == true)
         let webhooks = mesh.resources.filter { ReachabilityGate.guards($0, in: t) }
@@ -133,8 +133,8 @@ import Testing
         #expect(!mesh.resources.contains { ReachabilityGate.guards($0, in: t) && $0.address.cluster == "external" })
     }
 
-    @Test(arguments: plans) func gatewayAddressBeforeEverythingThatNamesIt(plan: String) throws {
-        let mesh = try compileWithStandIns(plan, address: MeshFile.gatewayLoadBalancerWord)
+    @Test(arguments: plans) func gatewayAddressBeforeEverythingThatNamesIt(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan, address: MeshFile.gatewayLoadBalancerWord)
         let service = addr("external/core/Service/istio-system/istio-ingressgateway")
         #expect(mesh.resource(at: service)?.readiness == .loadBalancerAddress)
         let placeholder = GlueObjects.addressPlaceholder
@@ -149,22 +149,22 @@ import Testing
         #expect(names.contains("remote1/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod"))
         #expect(names.contains("remote1/core/ConfigMap/external-istiod/istio"))
         // With a hostname nothing waits for the load balancer.
-        let named = try compileWithStandIns(plan)
+        let named = try await compileWithStandIns(plan)
         #expect(named.resources.allSatisfy { $0.computed.allSatisfy { $0.source != .loadBalancerAddress } })
     }
 
-    @Test(arguments: plans) func sameFileGivesByteIdenticalOutput(plan: String) throws {
-        let a = try compileWithStandIns(plan), b = try compileWithStandIns(plan)
+    @Test(arguments: plans) func sameFileGivesByteIdenticalOutput(plan: String) async throws {
+        let a = try await compileWithStandIns(plan), b = try await compileWithStandIns(plan)
         #expect(a.resources.map(\.address) == b.resources.map(\.address))
         #expect(a.resources.map { $0.body.encoded() } == b.resources.map { $0.body.encoded() })
         #expect(a.graph.dot() == b.graph.dot())
         #expect(a.configHash == b.configHash)
-        let c = try compileWithStandIns(plan, address: "other.example.com")
+        let c = try await compileWithStandIns(plan, address: "other.example.com")
         #expect(c.configHash != a.configHash)
     }
 
-    @Test(arguments: plans) func everyObjectCarriesTheOwnershipLabels(plan: String) throws {
-        let mesh = try compileWithStandIns(plan)
+    @Test(arguments: plans) func everyObjectCarriesTheOwnershipLabels(plan: String) async throws {
+        let mesh = try await compileWithStandIns(plan)
         for r in mesh.resources {
             #expect(r.body.labels["app.kubernetes.io/managed-by"] == "meshform")
             #expect(r.body.labels["meshform.dev/mesh"] == mesh.topology.name)
@@ -185,8 +185,8 @@ import Testing
         #expect(GraphCycleError(cycles: [[a, b, c]]).description.contains("c/core/ConfigMap/ns/a -> c/core/ConfigMap/ns/b -> c/core/ConfigMap/ns/c -> c/core/ConfigMap/ns/a"))
     }
 
-    @Test func orderTearsDownInReverse() throws {
-        let mesh = try compileWithStandIns("external-controlplane.yaml")
+    @Test func orderTearsDownInReverse() async throws {
+        let mesh = try await compileWithStandIns("external-controlplane.yaml")
         let reverse = try mesh.graph.reverseOrder()
         #expect(reverse == mesh.resources.map(\.address).reversed())
         let ns = addr("external/core/Namespace/_/external-istiod")
@@ -205,21 +205,21 @@ import Testing
         #expect(try JSONDecoder().decode([ResourceAddress].self, from: data) == [a])
     }
 
-    @Test func dotHasClustersAsSubgraphs() throws {
-        let dot = try compileWithStandIns("multi-remote.yaml").graph.dot(title: "guide-multi")
+    @Test func dotHasClustersAsSubgraphs() async throws {
+        let dot = try await compileWithStandIns("multi-remote.yaml").graph.dot(title: "guide-multi")
         #expect(dot.hasPrefix("digraph \"guide-multi\" {"))
         for c in ["external", "remote1", "remote2"] { #expect(dot.contains("label=\"\(c)\";")) }
         #expect(dot.contains("\"remote1/core/Secret/external-istiod/istiod-istio-remote-secret-token\" -> \"remote1/core/ServiceAccount/external-istiod/istiod\";"))
     }
 
     @Test(.enabled(if: ExternalTool.locate("dot") != nil, "graphviz (dot) is not installed"))
-    func dotRendersToPNG() throws {
+    func dotRendersToPNG() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let dotFile = dir.appendingPathComponent("graph.dot"), png = dir.appendingPathComponent("graph.png")
-        try compileWithStandIns("multi-remote.yaml").graph.dot().write(to: dotFile, atomically: true, encoding: .utf8)
-        let r = try ExternalTool.run(ExternalTool.locate("dot")!, ["-Tpng", dotFile.path, "-o", png.path])
-        #expect(r.status == 0, "\(r.stderr)")
+        try await compileWithStandIns("multi-remote.yaml").graph.dot().write(to: dotFile, atomically: true, encoding: .utf8)
+        let r = try await ExternalTool.run(ExternalTool.locate("dot")!, ["-Tpng", dotFile.path, "-o", png.path])
+        #expect(r.status == 0, "\(r.stderrText)")
         let bytes = try Data(contentsOf: png)
         #expect(bytes.count > 10_000)
         #expect(Array(bytes.prefix(4)) == [0x89, 0x50, 0x4E, 0x47])

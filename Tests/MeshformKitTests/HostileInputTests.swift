@@ -21,12 +21,12 @@ import Testing
         throw CancellationError()
     }
 
-    @Test func aDependsOnChainOfTenThousandWorkloadsValidatesAndCompiles() throws {
+    @Test func aDependsOnChainOfTenThousandWorkloadsValidatesAndCompiles() async throws {
         let n = 10_000
         let items = (0..<n).map { "  - {name: w\($0), cluster: config\($0 + 1 < n ? ", dependsOn: [w\($0 + 1)]" : "")}" }
         let t = try loadMesh(Self.demo(workloads: items.joined(separator: "\n")))
         #expect(t.workloads.count == n)
-        let mesh = try Compiler(renderer: Compiler.renderer(for: t)).compile(t)
+        let mesh = try await Compiler(renderer: Compiler.renderer(for: t)).compile(t)
         let order = try mesh.graph.topologicalOrder()
         #expect(order.count == mesh.resources.count)
 
@@ -128,13 +128,13 @@ import Testing
         #expect(throws: (any Error).self) { try YAMLDocuments.parseOne("users:\n- name: a\n  name: b\n") }
     }
 
-    @Test func aBadWorkloadManifestIsReportedAtItsFileLineAndColumn() throws {
+    @Test func aBadWorkloadManifestIsReportedAtItsFileLineAndColumn() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let manifest = dir.appendingPathComponent("app.yaml").path
         try "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n".write(toFile: manifest, atomically: true, encoding: .utf8)
         let t = try loadMesh(Self.demo(workloads: "  - {name: app, cluster: config, manifests: [\(manifest)]}\n"))
-        let e = #expect(throws: CompileError.self) { try Compiler(renderer: Compiler.renderer(for: t)).compile(t) }
+        let e = await #expect(throws: CompileError.self) { try await Compiler(renderer: Compiler.renderer(for: t)).compile(t) }
         #expect(e?.description == "\(manifest):5:3: error: 'metadata.name' is written twice (first at line 4) (the manifest of workload app)")
     }
 

@@ -66,9 +66,9 @@ workloads:
 """
 
 /// The guide's topology compiled with the demo's pre-rendered stand-ins (real names, kinds and ports).
-func compileWithStandIns(_ planName: String, address: String? = nil) throws -> CompiledMesh {
+func compileWithStandIns(_ planName: String, address: String? = nil) async throws -> CompiledMesh {
     var env = guideEnvironment
     if let address { env["EXTERNAL_ISTIOD_ADDR"] = address }
     let t = try MeshFile.load(path: TestPaths.plan(planName), environment: env)
-    return try Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
+    return try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
 }

@@ -8,7 +8,7 @@ import Testing
 /// compiled with the demo's stand-ins; state and live are "everything applied", so each test changes one thing.
 @Suite struct PlanSelectionTests {
     let mesh: CompiledMesh
-    init() throws { mesh = try compileWithStandIns("external-controlplane.yaml") }
+    init() async throws { mesh = try await compileWithStandIns("external-controlplane.yaml") }
 
     /// Every resource in state, recorded as applied, with its dependencies.
     func appliedState(except: Set<String> = []) -> StateSnapshot {

@@ -5,13 +5,13 @@ import KubeModel
 @testable import StateStore
 
 @Suite struct LockTests {
-    @Test func secondApplyFailsAtOnceNamingTheHolder() throws {
+    @Test func secondApplyFailsAtOnceNamingTheHolder() async throws {
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
         let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
-        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
+        let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
         let start = Date()
-        let e = #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        let e = await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
         #expect(Date().timeIntervalSince(start) < 0.5)
         guard case .locked(let path, let holder) = e else { Issue.record("expected .locked, got \(String(describing: e))"); return }
         #expect(path == t.path)
@@ -20,79 +20,79 @@ import KubeModel
         let message = e!.description
         #expect(message.contains("alice") && message.contains("meshform state unlock \(lock.id)"))
         try a.releaseLock(lock)
-        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         try b.releaseLock(l2)
     }
 
-    @Test func waitsUpToTheTimeoutForTheLock() throws {
+    @Test func waitsUpToTheTimeoutForTheLock() async throws {
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
-        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         // Times out: waits about the timeout, then names the holder.
         let start = Date()
-        #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(300)) }
+        await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(300)) }
         let waited = Date().timeIntervalSince(start)
         #expect(waited >= 0.29 && waited < 2)
         // Released while waiting: gets it.
         // (A Thread, not a Task: the synchronous wait below may occupy a cooperative-pool thread.)
         Thread.detachNewThread { Thread.sleep(forTimeInterval: 0.2); try? a.releaseLock(lock) }
-        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5))
+        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5))
         #expect(l2.holder == "bob")
     }
 
-    @Test func expiredLeaseIsTakenOverAndItsHolderLearnsIt() throws {
+    @Test func expiredLeaseIsTakenOverAndItsHolderLearnsIt() async throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
-        let old = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(50))
-        Thread.sleep(forTimeInterval: 0.1)
-        let new = try store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        let old = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(100))
+        let new = try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         #expect(new.id != old.id)
         #expect(throws: StateError.lockLost(path: t.path, id: old.id)) { try store.renewLock(old) }
         #expect(throws: StateError.lockLost(path: t.path, id: old.id)) { try store.releaseLock(old) }
         #expect(try store.currentLock()?.holder == "bob")
     }
 
-    @Test func renewKeepsTheLeaseAlive() throws {
+    @Test func renewKeepsTheLeaseAlive() async throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
-        var l = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
-        for _ in 0..<4 { Thread.sleep(forTimeInterval: 0.05); l = try store.renewLock(l, lease: .milliseconds(150)) }
-        #expect(throws: StateError.self) { try store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        var l = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
+        for _ in 0..<4 { try await Task.sleep(for: .milliseconds(50)); l = try store.renewLock(l, lease: .milliseconds(150)) }
+        await #expect(throws: StateError.self) { try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
     }
 
     @Test func asyncWaitAndRenewerKeepTheLease() async throws {
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
-        let lock = try await a.waitForLock(who: "alice", operation: "apply", timeout: .zero, lease: .seconds(1))
+        let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .seconds(1))
         let renewer = a.keepRenewing(lock, lease: .seconds(1), interval: .milliseconds(100))
         // Well past the original lease: the renewer kept it alive.
         await #expect(throws: StateError.self) {
-            try await b.waitForLock(who: "bob", operation: "apply", timeout: .milliseconds(1800))
+            try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(1800))
         }
         #expect(!renewer.lost)
         renewer.stop()
         try a.releaseLock(lock)
-        let l2 = try await b.waitForLock(who: "bob", operation: "apply", timeout: .seconds(1))
+        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(1))
         #expect(l2.holder == "bob")
     }
 
-    @Test func lockOfADeadProcessOnThisHostIsStale() throws {
+    @Test func lockOfADeadProcessOnThisHostIsStale() async throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
         // A real process that has exited: its pid is free.
         let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/true"); try p.run(); p.waitUntilExit()
-        var l = try store.acquireLock(who: "crashed", operation: "apply", timeout: .zero)
-        try store.pool.write { try $0.execute(sql: "UPDATE lock SET pid = ?", arguments: [Int(p.processIdentifier)]) }
+        var l = try await store.acquireLock(who: "crashed", operation: "apply", timeout: .zero)
+        try await store.pool.write { try $0.execute(sql: "UPDATE lock SET pid = ?", arguments: [Int(p.processIdentifier)]) }
         l.pid = Int(p.processIdentifier)
         #expect(try store.currentLock() == nil)
-        let mine = try store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        let mine = try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         #expect(mine.holder == "bob")
     }
 
-    @Test func unlockBreaksOnlyTheNamedLock() throws {
+    @Test func unlockBreaksOnlyTheNamedLock() async throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
-        let l = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let l = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         let e = #expect(throws: StateError.self) { try store.forceUnlock(id: "not-it") }
         guard case .noSuchLock(_, "not-it", let cur) = e else { Issue.record("got \(String(describing: e))"); return }
         #expect(cur?.id == l.id)
@@ -101,11 +101,11 @@ import KubeModel
         #expect(throws: StateError.lockLost(path: t.path, id: l.id)) { try store.releaseLock(l) }
     }
 
-    @Test func readersNeverWaitForTheLockOrAWriteTransaction() throws {
+    @Test func readersNeverWaitForTheLockOrAWriteTransaction() async throws {
         let t = TempState()
         let writer = try StateStore.open(path: t.path)
         try writer.upsert(managed(deployment("a")), run: nil)
-        _ = try writer.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        _ = try await writer.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         let reader = try StateStore.openReadOnly(path: t.path)
         // Hold a write transaction open on the writer while the reader reads.
         let entered = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0)
@@ -138,7 +138,7 @@ import KubeModel
     @Test func theLockNamesTheRunAndTheRenewalLearnsItWasTakenOver() async throws {
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
-        let lock = try await a.waitForLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(300))
+        let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(300))
         let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
         try a.attachRun(run, to: lock)
         let held = try #require(try b.currentLock())

@@ -117,12 +117,12 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         #expect(unknown == ["v9-future"])
     }
 
-    @Test func theLockHoldsAcrossSessionsNamesItsHolderAndDiesWithItsSession() throws {
+    @Test func theLockHoldsAcrossSessionsNamesItsHolderAndDiesWithItsSession() async throws {
         let pg = try postgres(), url = pg.url()
         let a = try StateStore.open(path: url), b = try StateStore.open(path: url)
         let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
-        let lock = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
-        let e = #expect(throws: StateError.self) { try b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
+        let e = await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
         guard case .locked(_, let holder) = e else { Issue.record("expected .locked, got \(String(describing: e))"); return }
         #expect(holder.id == lock.id && holder.holder == "alice" && holder.run == run && holder.host == ProcessInfo.processInfo.hostName)
         #expect(try b.snapshot().lock?.id == lock.id)
@@ -131,27 +131,27 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         try a.renewLock(lock)
         try a.releaseLock(lock)
         #expect(try b.currentLock() == nil)
-        let l2 = try b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         // The holder's session ends without releasing (a killed process): the server frees the lock.
         (b.backend as! PostgresBackend).close()
         #expect(try a.currentLock() == nil)
-        let l3 = try a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let l3 = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         let now = try a.currentLock()
         #expect(l3.id != l2.id && now?.holder == "alice")
     }
 
-    @Test func unlockEndsTheHoldersSessionAndItLearnsIt() throws {
+    @Test func unlockEndsTheHoldersSessionAndItLearnsIt() async throws {
         let pg = try postgres(), url = pg.url()
         let holder = try StateStore.open(path: url), admin = try StateStore.open(path: url)
-        let lock = try holder.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let lock = try await holder.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         #expect(throws: StateError.self) { try admin.forceUnlock(id: "not-the-lock") }
         try admin.forceUnlock(id: lock.id)
         #expect(throws: StateError.self) { try holder.renewLock(lock) }
-        let mine = try admin.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        let mine = try await admin.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         #expect(try admin.currentLock()?.id == mine.id)
     }
 
-    @Test func migrateMovesStateBothWaysKeepingLineageAndSerial() throws {
+    @Test func migrateMovesStateBothWaysKeepingLineageAndSerial() async throws {
         let pg = try postgres(), t = TempState()
         let sqlite = try StateStore.open(path: t.path)
         let run = try sqlite.beginRun(kind: .apply, who: "alice", configHash: "h")
@@ -163,7 +163,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let before = try sqlite.snapshot()
 
         let url = pg.url()
-        let copied = try sqlite.migrate(to: StateStore.open(path: url), who: "alice")
+        let copied = try await sqlite.migrate(to: StateStore.open(path: url), who: "alice")
         #expect(copied.objects == 2 && copied.runs == 1)
         let onPG = try StateStore.open(path: url)
         #expect(onPG.lineage == sqlite.lineage && onPG.secretKey == sqlite.secretKey)
@@ -177,7 +177,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
 
         // And back, to a new file.
         let back = t.file("back.db")
-        _ = try onPG.migrate(to: StateStore.open(path: back), who: "alice")
+        _ = try await onPG.migrate(to: StateStore.open(path: back), who: "alice")
         let file = try StateStore.open(path: back)
         let (fileSerial, fileObjects) = (try file.serial(), try file.objects())
         #expect(file.lineage == sqlite.lineage && fileSerial == before.serial && fileObjects == before.objects)
@@ -186,7 +186,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         // A target of another lineage is refused and left as it was.
         let other = try StateStore.open(path: pg.url())
         try other.upsert(managed(deployment("theirs")), run: nil)
-        let e = #expect(throws: StateError.self) { _ = try sqlite.migrate(to: other, who: "alice") }
+        let e = await #expect(throws: StateError.self) { _ = try await sqlite.migrate(to: other, who: "alice") }
         #expect(e?.description.contains("another state") == true)
         #expect(try other.objects().map(\.name) == ["theirs"] && other.serial() == 1)
     }

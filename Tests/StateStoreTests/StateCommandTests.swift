@@ -79,10 +79,10 @@ import KubeModel
     }
 
     @Test(.enabled(if: binary != nil, "meshform binary not built next to the tests"))
-    func unlockBreaksAStaleLockAndErrorsExitOne() throws {
+    func unlockBreaksAStaleLockAndErrorsExitOne() async throws {
         let t = TempState()
         let store = try populated(t)
-        let lock = try store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let lock = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         let history = try meshform(["state", "history", "--state", t.path])
         #expect(history.out.contains("LOCKED by alice") && history.out.contains(lock.id))
         let wrong = try meshform(["state", "unlock", "--state", t.path, "nope"])

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeClient
 import KubeModel
 import StateStore
@@ -20,7 +21,7 @@ public struct ApplyOptions: Sendable {
 /// Runs a plan: the dependency graph with bounded parallelism across clusters, server-side apply under field
 /// manager `meshform`, readiness waits, computed values resolved as their producers finish, every step journalled
 /// before and after and the state written step by step; on a failure, the completed steps are undone in reverse.
-public final class Executor: @unchecked Sendable {
+public final class Executor: Sendable {
     public static let fieldManager = "meshform"
 
     let mesh: CompiledMesh
@@ -32,14 +33,14 @@ public final class Executor: @unchecked Sendable {
     /// The renewal of the state lock this run holds: once it is lost, no further step starts.
     let lease: LockRenewal?
 
-    private let lock = NSLock()
-    private var computed: ComputedValues
+    /// The values computed so far (seeded by the plan, filled in as producers finish) and the steps done.
+    private struct Progress { var computed: ComputedValues; var done: [CompletedStep] = [] }
+    private let progress: Mutex<Progress>
     private let gate: ReachabilityGate
     /// What each step that may have written needs to be undone, in the order the steps started. Secret bodies live
     /// only here, in memory, for the run's duration; the journal holds them masked.
-    private var done: [CompletedStep] = []
 
-    struct CompletedStep {
+    struct CompletedStep: Sendable {
         var address: String
         var action: Action
         var target: ObjectRef
@@ -64,7 +65,7 @@ public final class Executor: @unchecked Sendable {
                 computed: ComputedValues, options: ApplyOptions, lease: LockRenewal? = nil,
                 emit: @escaping @Sendable (ApplyEvent) -> Void) {
         self.mesh = mesh; self.clients = clients; self.endpoints = endpoints; self.store = store
-        self.computed = computed; self.options = options; self.lease = lease; self.emit = emit
+        self.progress = Mutex(Progress(computed: computed)); self.options = options; self.lease = lease; self.emit = emit
         gate = ReachabilityGate(topology: mesh.topology, clients: clients, timeout: options.reachabilityTimeout, emit: emit)
     }
 
@@ -154,7 +155,7 @@ public final class Executor: @unchecked Sendable {
     /// Keeps what undoing a step needs. Called before the step's first write: an undo looks at what is live, so
     /// undoing a step whose write never happened changes nothing.
     private func remember(_ step: CompletedStep) {
-        lock.withLock { done.append(step) }
+        progress.withLock { $0.done.append(step) }
     }
 
     private func applyStep(_ change: PlannedChange, run: RunID, previous: ManagedObject?) async throws {
@@ -247,13 +248,13 @@ public final class Executor: @unchecked Sendable {
     }
 
     func bodyToApply(_ r: Resource, live: JSON?) throws -> JSON {
-        try ApplyBody.make(r, computed: lock.withLock { computed }, live: live)
+        try ApplyBody.make(r, computed: progress.withLock { $0.computed }, live: live)
     }
 
     /// A computed value whose producer is not a step of this run (it is live already, e.g. created by a run that
     /// died) but was not ready when the plan read it: waits for the producer's readiness, as its own step would.
     private func resolveFromUnchangedProducers(_ r: Resource) async throws {
-        for cv in r.computed where lock.withLock({ computed[cv.placeholder] }) == nil {
+        for cv in r.computed where progress.withLock({ $0.computed[cv.placeholder] }) == nil {
             guard let p = mesh.resource(at: cv.producer.description), let ready = p.readiness.condition,
                   let c = clients[cv.producer.cluster] else { continue }
             let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
@@ -266,7 +267,7 @@ public final class Executor: @unchecked Sendable {
         for r in mesh.resources {
             for cv in r.computed where cv.producer == address {
                 if let v = ComputedValues.resolve(cv, producer: live, endpoint: { self.endpoints[$0] }) {
-                    lock.withLock { computed[cv.placeholder] = v }
+                    progress.withLock { $0.computed[cv.placeholder] = v }
                 }
             }
         }
@@ -290,7 +291,7 @@ public final class Executor: @unchecked Sendable {
     /// before their dependents, and dependents deleted before their dependencies). Returns what could not be
     /// undone (empty: all undone).
     func rollback(run: RunID) async -> [String] {
-        let steps = Array(lock.withLock { done }.reversed())
+        let steps = Array(progress.withLock { $0.done }.reversed())
         for (i, step) in steps.enumerated() {
             let what = Self.undoDescription(step)
             let notUndone = { steps[$0...].map { "\($0.address): not undone (\(Self.undoDescription($0)))" } }

@@ -3,8 +3,7 @@ public struct CompiledMesh: Sendable {
     public var topology: MeshTopology
     /// Topological order (dependencies first; ties broken by address), so the same mesh file gives the same list.
     public var resources: [Resource]
-    /// SHA-256 (hex) of the mesh file, the renderer's fingerprint (tool version or manifest contents), every
-    /// component's IstioOperator document and every glue and workload body: what determines the rendered result.
+    /// SHA-256 (hex) of the mesh file and every compiled object, rendered ones included (`Compiler.configHash`).
     public var configHash: String
     /// The Istio components, in install order, with the IstioOperator documents that were rendered.
     public var components: [IstioComponent]

@@ -9,19 +9,19 @@ import KubeModel
 /// Secrets are sensitive; webhook `caBundle`/`failurePolicy` are ignored for drift (istiod patches them);
 /// values known only after apply are explicit `ComputedValue`s; the output is a pure function of the
 /// mesh file, the environment it read and the renderer's output (same input, same bytes).
-public struct Compiler {
+public struct Compiler: Sendable {
     public static let managedByLabel = "app.kubernetes.io/managed-by"
     public static let managedByValue = "meshform"
     public static let meshLabel = "meshform.dev/mesh"
     public static let webhookIgnoreFields = ["webhooks[*].clientConfig.caBundle", "webhooks[*].failurePolicy"]
     static let systemNamespaces: Set<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]
 
-    public let renderer: ComponentRenderer
+    public let renderer: any ComponentRenderer
 
-    public init(renderer: ComponentRenderer) { self.renderer = renderer }
+    public init(renderer: any ComponentRenderer) { self.renderer = renderer }
 
     /// The renderer the mesh file asks for.
-    public static func renderer(for t: MeshTopology) -> ComponentRenderer {
+    public static func renderer(for t: MeshTopology) -> any ComponentRenderer {
         switch t.istio.renderer {
         case .istioctl(let path): return IstioctlRenderer(path: path ?? "istioctl", expectedVersion: t.istio.version)
         case .helm(let path, let charts): return HelmRenderer(path: path ?? "helm", charts: charts, expectedVersion: t.istio.version)
@@ -35,7 +35,7 @@ public struct Compiler {
         return GlueObjects.addressPlaceholder
     }
 
-    public func compile(_ t: MeshTopology) throws -> CompiledMesh {
+    public func compile(_ t: MeshTopology) async throws -> CompiledMesh {
         let cp = t.controlPlane
         let ext = t.externalCluster.name
         let address = Self.addressText(t)
@@ -43,8 +43,11 @@ public struct Compiler {
         var set = ResourceSet()
 
         // Istio components, rendered by Istio's tools.
+        var rendered: [String] = []
         for c in components {
-            for doc in try renderer.render(c).flatMap(GlueObjects.expandList) where doc.kind != nil {
+            let r = try await renderer.render(c)
+            rendered.append(r.digest)
+            for doc in r.documents.flatMap(GlueObjects.expandList) where doc.kind != nil {
                 var d = doc
                 if d.namespace == nil, !ClusterScopedKinds.contains(d) { d[path: ["metadata", "namespace"]] = .string(c.namespace) }
                 try set.add(cluster: c.cluster, body: d, component: c.id)
@@ -143,13 +146,20 @@ public struct Compiler {
         do { order = try graph.topologicalOrder() } catch let e as GraphCycleError { throw CompileError.cycle(e) }
         let resources = order.map { all[$0]! }
 
-        var h = SHA256()
-        h.update(data: Data(t.sourceText.utf8))
-        h.update(data: Data(renderer.fingerprint.utf8))
-        for c in components { h.update(data: Data(c.id.utf8)); h.update(data: c.istioOperator.encoded()) }
-        for g in glue { h.update(data: g.encoded()) }
-        let hash = h.finalize().map { String(format: "%02x", $0) }.joined()
+        let hash = Self.configHash(source: t.sourceText, renderedDigests: rendered, glue: glue)
         return CompiledMesh(topology: t, resources: resources, configHash: hash, components: components, graph: graph)
+    }
+
+    /// SHA-256 (hex) of the mesh file, of what the renderer produced for each component (`RenderedManifests.digest`:
+    /// its output, not its inputs) and of every object Meshform builds itself: a changed chart, istioctl or manifest
+    /// changes the hash (a saved plan goes stale; drift reports the configuration as changed) exactly when its output
+    /// changed. Rendered bodies are covered through their text's digest, which is far cheaper than re-encoding them.
+    static func configHash(source: String, renderedDigests: [String], glue: [JSON]) -> String {
+        var h = SHA256()
+        h.update(data: Data(source.utf8))
+        for d in renderedDigests { h.update(data: Data("\u{0}rendered \(d)".utf8)) }
+        for g in glue { h.update(data: Data("\u{0}".utf8)); h.update(data: g.encoded()) }
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The body with the ownership labels drift uses to find orphans.

@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import Synchronization
 
 /// Renders components with `helm template` and Istio's charts (`base`, `istiod`, `gateway` as Istio's Helm
 /// repository names them) from a local directory.
@@ -26,8 +27,6 @@ public struct HelmRenderer: ComponentRenderer {
     public init(path: String = "helm", charts: String, expectedVersion: String?) {
         self.path = path; self.charts = charts; self.expectedVersion = expectedVersion
     }
-
-    public var fingerprint: String { "helm \(charts) \(expectedVersion ?? "?")" }
 
     /// One `helm template` call: chart, release name, namespace, values.
     public struct Invocation: Equatable {
@@ -112,28 +111,29 @@ public struct HelmRenderer: ComponentRenderer {
         return v
     }
 
-    public func render(_ component: IstioComponent) throws -> [JSON] {
+    public func render(_ component: IstioComponent) async throws -> RenderedManifests {
         guard let exe = ExternalTool.locate(path) else {
             throw RenderError(component: component.id, message: "helm not found at '\(path)'; install Helm or set istio.helm in the mesh file")
         }
-        var docs: [JSON] = []
+        var docs: [JSON] = [], digests: [String] = []
         for inv in invocations(for: component) {
             let chartDir = URL(fileURLWithPath: charts).appendingPathComponent(inv.chart).path
             try checkChartVersion(chartDir, component: component.id)
-            let values = try ExternalTool.temporaryFile(YAMLDocuments.serialize(inv.values), name: "values.yaml")
-            defer { try? FileManager.default.removeItem(at: values.deletingLastPathComponent()) }
-            let r = try ExternalTool.run(exe, ["template", inv.release, chartDir, "--namespace", inv.namespace, "--values", values.path])
-            guard r.status == 0 else {
-                throw RenderError(component: component.id, message: "helm template \(inv.chart) failed (exit \(r.status)): \(r.stderr.prefix(1000))")
+            let r = try await ExternalTool.withTemporaryFile(YAMLDocuments.serialize(inv.values), name: "values.yaml") {
+                try await ExternalTool.run(exe, ["template", inv.release, chartDir, "--namespace", inv.namespace, "--values", $0])
             }
-            docs += try ParsedManifestCache.documents(r.stdout)
+            guard r.status == 0 else {
+                throw RenderError(component: component.id, message: "helm template \(inv.chart) failed (exit \(r.status)): \(r.stderrText.prefix(1000))")
+            }
+            let rendered = try RenderedManifests(text: r.stdoutText)
+            docs += rendered.documents; digests.append(rendered.digest)
         }
-        return docs
+        return RenderedManifests(documents: docs, digest: RenderedManifests.digest(of: digests.joined(separator: "\n")))
     }
 
     static let developmentChartVersion = IstioVersion("1.0.0")!
-    private static let warnLock = NSLock()
-    nonisolated(unsafe) private static var warned: Set<String> = []
+    /// Development chart directories already warned about (once per process).
+    private static let warned = Mutex<Set<String>>([])
 
     private func checkChartVersion(_ chartDir: String, component: String) throws {
         guard let expectedVersion, let want = IstioVersion(expectedVersion) else { return }
@@ -144,9 +144,7 @@ public struct HelmRenderer: ComponentRenderer {
         let found = (chart["appVersion"]?.string ?? chart["version"]?.string).flatMap(IstioVersion.init)
         // Istio's source tree stamps 1.0.0 (its release build writes the real version): let it through, said once.
         if found == Self.developmentChartVersion {
-            Self.warnLock.lock(); defer { Self.warnLock.unlock() }
-            if !Self.warned.contains(chartDir) {
-                Self.warned.insert(chartDir)
+            if Self.warned.withLock({ $0.insert(chartDir).inserted }) {
                 FileHandle.standardError.write(Data("warning: \(chartDir) is a development chart (version 1.0.0); it is not checked against istio.version \(expectedVersion)\n".utf8))
             }
             return

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import KubeModel
 
 /// One Istio install step of the guide: an IstioOperator document for one cluster, which a
@@ -43,11 +45,28 @@ public struct IstioComponent: Sendable, Hashable {
 
 /// Turns an Istio component into the Kubernetes objects to apply. Implementations run Istio's own
 /// tooling (istioctl, helm) or read pre-rendered manifests; none re-implements Istio's charts.
-public protocol ComponentRenderer {
-    func render(_ component: IstioComponent) throws -> [JSON]
-    /// Identifies the renderer and its inputs (tool version, manifest contents) for the mesh's `configHash`,
-    /// so a changed tool or manifest changes the hash.
-    var fingerprint: String { get }
+public protocol ComponentRenderer: Sendable {
+    func render(_ component: IstioComponent) async throws -> RenderedManifests
+}
+
+/// What a renderer produced for one component: the objects, and the SHA-256 of the text they were parsed from. The
+/// mesh's `configHash` covers the digests, so a changed tool, chart or manifest changes it exactly when its output
+/// changed (hashing the text once is far cheaper than re-encoding megabytes of objects for every cluster).
+public struct RenderedManifests: Sendable {
+    public var documents: [JSON]
+    public var digest: String
+
+    /// Parses `text` (through `ParsedManifestCache`) and digests it.
+    init(text: String) throws {
+        documents = try ParsedManifestCache.documents(text)
+        digest = Self.digest(of: text)
+    }
+
+    init(documents: [JSON], digest: String) { self.documents = documents; self.digest = digest }
+
+    static func digest(of text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 }
 
 /// A renderer failed; the message says which component, which tool and what to do.

@@ -1,6 +1,6 @@
-import Crypto
 import Foundation
 import KubeModel
+import Synchronization
 
 /// Reads pre-rendered manifests from a directory: `<directory>/<component kind>.yaml`, e.g.
 /// `external-istiod.yaml`, `remote-config-cluster.yaml`, `eastwest-gateway.yaml`.
@@ -13,11 +13,11 @@ import KubeModel
 /// A missing file is an error naming the file expected. Parsed results are cached by content, so
 /// rendering the same manifest for fifty clusters parses it once per distinct
 /// set of parameter values it uses.
-public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Sendable {
+public final class ManifestDirectoryRenderer: ComponentRenderer, Sendable {
     public let directory: String
-    private let lock = NSLock()
-    private var parsed: [String: [JSON]] = [:]
-    private var texts: [String: (String, Set<String>)] = [:]
+    /// Parsed documents by file and parameter values, and each file's text with the `{{name}}` names it uses.
+    private struct Cache { var parsed: [String: RenderedManifests] = [:]; var texts: [String: (String, Set<String>)] = [:] }
+    private let cache = Mutex(Cache())
 
     public init(directory: String) { self.directory = directory }
 
@@ -25,46 +25,34 @@ public final class ManifestDirectoryRenderer: ComponentRenderer, @unchecked Send
         URL(fileURLWithPath: directory).appendingPathComponent("\(kind.rawValue).yaml").path
     }
 
-    public var fingerprint: String {
-        var h = SHA256()
-        for kind in IstioComponent.Kind.allCases {
-            if let d = FileManager.default.contents(atPath: file(for: kind)) { h.update(data: Data(kind.rawValue.utf8)); h.update(data: d) }
-        }
-        return "manifests " + h.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    public func render(_ component: IstioComponent) throws -> [JSON] {
+    public func render(_ component: IstioComponent) async throws -> RenderedManifests {
         let path = file(for: component.kind)
         let (raw, names) = try read(path, component: component)
         // The cache key is the file and the values of the parameters it uses: a manifest that uses none
         // (e.g. real istioctl output) is parsed once for every cluster.
         let used = names.filter { component.parameters[$0] != nil }.sorted()
         let key = path + "\u{0}" + used.map { "\($0)=\(component.parameters[$0]!)" }.joined(separator: "\u{0}")
-        lock.lock()
-        if let docs = parsed[key] { lock.unlock(); return docs }
-        lock.unlock()
+        if let docs = cache.withLock({ $0.parsed[key] }) { return docs }
         let text = used.isEmpty ? raw : substitute(raw, component: component)
-        let docs: [JSON]
-        do { docs = try ParsedManifestCache.documents(text) } catch let e as YAMLInputError {
+        let docs: RenderedManifests
+        do { docs = try RenderedManifests(text: text) } catch let e as YAMLInputError {
             throw RenderError(component: component.id, message: "\(path):\(e.line):\(e.column): \(e.message)")
         } catch {
             throw RenderError(component: component.id, message: "\(path) is not valid YAML: \(error)")
         }
-        lock.lock(); parsed[key] = docs; lock.unlock()
+        cache.withLock { $0.parsed[key] = docs }
         return docs
     }
 
     /// The file's text and the `{{name}}` names it mentions, read once.
     private func read(_ path: String, component: IstioComponent) throws -> (String, Set<String>) {
-        lock.lock()
-        if let t = texts[path] { lock.unlock(); return t }
-        lock.unlock()
+        if let t = cache.withLock({ $0.texts[path] }) { return t }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RenderError(component: component.id, message: "no pre-rendered manifest \(path); add it, or switch istio.renderer to istioctl")
         }
         var names: Set<String> = []
         scanTemplates(text) { name, _ in names.insert(name); return nil }
-        lock.lock(); texts[path] = (text, names); lock.unlock()
+        cache.withLock { $0.texts[path] = (text, names) }
         return (text, names)
     }
 

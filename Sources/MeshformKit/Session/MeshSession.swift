@@ -5,20 +5,24 @@ import StateStore
 
 /// One mesh file, compiled, with its state file: the operations the CLI offers (plan, apply, destroy, drift,
 /// recover), each with the guarantees users rely on. The CLI only parses arguments and prints.
-public final class MeshSession: @unchecked Sendable {
+public final class MeshSession: Sendable {
     public let meshFile: String
     public let mesh: CompiledMesh
     public let statePath: String
     public let environment: [String: String]
-    public var clientOptions = ClientOptions()
+    /// How every cluster is reached (timeouts, retries), fixed for the session's life.
+    public let clientOptions: ClientOptions
 
-    /// Loads and compiles `meshFile`. Errors name the file, line and column.
+    /// Loads and compiles `meshFile` (running istioctl or helm when the mesh file asks for them). Errors name the file,
+    /// line and column.
     public init(meshFile: String, statePath: String? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                clientOptions: ClientOptions = ClientOptions()) async throws {
         self.meshFile = meshFile
         self.environment = environment
+        self.clientOptions = clientOptions
         let topology = try MeshFile.load(path: meshFile, environment: environment)
-        self.mesh = try Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
+        self.mesh = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
         // A file path, or a PostgreSQL URL given this mesh's own schema when it names none.
         self.statePath = StateLocation.forMesh(statePath ?? "state/\(topology.name).db", mesh: topology.name)
     }
@@ -133,11 +137,11 @@ public final class MeshSession: @unchecked Sendable {
     }
 
     /// The state's write lock, waited for without blocking a thread, and renewed until `release` by the store's one
-    /// renewal mechanism (`keepRenewing`, on a thread of its own so a busy task pool never lets the lease lapse).
+    /// renewal mechanism (`keepRenewing`).
     /// A killed run stops renewing, so its lease expires by itself (or is taken over at once on this host).
     static func takeLock(_ store: StateStore, who: String, operation: String, timeout: Duration,
                          lease: Duration = .seconds(120)) async throws -> LockRenewal {
-        let lock = try await store.waitForLock(who: who, operation: operation, timeout: timeout, lease: lease)
+        let lock = try await store.acquireLock(who: who, operation: operation, timeout: timeout, lease: lease)
         return store.keepRenewing(lock, lease: lease)
     }
 
