@@ -62,6 +62,7 @@ let package = Package(
         ], swiftSettings: v6),
         .target(name: "MeshformKit", dependencies: [
             "KubeModel", "KubeClient", "StateStore",
+            .product(name: "HeapModule", package: "swift-collections"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -182,7 +182,7 @@ extension Server {
 
     /// Objects matching label and field selectors, paged by `limit` and `continue`.
     func matching(_ p: ResourcePath, _ req: SimRequest) throws -> (items: [JSON], next: String?, remaining: Int, revision: Int) {
-        let selector = req.query["labelSelector"].map(LabelSelector.init)
+        let selector = req.query["labelSelector"].flatMap(LabelSelector.init)
         let fields = (req.query["fieldSelector"] ?? "").split(separator: ",").compactMap { term -> (String, String, Bool)? in
             let neg = term.contains("!=")
             let kv = term.components(separatedBy: neg ? "!=" : (term.contains("==") ? "==" : "="))

@@ -11,7 +11,7 @@ import KubeModel
 extension Server {
     func watch(_ p: ResourcePath, _ req: SimRequest) -> SimResponse {
         var filter = WatchFilter(storageKey: p.type.storageKey, namespace: p.type.namespaced ? p.namespace : nil, name: nil,
-                                 selector: req.query["labelSelector"].map(LabelSelector.init))
+                                 selector: req.query["labelSelector"].flatMap(LabelSelector.init))
         for term in (req.query["fieldSelector"] ?? "").split(separator: ",") {
             let kv = term.components(separatedBy: term.contains("==") ? "==" : "=")
             if kv.count == 2, kv[0] == "metadata.name" { filter.name = kv[1] }

@@ -6,9 +6,21 @@ import KubeModel
 /// instead is a keyed hash, `hmac-sha256:<64 hex>`: equal values give equal hashes within one state file,
 /// so drift and plan can tell "changed" from "unchanged", but the value cannot be recovered, and without
 /// the key (random per state file, kept in its metadata, never printed) not even guessed offline.
-extension StateStore {
+/// A store's mask is `StateStore.secretMask`.
+public struct SecretMask: Sendable {
     static let maskPrefix = "hmac-sha256:"
     static let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+    /// The key. Never printed, never part of any error or description.
+    let key: [UInt8]
+
+    init(key: [UInt8]) { self.key = key }
+
+    /// A mask with a fresh random key that lives only as long as the value: for a plan before any state exists
+    /// (creates need no comparison with stored hashes).
+    public static func ephemeral() -> SecretMask {
+        var g = SystemRandomNumberGenerator()
+        return SecretMask(key: (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &g) })
+    }
 
     /// The keyed hash of a clear value, `hmac-sha256:<hex>`.
     public func secretHash(_ value: String) -> String {
@@ -17,7 +29,7 @@ extension StateStore {
 
     /// The keyed hash of raw bytes (a Secret's `data` value after base64 decoding).
     public func secretHash(bytes: [UInt8]) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: secretKey))
+        let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: SymmetricKey(data: key))
         return Self.maskPrefix + Hex.encode(mac)
     }
 
@@ -69,4 +81,15 @@ extension StateStore {
         for (k, v) in m["stringData"]?.object ?? [:] { if let s = v.string { out[k] = s } }
         return out
     }
+}
+
+extension StateStore {
+    /// True for a string a `SecretMask` produced.
+    public static func isMasked(_ s: String) -> Bool { SecretMask.isMasked(s) }
+    /// The keyed hash of a clear value with this state's key (`SecretMask.secretHash`).
+    public func secretHash(_ value: String) -> String { secretMask.secretHash(value) }
+    /// The object with every Secret value masked with this state's key (`SecretMask.maskSecrets`).
+    public func maskSecrets(_ object: JSON) -> JSON { secretMask.maskSecrets(object) }
+    /// A Secret's effective data, masked with this state's key (`SecretMask.maskedSecretData`).
+    public func maskedSecretData(_ secret: JSON) -> [String: String] { secretMask.maskedSecretData(secret) }
 }

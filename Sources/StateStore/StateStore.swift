@@ -27,8 +27,8 @@ public final class StateStore: Sendable {
     /// True for `openReadOnly`: every write throws `StateError.readOnly`.
     public var isReadOnly: Bool { backend.isReadOnly }
     let backend: any StateBackend
-    /// The keyed-hash key. Never printed, never part of any error or description.
-    let secretKey: [UInt8]
+    /// Masks secret values with this state's keyed hash (its key is never printed).
+    public let secretMask: SecretMask
 
     init(backend: any StateBackend) throws {
         self.backend = backend
@@ -39,7 +39,7 @@ public final class StateStore: Sendable {
         guard let lineage = meta["lineage"]?.text, let keyHex = meta["secret_key"]?.text, let key = Hex.decode(keyHex), key.count == 32
         else { throw StateError.corrupt(path: backend.location, detail: "metadata lacks lineage or hash key") }
         self.lineage = lineage
-        self.secretKey = key
+        self.secretMask = SecretMask(key: key)
     }
 
     deinit { backend.close() }

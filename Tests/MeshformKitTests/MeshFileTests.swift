@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KubeModel
 @testable import MeshformKit
 
 @Suite struct MeshFileTests {

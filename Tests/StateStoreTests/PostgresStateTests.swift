@@ -166,7 +166,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let copied = try await sqlite.migrate(to: StateStore.open(path: url), who: "alice")
         #expect(copied.objects == 2 && copied.runs == 1)
         let onPG = try StateStore.open(path: url)
-        #expect(onPG.lineage == sqlite.lineage && onPG.secretKey == sqlite.secretKey)
+        #expect(onPG.lineage == sqlite.lineage && onPG.secretHash("probe") == sqlite.secretHash("probe"))
         let snap = try onPG.snapshot()
         #expect(snap.serial == before.serial && snap.objects == before.objects && snap.lastApplyConfigHash == "h")
         #expect(try onPG.journal(of: run) == sqlite.journal(of: run) && onPG.driftHistory() == sqlite.driftHistory())

@@ -66,6 +66,7 @@ public struct DriftDetector: Sendable {
         return DriftReport(mesh: mesh, checkedAt: Date(),
                            durationSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                            findings: findings, configDrift: configDrift, unreachable: unreachable,
+                           clusters: clients.keys.sorted(),
                            applyInProgress: snapshot.applyInProgress || later?.runUnfinished == true, objectsChecked: snapshot.objects.count)
     }
 

@@ -49,6 +49,8 @@ public struct DriftReport: Codable, Sendable {
     /// Clusters that could not be checked, or not fully (a LIST for orphans refused, e.g. 403): name -> error. An
     /// unreachable cluster's objects are not reported; any entry makes `drift` exit 1.
     public var unreachable: [String: String]
+    /// Every cluster the check tried to reach (the ones not in `unreachable` were checked). Not part of the JSON form.
+    public var clusters: [String] = []
     /// An apply was in progress (lock held or unfinished journal) when the state was read.
     public var applyInProgress: Bool
     public var objectsChecked: Int
@@ -96,7 +98,9 @@ extension DriftReport {
         # TYPE meshform_drift_cluster_up gauge
 
         """
-        for c in unreachable.keys.sorted() { out += "meshform_drift_cluster_up{mesh=\"\(mesh)\",cluster=\"\(c)\"} 0\n" }
+        for c in Set(clusters).union(unreachable.keys).sorted() {
+            out += "meshform_drift_cluster_up{mesh=\"\(mesh)\",cluster=\"\(c)\"} \(unreachable[c] == nil ? 1 : 0)\n"
+        }
         out += """
         # HELP meshform_drift_last_check_timestamp_seconds When the last drift check ran.
         # TYPE meshform_drift_last_check_timestamp_seconds gauge

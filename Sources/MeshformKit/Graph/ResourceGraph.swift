@@ -1,3 +1,5 @@
+import HeapModule
+
 /// The dependency graph of a compiled mesh: vertices are resources, an edge `a -> b` means `a` depends on `b`
 /// (so `b` is applied first).
 ///
@@ -54,15 +56,15 @@ public struct ResourceGraph: Sendable {
     public func topologicalOrder() throws -> [ResourceAddress] {
         var remaining: [ResourceAddress: Int] = [:]
         for (a, d) in dependencies { remaining[a] = d.count }
-        var ready = AddressHeap()
-        for (a, n) in remaining where n == 0 { ready.push(a) }
+        var ready = Heap<ReadyAddress>()
+        for (a, n) in remaining where n == 0 { ready.insert(ReadyAddress(a)) }
         var order: [ResourceAddress] = []
         order.reserveCapacity(resources.count)
-        while let a = ready.pop() {
+        while let a = ready.popMin()?.address {
             order.append(a)
             for d in dependents(of: a) {
                 remaining[d]! -= 1
-                if remaining[d]! == 0 { ready.push(d) }
+                if remaining[d]! == 0 { ready.insert(ReadyAddress(d)) }
             }
         }
         if order.count != resources.count { throw GraphCycleError(cycles: cycles()) }
@@ -73,34 +75,11 @@ public struct ResourceGraph: Sendable {
     public func reverseOrder() throws -> [ResourceAddress] { try topologicalOrder().reversed() }
 }
 
-/// A binary min-heap of addresses: the ready set of the topological sort.
-struct AddressHeap {
-    private var items: [ResourceAddress] = []
-    private var keys: [String] = []
-
-    mutating func push(_ a: ResourceAddress) {
-        items.append(a); keys.append(a.description)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if keys[i] < keys[p] { items.swapAt(i, p); keys.swapAt(i, p); i = p } else { break }
-        }
-    }
-
-    mutating func pop() -> ResourceAddress? {
-        guard !items.isEmpty else { return nil }
-        let top = items[0]
-        items.swapAt(0, items.count - 1); keys.swapAt(0, keys.count - 1)
-        items.removeLast(); keys.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < items.count && keys[l] < keys[m] { m = l }
-            if r < items.count && keys[r] < keys[m] { m = r }
-            if m == i { break }
-            items.swapAt(i, m); keys.swapAt(i, m); i = m
-        }
-        return top
-    }
+/// An address in the ready set of the topological sort (swift-collections' `Heap`), ordered by its text, computed once.
+private struct ReadyAddress: Comparable {
+    let key: String
+    let address: ResourceAddress
+    init(_ a: ResourceAddress) { key = a.description; address = a }
+    static func < (a: Self, b: Self) -> Bool { a.key < b.key }
+    static func == (a: Self, b: Self) -> Bool { a.key == b.key }
 }

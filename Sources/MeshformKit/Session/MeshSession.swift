@@ -44,7 +44,7 @@ public final class MeshSession: Sendable {
         let snapshot = try store?.snapshot()
         let prefetched = await desiredLive
         if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
-        let masking = try store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
+        let masking = store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
         return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking, prefetched: prefetched)
     }
 

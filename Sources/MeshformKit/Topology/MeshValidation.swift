@@ -1,3 +1,5 @@
+import KubeModel
+
 /// The rules a mesh file must follow beyond its schema: the ones whose breach would give a mesh that
 /// cannot be installed, or an error much later from a cluster. Each problem points at the value to change.
 enum MeshValidation {
@@ -86,7 +88,7 @@ enum MeshValidation {
                      "\(hint)use one of: \(someNames(names)).")
             }
             for (j, m) in w.manifests.enumerated() {
-                if let s = m.selector, LabelSelector(s) == nil {
+                if let s = m.selector, LabelSelector(s)?.requirements.isEmpty != false {
                     fail("workloads[\(i)].manifests[\(j)].selector", "'\(s)' is not a label selector",
                          "write key=value pairs separated by commas, as kubectl -l takes (e.g. version=v1).")
                 }
