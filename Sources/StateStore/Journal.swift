@@ -43,13 +43,6 @@ public struct JournalStep: Codable, Sendable, Equatable {
 }
 
 extension StateStore {
-    /// Appends a step to a run's journal, durably (committed before this returns). Secret values in
-    /// `before`/`after` are masked: a Secret's previous clear value is NOT recoverable from the journal,
-    /// so undoing a Secret change must re-derive its value (e.g. re-render the remote secret).
-    public func journal(_ id: RunID, step: JournalStep) throws {
-        try journal(id, step: step, recording: nil)
-    }
-
     /// What a journalled step changes in the recorded objects, in the entry's own transaction.
     public enum StepRecord: Sendable {
         /// The object as the server accepted it (`upsert`).
@@ -58,12 +51,27 @@ extension StateStore {
         case remove(String)
     }
 
-    /// Appends a step to a run's journal and records the object change it made, in one transaction: the state
-    /// and the journal never disagree about a step, whichever backend and whenever the process dies.
-    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws {
+    /// Appends a step to a run's journal, durably (committed before this returns), and records the object change it
+    /// made, in one transaction: the state and the journal never disagree about a step, whichever backend and whenever
+    /// the process dies. Secret values in `before`/`after` are masked: a Secret's previous clear value is NOT
+    /// recoverable from the journal, so undoing a Secret change must re-derive its value (e.g. re-render the remote secret).
+    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord? = nil) throws {
+        try write(try journalTransaction(id, step: step, recording: change))
+        CrashPoint.afterJournalEntry()
+    }
+
+    /// `journal` for async code (the executor, once per step): the write does not hold a cooperative-pool thread.
+    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord? = nil) async throws {
+        try await writeWithoutBlocking(try journalTransaction(id, step: step, recording: change))
+        CrashPoint.afterJournalEntry()
+    }
+
+    /// The one transaction both `journal`s run.
+    private func journalTransaction(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws -> @Sendable (any SQLTx) throws -> Void {
         let dependencies = try step.dependencies.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let object = change.flatMap { if case .upsert(let o) = $0 { return masked(o) } else { return nil } }
-        try write { tx in
+        let before = step.before.map { maskSecrets($0).canonicalText }, after = step.after.map { maskSecrets($0).canonicalText }
+        return { [self] tx in
             switch change {
             case .upsert?: try insert(object!, run: id, tx); _ = try Self.bumpSerial(tx)
             case .remove(let address)?: try removeObject(address, tx)
@@ -71,11 +79,9 @@ extension StateStore {
             }
             try tx.execute("""
                 INSERT INTO journal (run, address, action, phase, before, after, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [id.rawValue, step.address, step.action, step.phase.rawValue,
-                      step.before.map { maskSecrets($0).canonicalText }, step.after.map { maskSecrets($0).canonicalText },
+                """, [id.rawValue, step.address, step.action, step.phase.rawValue, before, after,
                       step.error, Millis.from(step.at), dependencies])
         }
-        CrashPoint.afterJournalEntry()
     }
 
     /// Every address the state knows right now: its objects and the steps of an unfinished run (which may have

@@ -66,6 +66,8 @@ protocol StateBackend: AnyObject, Sendable {
     func read<T>(_ body: (any SQLTx) throws -> T) throws -> T
     /// One write transaction: all of `body` or nothing.
     func write<T>(_ body: (any SQLTx) throws -> T) throws -> T
+    /// `write` for async callers: waiting for the database does not hold a cooperative-pool thread.
+    func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T
     /// The applied migration names, oldest first.
     func schemaMigrations() throws -> [String]
     /// One attempt to take the write lock as `mine`, or the live holder.
@@ -81,6 +83,13 @@ protocol StateBackend: AnyObject, Sendable {
     /// After rows with explicit ids were copied in (`state migrate`): let generated ids continue above them.
     func copiedRows(_ tx: any SQLTx) throws
     func close()
+}
+
+extension StateBackend {
+    /// A backend without an async client runs the transaction as `write` does.
+    func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T {
+        try write(body)
+    }
 }
 
 enum LockAttempt { case acquired(StateLock), heldBy(StateLock) }

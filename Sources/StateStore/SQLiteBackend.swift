@@ -69,6 +69,14 @@ final class SQLiteBackend: StateBackend, Sendable {
         return try Self.guarded(path) { try pool.write { try body(GRDBTx(db: $0)) } }
     }
 
+    /// GRDB's async write: the transaction runs on the pool's writer queue while the caller is suspended.
+    func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T {
+        guard !isReadOnly else { throw StateError.readOnly(path: path) }
+        do { return try await pool.write { try body(GRDBTx(db: $0)) } } catch {
+            return try Self.guarded(path) { throw error }
+        }
+    }
+
     /// The pool closes (and checkpoints the WAL) when the last reference goes.
     func close() {}
 

@@ -97,4 +97,7 @@ public final class StateStore: Sendable {
 
     func read<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.read(body) }
     @discardableResult func write<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.write(body) }
+    @discardableResult func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T {
+        try await backend.writeWithoutBlocking(body)
+    }
 }

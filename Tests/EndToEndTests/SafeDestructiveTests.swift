@@ -213,14 +213,14 @@ extension EndToEnd {
         let store = try StateStore.open(path: h.statePath)
         let recorded = try #require(try store.object(address: address))
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
-        try store.journal(run, step: JournalStep(address: address, action: "delete", phase: .started, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: address, action: "delete", phase: .started, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
         _ = try await h.withClient(recorded.cluster) {
             try await $0.delete(GroupVersionKind(apiVersion: recorded.apiVersion, kind: recorded.kind), namespace: recorded.namespace,
                                 name: recorded.name, waitUntilGone: .seconds(5))
         }
         try store.remove(address: address, run: run)
-        try store.journal(run, step: JournalStep(address: address, action: "delete", phase: .done, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: address, action: "delete", phase: .done, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
     }
 

@@ -157,7 +157,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let run = try sqlite.beginRun(kind: .apply, who: "alice", configHash: "h")
         let secret: JSON = ["apiVersion": "v1", "kind": "Secret", "metadata": ["name": "tok", "namespace": "sample"], "stringData": ["token": "canary-123"]]
         try sqlite.upsert([managed(deployment("web")), managed(secret)], run: run)
-        try sqlite.journal(run, step: JournalStep(address: "a", action: "create", phase: .done, dependencies: ["b"]))
+        try await sqlite.journal(run, step: JournalStep(address: "a", action: "create", phase: .done, dependencies: ["b"]))
         try sqlite.finishRun(run, outcome: .succeeded, message: nil)
         try sqlite.recordDriftCheck(findings: [DriftFinding(address: "a", cluster: "remote1", kind: .deleted)], at: Date())
         let before = try sqlite.snapshot()
@@ -172,7 +172,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         #expect(try onPG.journal(of: run) == sqlite.journal(of: run) && onPG.driftHistory() == sqlite.driftHistory())
         // Generated ids continue above the copied ones.
         let r2 = try onPG.beginRun(kind: .apply, who: "bob", configHash: nil)
-        try onPG.journal(r2, step: JournalStep(address: "c", action: "create", phase: .started))
+        try await onPG.journal(r2, step: JournalStep(address: "c", action: "create", phase: .started))
         #expect(try onPG.runs(limit: 5).first?.id == r2)
 
         // And back, to a new file.

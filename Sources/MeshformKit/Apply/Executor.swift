@@ -168,7 +168,7 @@ public final class Executor: Sendable {
         // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
         let previousLive = change.action == .create ? nil : try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = r.dependsOn.map(\.description).sorted()
-        try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: change.action, target: target,
                                previous: previous, previousLive: previousLive))
@@ -186,7 +186,7 @@ public final class Executor: Sendable {
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             let waitFor = r.readiness.condition
-            try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue,
+            try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
                                                      after: record.applied, error: nil, dependencies: dependencies),
                               recording: .upsert(record))
@@ -195,7 +195,7 @@ public final class Executor: Sendable {
                 if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
                     emit(.waiting(address: change.address, what: $0))
                 }) { ready = live }
-                try store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
+                try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
                                                          before: previous?.applied, after: record.applied, error: nil,
                                                          dependencies: dependencies))
             }
@@ -203,7 +203,7 @@ public final class Executor: Sendable {
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: change.action, error: message))
             throw error
@@ -218,7 +218,7 @@ public final class Executor: Sendable {
         let c = try client(target.cluster)
         let previousLive = try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = previous?.dependencies
-        try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: .delete, target: target, previous: previous, previousLive: previousLive))
         do {
@@ -228,13 +228,13 @@ public final class Executor: Sendable {
                     emit(.waiting(address: change.address, what: "deletion (\($0))"))
                 }
             }
-            try store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
+            try await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
                                                      before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
                               recording: .remove(change.address))
             emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: .delete, error: message))
             throw error
@@ -298,15 +298,15 @@ public final class Executor: Sendable {
             if lease?.lost == true { return notUndone(i) }
             emit(.undoStarted(address: step.address, what: what))
             do {
-                try store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoStarted,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoStarted,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 try await undo(step, run: run)
-                try store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undone,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undone,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 emit(.undone(address: step.address, what: what))
             } catch {
                 let message = Self.describe(error)
-                try? store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoFailed,
+                try? await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoFailed,
                                                           before: nil, after: nil, error: message))
                 emit(.undoFailed(address: step.address, what: what, error: message))
                 // Stop here: later undos may depend on this one. Say exactly what is left.
