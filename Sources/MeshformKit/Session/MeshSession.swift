@@ -38,14 +38,15 @@ public final class MeshSession: Sendable {
         let clusters = options.refresh
             ? try Clusters(topology: mesh.topology, recorded: try store?.clusters() ?? [], environment: environment, options: clientOptions)
             : nil
-        defer { if let clusters { Task { await clusters.shutdown() } } }
-        // The state and the desired objects' live versions are both large: read them at the same time.
-        async let desiredLive: LiveObjects? = readLive(desiredTargets, clusters: clusters)
-        let snapshot = try store?.snapshot()
-        let prefetched = await desiredLive
-        if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
-        let masking = store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
-        return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking, prefetched: prefetched)
+        return try await withCleanup {
+            // The state and the desired objects' live versions are both large: read them at the same time.
+            async let desiredLive: LiveObjects? = readLive(desiredTargets, clusters: clusters)
+            let snapshot = try store?.snapshot()
+            let prefetched = await desiredLive
+            if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
+            let masking = store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
+            return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking, prefetched: prefetched)
+        } cleanup: { await clusters?.shutdown() }
     }
 
     /// Where every desired object would be live.
@@ -114,26 +115,27 @@ public final class MeshSession: Sendable {
         let snapshot = try store.snapshot()
         if let run = snapshot.unfinishedRun, run.id != request.continuing { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
         let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
-        for c in mesh.topology.clusters {
-            try store.recordCluster(ClusterRecord(name: c.name, context: c.context, kubeconfig: c.kubeconfig))
-        }
-        defer { Task { await clusters.shutdown() } }
+        return try await withCleanup {
+            for c in mesh.topology.clusters {
+                try store.recordCluster(ClusterRecord(name: c.name, context: c.context, kubeconfig: c.kubeconfig))
+            }
 
-        var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
-                                                  snapshot: snapshot, clusters: clusters, masking: SecretMasking(store: store))
-        if let saved = request.saved {
-            try Self.checkSaved(saved, existed: existed, snapshot: snapshot, configHash: mesh.configHash)
-            plan = saved
-        } else if plan.hasChanges, !(await confirm(plan)) {
-            throw SessionError.notConfirmed
-        }
-        if let dead = request.continuing {
-            try store.finishRun(dead, outcome: .failed, message: "died mid-run; continued by `meshform recover --continue`")
-        }
-        guard plan.hasChanges else { return (plan, .succeeded(ApplySummary())) }
-        let executor = Executor(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
-                                computed: computed, options: request.apply, lease: lease, emit: emit)
-        return (plan, try await executor.run(plan))
+            var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
+                                                      snapshot: snapshot, clusters: clusters, masking: SecretMasking(store: store))
+            if let saved = request.saved {
+                try Self.checkSaved(saved, existed: existed, snapshot: snapshot, configHash: mesh.configHash)
+                plan = saved
+            } else if plan.hasChanges, !(await confirm(plan)) {
+                throw SessionError.notConfirmed
+            }
+            if let dead = request.continuing {
+                try store.finishRun(dead, outcome: .failed, message: "died mid-run; continued by `meshform recover --continue`")
+            }
+            guard plan.hasChanges else { return (plan, .succeeded(ApplySummary())) }
+            let executor = Executor(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
+                                    computed: computed, options: request.apply, lease: lease, emit: emit)
+            return (plan, try await executor.run(plan))
+        } cleanup: { await clusters.shutdown() }
     }
 
     /// The state's write lock, waited for without blocking a thread, and renewed until `release` by the store's one
@@ -172,21 +174,34 @@ public final class MeshSession: Sendable {
         let store = try StateStore.open(path: statePath, create: false)
         let snapshot = try store.snapshot()
         let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
-        defer { Task { await clusters.shutdown() } }
-        var ignore: [String: [String]] = [:]
-        for r in mesh.resources where !r.ignoreFields.isEmpty { ignore[r.address.description] = r.ignoreFields }
-        var detector = DriftDetector(snapshot: snapshot, clients: clusters.clients, mesh: mesh.topology.name,
-                                     ignoreFields: ignore, mask: { store.maskSecrets($0) })
-        detector.recheck = { try? store.knownAddresses() }
-        let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
-        let report = await detector.check(configDrift: configDrift)
-        try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
-        return report
+        return try await withCleanup {
+            var ignore: [String: [String]] = [:]
+            for r in mesh.resources where !r.ignoreFields.isEmpty { ignore[r.address.description] = r.ignoreFields }
+            var detector = DriftDetector(snapshot: snapshot, clients: clusters.clients, mesh: mesh.topology.name,
+                                         ignoreFields: ignore, mask: { store.maskSecrets($0) })
+            detector.recheck = { try? store.knownAddresses() }
+            let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
+            let report = await detector.check(configDrift: configDrift)
+            try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
+            return report
+        } cleanup: { await clusters.shutdown() }
     }
 }
 
 extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Runs `body`, then `cleanup`, whether `body` returned or threw: structured cleanup of async resources (cluster
+/// clients), which a `defer` cannot await.
+func withCleanup<T>(_ body: () async throws -> T, cleanup: () async -> Void) async throws -> T {
+    let result: T
+    do { result = try await body() } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return result
 }
 
 extension MeshSession {

@@ -56,40 +56,41 @@ extension MeshSession {
             guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
                                         options: clientOptions)
-            defer { Task { await clusters.shutdown() } }
-            let undoer = JournalUndo(mesh: mesh, store: store, clients: clusters.clients, endpoints: clusters.endpoints, emit: emit)
-            var left: [String] = []
-            var undoneCount = 0
-            var deferred: [JournalStep] = []
-            for step in undo {
-                if lease.lost { left.append("\(step.address): not undone (the state lock was lost)"); continue }
-                do {
-                    switch try await undoer.undo(step) {
-                    case .undone: undoneCount += 1
-                    case .nothing: break
-                    case .derive: deferred.append(step)
-                    case .left(let why): left.append("\(step.address): \(why)")
+            return try await withCleanup {
+                let undoer = JournalUndo(mesh: mesh, store: store, clients: clusters.clients, endpoints: clusters.endpoints, emit: emit)
+                var left: [String] = []
+                var undoneCount = 0
+                var deferred: [JournalStep] = []
+                for step in undo {
+                    if lease.lost { left.append("\(step.address): not undone (the state lock was lost)"); continue }
+                    do {
+                        switch try await undoer.undo(step) {
+                        case .undone: undoneCount += 1
+                        case .nothing: break
+                        case .derive: deferred.append(step)
+                        case .left(let why): left.append("\(step.address): \(why)")
+                        }
+                    } catch {
+                        left.append("\(step.address): \(error)")
+                        emit(.undoFailed(address: step.address, what: "undo \(step.action)", error: String(describing: error)))
                     }
-                } catch {
-                    left.append("\(step.address): \(error)")
-                    emit(.undoFailed(address: step.address, what: "undo \(step.action)", error: String(describing: error)))
                 }
-            }
-            // Secrets re-derived from live objects last, once every object they are computed from is back.
-            for step in deferred {
-                do {
-                    if let why = try await undoer.rederive(step) { left.append("\(step.address): \(why)") } else { undoneCount += 1 }
-                } catch {
-                    left.append("\(step.address): \(error)")
-                    emit(.undoFailed(address: step.address, what: "re-derive the secret", error: String(describing: error)))
+                // Secrets re-derived from live objects last, once every object they are computed from is back.
+                for step in deferred {
+                    do {
+                        if let why = try await undoer.rederive(step) { left.append("\(step.address): \(why)") } else { undoneCount += 1 }
+                    } catch {
+                        left.append("\(step.address): \(error)")
+                        emit(.undoFailed(address: step.address, what: "re-derive the secret", error: String(describing: error)))
+                    }
                 }
-            }
-            if left.isEmpty {
-                try store.finishRun(run.id, outcome: .rolledBack, message: "rolled back by `meshform recover --rollback` (\(undoneCount) steps undone)")
-                return .rolledBack(failed: "(interrupted run \(run.id))", error: "recovered")
-            }
-            try store.finishRun(run.id, outcome: .rollbackFailed, message: left.joined(separator: "\n"))
-            return .rollbackFailed(failed: "(interrupted run \(run.id))", error: "recover --rollback", left: left)
+                if left.isEmpty {
+                    try store.finishRun(run.id, outcome: .rolledBack, message: "rolled back by `meshform recover --rollback` (\(undoneCount) steps undone)")
+                    return .rolledBack(failed: "(interrupted run \(run.id))", error: "recovered")
+                }
+                try store.finishRun(run.id, outcome: .rollbackFailed, message: left.joined(separator: "\n"))
+                return .rollbackFailed(failed: "(interrupted run \(run.id))", error: "recover --rollback", left: left)
+            } cleanup: { await clusters.shutdown() }
         }
     }
 

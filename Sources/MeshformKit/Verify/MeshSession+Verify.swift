@@ -9,9 +9,10 @@ extension MeshSession {
         var options = clientOptions
         options.retry = RetryPolicy(maxAttempts: 2, maxElapsed: .seconds(10))
         let clusters = try Clusters(topology: mesh.topology, environment: environment, options: options)
-        defer { Task { await clusters.shutdown() } }
         var verifier = Verifier(mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints)
         verifier.handshakeTimeout = handshakeTimeout
-        return await verifier.run()
+        let report = await verifier.run()
+        await clusters.shutdown()
+        return report
     }
 }

@@ -180,48 +180,51 @@ struct Verifier {
         options.retry = RetryPolicy(maxAttempts: 2, maxElapsed: .seconds(10))
         options.connectTimeout = .seconds(10)
         let remote = KubeClient(connection: connection, options: options)
-        defer { Task { try? await remote.shutdown() } }
-        let who = "ServiceAccount \(rs.namespace)/\(rs.serviceAccountName)"
-        let reads = Self.istiodReads + (rs.type == .config ? Self.configClusterReads : [])
-        var denied: [String] = []
-        do {
-            for r in reads {
-                let decision = try await remote.accessReview(verb: "list", group: r.group, resource: r.resource)
-                if !decision.allowed { denied.append(r.group.isEmpty ? r.resource : "\(r.resource).\(r.group)") }
+        let checks = await { () async -> [VerifyCheck] in
+            let who = "ServiceAccount \(rs.namespace)/\(rs.serviceAccountName)"
+            let reads = Self.istiodReads + (rs.type == .config ? Self.configClusterReads : [])
+            var denied: [String] = []
+            do {
+                for r in reads {
+                    let decision = try await remote.accessReview(verb: "list", group: r.group, resource: r.resource)
+                    if !decision.allowed { denied.append(r.group.isEmpty ? r.resource : "\(r.resource).\(r.group)") }
+                }
+            } catch KubeError.unauthorized {
+                return failed("\(connection.server) rejects the credentials in Secret \(rs.namespace)/\(rs.secretName) (401 Unauthorized): "
+                              + "the token is wrong, expired or revoked. meshform apply rewrites the secret from \(who)'s token")
+            } catch {
+                // A server the secret names instead of the kubeconfig's (istioctl's --server) may be reachable only from
+                // istiod's cluster: not reaching it from here says nothing about the secret.
+                if let mine = endpoints[cluster.name]?.server, mine != connection.server, Self.isUnreachable(error) {
+                    return [VerifyCheck("remote-secret", cluster.name, .notRun,
+                                        "the secret names API server \(connection.server) (your kubeconfig: \(mine)), which does not answer from here: \(error)")]
+                }
+                return failed("cannot ask \(connection.server) about the secret's credentials: \(error)")
             }
-        } catch KubeError.unauthorized {
-            return failed("\(connection.server) rejects the credentials in Secret \(rs.namespace)/\(rs.secretName) (401 Unauthorized): "
-                          + "the token is wrong, expired or revoked. meshform apply rewrites the secret from \(who)'s token")
-        } catch {
-            // A server the secret names instead of the kubeconfig's (istioctl's --server) may be reachable only from
-            // istiod's cluster: not reaching it from here says nothing about the secret.
-            if let mine = endpoints[cluster.name]?.server, mine != connection.server, Self.isUnreachable(error) {
-                return [VerifyCheck("remote-secret", cluster.name, .notRun,
-                                    "the secret names API server \(connection.server) (your kubeconfig: \(mine)), which does not answer from here: \(error)")]
+            if !denied.isEmpty {
+                return failed("the credentials authenticate, but may not list \(denied.joined(separator: ", ")) on cluster \(cluster.name): "
+                              + "istiod needs RBAC there (a ClusterRole with get/list/watch bound to \(who), as the istiod chart renders)")
             }
-            return failed("cannot ask \(connection.server) about the secret's credentials: \(error)")
-        }
-        if !denied.isEmpty {
-            return failed("the credentials authenticate, but may not list \(denied.joined(separator: ", ")) on cluster \(cluster.name): "
-                          + "istiod needs RBAC there (a ClusterRole with get/list/watch bound to \(who), as the istiod chart renders)")
-        }
-        // The same cluster, not merely one that accepts the token: kube-system's uid is a cluster's identity
-        // (the convention `kubectl` plugins and Istio's own cluster ID tooling rely on).
-        let namespaceKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
-        let theirs: String?, ours: String?
-        do { theirs = try await remote.get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
-            return failed("the credentials cannot read namespace kube-system at \(connection.server), so which cluster they reach is unknown: \(error)")
-        }
-        do { ours = try await client(cluster.name).get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
-            return failed("cannot read namespace kube-system on cluster \(cluster.name) through your kubeconfig to confirm the secret reaches it: \(error)")
-        }
-        guard let theirs, let ours, theirs == ours else {
-            return failed("the secret's server \(connection.server) is another cluster than \(cluster.name) (kube-system has uid \(theirs ?? "none"), "
-                          + "not \(ours ?? "none")): it was made for, or points at, the wrong cluster")
-        }
-        return [VerifyCheck("remote-secret", cluster.name, .passed,
-                            "Secret \(rs.namespace)/\(rs.secretName): its credentials authenticate at \(connection.server) (cluster \(cluster.name)) "
-                            + "and may list the \(reads.count) kinds istiod reads there")]
+            // The same cluster, not merely one that accepts the token: kube-system's uid is a cluster's identity
+            // (the convention `kubectl` plugins and Istio's own cluster ID tooling rely on).
+            let namespaceKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
+            let theirs: String?, ours: String?
+            do { theirs = try await remote.get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
+                return failed("the credentials cannot read namespace kube-system at \(connection.server), so which cluster they reach is unknown: \(error)")
+            }
+            do { ours = try await client(cluster.name).get(namespaceKind, namespace: nil, name: "kube-system")?.uid } catch {
+                return failed("cannot read namespace kube-system on cluster \(cluster.name) through your kubeconfig to confirm the secret reaches it: \(error)")
+            }
+            guard let theirs, let ours, theirs == ours else {
+                return failed("the secret's server \(connection.server) is another cluster than \(cluster.name) (kube-system has uid \(theirs ?? "none"), "
+                              + "not \(ours ?? "none")): it was made for, or points at, the wrong cluster")
+            }
+            return [VerifyCheck("remote-secret", cluster.name, .passed,
+                                "Secret \(rs.namespace)/\(rs.secretName): its credentials authenticate at \(connection.server) (cluster \(cluster.name)) "
+                                + "and may list the \(reads.count) kinds istiod reads there")]
+        }()
+        try? await remote.shutdown()   // structured: before returning, not in a task nobody awaits
+        return checks
     }
 
     static func isUnreachable(_ error: Error) -> Bool {
