@@ -68,6 +68,8 @@ let package = Package(
             "KubeModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),   // HTTP/2 over ALPN, as kube-apiserver serves
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),   // calls admission webhooks at their URL
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+import HummingbirdHTTP2
 import NIOCore
 import NIOSSL
 import Logging
@@ -77,7 +78,9 @@ public final class KubeSim: Sendable {
             let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
             let app = Application(
                 responder: CallbackResponder { (req: Request, ctx: SimRequestContext) in try await server.respond(req, ctx) },
-                server: try .tls(.http1(), tlsConfiguration: tls),
+                server: options.http2
+                    ? try .http2Upgrade(tlsConfiguration: tls, configuration: .init(gracefulCloseTimeout: .seconds(5)))
+                    : try .tls(.http1(), tlsConfiguration: tls),
                 configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: nil),
                 onServerRunning: { channel in
                     portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
@@ -109,6 +112,10 @@ public final class KubeSim: Sendable {
                        dataDir: options.dataDir, runTask: runTask, serviceGroup: group, saver: saver)
     }
 
+    /// Requests answered so far, by negotiated HTTP version ("HTTP/1.1", "HTTP/2.0") and client (the User-Agent's
+    /// product, e.g. "kubectl"); `GET /admin/protocols` shows the same.
+    public var requestsByProtocol: [String: [String: Int]] { server.requestsByProtocol }
+
     /// The in-process equivalent of `PUT /admin/faults`.
     public func setFaults(_ f: FaultSettings) { server.currentFaults = f }
     public var faults: FaultSettings { server.currentFaults }
@@ -128,6 +135,7 @@ public final class KubeSim: Sendable {
         let deadline = Task { try await Task.sleep(for: .seconds(10)); task.cancel() }
         _ = await runTask.result
         deadline.cancel()
+        try? await server.webhooks.shutdown()
         if let dataDir { try Persistence.saveIfDirty(dir: dataDir, store: store) }
     }
 

@@ -31,7 +31,7 @@ extension Server {
         }
     }
 
-    func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) -> SimResponse {
+    func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) async -> SimResponse {
         let p: ResourcePath
         switch parsePath(req.segments) { case .success(let x): p = x; case .failure(let e): return .error(e) }
         let ns = p.namespace ?? ""
@@ -51,11 +51,13 @@ extension Server {
             }
             c.validation = mode
         }
-        let answer = perform(p, req, c)
+        var answer: SimResponse
+        if isWrite, faults.callWebhooks, let admitted = await admittedThroughWebhooks(p, req, c, user: user) { answer = admitted }
+        else { answer = perform(p, req, c) }
         return c.warnings.messages.isEmpty ? answer : .warned(answer, c.warnings.messages)
     }
 
-    private func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
+    func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
         let ns = p.namespace ?? "", manager = c.manager
         do {
             if let sub = p.subresource, sub != "status" {

@@ -4,6 +4,7 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import HTTPTypes
+import Synchronization
 import KubeModel
 
 /// The request context: Hummingbird's, plus the connection, so a fault can drop it.
@@ -40,20 +41,44 @@ enum SimResponse {
 }
 
 /// Turns HTTP requests into store operations, applying auth and injected faults first.
-final class Server: @unchecked Sendable {
+final class Server: Sendable {
     let store: Store
     let identity: SimIdentity
-    let faultsLock = NSLock()
-    var faults: FaultSettings
-    var port = 0
+    private let faults: Mutex<FaultSettings>
+    private let boundPort = Mutex(0)
+    /// Requests answered, by negotiated protocol ("HTTP/1.1", "HTTP/2.0") and client (the User-Agent's product).
+    private let protocols = Mutex<[String: [String: Int]]>([:])
+    /// Calls admission webhooks at their URL (with `FaultSettings.callWebhooks`).
+    let webhooks = WebhookCaller()
 
     init(store: Store, identity: SimIdentity, faults: FaultSettings) {
-        self.store = store; self.identity = identity; self.faults = faults
+        self.store = store; self.identity = identity; self.faults = Mutex(faults)
     }
 
     var currentFaults: FaultSettings {
-        get { faultsLock.lock(); defer { faultsLock.unlock() }; return faults }
-        set { faultsLock.lock(); faults = newValue; faultsLock.unlock() }
+        get { faults.withLock { $0 } }
+        set { faults.withLock { $0 = newValue } }
+    }
+
+    /// The port the listener is bound to (set once it is), which discovery reports as the server address.
+    var port: Int {
+        get { boundPort.withLock { $0 } }
+        set { boundPort.withLock { $0 = newValue } }
+    }
+
+    var requestsByProtocol: [String: [String: Int]] { protocols.withLock { $0 } }
+
+    /// The HTTP version a request came over, and the channel holding its TLS session. HTTP/1.1 requests arrive on
+    /// the TLS connection itself; HTTP/2 requests (ALPN "h2") on a stream channel whose parent is that connection.
+    static func transport(of channel: any Channel) async -> (version: String, tls: any Channel) {
+        if (try? await channel.pipeline.containsHandler(type: NIOSSLHandler.self).get()) != nil { return ("HTTP/1.1", channel) }
+        if let parent = channel.parent { return ("HTTP/2.0", parent) }
+        return ("HTTP/1.1", channel)
+    }
+
+    func record(version: String, userAgent: String?) {
+        let client = userAgent.map { String($0.prefix { $0 != "/" && $0 != " " }) } ?? ""
+        protocols.withLock { $0[version, default: [:]][client.isEmpty ? "-" : client, default: 0] += 1 }
     }
 
     func respond(_ request: Request, _ context: SimRequestContext) async throws -> Response {
@@ -63,6 +88,8 @@ final class Server: @unchecked Sendable {
             let ms = f.latencyMs + (f.jitterMs > 0 ? Int.random(in: 0...f.jitterMs) : 0)
             try await Task.sleep(for: .milliseconds(ms))
         }
+        let (version, tlsChannel) = await Self.transport(of: context.channel)
+        record(version: version, userAgent: request.headers[.userAgent])
         let body = try await request.collectBody(upTo: 64 << 20)
         let req = SimRequest(
             method: request.method.rawValue, path: request.uri.path,
@@ -74,6 +101,10 @@ final class Server: @unchecked Sendable {
         let auth = request.headers[.authorization] ?? ""
         let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
         if req.path == "/admin/faults" { return render(adminFaults(req, token: token)) }
+        if req.path == "/admin/protocols" {
+            guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
+            return render(.json(200, .object(requestsByProtocol.mapValues { .object($0.mapValues { .int($0) }) })))
+        }
         if req.path == "/admin/compact" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
             guard req.method == "POST" else { return render(.error(.methodNotAllowed(req.method))) }
@@ -85,7 +116,7 @@ final class Server: @unchecked Sendable {
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
         // No token: a client certificate, already verified against the CA in the handshake, authenticates.
-        let certificate = token.isEmpty ? (try? await context.channel.nioSSL_peerCertificate().get()) ?? nil : nil
+        let certificate = token.isEmpty ? (try? await tlsChannel.nioSSL_peerCertificate().get()) ?? nil : nil
         guard let user = user(for: token) ?? certificate.flatMap(SimUser.init(certificate:)) else { return render(.error(.unauthorized)) }
         if req.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" { return render(selfSubjectAccessReview(req, user: user)) }
         if let answer = discovery(req) { return render(answer) }
@@ -96,7 +127,7 @@ final class Server: @unchecked Sendable {
         if f.errorRate > 0, Double.random(in: 0..<1) < f.errorRate, let code = f.errorCodes.randomElement() {
             return render(.error(.injected(code, retryAfter: f.retryAfterSeconds)))
         }
-        return render(resource(req, faults: f, user: user))
+        return render(await resource(req, faults: f, user: user))
     }
 
     /// Who the token is: the admin, a service account whose token the token controller or TokenRequest issued,

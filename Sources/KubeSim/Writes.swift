@@ -12,6 +12,8 @@ struct WriteContext {
     var validation: FieldValidation = .warn
     /// What the request tells the client in `Warning` headers.
     var warnings = Warnings()
+    /// JSON Patches the request's mutating admission webhooks returned, applied where admission happens.
+    var mutations: [JSON] = []
     var apiVersion: String { type.apiVersion(version) }
 }
 
@@ -98,6 +100,19 @@ extension Store {
         }
     }
 
+    /// `admit`, then the patches of the request's mutating admission webhooks, then the checks again: kube-apiserver
+    /// decodes, defaults and validates what its mutating webhooks made.
+    func admit(_ c: WriteContext, _ obj: inout JSON, old: JSON?) throws {
+        try admit(c.type, &obj, old: old)
+        guard !c.mutations.isEmpty else { return }
+        for patch in c.mutations {
+            do { obj = try applyJSONPatch(obj, patch) }
+            catch { throw APIError(code: 500, reason: "InternalError", message: "Internal error occurred: JSON Patch: \(error)") }
+        }
+        obj = try checkFields(obj, c)
+        try admit(c.type, &obj, old: old)
+    }
+
     // MARK: create
 
     func create(_ body: JSON, _ c: WriteContext) throws -> JSON {
@@ -112,7 +127,7 @@ extension Store {
         if stored(c.type, c.namespace, name) != nil { throw APIError.alreadyExists(c.type, name) }
         for k in Self.serverMetadata { obj[path: ["metadata", k]] = nil }
         if c.type.hasStatus, c.type.storageKey != "namespaces" { obj["status"] = nil }
-        try admit(c.type, &obj, old: nil)
+        try admit(c, &obj, old: nil)
         let managers = trackUpdate(old: nil, new: obj, managers: [], c)
         return try finish(c, name: name, old: nil, new: obj, managers: managers)
     }
@@ -125,7 +140,7 @@ extension Store {
         if let rv = obj.resourceVersion, !rv.isEmpty, rv != old.object.resourceVersion { throw APIError.staleConflict(c.type, name) }
         let sent = obj[path: ["metadata", "managedFields"]]
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
         if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
@@ -183,7 +198,7 @@ extension Store {
         let sent = obj[path: ["metadata", "managedFields"]]
         obj = try checkBody(obj, c, name: name)
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
         if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
@@ -204,7 +219,7 @@ extension Store {
             try validateName(c.type, name)
             try requireNamespace(c, name: name)
             var obj = applied
-            try admit(c.type, &obj, old: nil)
+            try admit(c, &obj, old: nil)
             let entry = ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths)
             return try finish(c, name: name, old: nil, new: obj, managers: newPaths.isEmpty ? [] : [entry])
         }
@@ -245,7 +260,7 @@ extension Store {
             if config[path: ["metadata", "annotations"]] == nil { config[path: ["metadata", "annotations"]] = [:] }  // as kubectl writes it
             obj[path: ["metadata", "annotations", lastApplied]] = .string(canonicalText(config) + "\n")
         }
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         if let mine {
             if managers[mine].paths != newPaths || managers[mine].apiVersion != c.apiVersion {
                 managers[mine].paths = newPaths; managers[mine].time = now; managers[mine].apiVersion = c.apiVersion

@@ -26,6 +26,8 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "No load-balancer controller (as kind or bare metal): LoadBalancer Services get no address.") var noLoadBalancer = false
     @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
     @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
+    @Flag(help: "Call admission webhooks at their URL, applying failurePolicy when one is unreachable.") var callWebhooks = false
+    @Flag(help: "Serve HTTP/1.1 only (no HTTP/2 through ALPN).") var http1Only = false
 
     func serve() async throws {
         signal(SIGTERM) { receivedSignal = $0 }
@@ -33,9 +35,11 @@ struct KubeSimCommand: ParsableCommand {
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
-                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods)
+                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods,
+                                   callWebhooks: callWebhooks)
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
-                                                         controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
+                                                         controllerDelay: .milliseconds(controllerDelayMs), faults: faults,
+                                                         http2: !http1Only))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }
         if let adminTokenFile {
             FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
