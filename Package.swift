@@ -94,7 +94,12 @@ let package = Package(
         ], path: "Benchmarks/KubeSimBench", swiftSettings: v5),
 
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
+        .testTarget(name: "KubeSimTests", dependencies: [
+            "KubeSim", "KubeModel",
+            .product(name: "Hummingbird", package: "hummingbird"),      // TestWebhook: an admission webhook on loopback
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: v5),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
         // A real PostgreSQL server (initdb + pg_ctl) for the team-state tests and benchmark.
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v5),
