@@ -11,6 +11,11 @@ final class Controllers: @unchecked Sendable {
     var lbCounter = 0   // guarded by the store's lock
     /// The run-time settings (admin endpoint): no load-balancer controller, pods never ready.
     var settings: @Sendable () -> FaultSettings = { FaultSettings() }
+    /// Creates a Pod as the ReplicaSet controller's API request does, through admission webhooks (with
+    /// `callWebhooks`); the refusal, if any.
+    var createPodThroughAdmission: @Sendable (_ namespace: String, _ pod: JSON) async -> APIError? = { _, _ in nil }
+    /// ReplicaSets (uid) whose pods are being created through admission.
+    private var creatingPods = Set<String>()   // guarded by the store's lock
 
     init(store: Store, delay: Duration, caPEM: String) { self.store = store; self.delay = delay; self.caPEM = caPEM }
 
@@ -278,12 +283,14 @@ final class Controllers: @unchecked Sendable {
                         "lastUpdateTime": same && prev?["reason"]?.string == reason ? prev?["lastUpdateTime"] ?? .string(now) : .string(now),
                         "lastTransitionTime": same ? prev?["lastTransitionTime"] ?? .string(now) : .string(now)]
             }
-            status["conditions"] = [
+            // deployment/sync.go: the new ReplicaSet's ReplicaFailure condition is the Deployment's too.
+            let failure = store.stored(rt, ns, newName)?.object[path: ["status", "conditions"]]?.array?.first { $0["type"] == "ReplicaFailure" }
+            status["conditions"] = .array([
                 isAvailable ? condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.")
                             : condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
                 done ? condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet \"\(newName)\" has successfully progressed.")
                      : condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet \"\(newName)\" is progressing."),
-            ]
+            ] + (failure.map { [condition("ReplicaFailure", true, "FailedCreate", $0["message"]?.string ?? "")] } ?? []))
             o["status"] = status
         }
     }
@@ -326,12 +333,17 @@ final class Controllers: @unchecked Sendable {
             return
         }
         if rs[path: ["metadata", "deletionTimestamp"]] == nil {
-            for _ in pods.count..<max(pods.count, replicas) {
+            let missing: [JSON] = (pods.count..<max(pods.count, replicas)).map { _ in
                 let suffix = String((0..<5).map { _ in "bcdfghjklmnpqrstvwxz2456789".randomElement()! })
                 var template = rs[path: ["spec", "template"]] ?? [:]
                 template[path: ["metadata", "name"]] = .string("\(name)-\(suffix)")
                 template[path: ["metadata", "ownerReferences"]] = [Self.ownerReference(rs, kind: "ReplicaSet", apiVersion: "apps/v1")]
-                create("Pod", group: "", ns, ["metadata": template["metadata"] ?? [:], "spec": template["spec"] ?? [:]])
+                return ["apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"] ?? [:], "spec": template["spec"] ?? [:]]
+            }
+            if settings().callWebhooks {
+                createThroughAdmission(missing, rs, ns, name)
+            } else {
+                for pod in missing { create("Pod", group: "", ns, pod) }
             }
             for (_, n, _) in pods.dropFirst(replicas) { store.remove(pt, ns, n) }
             pods = store.objects(pt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
@@ -341,7 +353,34 @@ final class Controllers: @unchecked Sendable {
             var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(pods.count),
                                 "fullyLabeledReplicas": .int(pods.count), "readyReplicas": .int(ready), "availableReplicas": .int(ready)]
             for k in ["replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
+            if pods.count < replicas, let failure = o[path: ["status", "conditions"]] { status["conditions"] = failure }
             o["status"] = status
+        }
+    }
+
+    /// The ReplicaSet controller's pod creations as API requests through admission webhooks (outside the lock). A
+    /// refusal becomes the set's `ReplicaFailure` condition (reason FailedCreate, the API error as message, as
+    /// pkg/controller/replicaset calculateStatus writes it), which the Deployment shows too; it is tried again
+    /// when the set's generation changes (the real controller also retries on a backoff).
+    private func createThroughAdmission(_ pods: [JSON], _ rs: JSON, _ ns: String, _ name: String) {
+        guard !pods.isEmpty, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
+        let generation = rs[path: ["metadata", "generation"]] ?? 1
+        let failed = (rs[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "ReplicaFailure" }
+        if failed && rs[path: ["status", "observedGeneration"]] == generation { return }
+        guard creatingPods.insert(uid).inserted else { return }
+        let create = createPodThroughAdmission
+        Task { [store] in
+            var refusal: APIError?
+            for pod in pods { if let e = await create(ns, pod) { refusal = e; break } }
+            store.withLock {
+                self.creatingPods.remove(uid)
+                guard let refusal, let rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet") else { return }
+                self.setStatus(rt, ns, name) { o in
+                    o[path: ["status", "observedGeneration"]] = generation
+                    o[path: ["status", "conditions"]] = [["type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                                          "message": .string(refusal.message), "lastTransitionTime": .string(timestamp())]]
+                }
+            }
         }
     }
 

@@ -59,6 +59,7 @@ public final class KubeSim: Sendable {
         }
         let server = Server(store: store, identity: identity, faults: options.faults)
         controllers.settings = { server.currentFaults }
+        controllers.createPodThroughAdmission = { ns, pod in await server.createPodAsController(namespace: ns, pod) }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(identity.serverCertPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))

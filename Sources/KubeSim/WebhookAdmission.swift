@@ -95,6 +95,22 @@ extension Server {
         return warnings.isEmpty ? answer : .warned(answer, warnings)
     }
 
+    /// A Pod the ReplicaSet controller creates, as its API request: through admission webhooks, as the
+    /// replicaset-controller service account. The refusal, if any.
+    func createPodAsController(namespace: String, _ pod: JSON) async -> APIError? {
+        guard let t = store.withLock({ store.catalog.lookup(group: "", kind: "Pod") }) else { return nil }
+        let req = SimRequest(method: "POST", path: "/api/v1/namespaces/\(namespace)/pods", segments: ["api", "v1", "namespaces", namespace, "pods"],
+                             query: ["fieldManager": "kube-controller-manager"], contentType: "application/json", accept: "application/json",
+                             body: Data(canonicalBytes(pod)))
+        let p = ResourcePath(type: t, version: "v1", namespace: namespace, name: nil, subresource: nil)
+        let c = WriteContext(type: t, version: "v1", namespace: namespace, manager: "kube-controller-manager", dryRun: false)
+        let user = SimUser(recorded: "system:serviceaccount:kube-system:replicaset-controller")
+        var answer = await admittedThroughWebhooks(p, req, c, user: user) ?? perform(p, req, c)
+        while case .warned(let inner, _) = answer { answer = inner }
+        if case .error(let e) = answer { return e }
+        return nil
+    }
+
     /// The object the write would store (a dry run of it); nil if the write fails.
     private func preview(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext, mutations: [JSON]) -> JSON? {
         var dry = c
