@@ -75,11 +75,12 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: v5),
+        ]),   // Swift 6 language mode
         .executableTarget(name: "kubesim", dependencies: [
             "KubeSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: v5),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),   // SIGTERM/SIGINT as an async sequence
+        ]),   // Swift 6 language mode
 
         // Benchmarks: `Benchmarks/run` runs them all.
         .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),

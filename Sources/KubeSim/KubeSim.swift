@@ -46,20 +46,18 @@ public final class KubeSim: Sendable {
     /// Starts serving; returns once the port is bound.
     public static func start(_ options: KubeSimOptions) async throws -> KubeSim {
         let identity = try Persistence.loadOrCreateIdentity(dir: options.dataDir, name: options.name)
-        let store = Store(simIndex: options.name.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xffff } % 250)
-        if let dir = options.dataDir { try Persistence.load(dir: dir, into: store) }
-        let controllers = Controllers(store: store, delay: options.controllerDelay, caPEM: identity.caPEM)
-        store.onCommit = { t, obj, type in controllers.react(t, obj, type) }
-        store.withLock {
-            if store.namespaceExists("default") == nil {
+        let store = Store(simIndex: options.name.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xffff } % 250,
+                          controllers: ControllerSettings(delay: options.controllerDelay, caPEM: identity.caPEM))
+        let server = Server(store: store, identity: identity, faults: options.faults)
+        try store.withLock { st in
+            st.server = server
+            if let dir = options.dataDir { try Persistence.load(dir: dir, into: st) }
+            if st.namespaceExists("default") == nil {
                 let t = ResourceCatalog.builtIns[0]
                 let c = WriteContext(type: t, version: "v1", namespace: "", manager: "kubesim", dryRun: false)
-                for ns in ["default", "kube-system", "kube-public"] { _ = try? store.create(["metadata": ["name": .string(ns)]], c) }
+                for ns in ["default", "kube-system", "kube-public"] { _ = try? st.create(["metadata": ["name": .string(ns)]], c) }
             }
         }
-        let server = Server(store: store, identity: identity, faults: options.faults)
-        controllers.settings = { server.currentFaults }
-        controllers.createPodThroughAdmission = { ns, pod in await server.createPodAsController(namespace: ns, pod) }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(identity.serverCertPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
@@ -123,7 +121,7 @@ public final class KubeSim: Sendable {
 
     /// Ends open watches, stops serving and, with a data directory, writes the last snapshot.
     public func stop() async throws {
-        let open = store.withLock { store.watchers.values.map(\.1) }
+        let open = store.withLock { st in st.watchers.values.map(\.1) }
         for w in open { w.finish() }   // outside the lock: finishing runs the watch's cleanup, which takes it
         saver?.cancel()
         await saver?.value   // a save still writing an older snapshot must not land after the last one below

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 
 /// `?fieldValidation=`: what the server does with fields the schema does not declare. kube-apiserver 1.27+
@@ -8,8 +9,10 @@ enum FieldValidation: String {
 }
 
 /// Warnings a request collects, sent back as `Warning: 299 - "..."` headers (as kubectl prints them).
-final class Warnings: @unchecked Sendable {
-    var messages: [String] = []
+final class Warnings: Sendable {
+    private let collected = Mutex<[String]>([])
+    var messages: [String] { collected.withLock { $0 } }
+    func add(_ more: [String]) { collected.withLock { $0 += more } }
 }
 
 /// The real OpenAPI schemas of the built-in kinds (Schemas/KubeOpenAPI.swift, generated from the PyPI
@@ -205,7 +208,7 @@ struct SchemaNode {
     static let keyDefaults: [String: JSON] = ["protocol": "TCP"]
 }
 
-extension Store {
+extension StoreState {
     /// The schema of a kind as the server decodes it: the built-in definition, or a served CRD version's
     /// `openAPIV3Schema` with apiVersion, kind and metadata added (`structural`: pruned as a CRD schema).
     func schemaRoot(_ t: ResourceType, version: String) -> (schema: JSON, structural: Bool)? {

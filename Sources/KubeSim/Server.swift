@@ -108,8 +108,8 @@ final class Server: Sendable {
         if req.path == "/admin/compact" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
             guard req.method == "POST" else { return render(.error(.methodNotAllowed(req.method))) }
-            store.withLock { store.compact() }
-            return render(.json(200, ["compactedRevision": .int(store.withLock { store.compactedRevision })]))
+            store.withLock { st in st.compact() }
+            return render(.json(200, ["compactedRevision": .int(store.withLock { st in st.compactedRevision })]))
         }
         if ["/healthz", "/readyz", "/livez"].contains(req.path) {
             var h = HTTPFields(); h[.contentType] = "text/plain"
@@ -135,7 +135,7 @@ final class Server: Sendable {
     func user(for token: String) -> SimUser? {
         if token.isEmpty { return nil }
         if token == identity.adminToken { return .admin }
-        return store.withLock { store.tokens[token] }.map(SimUser.init(recorded:))
+        return store.withLock { st in st.tokens[token] }.map(SimUser.init(recorded:))
     }
 
     static func parseQuery(_ q: String?) -> [String: String] {
@@ -193,13 +193,13 @@ final class Server: Sendable {
         switch s.count {
         case 1 where s[0] == "version": return .json(200, Discovery.version())
         case 1 where s[0] == "api": return .json(200, Discovery.coreVersions(port: port))
-        case 1 where s[0] == "apis": return .json(200, store.withLock { Discovery.groupList(store.catalog) })
+        case 1 where s[0] == "apis": return .json(200, store.withLock { st in Discovery.groupList(st.catalog) })
         case 2 where s[0] == "api":
-            return store.withLock { Discovery.resourceList(store.catalog, group: "", version: s[1]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in Discovery.resourceList(st.catalog, group: "", version: s[1]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
         case 2 where s[0] == "apis":
-            return store.withLock { store.catalog.groups.first { $0.name == s[1] } }.map { .json(200, Discovery.group($0.name, $0.versions)) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in st.catalog.groups.first { $0.name == s[1] } }.map { .json(200, Discovery.group($0.name, $0.versions)) } ?? .error(.pathNotFound(req.path))
         case 3 where s[0] == "apis":
-            return store.withLock { Discovery.resourceList(store.catalog, group: s[1], version: s[2]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in Discovery.resourceList(st.catalog, group: s[1], version: s[2]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
         case 2 where s[0] == "openapi" && s[1] == "v3": return .json(200, Discovery.openAPIv3Index())
         case 4 where s[0] == "openapi" && s[1] == "v3" && s[2] == "api":
             return Discovery.openAPIv3(group: "", version: s[3]).map { .json(200, $0) } ?? .error(.pathNotFound(req.path))

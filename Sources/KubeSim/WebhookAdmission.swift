@@ -22,12 +22,12 @@ extension Server {
         let hooks = webhookConfigurations()
         if hooks.isEmpty { return nil }
         let ns = p.namespace ?? ""
-        let stored = p.name.flatMap { n in store.withLock { store.stored(p.type, ns, n)?.object } }
+        let stored = p.name.flatMap { n in store.withLock { st in st.stored(p.type, ns, n)?.object } }
         let operation = req.method == "POST" ? "CREATE" : req.method == "DELETE" ? "DELETE" : stored == nil ? "CREATE" : "UPDATE"
         var a = AdmissionAttributes(
             operation: operation, type: p.type, version: p.version, subresource: p.subresource ?? "",
             namespace: p.type.resource == "namespaces" && p.type.group.isEmpty ? (p.name ?? "") : ns, name: p.name ?? "",
-            object: nil, oldObject: operation == "CREATE" ? nil : stored.map { store.render($0, c) }, user: user, dryRun: c.dryRun,
+            object: nil, oldObject: operation == "CREATE" ? nil : stored.map { c.rendered($0) }, user: user, dryRun: c.dryRun,
             options: ["kind": .string(operation == "CREATE" ? "CreateOptions" : operation == "DELETE" ? "DeleteOptions" : "UpdateOptions"),
                       "apiVersion": "meta.k8s.io/v1", "fieldManager": req.query["fieldManager"].map { .string($0) } ?? .null])
         if operation != "DELETE" {
@@ -38,7 +38,7 @@ extension Server {
         }
         func namespaceLabels() -> [String: String]? {
             if p.type.group.isEmpty && p.type.resource == "namespaces" { return (a.object ?? a.oldObject)?.labels }
-            return ns.isEmpty ? nil : store.withLock { store.namespaceExists(ns)?.labels }
+            return ns.isEmpty ? nil : store.withLock { st in st.namespaceExists(ns)?.labels }
         }
         func dryRunRefusal(_ w: AdmissionWebhook) -> APIError? {
             // dispatcher.go callHook: on a dry run, only webhooks without side effects are called.
@@ -98,7 +98,7 @@ extension Server {
     /// A Pod the ReplicaSet controller creates, as its API request: through admission webhooks, as the
     /// replicaset-controller service account. The refusal, if any.
     func createPodAsController(namespace: String, _ pod: JSON) async -> APIError? {
-        guard let t = store.withLock({ store.catalog.lookup(group: "", kind: "Pod") }) else { return nil }
+        guard let t = store.withLock({ st in st.catalog.lookup(group: "", kind: "Pod") }) else { return nil }
         let req = SimRequest(method: "POST", path: "/api/v1/namespaces/\(namespace)/pods", segments: ["api", "v1", "namespaces", namespace, "pods"],
                              query: ["fieldManager": "kube-controller-manager"], contentType: "application/json", accept: "application/json",
                              body: Data(canonicalBytes(pod)))
@@ -134,11 +134,11 @@ extension Server {
     /// Every webhook of every stored configuration: mutating ones by configuration name, as kube-apiserver orders
     /// them, then validating ones.
     func webhookConfigurations() -> [AdmissionWebhook] {
-        store.withLock {
+        store.withLock { st in
             var out: [AdmissionWebhook] = []
             for (kind, mutating) in [("MutatingWebhookConfiguration", true), ("ValidatingWebhookConfiguration", false)] {
-                guard let t = store.catalog.lookup(group: "admissionregistration.k8s.io", kind: kind) else { continue }
-                for (_, name, o) in store.objects(t, namespace: nil) {
+                guard let t = st.catalog.lookup(group: "admissionregistration.k8s.io", kind: kind) else { continue }
+                for (_, name, o) in st.objects(t, namespace: nil) {
                     for w in o["webhooks"]?.array ?? [] { out.append(AdmissionWebhook(configuration: name, mutating: mutating, spec: w)) }
                 }
             }
@@ -150,6 +150,6 @@ extension Server {
     func service(of w: AdmissionWebhook) -> JSON? {
         guard let ref = w.spec[path: ["clientConfig", "service"]], let name = ref["name"]?.string, let ns = ref["namespace"]?.string,
               let t = ResourceCatalog.builtIns.first(where: { $0.storageKey == "services" }) else { return nil }
-        return store.withLock { store.stored(t, ns, name)?.object }
+        return store.withLock { st in st.stored(t, ns, name)?.object }
     }
 }

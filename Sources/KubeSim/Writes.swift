@@ -15,19 +15,22 @@ struct WriteContext {
     /// JSON Patches the request's mutating admission webhooks returned, applied where admission happens.
     var mutations: [JSON] = []
     var apiVersion: String { type.apiVersion(version) }
+
+    /// The object as a client of this request's version sees it.
+    func rendered(_ obj: JSON) -> JSON {
+        var o = obj; o["apiVersion"] = .string(apiVersion); o["kind"] = .string(type.kind); return o
+    }
 }
 
 enum PatchKind { case merge, strategic, json, apply }
 
 /// Create, update, patch, server-side apply and delete, with the real server's metadata, conflicts and
 /// field ownership. All are called with the store's lock held.
-extension Store {
+extension StoreState {
     static let serverMetadata = ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "deletionTimestamp", "selfLink"]
 
     /// The object as a client of `version` sees it.
-    func render(_ obj: JSON, _ c: WriteContext) -> JSON {
-        var o = obj; o["apiVersion"] = .string(c.apiVersion); o["kind"] = .string(c.type.kind); return o
-    }
+    func render(_ obj: JSON, _ c: WriteContext) -> JSON { c.rendered(obj) }
 
     func checkBody(_ body: JSON, _ c: WriteContext, name: String?) throws -> JSON {
         guard case .object = body else { throw APIError.badRequest("the request body must be a JSON or YAML object") }
@@ -71,7 +74,7 @@ extension Store {
             let fields = walk.unknown.map { "unknown field \"\($0)\"" }
             switch c.validation {
             case .strict: throw APIError.badRequest(handled + "strict decoding error: " + fields.joined(separator: ", "))
-            case .warn: c.warnings.messages += fields
+            case .warn: c.warnings.add(fields)
             case .ignore: break
             }
         }

@@ -2,9 +2,7 @@
 import ArgumentParser
 import Foundation
 import KubeSim
-
-/// Set by the SIGTERM/SIGINT handler; the main loop polls it and stops the server cleanly.
-nonisolated(unsafe) var receivedSignal: Int32 = 0
+import UnixSignals
 
 
 struct KubeSimCommand: ParsableCommand {
@@ -30,8 +28,8 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "Serve HTTP/1.1 only (no HTTP/2 through ALPN).") var http1Only = false
 
     func serve() async throws {
-        signal(SIGTERM) { receivedSignal = $0 }
-        signal(SIGINT) { receivedSignal = $0 }
+        // SIGTERM and SIGINT arrive as an async sequence (swift-service-lifecycle), so the server stops cleanly.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
@@ -42,11 +40,10 @@ struct KubeSimCommand: ParsableCommand {
                                                          http2: !http1Only))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }
         if let adminTokenFile {
-            FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
         }
-        print("kubesim \(name) listening on \(sim.url)")
-        fflush(stdout)
-        while receivedSignal == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        FileHandle.standardOutput.write(Data("kubesim \(name) listening on \(sim.url)\n".utf8))   // unbuffered: scripts wait for it
+        for await _ in signals { break }
         try await sim.stop()
     }
 }
