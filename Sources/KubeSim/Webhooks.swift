@@ -4,6 +4,7 @@ import KubeModel
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// What an admission webhook is told about one request (k8s.io/apiserver pkg/admission Attributes).
 struct AdmissionAttributes: Sendable {
@@ -107,17 +108,28 @@ enum WebhookOutcome: Sendable {
 /// `clientConfig.url` (or the Service's DNS name) with `?timeout=Ns`, trusting `clientConfig.caBundle`, within
 /// `timeoutSeconds`.
 final class WebhookCaller: Sendable {
-    let client: HTTPClient
+    /// Made at the first call, so a KubeSim that calls no webhook holds no client (one must be shut down);
+    /// none is made once the KubeSim has stopped.
+    private let made = Mutex<(client: HTTPClient?, stopped: Bool)>((nil, false))
 
-    init() {
-        var config = HTTPClient.Configuration()
-        // A refused connection is the webhook's failure at once (failurePolicy decides), not a retried dial.
-        config.connectionPool.retryConnectionEstablishment = false
-        config.redirectConfiguration = .disallow
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    private var client: HTTPClient? {
+        made.withLock { made in
+            if made.stopped { return nil }
+            if let client = made.client { return client }
+            var config = HTTPClient.Configuration()
+            // A refused connection is the webhook's failure at once (failurePolicy decides), not a retried dial.
+            config.connectionPool.retryConnectionEstablishment = false
+            config.redirectConfiguration = .disallow
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            made.client = client
+            return client
+        }
     }
 
-    func shutdown() async throws { try await client.shutdown() }
+    func shutdown() async throws {
+        let client = made.withLock { made in defer { made = (nil, true) }; return made.client }
+        try await client?.shutdown()
+    }
 
     /// Where kube-apiserver would send the review: the URL, or `https://NAME.NAMESPACE.svc:PORT/PATH` for a Service
     /// reference (which KubeSim cannot reach: there is nothing behind a Service here). `service` is the
@@ -169,6 +181,7 @@ final class WebhookCaller: Sendable {
             tls.trustRoots = .certificates(roots)
         }
         request.tlsConfiguration = tls
+        guard let client else { return .callFailed("failed to call webhook: the API server is shutting down") }
         let answer: JSON
         do {
             let response = try await client.execute(request, timeout: .seconds(Int64(w.timeoutSeconds)))
