@@ -72,6 +72,37 @@ struct WebhookTests {
         try await t.stop()
     }
 
+    @Test func aDeleteIsSentWithTheOldObjectAndCanBeDenied() async throws {
+        let t = try await Self.start("wh-delete")
+        let hook = try await TestWebhook.start()
+        try await apply(t, """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingWebhookConfiguration
+        metadata: {name: protect}
+        webhooks:
+        - name: protect.example.com
+          clientConfig: {url: \(hook.url("/deny")), caBundle: \(hook.caBundle)}
+          rules: [{apiGroups: [""], apiVersions: [v1], operations: [DELETE], resources: [namespaces], scope: Cluster}]
+          objectSelector: {matchLabels: {protected: "true"}}
+          sideEffects: None
+          admissionReviewVersions: [v1]
+        """)
+        #expect(try await t.kubectl("create", "namespace", "kept").status == 0)
+        #expect(try await t.kubectl("label", "namespace", "kept", "protected=true").status == 0)
+        #expect(try await t.kubectl("create", "namespace", "free").status == 0)
+        #expect(hook.reviews.isEmpty)   // creates and updates are not in the rule
+
+        let refused = try await t.kubectl("delete", "namespace", "kept", "--wait=false")
+        #expect(refused.err.contains("admission webhook \"protect.example.com\" denied the request: namespaces named kept are not allowed here"), "\(refused.err)")
+        let review = try #require(hook.reviews.last)
+        #expect(review["operation"] == "DELETE" && review["namespace"] == "kept" && (review["object"] ?? .null) == .null)   // RawExtension nil: null
+        #expect(review[path: ["oldObject", "metadata", "labels", "protected"]] == "true")
+        #expect(try await t.kubectl("get", "namespace", "kept", "-o", "jsonpath={.status.phase}").out == "Active")
+        #expect(try await t.kubectl("delete", "namespace", "free", "--wait=false").status == 0)
+        await hook.stop()
+        try await t.stop()
+    }
+
     @Test func aMutatingWebhookPatchIsStoredUnlessItsObjectSelectorExcludes() async throws {
         let t = try await Self.start("wh-mutate")
         let hook = try await TestWebhook.start()
