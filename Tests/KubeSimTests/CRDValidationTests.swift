@@ -58,6 +58,15 @@ struct CRDValidationTests {
             #expect(refused.err.contains(message), "\(message) in \(refused.err)")
         }
         #expect(try await t.kubectl("get", "widget", "w1").status != 0)
+        // The Status message aggregates several causes as apimachinery does: "[a, b]".
+        let raw = try await t.http("POST", "/apis/example.meshform.dev/v1/namespaces/default/widgets",
+                                   body: ["apiVersion": "example.meshform.dev/v1", "kind": "Widget", "metadata": ["name": "w2"],
+                                          "spec": ["mode": "Loose", "replicas": 11]])
+        #expect(raw.code == 422)
+        let message = raw.body["message"]?.string ?? ""
+        #expect(message.hasPrefix("Widget.example.meshform.dev \"w2\" is invalid: [") && message.hasSuffix("]"), "\(message)")
+        #expect(message.contains("spec.mode: Unsupported value: \"Loose\": supported values: \"Strict\", \"Permissive\""), "\(message)")
+        #expect(message.contains("spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"), "\(message)")
 
         try widget("{mode: Strict, name: ab, replicas: 10, ratio: 0.5, hosts: [a, b]}").write(toFile: file, atomically: true, encoding: .utf8)
         let accepted = try await t.kubectl("apply", "--server-side", "-f", file)
