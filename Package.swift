@@ -75,16 +75,19 @@ let package = Package(
             "KubeModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),   // HTTP/2 over ALPN, as kube-apiserver serves
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),   // calls admission webhooks at their URL
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: v5),
+        ]),   // Swift 6 language mode
         .executableTarget(name: "kubesim", dependencies: [
             "KubeSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: v5),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),   // SIGTERM/SIGINT as an async sequence
+        ]),   // Swift 6 language mode
 
         // Benchmarks: `Benchmarks/run` runs them all.
         .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),
@@ -99,7 +102,12 @@ let package = Package(
         ], path: "Benchmarks/KubeSimBench", swiftSettings: v5),
 
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "KubeModel"], swiftSettings: v5),
+        .testTarget(name: "KubeSimTests", dependencies: [
+            "KubeSim", "KubeModel",
+            .product(name: "Hummingbird", package: "hummingbird"),      // TestWebhook: an admission webhook on loopback
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: v5),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
         // A real PostgreSQL server (initdb + pg_ctl) for the team-state tests and benchmark.
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v5),

@@ -92,11 +92,16 @@ public enum WaitCondition: Sendable, Hashable, CustomStringConvertible {
         if case .gone = self {} else if !Self.observed(object) { return "the controller has not yet observed generation \(object[path: ["metadata", "generation"]]?.int ?? 0)" }
         switch self {
         case .rolledOut:
-            // kubectl rollout status's words.
+            // kubectl rollout status's words, and why pods are missing when the controller says: a ReplicaSet that
+            // cannot create them (an admission webhook refusing, a quota) sets ReplicaFailure, which the Deployment
+            // carries (pkg/controller/deployment/sync.go).
             let r = Replicas(object)
-            if r.updated < r.desired { return "\(r.updated) out of \(r.desired) new replicas have been updated" }
-            if r.total > r.updated { return "\(r.total - r.updated) old replicas are pending termination" }
-            return "\(r.available) of \(r.updated) updated replicas are available"
+            let failure = (object[path: ["status", "conditions"]]?.array ?? [])
+                .first { $0["type"]?.string == "ReplicaFailure" && $0["status"]?.string == "True" }?["message"]?.string
+            let why = failure.map { "; pods cannot be created: \($0)" } ?? ""
+            if r.updated < r.desired { return "\(r.updated) out of \(r.desired) new replicas have been updated" + why }
+            if r.total > r.updated { return "\(r.total - r.updated) old replicas are pending termination" + why }
+            return "\(r.available) of \(r.updated) updated replicas are available" + why
 
         case .condition(let type, _):
             guard let c = (object[path: ["status", "conditions"]]?.array ?? []).first(where: { $0["type"]?.string == type }) else {

@@ -38,7 +38,10 @@ struct APIError: Error, Sendable {
                  details: ["name": .string(name), "group": .string(t.group), "kind": .string(t.resource)])
     }
     static func invalid(_ t: ResourceType, _ name: String, _ causes: [(field: String, message: String)]) -> APIError {
-        let text = causes.map { "\($0.field): \($0.message)" }.joined(separator: ", ")
+        // field.ErrorList.ToAggregate (apimachinery util/errors): one message alone, several deduplicated in brackets.
+        var seen = Set<String>()
+        let messages = causes.map { "\($0.field): \($0.message)" }.filter { seen.insert($0).inserted }
+        let text = messages.count == 1 ? messages[0] : "[" + messages.joined(separator: ", ") + "]"
         return APIError(code: 422, reason: "Invalid", message: "\(t.kind).\(t.group.isEmpty ? "" : t.group) \"\(name)\" is invalid: \(text)",
                         details: ["name": .string(name), "group": .string(t.group), "kind": .string(t.kind),
                                   "causes": .array(causes.map { ["reason": "FieldValueInvalid", "message": .string($0.message), "field": .string($0.field)] })])

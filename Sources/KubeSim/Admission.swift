@@ -4,7 +4,7 @@ import KubeModel
 /// What the real API server checks and fills in on every write: server-owned metadata, defaults for the
 /// kinds the engine reads back (Deployment replicas, Service type and clusterIP, Namespace phase), Secret
 /// stringData, and the validation errors (422 Invalid) a client is most likely to meet.
-extension Store {
+extension StoreState {
     static let dnsSubdomain = try! NSRegularExpression(pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     static let dnsLabel = try! NSRegularExpression(pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -71,7 +71,7 @@ struct AccessAttributes {
 /// default `system:discovery` ClusterRole allows.
 enum RBAC {
     /// Call with the store's lock held. Returns whether allowed and, as Kubernetes does, the binding that allowed it.
-    static func authorize(_ user: SimUser, _ a: AccessAttributes, store: Store) -> (allowed: Bool, reason: String) {
+    static func authorize(_ user: SimUser, _ a: AccessAttributes, store: StoreState) -> (allowed: Bool, reason: String) {
         if user.groups.contains("system:masters") { return (true, "") }
         func objects(_ kind: String, _ namespace: String?) -> [JSON] {
             guard let t = store.catalog.lookup(group: "rbac.authorization.k8s.io", kind: kind) else { return [] }
@@ -150,7 +150,7 @@ extension Server {
     func authorize(_ req: SimRequest, _ p: ResourcePath, user: SimUser) -> APIError? {
         if user.groups.contains("system:masters") { return nil }
         let a = AccessAttributes(req, p)
-        if store.withLock({ RBAC.authorize(user, a, store: store) }).allowed { return nil }
+        if store.withLock({ st in RBAC.authorize(user, a, store: st) }).allowed { return nil }
         let what = a.subresource.isEmpty ? a.resource : "\(a.resource)/\(a.subresource)"
         let scope = a.namespace.isEmpty ? "at the cluster scope" : "in the namespace \"\(a.namespace)\""
         let object = a.name.isEmpty ? "\(what) is forbidden" : "\(what) \"\(a.name)\" is forbidden"
@@ -177,7 +177,8 @@ extension Server {
             review["status"] = ["allowed": .bool(get), "reason": .string(get ? "KubeSim: \(path) is public" : "")]
             return .json(201, review)
         }
-        let (allowed, reason) = store.withLock { RBAC.authorize(user, AccessAttributes(attributes), store: store) }
+        let decision = store.withLock { st in RBAC.authorize(user, AccessAttributes(attributes), store: st) }
+        let (allowed, reason) = (decision.allowed, decision.reason)
         var status: JSON = ["allowed": .bool(allowed)]
         if !reason.isEmpty { status["reason"] = .string(reason) }
         review["status"] = status

@@ -4,15 +4,18 @@ import KubeModel
 /// The controllers a real cluster runs, reduced to what a client observes, each acting after a delay:
 /// Deployments become Available, LoadBalancer Services get an address, CRDs become Established and serve
 /// their kind, legacy service-account token Secrets are filled, and a terminating Namespace empties and goes.
-final class Controllers: @unchecked Sendable {
-    let store: Store
-    let delay: Duration
-    let caPEM: String
-    var lbCounter = 0   // guarded by the store's lock
-    /// The run-time settings (admin endpoint): no load-balancer controller, pods never ready.
-    var settings: @Sendable () -> FaultSettings = { FaultSettings() }
+struct ControllerSettings: Sendable {
+    /// How long a controller waits before reporting status.
+    var delay: Duration
+    /// What token Secrets carry as ca.crt.
+    var caPEM: String
+}
 
-    init(store: Store, delay: Duration, caPEM: String) { self.store = store; self.delay = delay; self.caPEM = caPEM }
+/// The controllers run on the store's state, with its lock held (`react` is called by every commit); work they
+/// do later takes the lock again through `owner`.
+extension StoreState {
+    /// The run-time settings (admin endpoint): no load-balancer controller, pods never ready, webhooks called.
+    func settings() -> FaultSettings { server?.currentFaults ?? FaultSettings() }
 
     /// Called by the store (lock held) after every commit.
     func react(_ t: ResourceType, _ obj: JSON, _ type: String) {
@@ -21,28 +24,28 @@ final class Controllers: @unchecked Sendable {
         if type == "DELETED" { return deleted(t, obj) }
         if obj[path: ["metadata", "deletionTimestamp"]] != nil, let uid = obj[path: ["metadata", "uid"]]?.string {
             let finalizers = obj[path: ["metadata", "finalizers"]]?.array ?? []
-            if finalizers.contains("foregroundDeletion") { once("fg/" + uid, delayed: false) { self.collect(owner: uid, foreground: true) } }
-            if finalizers.contains("orphan") { once("orphan/" + uid, delayed: false) { self.collect(owner: uid, foreground: false) } }
+            if finalizers.contains("foregroundDeletion") { once("fg/" + uid, delayed: false) { s in s.collect(owner: uid, foreground: true) } }
+            if finalizers.contains("orphan") { once("orphan/" + uid, delayed: false) { s in s.collect(owner: uid, foreground: false) } }
         }
-        if t.namespaced, store.namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
-            once("ns/" + ns, delayed: false) { self.emptyNamespace(ns) }
+        if t.namespaced, namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
+            once("ns/" + ns, delayed: false) { s in s.emptyNamespace(ns) }
         }
         switch t.storageKey {
         case "deployments.apps":
-            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("deploy/" + ns + "/" + name) { self.syncDeployment(ns, name) } }
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("deploy/" + ns + "/" + name) { s in s.syncDeployment(ns, name) } }
         case "replicasets.apps":
-            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("rs/" + ns + "/" + name, delayed: false) { self.syncReplicaSet(ns, name) } }
-            for owner in Self.controllerOf(obj, kind: "Deployment") { once("deploy/" + ns + "/" + owner, delayed: false) { self.syncDeployment(ns, owner) } }
+            if obj[path: ["metadata", "deletionTimestamp"]] == nil { once("rs/" + ns + "/" + name, delayed: false) { s in s.syncReplicaSet(ns, name) } }
+            for owner in Self.controllerOf(obj, kind: "Deployment") { once("deploy/" + ns + "/" + owner, delayed: false) { s in s.syncDeployment(ns, owner) } }
         case "pods":
-            if obj[path: ["status", "phase"]] == nil { once("kubelet/" + ns + "/" + name) { self.runPod(ns, name) } }
-            for owner in Self.controllerOf(obj, kind: "ReplicaSet") { once("rs/" + ns + "/" + owner, delayed: false) { self.syncReplicaSet(ns, owner) } }
+            if obj[path: ["status", "phase"]] == nil { once("kubelet/" + ns + "/" + name) { s in s.runPod(ns, name) } }
+            for owner in Self.controllerOf(obj, kind: "ReplicaSet") { once("rs/" + ns + "/" + owner, delayed: false) { s in s.syncReplicaSet(ns, owner) } }
         case "services":
             if obj[path: ["spec", "type"]]?.string == "LoadBalancer", obj[path: ["status", "loadBalancer", "ingress"]] == nil,
                !settings().noLoadBalancer {
                 later(t, ns, name) { o, s in
                     guard o[path: ["spec", "type"]]?.string == "LoadBalancer" else { return }
-                    self.lbCounter += 1
-                    o[path: ["status", "loadBalancer"]] = ["ingress": [["ip": .string("172.18.\(s.simIndex % 250).\(self.lbCounter % 250 + 1)"), "ipMode": "VIP"]]]
+                    s.lbCounter += 1
+                    o[path: ["status", "loadBalancer"]] = ["ingress": [["ip": .string("172.18.\(s.simIndex % 250).\(s.lbCounter % 250 + 1)"), "ipMode": "VIP"]]]
                 }
             }
         case "customresourcedefinitions.apiextensions.k8s.io":
@@ -65,9 +68,9 @@ final class Controllers: @unchecked Sendable {
                let sa = obj.annotations["kubernetes.io/service-account.name"], obj[path: ["data", "token"]] == nil {
                 // The token controller (pkg/controller/serviceaccount/tokens_controller.go) deletes a token
                 // Secret whose ServiceAccount does not exist, and fills the others.
-                let saType = store.catalog.lookup(group: "", kind: "ServiceAccount")!
-                guard store.stored(saType, ns, sa) != nil else {
-                    once("token/" + ns + "/" + name) { self.store.remove(t, ns, name) }
+                let saType = catalog.lookup(group: "", kind: "ServiceAccount")!
+                guard stored(saType, ns, sa) != nil else {
+                    once("token/" + ns + "/" + name) { s in s.remove(t, ns, name) }
                     return
                 }
                 later(t, ns, name) { o, s in
@@ -79,13 +82,13 @@ final class Controllers: @unchecked Sendable {
                     s.tokens[token] = "system:serviceaccount:\(ns):\(sa)"
                     var data = o["data"]?.object ?? [:]
                     data["token"] = .string(Data(token.utf8).base64EncodedString())
-                    data["ca.crt"] = .string(Data(self.caPEM.utf8).base64EncodedString())
+                    data["ca.crt"] = .string(Data(s.controllers.caPEM.utf8).base64EncodedString())
                     data["namespace"] = .string(Data(ns.utf8).base64EncodedString())
                     o["data"] = .object(data)
                 }
             }
         case "namespaces":
-            if obj[path: ["metadata", "deletionTimestamp"]] != nil { once("ns/" + name) { self.emptyNamespace(name) } }
+            if obj[path: ["metadata", "deletionTimestamp"]] != nil { once("ns/" + name) { s in s.emptyNamespace(name) } }
         default: break
         }
     }
@@ -95,25 +98,25 @@ final class Controllers: @unchecked Sendable {
     /// or a terminating namespace waiting for it may finish.
     private func deleted(_ t: ResourceType, _ obj: JSON) {
         let ns = obj.namespace ?? ""
-        if let uid = obj[path: ["metadata", "uid"]]?.string { once("gc/" + uid, delayed: false) { self.collect(owner: uid, foreground: nil) } }
+        if let uid = obj[path: ["metadata", "uid"]]?.string { once("gc/" + uid, delayed: false) { s in s.collect(owner: uid, foreground: nil) } }
         for ref in obj[path: ["metadata", "ownerReferences"]]?.array ?? [] {
-            if let owner = ref["uid"]?.string { once("fg/" + owner, delayed: false) { self.collect(owner: owner, foreground: true) } }
+            if let owner = ref["uid"]?.string { once("fg/" + owner, delayed: false) { s in s.collect(owner: owner, foreground: true) } }
         }
-        if t.namespaced, store.namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
-            once("ns/" + ns, delayed: false) { self.emptyNamespace(ns) }
+        if t.namespaced, namespaceExists(ns)?[path: ["metadata", "deletionTimestamp"]] != nil {
+            once("ns/" + ns, delayed: false) { s in s.emptyNamespace(ns) }
         }
         for owner in Self.controllerOf(obj, kind: t.storageKey == "pods" ? "ReplicaSet" : "Deployment")
         where ["pods", "replicasets.apps"].contains(t.storageKey) {
             let key = (t.storageKey == "pods" ? "rs/" : "deploy/") + ns + "/" + owner
-            once(key, delayed: false) { t.storageKey == "pods" ? self.syncReplicaSet(ns, owner) : self.syncDeployment(ns, owner) }
+            once(key, delayed: false) { s in t.storageKey == "pods" ? s.syncReplicaSet(ns, owner) : s.syncDeployment(ns, owner) }
         }
         if t.storageKey == "serviceaccounts", let name = obj.name {
             let user = "system:serviceaccount:\(ns):\(name)"
-            store.tokens = store.tokens.filter { $0.value != user }
-            let secrets = store.catalog.lookup(group: "", kind: "Secret")!
-            for (sns, sname, s) in store.objects(secrets, namespace: ns)
+            tokens = tokens.filter { $0.value != user }
+            let secrets = catalog.lookup(group: "", kind: "Secret")!
+            for (sns, sname, s) in objects(secrets, namespace: ns)
             where s["type"]?.string == "kubernetes.io/service-account-token" && s.annotations["kubernetes.io/service-account.name"] == name {
-                once("token/" + sns + "/" + sname) { self.store.remove(secrets, sns, sname) }
+                once("token/" + sns + "/" + sname) { s in s.remove(secrets, sns, sname) }
             }
         }
     }
@@ -123,33 +126,33 @@ final class Controllers: @unchecked Sendable {
     /// deleted (Background); true: the owner waits with `foregroundDeletion` until its dependents are gone;
     /// false: the owner has `orphan`, so its dependents lose the owner reference and the owner goes.
     private func collect(owner uid: String, foreground: Bool?) {
-        let dependents = store.dependents(of: uid)
+        let dependents = dependents(of: uid)
         if foreground == false {
             for (t, ns, n, _) in dependents {
-                guard var s = store.stored(t, ns, n) else { continue }
+                guard var s = stored(t, ns, n) else { continue }
                 let refs = (s.object[path: ["metadata", "ownerReferences"]]?.array ?? []).filter { $0["uid"]?.string != uid }
                 s.object[path: ["metadata", "ownerReferences"]] = refs.isEmpty ? nil : .array(refs)
-                s.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
-                store.commit(t, ns, n, s, type: "MODIFIED", object: s.object)
+                s.object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+                commit(t, ns, n, s, type: "MODIFIED", object: s.object)
             }
             dropFinalizer("orphan", owner: uid)
             return
         }
         for (t, ns, n, o) in dependents where o[path: ["metadata", "deletionTimestamp"]] == nil {
-            _ = try? store.delete(n, WriteContext(type: t, version: t.versions[0], namespace: ns, manager: "", dryRun: false))
+            _ = try? delete(n, WriteContext(type: t, version: t.versions[0], namespace: ns, manager: "", dryRun: false))
         }
-        if foreground == true, store.dependents(of: uid).isEmpty { dropFinalizer("foregroundDeletion", owner: uid) }
+        if foreground == true, self.dependents(of: uid).isEmpty { dropFinalizer("foregroundDeletion", owner: uid) }
     }
 
     private func dropFinalizer(_ finalizer: String, owner uid: String) {
-        for t in store.catalog.all {
-            for (ns, n, o) in store.objects(t, namespace: nil) where o[path: ["metadata", "uid"]]?.string == uid {
-                guard var s = store.stored(t, ns, n) else { return }
+        for t in catalog.all {
+            for (ns, n, o) in objects(t, namespace: nil) where o[path: ["metadata", "uid"]]?.string == uid {
+                guard var s = stored(t, ns, n) else { return }
                 let rest = (o[path: ["metadata", "finalizers"]]?.array ?? []).filter { $0 != .string(finalizer) }
                 s.object[path: ["metadata", "finalizers"]] = rest.isEmpty ? nil : .array(rest)
-                s.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
-                store.commit(t, ns, n, s, type: "MODIFIED", object: s.object)
-                store.finishDeletion(t, ns, n)
+                s.object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+                commit(t, ns, n, s, type: "MODIFIED", object: s.object)
+                finishDeletion(t, ns, n)
                 return
             }
         }
@@ -159,37 +162,37 @@ final class Controllers: @unchecked Sendable {
     /// (objects with finalizers stay until those are removed), then drops the `kubernetes` finalizer, and
     /// the namespace goes once its own finalizers are gone too.
     private func emptyNamespace(_ name: String) {
-        let nsType = store.catalog.lookup(group: "", kind: "Namespace")!
-        guard var ns = store.stored(nsType, "", name), ns.object[path: ["metadata", "deletionTimestamp"]] != nil else { return }
+        let nsType = catalog.lookup(group: "", kind: "Namespace")!
+        guard var ns = stored(nsType, "", name), ns.object[path: ["metadata", "deletionTimestamp"]] != nil else { return }
         var left = 0
-        for t in store.catalog.all where t.namespaced {
-            for (ons, n, o) in store.objects(t, namespace: name) where ons == name {
+        for t in catalog.all where t.namespaced {
+            for (ons, n, o) in objects(t, namespace: name) where ons == name {
                 if o[path: ["metadata", "deletionTimestamp"]] == nil {
-                    _ = try? store.delete(n, WriteContext(type: t, version: t.versions[0], namespace: ons, manager: "", dryRun: false))
+                    _ = try? delete(n, WriteContext(type: t, version: t.versions[0], namespace: ons, manager: "", dryRun: false))
                 }
-                if store.stored(t, ons, n) != nil { left += 1 }
+                if stored(t, ons, n) != nil { left += 1 }
             }
         }
         guard left == 0 else { return }
         if ns.object[path: ["spec", "finalizers"]] != nil {
             ns.object[path: ["spec", "finalizers"]] = nil
-            ns.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
-            store.commit(nsType, "", name, ns, type: "MODIFIED", object: ns.object)
+            ns.object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+            commit(nsType, "", name, ns, type: "MODIFIED", object: ns.object)
         }
-        store.finishDeletion(nsType, "", name)
+        finishDeletion(nsType, "", name)
     }
 
     /// Runs `work` (lock held) after the delay, once for any number of requests made before it runs. A step
     /// that follows from another controller's step (`delayed: false`) runs as soon as the lock is free, so a
     /// rollout, a cascade or a namespace's termination costs one delay, not one per object.
-    private var scheduled = Set<String>()   // guarded by the store's lock
-    private func once(_ key: String, delayed: Bool = true, _ work: @escaping () -> Void) {
+    private func once(_ key: String, delayed: Bool = true, _ work: @escaping @Sendable (StoreState) -> Void) {
         guard scheduled.insert(key).inserted else { return }
-        Task { [store, delay] in
+        let delay = controllers.delay, owner = self.owner
+        Task {
             if delayed { try? await Task.sleep(for: delay) }
-            store.withLock {
-                self.scheduled.remove(key)
-                work()
+            owner?.withLock { s in
+                s.scheduled.remove(key)
+                work(s)
             }
         }
     }
@@ -216,35 +219,35 @@ final class Controllers: @unchecked Sendable {
     }
 
     func create(_ kind: String, group: String, _ ns: String, _ body: JSON) {
-        guard let t = store.catalog.lookup(group: group, kind: kind) else { return }
-        _ = try? store.create(body, WriteContext(type: t, version: t.versions[0], namespace: ns, manager: "kube-controller-manager", dryRun: false))
+        guard let t = catalog.lookup(group: group, kind: kind) else { return }
+        _ = try? create(body, WriteContext(type: t, version: t.versions[0], namespace: ns, manager: "kube-controller-manager", dryRun: false))
     }
 
     func setStatus(_ t: ResourceType, _ ns: String, _ name: String, _ change: (inout JSON) -> Void) {
-        guard var s = store.stored(t, ns, name) else { return }
+        guard var s = stored(t, ns, name) else { return }
         let before = s.object
         change(&s.object)
         guard s.object != before else { return }
-        s.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
-        store.commit(t, ns, name, s, type: "MODIFIED", object: s.object)
+        s.object[path: ["metadata", "resourceVersion"]] = .string(String(nextRevision()))
+        commit(t, ns, name, s, type: "MODIFIED", object: s.object)
     }
 
     /// The Deployment controller: one ReplicaSet per template (named by its hash) scaled to the replicas,
     /// older ones scaled to 0; status from the ReplicaSets, Available when enough pods are ready.
     func syncDeployment(_ ns: String, _ name: String) {
-        let dt = store.catalog.lookup(group: "apps", kind: "Deployment")!, rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet")!
-        guard let d = store.stored(dt, ns, name)?.object, d[path: ["metadata", "deletionTimestamp"]] == nil,
+        let dt = catalog.lookup(group: "apps", kind: "Deployment")!, rt = catalog.lookup(group: "apps", kind: "ReplicaSet")!
+        guard let d = stored(dt, ns, name)?.object, d[path: ["metadata", "deletionTimestamp"]] == nil,
               let uid = d[path: ["metadata", "uid"]]?.string else { return }
         let replicas = d[path: ["spec", "replicas"]]?.int ?? 1
         var template = d[path: ["spec", "template"]] ?? [:]
         let hash = Self.templateHash(template)
         template[path: ["metadata", "labels", "pod-template-hash"]] = .string(hash)
-        let owned = store.objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+        let owned = objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
         let newName = "\(name)-\(hash)"
         for (_, n, rs) in owned where n != newName && rs[path: ["spec", "replicas"]]?.int != 0 {
             setStatus(rt, ns, n) { Self.scale(&$0, to: 0) }
         }
-        if let current = store.stored(rt, ns, newName)?.object {
+        if let current = stored(rt, ns, newName)?.object {
             if current[path: ["spec", "replicas"]]?.int != replicas { setStatus(rt, ns, newName) { Self.scale(&$0, to: replicas) } }
         } else {
             var selector = d[path: ["spec", "selector"]] ?? [:]
@@ -255,7 +258,7 @@ final class Controllers: @unchecked Sendable {
                              "ownerReferences": [Self.ownerReference(d, kind: "Deployment", apiVersion: "apps/v1")]],
                 "spec": ["replicas": .int(replicas), "selector": selector, "template": template]])
         }
-        let sets = store.objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+        let sets = objects(rt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
         func sum(_ key: String, _ only: String? = nil) -> Int {
             sets.filter { only == nil || $0.1 == only }.reduce(0) { $0 + ($1.2[path: ["status", key]]?.int ?? 0) }
         }
@@ -278,12 +281,14 @@ final class Controllers: @unchecked Sendable {
                         "lastUpdateTime": same && prev?["reason"]?.string == reason ? prev?["lastUpdateTime"] ?? .string(now) : .string(now),
                         "lastTransitionTime": same ? prev?["lastTransitionTime"] ?? .string(now) : .string(now)]
             }
-            status["conditions"] = [
+            // deployment/sync.go: the new ReplicaSet's ReplicaFailure condition is the Deployment's too.
+            let failure = stored(rt, ns, newName)?.object[path: ["status", "conditions"]]?.array?.first { $0["type"] == "ReplicaFailure" }
+            status["conditions"] = .array([
                 isAvailable ? condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.")
                             : condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
                 done ? condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet \"\(newName)\" has successfully progressed.")
                      : condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet \"\(newName)\" is progressing."),
-            ]
+            ] + (failure.map { [condition("ReplicaFailure", true, "FailedCreate", $0["message"]?.string ?? "")] } ?? []))
             o["status"] = status
         }
     }
@@ -308,10 +313,10 @@ final class Controllers: @unchecked Sendable {
     /// The ReplicaSet controller: as many pods as replicas, owned by the set; status counts ready pods
     /// (with `runPods`; see FaultSettings).
     func syncReplicaSet(_ ns: String, _ name: String) {
-        let rt = store.catalog.lookup(group: "apps", kind: "ReplicaSet")!, pt = store.catalog.lookup(group: "", kind: "Pod")!
-        guard let rs = store.stored(rt, ns, name)?.object, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
+        let rt = catalog.lookup(group: "apps", kind: "ReplicaSet")!, pt = catalog.lookup(group: "", kind: "Pod")!
+        guard let rs = stored(rt, ns, name)?.object, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
         let replicas = rs[path: ["spec", "replicas"]]?.int ?? 1
-        var pods = store.objects(pt, namespace: ns).filter {
+        var pods = objects(pt, namespace: ns).filter {
             $0.2[path: ["metadata", "deletionTimestamp"]] == nil && ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid }
         }
         if !settings().runPods {
@@ -326,29 +331,62 @@ final class Controllers: @unchecked Sendable {
             return
         }
         if rs[path: ["metadata", "deletionTimestamp"]] == nil {
-            for _ in pods.count..<max(pods.count, replicas) {
+            let missing: [JSON] = (pods.count..<max(pods.count, replicas)).map { _ in
                 let suffix = String((0..<5).map { _ in "bcdfghjklmnpqrstvwxz2456789".randomElement()! })
                 var template = rs[path: ["spec", "template"]] ?? [:]
                 template[path: ["metadata", "name"]] = .string("\(name)-\(suffix)")
                 template[path: ["metadata", "ownerReferences"]] = [Self.ownerReference(rs, kind: "ReplicaSet", apiVersion: "apps/v1")]
-                create("Pod", group: "", ns, ["metadata": template["metadata"] ?? [:], "spec": template["spec"] ?? [:]])
+                return ["apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"] ?? [:], "spec": template["spec"] ?? [:]]
             }
-            for (_, n, _) in pods.dropFirst(replicas) { store.remove(pt, ns, n) }
-            pods = store.objects(pt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
+            if settings().callWebhooks {
+                createThroughAdmission(missing, rs, ns, name)
+            } else {
+                for pod in missing { create("Pod", group: "", ns, pod) }
+            }
+            for (_, n, _) in pods.dropFirst(replicas) { remove(pt, ns, n) }
+            pods = objects(pt, namespace: ns).filter { ($0.2[path: ["metadata", "ownerReferences"]]?.array ?? []).contains { $0["uid"]?.string == uid } }
         }
         let ready = pods.filter { p in (p.2[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" } }.count
         setStatus(rt, ns, name) { o in
             var status: JSON = ["observedGeneration": o[path: ["metadata", "generation"]] ?? 1, "replicas": .int(pods.count),
                                 "fullyLabeledReplicas": .int(pods.count), "readyReplicas": .int(ready), "availableReplicas": .int(ready)]
             for k in ["replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas"] where status[k] == 0 { status[k] = nil }
+            if pods.count < replicas, let failure = o[path: ["status", "conditions"]] { status["conditions"] = failure }
             o["status"] = status
+        }
+    }
+
+    /// The ReplicaSet controller's pod creations as API requests through admission webhooks (outside the lock). A
+    /// refusal becomes the set's `ReplicaFailure` condition (reason FailedCreate, the API error as message, as
+    /// pkg/controller/replicaset calculateStatus writes it), which the Deployment shows too; it is tried again
+    /// when the set's generation changes (the real controller also retries on a backoff).
+    private func createThroughAdmission(_ pods: [JSON], _ rs: JSON, _ ns: String, _ name: String) {
+        guard !pods.isEmpty, let uid = rs[path: ["metadata", "uid"]]?.string else { return }
+        let generation = rs[path: ["metadata", "generation"]] ?? 1
+        let failed = (rs[path: ["status", "conditions"]]?.array ?? []).contains { $0["type"] == "ReplicaFailure" }
+        if failed && rs[path: ["status", "observedGeneration"]] == generation { return }
+        guard creatingPods.insert(uid).inserted else { return }
+        let server = self.server, owner = self.owner
+        Task {
+            var refusal: APIError?
+            for pod in pods { if let e = await server?.createPodAsController(namespace: ns, pod) { refusal = e; break } }
+            let failure = refusal
+            owner?.withLock { s in
+                s.creatingPods.remove(uid)
+                guard let failure, let rt = s.catalog.lookup(group: "apps", kind: "ReplicaSet") else { return }
+                s.setStatus(rt, ns, name) { o in
+                    o[path: ["status", "observedGeneration"]] = generation
+                    o[path: ["status", "conditions"]] = [["type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                                          "message": .string(failure.message), "lastTransitionTime": .string(timestamp())]]
+                }
+            }
         }
     }
 
     /// The scheduler and kubelet, reduced to status: a pod runs and is ready, unless pods never become
     /// ready (`podsNeverReady`), where its containers wait in ImagePullBackOff.
     func runPod(_ ns: String, _ name: String) {
-        let pt = store.catalog.lookup(group: "", kind: "Pod")!
+        let pt = catalog.lookup(group: "", kind: "Pod")!
         let neverReady = settings().podsNeverReady
         setStatus(pt, ns, name) { o in
             let now = timestamp()
@@ -373,16 +411,17 @@ final class Controllers: @unchecked Sendable {
     }
 
     /// After the delay, changes the object's status (lock held) and commits it if it changed.
-    private func later(_ t: ResourceType, _ ns: String, _ name: String, _ change: @escaping (inout JSON, Store) -> Void) {
-        Task { [store, delay] in
+    private func later(_ t: ResourceType, _ ns: String, _ name: String, _ change: @escaping @Sendable (inout JSON, StoreState) -> Void) {
+        let delay = controllers.delay, owner = self.owner
+        Task {
             try? await Task.sleep(for: delay)
-            store.withLock {
-                guard var s = store.stored(t, ns, name) else { return }
-                let before = s.object
-                change(&s.object, store)
-                guard s.object != before else { return }
-                s.object[path: ["metadata", "resourceVersion"]] = .string(String(store.nextRevision()))
-                store.commit(t, ns, name, s, type: "MODIFIED", object: s.object)
+            owner?.withLock { s in
+                guard var stored = s.stored(t, ns, name) else { return }
+                let before = stored.object
+                change(&stored.object, s)
+                guard stored.object != before else { return }
+                stored.object[path: ["metadata", "resourceVersion"]] = .string(String(s.nextRevision()))
+                s.commit(t, ns, name, stored, type: "MODIFIED", object: stored.object)
             }
         }
     }

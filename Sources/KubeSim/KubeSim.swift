@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+import HummingbirdHTTP2
 import NIOCore
 import NIOSSL
 import Logging
@@ -45,19 +46,18 @@ public final class KubeSim: Sendable {
     /// Starts serving; returns once the port is bound.
     public static func start(_ options: KubeSimOptions) async throws -> KubeSim {
         let identity = try Persistence.loadOrCreateIdentity(dir: options.dataDir, name: options.name)
-        let store = Store(simIndex: options.name.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xffff } % 250)
-        if let dir = options.dataDir { try Persistence.load(dir: dir, into: store) }
-        let controllers = Controllers(store: store, delay: options.controllerDelay, caPEM: identity.caPEM)
-        store.onCommit = { t, obj, type in controllers.react(t, obj, type) }
-        store.withLock {
-            if store.namespaceExists("default") == nil {
+        let store = Store(simIndex: options.name.utf8.reduce(0) { ($0 &* 31 &+ Int($1)) & 0xffff } % 250,
+                          controllers: ControllerSettings(delay: options.controllerDelay, caPEM: identity.caPEM))
+        let server = Server(store: store, identity: identity, faults: options.faults)
+        try store.withLock { st in
+            st.server = server
+            if let dir = options.dataDir { try Persistence.load(dir: dir, into: st) }
+            if st.namespaceExists("default") == nil {
                 let t = ResourceCatalog.builtIns[0]
                 let c = WriteContext(type: t, version: "v1", namespace: "", manager: "kubesim", dryRun: false)
-                for ns in ["default", "kube-system", "kube-public"] { _ = try? store.create(["metadata": ["name": .string(ns)]], c) }
+                for ns in ["default", "kube-system", "kube-public"] { _ = try? st.create(["metadata": ["name": .string(ns)]], c) }
             }
         }
-        let server = Server(store: store, identity: identity, faults: options.faults)
-        controllers.settings = { server.currentFaults }
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(identity.serverCertPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
@@ -77,7 +77,9 @@ public final class KubeSim: Sendable {
             let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
             let app = Application(
                 responder: CallbackResponder { (req: Request, ctx: SimRequestContext) in try await server.respond(req, ctx) },
-                server: try .tls(.http1(), tlsConfiguration: tls),
+                server: options.http2
+                    ? try .http2Upgrade(tlsConfiguration: tls, configuration: .init(gracefulCloseTimeout: .seconds(5)))
+                    : try .tls(.http1(), tlsConfiguration: tls),
                 configuration: .init(address: .hostname("127.0.0.1", port: options.port), serverName: nil),
                 onServerRunning: { channel in
                     portContinuation.yield(channel.localAddress?.port ?? 0); portContinuation.finish()
@@ -109,13 +111,17 @@ public final class KubeSim: Sendable {
                        dataDir: options.dataDir, runTask: runTask, serviceGroup: group, saver: saver)
     }
 
+    /// Requests answered so far, by negotiated HTTP version ("HTTP/1.1", "HTTP/2.0") and client (the User-Agent's
+    /// product, e.g. "kubectl"); `GET /admin/protocols` shows the same.
+    public var requestsByProtocol: [String: [String: Int]] { server.requestsByProtocol }
+
     /// The in-process equivalent of `PUT /admin/faults`.
     public func setFaults(_ f: FaultSettings) { server.currentFaults = f }
     public var faults: FaultSettings { server.currentFaults }
 
     /// Ends open watches, stops serving and, with a data directory, writes the last snapshot.
     public func stop() async throws {
-        let open = store.withLock { store.watchers.values.map(\.1) }
+        let open = store.withLock { st in st.watchers.values.map(\.1) }
         for w in open { w.finish() }   // outside the lock: finishing runs the watch's cleanup, which takes it
         saver?.cancel()
         await saver?.value   // a save still writing an older snapshot must not land after the last one below
@@ -128,6 +134,7 @@ public final class KubeSim: Sendable {
         let deadline = Task { try await Task.sleep(for: .seconds(10)); task.cancel() }
         _ = await runTask.result
         deadline.cancel()
+        try? await server.webhooks.shutdown()
         if let dataDir { try Persistence.saveIfDirty(dir: dataDir, store: store) }
     }
 

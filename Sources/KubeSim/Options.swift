@@ -11,11 +11,14 @@ public struct KubeSimOptions: Sendable {
     /// How long a controller waits before reporting status (Deployment Available, LoadBalancer IP, CRD Established...).
     public var controllerDelay: Duration
     public var faults: FaultSettings
+    /// Offer HTTP/2 through ALPN beside HTTP/1.1, as kube-apiserver does (and as kubectl and AsyncHTTPClient then
+    /// choose). False serves HTTP/1.1 only, so that path stays testable.
+    public var http2: Bool
 
     public init(name: String, port: Int = 0, dataDir: String? = nil,
-                controllerDelay: Duration = .milliseconds(50), faults: FaultSettings = FaultSettings()) {
+                controllerDelay: Duration = .milliseconds(50), faults: FaultSettings = FaultSettings(), http2: Bool = true) {
         self.name = name; self.port = port; self.dataDir = dataDir
-        self.controllerDelay = controllerDelay; self.faults = faults
+        self.controllerDelay = controllerDelay; self.faults = faults; self.http2 = http2
     }
 }
 
@@ -41,17 +44,23 @@ public struct FaultSettings: Sendable, Codable, Equatable {
     public var noLoadBalancer: Bool
     /// Pods never become ready (an image that cannot be pulled): Deployments never become Available.
     public var podsNeverReady: Bool
-    /// ReplicaSets create Pod objects. Off by default: KubeSim calls no admission webhooks, so its pods would
+    /// ReplicaSets create Pod objects. Off by default: ReplicaSets' pods go through no admission webhooks, so they would
     /// lack what a mesh's injector adds (and a real cluster whose injector is unreachable creates none); off,
     /// a ReplicaSet reports its replicas ready (or none, with `podsNeverReady`) without Pod objects.
     public var runPods: Bool
+    /// Admission webhooks are called at their URL (AdmissionReview v1 over HTTPS, trusting the caBundle), with
+    /// failurePolicy applied when one cannot be reached. Off by default: tests' webhook configurations mostly point
+    /// at an istiod that does not exist, where a real cluster would refuse the writes.
+    public var callWebhooks: Bool
 
     public init(latencyMs: Int = 0, jitterMs: Int = 0, errorRate: Double = 0, errorCodes: [Int] = [500, 503, 429],
                 retryAfterSeconds: Int = 1, dropRate: Double = 0, failWrites: Set<String> = [],
-                noLoadBalancer: Bool = false, podsNeverReady: Bool = false, runPods: Bool = false) {
+                noLoadBalancer: Bool = false, podsNeverReady: Bool = false, runPods: Bool = false,
+                callWebhooks: Bool = false) {
         self.latencyMs = latencyMs; self.jitterMs = jitterMs; self.errorRate = errorRate; self.errorCodes = errorCodes
         self.retryAfterSeconds = retryAfterSeconds; self.dropRate = dropRate; self.failWrites = failWrites
         self.noLoadBalancer = noLoadBalancer; self.podsNeverReady = podsNeverReady; self.runPods = runPods
+        self.callWebhooks = callWebhooks
     }
 
     /// Decodes partial settings: absent keys keep their defaults.
@@ -68,6 +77,7 @@ public struct FaultSettings: Sendable, Codable, Equatable {
         noLoadBalancer = try c.decodeIfPresent(Bool.self, forKey: .noLoadBalancer) ?? d.noLoadBalancer
         podsNeverReady = try c.decodeIfPresent(Bool.self, forKey: .podsNeverReady) ?? d.podsNeverReady
         runPods = try c.decodeIfPresent(Bool.self, forKey: .runPods) ?? d.runPods
+        callWebhooks = try c.decodeIfPresent(Bool.self, forKey: .callWebhooks) ?? d.callWebhooks
     }
 
     /// Whether a write to this object must fail.

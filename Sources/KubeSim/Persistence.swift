@@ -33,7 +33,7 @@ enum Persistence {
     }
 
     /// Loads the snapshot into the store (lock held by the caller, before serving), re-serving stored CRDs' kinds.
-    static func load(dir: String, into store: Store) throws {
+    static func load(dir: String, into store: StoreState) throws {
         guard let data = FileManager.default.contents(atPath: snapshotPath(dir)) else { return }
         let snap = try JSONDecoder().decode(Snapshot.self, from: data)
         store.revision = snap.revision
@@ -50,14 +50,14 @@ enum Persistence {
 
     /// Writes the snapshot if anything changed since the last one.
     static func saveIfDirty(dir: String, store: Store) throws {
-        let snap: Snapshot? = store.withLock {
-            guard store.dirty else { return nil }
-            store.dirty = false
+        let snap: Snapshot? = store.withLock { st in
+            guard st.dirty else { return nil }
+            st.dirty = false
             var entries: [Snapshot.Entry] = []
-            for (key, byNS) in store.buckets { for (ns, objs) in byNS { for (name, o) in objs {
+            for (key, byNS) in st.buckets { for (ns, objs) in byNS { for (name, o) in objs {
                 entries.append(.init(storageKey: key, namespace: ns, name: name, stored: o))
             } } }
-            return Snapshot(revision: store.revision, tokens: store.tokens, objects: entries)
+            return Snapshot(revision: st.revision, tokens: st.tokens, objects: entries)
         }
         guard let snap else { return }
         try writePrivate(try JSONEncoder().encode(snap), to: snapshotPath(dir))

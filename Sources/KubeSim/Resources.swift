@@ -20,18 +20,18 @@ extension Server {
         else if s.first == "apis", s.count >= 4 { group = s[1]; version = s[2]; rest = s[3...] }
         else { return .failure(.pathNotFound("/" + s.joined(separator: "/"))) }
         let r = Array(rest)
-        return store.withLock {
-            if r.count >= 3, r[0] == "namespaces", let t = store.catalog.lookup(group: group, version: version, resource: r[2]), t.namespaced {
+        return store.withLock { st in
+            if r.count >= 3, r[0] == "namespaces", let t = st.catalog.lookup(group: group, version: version, resource: r[2]), t.namespaced {
                 return .success(ResourcePath(type: t, version: version, namespace: r[1], name: r.count > 3 ? r[3] : nil, subresource: r.count > 4 ? r[4] : nil))
             }
-            guard let t = store.catalog.lookup(group: group, version: version, resource: r[0]) else {
+            guard let t = st.catalog.lookup(group: group, version: version, resource: r[0]) else {
                 return .failure(.pathNotFound("/" + s.joined(separator: "/")))
             }
             return .success(ResourcePath(type: t, version: version, namespace: nil, name: r.count > 1 ? r[1] : nil, subresource: r.count > 2 ? r[2] : nil))
         }
     }
 
-    func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) -> SimResponse {
+    func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) async -> SimResponse {
         let p: ResourcePath
         switch parsePath(req.segments) { case .success(let x): p = x; case .failure(let e): return .error(e) }
         let ns = p.namespace ?? ""
@@ -51,11 +51,13 @@ extension Server {
             }
             c.validation = mode
         }
-        let answer = perform(p, req, c)
+        var answer: SimResponse
+        if isWrite, faults.callWebhooks, let admitted = await admittedThroughWebhooks(p, req, c, user: user) { answer = admitted }
+        else { answer = perform(p, req, c) }
         return c.warnings.messages.isEmpty ? answer : .warned(answer, c.warnings.messages)
     }
 
-    private func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
+    func perform(_ p: ResourcePath, _ req: SimRequest, _ c: WriteContext) -> SimResponse {
         let ns = p.namespace ?? "", manager = c.manager
         do {
             if let sub = p.subresource, sub != "status" {
@@ -72,15 +74,15 @@ extension Server {
                 if req.flag("watch") { return watch(p, req) }
                 return .json(200, try list(p, req))
             case ("GET", let name?):
-                guard let o = store.withLock({ store.stored(p.type, ns, name) }) else { throw APIError.notFound(p.type, name) }
-                let obj = store.render(o.object, c)
+                guard let o = store.withLock({ st in st.stored(p.type, ns, name) }) else { throw APIError.notFound(p.type, name) }
+                let obj = c.rendered(o.object)
                 return .json(200, wantsTable(req) ? Table.of([obj], listMeta: nil) : obj)
             case ("POST", nil):
                 let body = try parseBody(req)
-                return .json(201, try store.withLock { try store.create(body, c) })
+                return .json(201, try store.withLock { st in try st.create(body, c) })
             case ("PUT", let name?):
                 let body = try parseBody(req)
-                return .json(200, try store.withLock { try store.update(name, body, c, subresource: p.subresource) })
+                return .json(200, try store.withLock { st in try st.update(name, body, c, subresource: p.subresource) })
             case ("PATCH", let name?):
                 let kind: PatchKind
                 let ct = req.contentType
@@ -93,16 +95,16 @@ extension Server {
                     throw APIError.badRequest("PATCH /apply requires fieldManager to be set")
                 }
                 let body = try parseBody(req)
-                let existed = store.withLock { store.stored(p.type, ns, name) != nil }
-                let out = try store.withLock { try store.patch(name, body, kind: kind, force: req.flag("force"), c, subresource: p.subresource) }
+                let existed = store.withLock { st in st.stored(p.type, ns, name) != nil }
+                let out = try store.withLock { st in try st.patch(name, body, kind: kind, force: req.flag("force"), c, subresource: p.subresource) }
                 return .json(kind == .apply && !existed ? 201 : 200, out)
             case ("DELETE", let name?):
                 let policy = try propagationPolicy(req)
-                return .json(200, try store.withLock { try store.delete(name, c, propagation: policy) })
+                return .json(200, try store.withLock { st in try st.delete(name, c, propagation: policy) })
             case ("DELETE", nil):
                 let policy = try propagationPolicy(req)
                 let items = try list(p, req)["items"]?.array ?? []
-                try store.withLock { for o in items { if let n = o.name { _ = try store.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun), propagation: policy) } } }
+                try store.withLock { st in for o in items { if let n = o.name { _ = try st.delete(n, WriteContext(type: p.type, version: p.version, namespace: o.namespace ?? ns, manager: manager, dryRun: req.dryRun), propagation: policy) } } }
                 return .json(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success"])
             default:
                 throw APIError.methodNotAllowed(req.method)
@@ -129,12 +131,12 @@ extension Server {
                                  "creationTimestamp": o[path: ["metadata", "creationTimestamp"]] ?? ""],
                     "spec": ["replicas": o[path: ["spec", "replicas"]] ?? 1], "status": status]
         }
-        return try store.withLock {
-            guard let old = store.stored(p.type, c.namespace, name) else { throw APIError.notFound(p.type, name) }
+        return .json(200, try store.withLock { st in
+            guard let old = st.stored(p.type, c.namespace, name) else { throw APIError.notFound(p.type, name) }
             let current = view(old.object)
             let wanted: JSON
             switch req.method {
-            case "GET": return .json(200, current)
+            case "GET": return current
             case "PUT": wanted = try parseBody(req)
             case "PATCH":
                 let body = try parseBody(req)
@@ -148,9 +150,9 @@ extension Server {
                 throw APIError.invalid(p.type, name, [("spec.replicas", "Invalid value: must be greater than or equal to 0")])
             }
             let patch: JSON = ["spec": ["replicas": .int(replicas)]]
-            let out = try store.patch(name, patch, kind: .merge, force: false, c, subresource: nil)
-            return .json(200, view(out))
-        }
+            let out = try st.patch(name, patch, kind: .merge, force: false, c, subresource: nil)
+            return view(out)
+        })
     }
 
     /// `propagationPolicy` from the query or the DeleteOptions body (kubectl sends the body), or the legacy
@@ -198,7 +200,7 @@ extension Server {
                   let rv = token["rv"]?.int, let start = token["start"]?.string, let slash = start.firstIndex(of: "/") else {
                 throw APIError.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
             }
-            let compacted = store.withLock { store.compactedRevision }
+            let compacted = store.withLock { st in st.compactedRevision }
             if rv < compacted {
                 throw APIError(code: 410, reason: "Expired", message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
             }
@@ -206,25 +208,25 @@ extension Server {
             listRevision = rv
         }
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
-        return store.withLock {
+        return store.withLock { st in
             var out: [JSON] = []
             var next: String?
             var remaining = 0
-            for (ns, name, obj) in store.objects(p.type, namespace: p.namespace) {
+            for (ns, name, obj) in st.objects(p.type, namespace: p.namespace) {
                 if let a = after, (ns, name) <= a { continue }
                 if let selector, !selector.matches(obj.labels) { continue }
                 if !fields.allSatisfy({ f in
                     let v = obj[path: f.0.split(separator: ".").map(String.init)]?.string ?? ""
                     return f.2 ? v != f.1 : v == f.1 }) { continue }
                 if limit > 0, out.count >= limit { remaining += 1; continue }
-                out.append(store.render(obj, c))
+                out.append(st.render(obj, c))
                 if limit > 0, out.count == limit {
-                    let token: JSON = ["v": "meta.k8s.io/v1", "rv": .int(listRevision ?? store.revision), "start": .string("\(ns)/\(name)")]
+                    let token: JSON = ["v": "meta.k8s.io/v1", "rv": .int(listRevision ?? st.revision), "start": .string("\(ns)/\(name)")]
                     next = Data(canonicalBytes(token)).base64EncodedString()
                 }
             }
             if remaining == 0 { next = nil }
-            return (out, next, remaining, store.revision)
+            return (out, next, remaining, st.revision)
         }
     }
 
@@ -240,12 +242,12 @@ extension Server {
         let body = (try? parseBody(req)) ?? [:]
         let seconds = body[path: ["spec", "expirationSeconds"]]?.int ?? 3600
         let token = randomToken()
-        try store.withLock {
-            guard let sa = store.catalog.lookup(group: "", kind: "ServiceAccount"), store.stored(sa, ns, name) != nil else {
+        try store.withLock { st in
+            guard let sa = st.catalog.lookup(group: "", kind: "ServiceAccount"), st.stored(sa, ns, name) != nil else {
                 throw APIError.notFound(ResourceCatalog.builtIns[3], name)
             }
-            store.tokens[token] = "system:serviceaccount:\(ns):\(name)"
-            store.dirty = true
+            st.tokens[token] = "system:serviceaccount:\(ns):\(name)"
+            st.dirty = true
         }
         var out = body
         out["apiVersion"] = "authentication.k8s.io/v1"; out["kind"] = "TokenRequest"

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 
 /// `?fieldValidation=`: what the server does with fields the schema does not declare. kube-apiserver 1.27+
@@ -8,8 +9,10 @@ enum FieldValidation: String {
 }
 
 /// Warnings a request collects, sent back as `Warning: 299 - "..."` headers (as kubectl prints them).
-final class Warnings: @unchecked Sendable {
-    var messages: [String] = []
+final class Warnings: Sendable {
+    private let collected = Mutex<[String]>([])
+    var messages: [String] { collected.withLock { $0 } }
+    func add(_ more: [String]) { collected.withLock { $0 += more } }
 }
 
 /// The real OpenAPI schemas of the built-in kinds (Schemas/KubeOpenAPI.swift, generated from the PyPI
@@ -81,6 +84,7 @@ struct SchemaWalk {
                 : "cannot unmarshal \(Self.jsonKind(v)) into Go struct field \(parent).\(path) of type \(Self.goType(want, schema))"))
             return v
         }
+        if structural { typeErrors += Self.valueErrors(v, schema, path: path) }
         switch v {
         case .object(let o):
             if schema["x-kubernetes-preserve-unknown-fields"]?.bool == true, schema["properties"] == nil { return v }
@@ -109,6 +113,58 @@ struct SchemaWalk {
         default:
             return v
         }
+    }
+
+    /// A CRD schema's value validations, with the messages kube-apiserver gives for them: kube-openapi's
+    /// validators (pkg/validation/validate, messages from pkg/validation/errors/schema.go) turned into field errors
+    /// by apiextensions-apiserver's kubeOpenAPIResultToFieldErrors (enum: NotSupported, maxLength: TooLongMaxLength,
+    /// maxItems: TooMany, the rest: Invalid). `required` is not checked: a server-side apply body is partial here.
+    static func valueErrors(_ v: JSON, _ schema: JSON, path: String) -> [(path: String, message: String)] {
+        var out: [(path: String, message: String)] = []
+        func shown(_ x: JSON) -> String { if case .string(let s) = x { return quoted(s) }; return x.canonicalText }
+        func number(_ x: JSON) -> Double? {
+            switch x { case .int(let i): return Double(i); case .double(let d): return d; default: return nil }
+        }
+        func bound(_ x: JSON) -> String { x.canonicalText }
+        let field = path.isEmpty ? "body" : path
+        if let allowed = schema["enum"]?.array, !allowed.contains(v) {
+            let values = allowed.map { quoted($0.string ?? $0.canonicalText) }.joined(separator: ", ")
+            out.append((path, "Unsupported value: \(shown(v)): supported values: \(values)"))
+        }
+        if case .string(let s) = v {
+            let length = s.unicodeScalars.count   // go-openapi counts runes
+            if let max = schema["maxLength"]?.int, length > max { out.append((path, "Too long: may not be longer than \(max)")) }
+            if let min = schema["minLength"]?.int, length < min {
+                out.append((path, "Invalid value: \(shown(v)): \(field) in body should be at least \(min) chars long"))
+            }
+            if let pattern = schema["pattern"]?.string, let re = try? NSRegularExpression(pattern: pattern),
+               re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) == nil {
+                out.append((path, "Invalid value: \(shown(v)): \(field) in body should match '\(pattern)'"))
+            }
+        }
+        if let x = number(v) {
+            if let min = schema["minimum"], let m = number(min) {
+                let exclusive = schema["exclusiveMinimum"]?.bool == true
+                if exclusive ? x <= m : x < m {
+                    out.append((path, "Invalid value: \(shown(v)): \(field) in body should be greater than \(exclusive ? "" : "or equal to ")\(bound(min))"))
+                }
+            }
+            if let max = schema["maximum"], let m = number(max) {
+                let exclusive = schema["exclusiveMaximum"]?.bool == true
+                if exclusive ? x >= m : x > m {
+                    out.append((path, "Invalid value: \(shown(v)): \(field) in body should be less than \(exclusive ? "" : "or equal to ")\(bound(max))"))
+                }
+            }
+        }
+        if case .array(let a) = v, let max = schema["maxItems"]?.int, a.count > max {
+            out.append((path, "Too many: \(a.count): must have at most \(max) items"))
+        }
+        return out
+    }
+
+    /// A string as Go's strconv.Quote writes it (field errors quote string values and supported values so).
+    static func quoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     mutating func quantity(_ v: JSON, path: String) -> JSON {
@@ -205,7 +261,7 @@ struct SchemaNode {
     static let keyDefaults: [String: JSON] = ["protocol": "TCP"]
 }
 
-extension Store {
+extension StoreState {
     /// The schema of a kind as the server decodes it: the built-in definition, or a served CRD version's
     /// `openAPIV3Schema` with apiVersion, kind and metadata added (`structural`: pruned as a CRD schema).
     func schemaRoot(_ t: ResourceType, version: String) -> (schema: JSON, structural: Bool)? {

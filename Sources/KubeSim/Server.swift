@@ -4,6 +4,7 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import HTTPTypes
+import Synchronization
 import KubeModel
 
 /// The request context: Hummingbird's, plus the connection, so a fault can drop it.
@@ -40,20 +41,44 @@ enum SimResponse {
 }
 
 /// Turns HTTP requests into store operations, applying auth and injected faults first.
-final class Server: @unchecked Sendable {
+final class Server: Sendable {
     let store: Store
     let identity: SimIdentity
-    let faultsLock = NSLock()
-    var faults: FaultSettings
-    var port = 0
+    private let faults: Mutex<FaultSettings>
+    private let boundPort = Mutex(0)
+    /// Requests answered, by negotiated protocol ("HTTP/1.1", "HTTP/2.0") and client (the User-Agent's product).
+    private let protocols = Mutex<[String: [String: Int]]>([:])
+    /// Calls admission webhooks at their URL (with `FaultSettings.callWebhooks`).
+    let webhooks = WebhookCaller()
 
     init(store: Store, identity: SimIdentity, faults: FaultSettings) {
-        self.store = store; self.identity = identity; self.faults = faults
+        self.store = store; self.identity = identity; self.faults = Mutex(faults)
     }
 
     var currentFaults: FaultSettings {
-        get { faultsLock.lock(); defer { faultsLock.unlock() }; return faults }
-        set { faultsLock.lock(); faults = newValue; faultsLock.unlock() }
+        get { faults.withLock { $0 } }
+        set { faults.withLock { $0 = newValue } }
+    }
+
+    /// The port the listener is bound to (set once it is), which discovery reports as the server address.
+    var port: Int {
+        get { boundPort.withLock { $0 } }
+        set { boundPort.withLock { $0 = newValue } }
+    }
+
+    var requestsByProtocol: [String: [String: Int]] { protocols.withLock { $0 } }
+
+    /// The HTTP version a request came over, and the channel holding its TLS session. HTTP/1.1 requests arrive on
+    /// the TLS connection itself; HTTP/2 requests (ALPN "h2") on a stream channel whose parent is that connection.
+    static func transport(of channel: any Channel) async -> (version: String, tls: any Channel) {
+        if (try? await channel.pipeline.containsHandler(type: NIOSSLHandler.self).get()) != nil { return ("HTTP/1.1", channel) }
+        if let parent = channel.parent { return ("HTTP/2.0", parent) }
+        return ("HTTP/1.1", channel)
+    }
+
+    func record(version: String, userAgent: String?) {
+        let client = userAgent.map { String($0.prefix { $0 != "/" && $0 != " " }) } ?? ""
+        protocols.withLock { $0[version, default: [:]][client.isEmpty ? "-" : client, default: 0] += 1 }
     }
 
     func respond(_ request: Request, _ context: SimRequestContext) async throws -> Response {
@@ -63,6 +88,8 @@ final class Server: @unchecked Sendable {
             let ms = f.latencyMs + (f.jitterMs > 0 ? Int.random(in: 0...f.jitterMs) : 0)
             try await Task.sleep(for: .milliseconds(ms))
         }
+        let (version, tlsChannel) = await Self.transport(of: context.channel)
+        record(version: version, userAgent: request.headers[.userAgent])
         let body = try await request.collectBody(upTo: 64 << 20)
         let req = SimRequest(
             method: request.method.rawValue, path: request.uri.path,
@@ -74,18 +101,22 @@ final class Server: @unchecked Sendable {
         let auth = request.headers[.authorization] ?? ""
         let token = auth.hasPrefix("Bearer ") ? String(auth.dropFirst(7)) : ""
         if req.path == "/admin/faults" { return render(adminFaults(req, token: token)) }
+        if req.path == "/admin/protocols" {
+            guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
+            return render(.json(200, .object(requestsByProtocol.mapValues { .object($0.mapValues { .int($0) }) })))
+        }
         if req.path == "/admin/compact" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
             guard req.method == "POST" else { return render(.error(.methodNotAllowed(req.method))) }
-            store.withLock { store.compact() }
-            return render(.json(200, ["compactedRevision": .int(store.withLock { store.compactedRevision })]))
+            store.withLock { st in st.compact() }
+            return render(.json(200, ["compactedRevision": .int(store.withLock { st in st.compactedRevision })]))
         }
         if ["/healthz", "/readyz", "/livez"].contains(req.path) {
             var h = HTTPFields(); h[.contentType] = "text/plain"
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
         // No token: a client certificate, already verified against the CA in the handshake, authenticates.
-        let certificate = token.isEmpty ? (try? await context.channel.nioSSL_peerCertificate().get()) ?? nil : nil
+        let certificate = token.isEmpty ? (try? await tlsChannel.nioSSL_peerCertificate().get()) ?? nil : nil
         guard let user = user(for: token) ?? certificate.flatMap(SimUser.init(certificate:)) else { return render(.error(.unauthorized)) }
         if req.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" { return render(selfSubjectAccessReview(req, user: user)) }
         if let answer = discovery(req) { return render(answer) }
@@ -96,7 +127,7 @@ final class Server: @unchecked Sendable {
         if f.errorRate > 0, Double.random(in: 0..<1) < f.errorRate, let code = f.errorCodes.randomElement() {
             return render(.error(.injected(code, retryAfter: f.retryAfterSeconds)))
         }
-        return render(resource(req, faults: f, user: user))
+        return render(await resource(req, faults: f, user: user))
     }
 
     /// Who the token is: the admin, a service account whose token the token controller or TokenRequest issued,
@@ -104,7 +135,7 @@ final class Server: @unchecked Sendable {
     func user(for token: String) -> SimUser? {
         if token.isEmpty { return nil }
         if token == identity.adminToken { return .admin }
-        return store.withLock { store.tokens[token] }.map(SimUser.init(recorded:))
+        return store.withLock { st in st.tokens[token] }.map(SimUser.init(recorded:))
     }
 
     static func parseQuery(_ q: String?) -> [String: String] {
@@ -162,13 +193,13 @@ final class Server: @unchecked Sendable {
         switch s.count {
         case 1 where s[0] == "version": return .json(200, Discovery.version())
         case 1 where s[0] == "api": return .json(200, Discovery.coreVersions(port: port))
-        case 1 where s[0] == "apis": return .json(200, store.withLock { Discovery.groupList(store.catalog) })
+        case 1 where s[0] == "apis": return .json(200, store.withLock { st in Discovery.groupList(st.catalog) })
         case 2 where s[0] == "api":
-            return store.withLock { Discovery.resourceList(store.catalog, group: "", version: s[1]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in Discovery.resourceList(st.catalog, group: "", version: s[1]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
         case 2 where s[0] == "apis":
-            return store.withLock { store.catalog.groups.first { $0.name == s[1] } }.map { .json(200, Discovery.group($0.name, $0.versions)) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in st.catalog.groups.first { $0.name == s[1] } }.map { .json(200, Discovery.group($0.name, $0.versions)) } ?? .error(.pathNotFound(req.path))
         case 3 where s[0] == "apis":
-            return store.withLock { Discovery.resourceList(store.catalog, group: s[1], version: s[2]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
+            return store.withLock { st in Discovery.resourceList(st.catalog, group: s[1], version: s[2]) }.map { .json(200, $0) } ?? .error(.pathNotFound(req.path))
         case 2 where s[0] == "openapi" && s[1] == "v3": return .json(200, Discovery.openAPIv3Index())
         case 4 where s[0] == "openapi" && s[1] == "v3" && s[2] == "api":
             return Discovery.openAPIv3(group: "", version: s[3]).map { .json(200, $0) } ?? .error(.pathNotFound(req.path))

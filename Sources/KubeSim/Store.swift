@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 
 /// One field manager's entry: who, how (Apply or Update), and the field paths it owns.
@@ -42,8 +43,23 @@ struct WatchFilter: Sendable {
 /// Everything a KubeSim holds, behind one lock: the catalog of kinds, the objects, the resourceVersion
 /// counter, issued tokens, recent events and open watches. Every operation is short and in memory, so a
 /// single lock is simpler than finer locking and fast enough for thousands of requests per second.
-final class Store: @unchecked Sendable {
-    let lock = NSLock()
+final class Store: Sendable {
+    private let state: Mutex<StoreState>
+
+    init(simIndex: Int, controllers: ControllerSettings) {
+        state = Mutex(StoreState(simIndex: simIndex, controllers: controllers))
+        state.withLock { $0.owner = self }
+    }
+
+    /// Runs `body` with the lock held, on the state. The state never leaves the lock: what `body` returns is a copy.
+    func withLock<T: Sendable, E: Error>(_ body: (StoreState) throws(E) -> T) throws(E) -> T {
+        try state.withLock { (s: inout StoreState) throws(E) -> T in try body(s) }
+    }
+}
+
+/// What a Store's lock guards (see `Store`). Only ever touched through `Store.withLock`; its methods are
+/// called with the lock held.
+final class StoreState {
     var catalog = ResourceCatalog()
     /// storageKey -> namespace ("" for cluster-scoped) -> name -> object.
     var buckets: [String: [String: [String: StoredObject]]] = [:]
@@ -55,16 +71,20 @@ final class Store: @unchecked Sendable {
     var history: [WatchEvent] = []
     var watchers: [UUID: (WatchFilter, AsyncStream<WatchEvent>.Continuation)] = [:]
     var dirty = false
-    var onCommit: (@Sendable (ResourceType, JSON, String) -> Void)?
     let simIndex: Int
     var serviceIPCounter = 0
+    /// The controllers' settings, and what they remember between runs (they run with the lock held).
+    let controllers: ControllerSettings
+    var lbCounter = 0
+    var scheduled = Set<String>()
+    /// ReplicaSets (uid) whose pods are being created through admission.
+    var creatingPods = Set<String>()
+    /// The Store whose lock guards this state: controllers take it again for work they do later.
+    weak var owner: Store?
+    /// The server in front of it: its run-time settings, and admission for the pods controllers create.
+    weak var server: Server?
 
-    init(simIndex: Int) { self.simIndex = simIndex }
-
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock(); defer { lock.unlock() }
-        return try body()
-    }
+    init(simIndex: Int, controllers: ControllerSettings) { self.simIndex = simIndex; self.controllers = controllers }
 
     // MARK: reading (call with the lock held)
 
@@ -110,6 +130,6 @@ final class Store: @unchecked Sendable {
             compactedRevision = (history.first?.resourceVersion ?? revision) - 1
         }
         for (_, (filter, cont)) in watchers where filter.matches(event) { cont.yield(event) }
-        onCommit?(t, object, type)
+        react(t, object, type)
     }
 }

@@ -22,20 +22,20 @@ extension Server {
         let id = UUID()
         let since = Int(req.query["resourceVersion"] ?? "") ?? 0
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
-        let initial: [(String, JSON)] = store.withLock {
-            if since > 0, since < store.compactedRevision {
+        let initial: [(String, JSON)] = store.withLock { st in
+            if since > 0, since < st.compactedRevision {
                 // As the watch cache answers a resourceVersion older than its window: one ERROR event, 410 Expired.
                 continuation.finish()
-                return [("ERROR", APIError(code: 410, reason: "Expired", message: "too old resource version: \(since) (\(store.compactedRevision))").status)]
+                return [("ERROR", APIError(code: 410, reason: "Expired", message: "too old resource version: \(since) (\(st.compactedRevision))").status)]
             }
-            store.watchers[id] = (filter, continuation)
+            st.watchers[id] = (filter, continuation)
             if since == 0 {
-                return store.objects(p.type, namespace: filter.namespace)
+                return st.objects(p.type, namespace: filter.namespace)
                     .filter { filter.name == nil || $0.1 == filter.name }
                     .filter { filter.selector?.matches($0.2.labels) ?? true }
-                    .map { ("ADDED", store.render($0.2, c)) }
+                    .map { ("ADDED", st.render($0.2, c)) }
             }
-            return store.history.filter { $0.resourceVersion > since && filter.matches($0) }.map { ($0.type, store.render($0.object, c)) }
+            return st.history.filter { $0.resourceVersion > since && filter.matches($0) }.map { ($0.type, st.render($0.object, c)) }
         }
         let timeout = Double(req.query["timeoutSeconds"] ?? "") ?? 300
         let timer = Task {
@@ -44,7 +44,7 @@ extension Server {
         }
         continuation.onTermination = { _ in
             timer.cancel()
-            store.withLock { _ = store.watchers.removeValue(forKey: id) }
+            store.withLock { st in _ = st.watchers.removeValue(forKey: id) }
         }
         let body = ResponseBody { writer in
             defer { continuation.finish() }
@@ -52,7 +52,7 @@ extension Server {
                 try await writer.write(ByteBuffer(bytes: canonicalBytes(["type": .string(type), "object": obj]) + [0x0A]))
             }
             for await e in stream {
-                let line = canonicalBytes(["type": .string(e.type), "object": store.withLock { store.render(e.object, c) }]) + [0x0A]
+                let line = canonicalBytes(["type": .string(e.type), "object": store.withLock { st in st.render(e.object, c) }]) + [0x0A]
                 try await writer.write(ByteBuffer(bytes: line))
             }
             try await writer.finish(nil)

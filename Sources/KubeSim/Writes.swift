@@ -12,20 +12,25 @@ struct WriteContext {
     var validation: FieldValidation = .warn
     /// What the request tells the client in `Warning` headers.
     var warnings = Warnings()
+    /// JSON Patches the request's mutating admission webhooks returned, applied where admission happens.
+    var mutations: [JSON] = []
     var apiVersion: String { type.apiVersion(version) }
+
+    /// The object as a client of this request's version sees it.
+    func rendered(_ obj: JSON) -> JSON {
+        var o = obj; o["apiVersion"] = .string(apiVersion); o["kind"] = .string(type.kind); return o
+    }
 }
 
 enum PatchKind { case merge, strategic, json, apply }
 
 /// Create, update, patch, server-side apply and delete, with the real server's metadata, conflicts and
 /// field ownership. All are called with the store's lock held.
-extension Store {
+extension StoreState {
     static let serverMetadata = ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "deletionTimestamp", "selfLink"]
 
     /// The object as a client of `version` sees it.
-    func render(_ obj: JSON, _ c: WriteContext) -> JSON {
-        var o = obj; o["apiVersion"] = .string(c.apiVersion); o["kind"] = .string(c.type.kind); return o
-    }
+    func render(_ obj: JSON, _ c: WriteContext) -> JSON { c.rendered(obj) }
 
     func checkBody(_ body: JSON, _ c: WriteContext, name: String?) throws -> JSON {
         guard case .object = body else { throw APIError.badRequest("the request body must be a JSON or YAML object") }
@@ -69,7 +74,7 @@ extension Store {
             let fields = walk.unknown.map { "unknown field \"\($0)\"" }
             switch c.validation {
             case .strict: throw APIError.badRequest(handled + "strict decoding error: " + fields.joined(separator: ", "))
-            case .warn: c.warnings.messages += fields
+            case .warn: c.warnings.add(fields)
             case .ignore: break
             }
         }
@@ -98,6 +103,19 @@ extension Store {
         }
     }
 
+    /// `admit`, then the patches of the request's mutating admission webhooks, then the checks again: kube-apiserver
+    /// decodes, defaults and validates what its mutating webhooks made.
+    func admit(_ c: WriteContext, _ obj: inout JSON, old: JSON?) throws {
+        try admit(c.type, &obj, old: old)
+        guard !c.mutations.isEmpty else { return }
+        for patch in c.mutations {
+            do { obj = try applyJSONPatch(obj, patch) }
+            catch { throw APIError(code: 500, reason: "InternalError", message: "Internal error occurred: JSON Patch: \(error)") }
+        }
+        obj = try checkFields(obj, c)
+        try admit(c.type, &obj, old: old)
+    }
+
     // MARK: create
 
     func create(_ body: JSON, _ c: WriteContext) throws -> JSON {
@@ -112,7 +130,7 @@ extension Store {
         if stored(c.type, c.namespace, name) != nil { throw APIError.alreadyExists(c.type, name) }
         for k in Self.serverMetadata { obj[path: ["metadata", k]] = nil }
         if c.type.hasStatus, c.type.storageKey != "namespaces" { obj["status"] = nil }
-        try admit(c.type, &obj, old: nil)
+        try admit(c, &obj, old: nil)
         let managers = trackUpdate(old: nil, new: obj, managers: [], c)
         return try finish(c, name: name, old: nil, new: obj, managers: managers)
     }
@@ -125,7 +143,7 @@ extension Store {
         if let rv = obj.resourceVersion, !rv.isEmpty, rv != old.object.resourceVersion { throw APIError.staleConflict(c.type, name) }
         let sent = obj[path: ["metadata", "managedFields"]]
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
         if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
@@ -183,7 +201,7 @@ extension Store {
         let sent = obj[path: ["metadata", "managedFields"]]
         obj = try checkBody(obj, c, name: name)
         obj = merged(old: old.object, new: obj, c, subresource: subresource)
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         var managers = trackUpdate(old: old.object, new: obj, managers: old.managers, c)
         if let sent, sent != old.object[path: ["metadata", "managedFields"]], let given = Self.parseManagedFields(sent) { managers = given }
         return try finish(c, name: name, old: old, new: obj, managers: managers)
@@ -204,7 +222,7 @@ extension Store {
             try validateName(c.type, name)
             try requireNamespace(c, name: name)
             var obj = applied
-            try admit(c.type, &obj, old: nil)
+            try admit(c, &obj, old: nil)
             let entry = ManagerEntry(manager: c.manager, operation: "Apply", apiVersion: c.apiVersion, time: now, paths: newPaths)
             return try finish(c, name: name, old: nil, new: obj, managers: newPaths.isEmpty ? [] : [entry])
         }
@@ -245,7 +263,7 @@ extension Store {
             if config[path: ["metadata", "annotations"]] == nil { config[path: ["metadata", "annotations"]] = [:] }  // as kubectl writes it
             obj[path: ["metadata", "annotations", lastApplied]] = .string(canonicalText(config) + "\n")
         }
-        try admit(c.type, &obj, old: old.object)
+        try admit(c, &obj, old: old.object)
         if let mine {
             if managers[mine].paths != newPaths || managers[mine].apiVersion != c.apiVersion {
                 managers[mine].paths = newPaths; managers[mine].time = now; managers[mine].apiVersion = c.apiVersion

@@ -2,9 +2,7 @@
 import ArgumentParser
 import Foundation
 import KubeSim
-
-/// Set by the SIGTERM/SIGINT handler; the main loop polls it and stops the server cleanly.
-nonisolated(unsafe) var receivedSignal: Int32 = 0
+import UnixSignals
 
 
 struct KubeSimCommand: ParsableCommand {
@@ -26,23 +24,26 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "No load-balancer controller (as kind or bare metal): LoadBalancer Services get no address.") var noLoadBalancer = false
     @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
     @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
+    @Flag(help: "Call admission webhooks at their URL, applying failurePolicy when one is unreachable.") var callWebhooks = false
+    @Flag(help: "Serve HTTP/1.1 only (no HTTP/2 through ALPN).") var http1Only = false
 
     func serve() async throws {
-        signal(SIGTERM) { receivedSignal = $0 }
-        signal(SIGINT) { receivedSignal = $0 }
+        // SIGTERM and SIGINT arrive as an async sequence (swift-service-lifecycle), so the server stops cleanly.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let faults = FaultSettings(latencyMs: latencyMs, jitterMs: jitterMs, errorRate: errorRate,
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
-                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods)
+                                   noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods,
+                                   callWebhooks: callWebhooks)
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
-                                                         controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
+                                                         controllerDelay: .milliseconds(controllerDelayMs), faults: faults,
+                                                         http2: !http1Only))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }
         if let adminTokenFile {
-            FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: adminTokenFile, contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
         }
-        print("kubesim \(name) listening on \(sim.url)")
-        fflush(stdout)
-        while receivedSignal == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        FileHandle.standardOutput.write(Data("kubesim \(name) listening on \(sim.url)\n".utf8))   // unbuffered: scripts wait for it
+        for await _ in signals { break }
         try await sim.stop()
     }
 }

@@ -143,7 +143,7 @@ import KubeModel
         #expect(tree[path: ["f:metadata", "f:finalizers", "v:\"f1\""]] == [:])
         #expect(tree[path: ["f:spec", "f:externalIPs"]] == [:])
         #expect(tree[path: ["f:metadata", "f:name"]] == nil)
-        let parsed = Store.parseManagedFields([["manager": "m", "operation": "Apply", "fieldsV1": tree]])
+        let parsed = StoreState.parseManagedFields([["manager": "m", "operation": "Apply", "fieldsV1": tree]])
         #expect(parsed?.first?.paths == Set(flat.keys))
     }
 
