@@ -16,7 +16,7 @@ extension EndToEnd {
             o.faults.runPods = true
             o.faults.callWebhooks = true
         }
-        let session = try h.session(try h.multiRemote())
+        let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session) { $0.apply.readinessTimeout = .seconds(5) }
         var failed = "", error = ""
         switch result {
