@@ -2,6 +2,7 @@ import Foundation
 import KubeModel
 import PostgresTestSupport
 import StateStore
+import Synchronization
 
 // The cost of the state writes of one apply step on each backend, in the same run: `journal(started)`, then the
 // object with its `done` entry in one transaction (`journal(_:step:recording:)`), as the executor writes them.
@@ -54,14 +55,15 @@ func measure(_ location: String, readers: Int) throws -> (perStep: Double, snaps
     return (elapsed / Double(steps), tally.snapshots, tally.slowest)
 }
 
-final class Tally: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopped = false, count = 0, max = 0.0
-    var done: Bool { lock.withLock { stopped } }
-    var snapshots: Int { lock.withLock { count } }
-    var slowest: Double { lock.withLock { max } }
-    func finish() { lock.withLock { stopped = true } }
-    func add(_ d: Double) { lock.withLock { count += 1; max = Swift.max(max, d) } }
+/// What the reader threads saw, shared with the writer's thread.
+final class Tally: Sendable {
+    private struct Counts { var stopped = false, count = 0, max = 0.0 }
+    private let counts = Mutex(Counts())
+    var done: Bool { counts.withLock { $0.stopped } }
+    var snapshots: Int { counts.withLock { $0.count } }
+    var slowest: Double { counts.withLock { $0.max } }
+    func finish() { counts.withLock { $0.stopped = true } }
+    func add(_ d: Double) { counts.withLock { $0.count += 1; $0.max = Swift.max($0.max, d) } }
 }
 
 func pad(_ s: String) -> String { s.padding(toLength: 11, withPad: " ", startingAt: 0) }

@@ -1,6 +1,6 @@
 import Foundation
 import PostgresTestSupport
-import StateStore
+@testable import StateStore
 import Testing
 @testable import MeshformKit
 
@@ -12,13 +12,13 @@ extension EndToEnd {
         try await MeshHarness.run(CLIEndToEndTests.binary!, args, environment: h.environment.merging(pg.environment) { $1 })
     }
 
-    @Test(arguments: ["sqlite", "postgres"])
-    func applyPlanDriftDestroyOnEitherBackend(_ backend: String) async throws {
+    @Test(arguments: StateKind.allCases)
+    func applyPlanDriftDestroyOnEitherBackend(_ kind: StateKind) async throws {
         let pg = try PostgresTestServer.start()
-        let h = try await MeshHarness()
+        let h = try await MeshHarness(state: kind)
         defer { Task { await h.stop() } }
         let file = try h.multiRemote()
-        let state = ["--state", backend == "sqlite" ? h.statePath : pg.url()]
+        let state = ["--state", h.statePath]
         let applied = try await meshform(h, pg, ["apply", file, "-auto-approve", "--no-color"] + state)
         #expect(applied.status == 0, "\(applied.output)")
         #expect(!applied.output.contains(pg.password))
@@ -32,6 +32,83 @@ extension EndToEnd {
         let destroyed = try await meshform(h, pg, ["destroy", file, "-auto-approve"] + state)
         #expect(destroyed.status == 0, "\(destroyed.output)")
         #expect(try await h.managedObjects().isEmpty)
+    }
+
+    /// Where the state is: `--state`, then MESHFORM_STATE, then the mesh file's `state:` (relative to the file), then
+    /// state/<mesh>.db. Each candidate is an empty file, which every command refuses naming it: the message says
+    /// which one was used, before any cluster is asked anything.
+    @Test func theStateIsTheFlagThenTheEnvironmentThenTheMeshFile() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let file = try h.multiRemote([{ $0.replacingOccurrences(of: "meshID: mesh1\n", with: "meshID: mesh1\nstate: from-file.db\n") }])
+        let (flag, env, inFile) = (h.dir.appendingPathComponent("flag.db").path, h.dir.appendingPathComponent("env.db").path,
+                                   h.dir.appendingPathComponent("from-file.db").path)
+        for f in [flag, env, inFile] { _ = FileManager.default.createFile(atPath: f, contents: Data()) }
+        let elsewhere = FileManager.default.temporaryDirectory   // the file's state: is not relative to the working directory
+        func used(_ args: [String], _ environment: [String: String]) async throws -> String {
+            let r = try await MeshHarness.run(CLIEndToEndTests.binary!, ["plan", file] + args, environment: environment, directory: elsewhere)
+            #expect(r.status == 1, "\(r.output)")
+            return [flag, env, inFile].first { r.output.contains($0) } ?? "none in: \(r.output)"
+        }
+        var environment = h.environment
+        environment["MESHFORM_STATE"] = env
+        #expect(try await used(["--state", flag], environment) == flag)
+        #expect(try await used([], environment) == env)
+        environment["MESHFORM_STATE"] = nil
+        #expect(try await used([], environment) == inFile)
+    }
+
+    /// The apply's database session ends mid-run (pg_terminate_backend, as a failover or a network cut does): the
+    /// run stops before its next step with exit 1 and a message saying what to do, every cluster change made is in
+    /// the journal, and `meshform recover` in a fresh process rolls back or continues exactly.
+    @Test(arguments: [MeshSession.RecoveryMode.rollback, .continue])
+    func aConnectionLostMidApplyStopsTheRunAndAnotherProcessRecovers(mode: MeshSession.RecoveryMode) async throws {
+        let pg = try PostgresTestServer.start()
+        let h = try await MeshHarness(state: .postgres) { $0.controllerDelay = .seconds(3) }
+        defer { Task { await h.stop() } }
+        let file = try h.multiRemote(), url = h.statePath
+        async let applying = meshform(h, pg, ["apply", file, "-auto-approve", "--no-color", "--state", url])
+        // istiod's Deployment waits 3 s to be available: the apply is surely mid-way when its session ends.
+        var started = false
+        for _ in 0..<300 where !started {
+            try await Task.sleep(for: .milliseconds(50))
+            if let snap = try? StateStore.openReadOnly(path: url).snapshot() {
+                started = snap.unfinishedJournal.contains { $0.address.hasSuffix("/Deployment/external-istiod/istiod") }
+            }
+        }
+        #expect(started)
+        // The session holding the mesh's lock is the apply's (one connection per store).
+        let k = PostgresBackend.key("lock", try PostgresLocation(url: url))
+        let ended = try pg.psql("""
+            SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+              AND classid::bigint = \(UInt32(truncatingIfNeeded: k >> 32)) AND objid::bigint = \(UInt32(truncatingIfNeeded: k))
+            """)
+        #expect(ended == "1")
+        let applied = try await applying
+        #expect(applied.status == 1, "\(applied.output)")
+        #expect(applied.output.contains("was lost") && applied.output.contains("meshform recover"), "\(applied.output)")
+        #expect(!applied.output.contains("Apply complete") && !applied.output.contains("undone"), "\(applied.output)")
+
+        // Stopped before its next step: every object it made is in its journal, and it did not make them all.
+        let (run, journal) = try #require(try StateStore.openReadOnly(path: url).unfinishedRun())
+        #expect(run.finishedAt == nil)
+        let journalled = Set(journal.map(\.address)), made = Set(try await h.managedObjects())
+        #expect(made.isSubset(of: journalled), "made but not journalled: \(made.subtracting(journalled).sorted())")
+        #expect(made.count < (try h.session(file)).mesh.resources.count)
+
+        let recovered = try await meshform(h, pg, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--state", url])
+        #expect(recovered.status == 0, "\(recovered.output)")
+        let store = try StateStore.openReadOnly(path: url)
+        #expect(try store.unfinishedRun() == nil)
+        let managed = try await h.managedObjects()
+        switch mode {
+        case .rollback:
+            #expect(managed.isEmpty, "left behind: \(managed)")
+            #expect(try store.objects().isEmpty)
+        case .continue:
+            #expect(Set(managed) == Set(try store.objects().map(\.address)))
+            #expect(try await meshform(h, pg, ["plan", file, "-detailed-exitcode", "--state", url]).status == 0)
+        }
     }
 
     @Test func twoAppliesFromTwoProcessesOneIsRefusedNamingTheHolder() async throws {
