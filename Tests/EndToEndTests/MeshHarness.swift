@@ -171,6 +171,21 @@ final class MeshHarness: @unchecked Sendable {
         for s in sims.values { try? await s.stop() }
         try? FileManager.default.removeItem(at: dir)
     }
+
+    /// Runs `body` in a new harness and stops it afterwards, whether `body` returns or throws: cleanup the test
+    /// awaits, not a task left running after it.
+    static func with<T>(state: StateKind = .sqlite, configure: (inout KubeSimOptions) -> Void = { _ in },
+                        _ body: (MeshHarness) async throws -> T) async throws -> T {
+        let h = try await MeshHarness(state: state, configure: configure)
+        do {
+            let result = try await body(h)
+            await h.stop()
+            return result
+        } catch {
+            await h.stop()
+            throw error
+        }
+    }
 }
 
 /// Text edits of the example mesh files, as a user would make them.

@@ -50,11 +50,16 @@ extension EndToEnd {
         let oldUID = try await h.withClient("config") {
             try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
         }
-        // The replacement is accepted, then its readiness wait fails: the replace must be undone.
+        // The replacement is accepted, then its readiness wait fails (its pods never become ready, so it fails however
+        // long the state write before the wait takes): the replace must be undone.
+        var neverReady = FaultSettings()
+        neverReady.podsNeverReady = true
+        h.sims["config"]!.setFaults(neverReady)
         let (_, result) = try await ApplyEndToEndTests.apply(session) {
             $0.plan.replace = [Self.sleep]
             $0.apply.readinessTimeout = .milliseconds(1)
         }
+        h.sims["config"]!.setFaults(FaultSettings())
         guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
         #expect(failed == Self.sleep)
         let after = try await world(h)
