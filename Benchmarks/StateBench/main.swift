@@ -2,6 +2,7 @@ import Foundation
 import KubeModel
 import PostgresTestSupport
 import StateStore
+import Synchronization
 
 // The cost of the state writes of one apply step on each backend, in the same run: `journal(started)`, then the
 // object with its `done` entry in one transaction (`journal(_:step:recording:)`), as the executor writes them.
@@ -21,8 +22,9 @@ func object(_ i: Int) -> ManagedObject {
                          namespace: "sample", name: "app\(i)", uid: UUID().uuidString, resourceVersion: "1", applied: body)
 }
 
-/// Seconds for `steps` apply steps; with `readers` threads snapshotting meanwhile, also how many snapshots they took.
-func measure(_ location: String, readers: Int) throws -> (perStep: Double, snapshots: Int, slowestSnapshot: Double) {
+/// Seconds for `steps` apply steps; with `readers` threads snapshotting meanwhile, also how many snapshots they were
+/// served and how many failed (a reader that cannot open or read counts as failed, never as served).
+func measure(_ location: String, readers: Int) throws -> (perStep: Double, snapshots: Int, failed: Int, slowestSnapshot: Double) {
     let store = try StateStore.open(path: location)
     let run = try store.beginRun(kind: .apply, who: "bench", configHash: nil)
     let tally = Tally()
@@ -31,12 +33,16 @@ func measure(_ location: String, readers: Int) throws -> (perStep: Double, snaps
         group.enter()
         Thread.detachNewThread {
             defer { group.leave() }
-            guard let r = try? StateStore.openReadOnly(path: location) else { return }
+            guard let r = try? StateStore.openReadOnly(path: location) else { tally.fail(); return }
             // A drift check reads the state, then spends its time listing clusters: one snapshot every 50 ms.
             while !tally.done {
                 let t = Date()
-                _ = try? r.snapshot()
-                tally.add(Date().timeIntervalSince(t))
+                do {
+                    _ = try r.snapshot()
+                    tally.add(Date().timeIntervalSince(t))
+                } catch {
+                    tally.fail()
+                }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
@@ -51,17 +57,20 @@ func measure(_ location: String, readers: Int) throws -> (perStep: Double, snaps
     tally.finish()
     group.wait()
     try store.finishRun(run, outcome: .succeeded, message: nil)
-    return (elapsed / Double(steps), tally.snapshots, tally.slowest)
+    return (elapsed / Double(steps), tally.snapshots, tally.failed, tally.slowest)
 }
 
-final class Tally: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopped = false, count = 0, max = 0.0
-    var done: Bool { lock.withLock { stopped } }
-    var snapshots: Int { lock.withLock { count } }
-    var slowest: Double { lock.withLock { max } }
-    func finish() { lock.withLock { stopped = true } }
-    func add(_ d: Double) { lock.withLock { count += 1; max = Swift.max(max, d) } }
+/// What the reader threads saw, shared with the writer's thread.
+final class Tally: Sendable {
+    private struct Counts { var stopped = false, count = 0, failed = 0, max = 0.0 }
+    private let counts = Mutex(Counts())
+    var done: Bool { counts.withLock { $0.stopped } }
+    var snapshots: Int { counts.withLock { $0.count } }
+    var slowest: Double { counts.withLock { $0.max } }
+    var failed: Int { counts.withLock { $0.failed } }
+    func fail() { counts.withLock { $0.failed += 1 } }
+    func finish() { counts.withLock { $0.stopped = true } }
+    func add(_ d: Double) { counts.withLock { $0.count += 1; $0.max = Swift.max($0.max, d) } }
 }
 
 func pad(_ s: String) -> String { s.padding(toLength: 11, withPad: " ", startingAt: 0) }
@@ -80,5 +89,6 @@ for (name, loc) in [("SQLite", dir + "/a.db"), ("PostgreSQL", server.url())] {
 print("The same with \(readers) concurrent readers taking full snapshots (drift/plan):")
 for (name, loc) in [("SQLite", dir + "/b.db"), ("PostgreSQL", server.url())] {
     let r = try measure(loc, readers: readers)
-    print("  " + pad(name) + String(format: "%7.2f ms/step; the readers took %d snapshots, the slowest %.1f ms", r.perStep * 1000, r.snapshots, r.slowestSnapshot * 1000))
+    print("  " + pad(name) + String(format: "%7.2f ms/step; the readers were served %d snapshots (%d failed), the slowest %.1f ms",
+                                      r.perStep * 1000, r.snapshots, r.failed, r.slowestSnapshot * 1000))
 }

@@ -2,6 +2,7 @@ import Foundation
 import Crypto
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Team state: one mesh's state in one schema of a PostgreSQL database, through vapor/postgres-nio.
 ///
@@ -18,15 +19,14 @@ import PostgresNIO
 ///   https://www.postgresql.org/docs/15/view-pg-locks.html
 /// - A lost connection fails the next read or write with `StateError.io`: the executor stops before its next
 ///   step, the journal holds what was done, and `meshform recover` finishes it from any machine.
-final class PostgresBackend: StateBackend, @unchecked Sendable {
+final class PostgresBackend: StateBackend {
     let pg: PostgresLocation
     let isReadOnly: Bool
     var location: String { pg.display }
     private let connection: PostgresConnection
-    /// One transaction (or lock call) on the connection at a time; recursive because `tryLock` writes.
-    private let mutex = NSRecursiveLock()
-    /// Whether this session holds the session advisory lock (taken once; PostgreSQL counts re-takes).
-    private var claimed = false
+    /// The connection runs one transaction (or lock call) at a time; the value is whether this session holds the
+    /// session advisory lock (taken once: PostgreSQL counts re-takes, and one release must free it).
+    private let session = Mutex(false)
 
     /// The query in flight, failed when the connection closes: a query sent just as the server ends the session
     /// (`pg_terminate_backend`, a restart) is otherwise never answered.
@@ -60,7 +60,7 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
     static func exists(_ pg: PostgresLocation) throws -> Bool {
         let b = PostgresBackend(pg, connection: try connect(pg), readOnly: true)
         defer { b.close() }
-        return try b.transaction(readOnly: true) { tx in try !b.tables(tx).isEmpty }
+        return try b.read { tx in try !b.tables(tx).isEmpty }
     }
 
     private static func connect(_ pg: PostgresLocation) throws -> PostgresConnection {
@@ -99,6 +99,7 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
     /// A postgres-nio error in words, never with the password (PSQLError's own description hides everything).
     static func describe(_ error: any Error, _ pg: PostgresLocation) -> String {
         if error is ConnectionLost { return lost(pg) }
+        if let tls = tlsRefusal(error, pg) { return tls }
         guard let e = error as? PSQLError else { return "cannot reach \(pg.host):\(pg.port): \(error)" }
         switch e.code {
         case .server:
@@ -120,6 +121,23 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
         }
     }
 
+    /// Why the server's certificate was refused, in libpq's terms, or nil when it was not a verification failure.
+    /// NIOSSL checks the chain in the handshake (BoringSSL's CERTIFICATE_VERIFY_FAILED), then the host name, or for
+    /// an IP address the certificate's IP addresses, as libpq's verify-full does (libpq-ssl.html, 34.19.1).
+    static func tlsRefusal(_ error: any Error, _ pg: PostgresLocation) -> String? {
+        let under = (error as? PSQLError)?.underlying ?? error
+        let roots = pg.rootCertificate.map { "sslrootcert=\($0)" } ?? "the system's trust store"
+        if let e = under as? NIOSSLExtraError, e == .failedToValidateHostname {
+            return "the server's TLS certificate does not name \(pg.host) (sslmode=verify-full checks it); connect by a name "
+                + "the certificate lists, or use sslmode=verify-ca to check the chain only"
+        }
+        if case .handshakeFailed(let e)? = under as? NIOSSLError, "\(e)".contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the server's TLS certificate is not signed by a CA in \(roots) (sslmode=\(pg.sslMode.rawValue)); "
+                + "set sslrootcert to the CA that signed the server's certificate"
+        }
+        return nil
+    }
+
     private static func lost(_ pg: PostgresLocation) -> String {
         "the connection to \(pg.host):\(pg.port) was lost; a run stops here, and `meshform recover` finishes it from any machine"
     }
@@ -131,7 +149,7 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
     /// Refuses a foreign or newer schema before writing anything, then creates and migrates as needed, all under a
     /// transaction advisory lock so two first runs never both create the schema.
     private func prepare(create: Bool) throws {
-        try transaction(readOnly: false) { tx in
+        try locked { _ in try transaction(readOnly: false) { tx in
             try tx.execute("SELECT pg_advisory_xact_lock(?)", [Self.key("migrate", pg)])
             let tables = try tables(tx)
             if tables.isEmpty {
@@ -143,28 +161,43 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
                 else { throw StateError.foreign(path: pg.display, detail: "schema \(pg.schema) holds tables \(tables.sorted().prefix(5).joined(separator: ", "))") }
             }
             try PostgresSchema.migrate(tx, location: pg.display)
-        }
+        } }
     }
 
     // MARK: - Transactions
 
-    func read<T>(_ body: (any SQLTx) throws -> T) throws -> T { try transaction(readOnly: true, body) }
+    func read<T>(_ body: (any SQLTx) throws -> T) throws -> T {
+        try locked { _ in try transaction(readOnly: true, body) }
+    }
 
     func write<T>(_ body: (any SQLTx) throws -> T) throws -> T {
         guard !isReadOnly else { throw StateError.readOnly(path: pg.display) }
-        return try transaction(readOnly: false) { tx in
+        return try locked { _ in try writeTransaction(body) }
+    }
+
+    /// Runs `body` holding `session`. The result is carried out through a local: `Mutex.withLock` returns only what
+    /// it can send, and a transaction's result (any `T`) comes from the caller's own closure.
+    private func locked<T>(_ body: (inout Bool) throws -> T) throws -> T {
+        var result: Result<T, any Error>?
+        session.withLock { claimed in result = Result { try body(&claimed) } }
+        return try result!.get()
+    }
+
+    /// A write transaction, serialized with every other writer of this mesh. The caller holds `session`.
+    private func writeTransaction<T>(_ body: (any SQLTx) throws -> T) throws -> T {
+        try transaction(readOnly: false) { tx in
             try tx.execute("SELECT pg_advisory_xact_lock(?)", [Self.key("write", pg)])
             return try body(tx)
         }
     }
 
+    /// One transaction on the connection. The caller holds `session`.
     private func transaction<T>(readOnly: Bool, _ body: (any SQLTx) throws -> T) throws -> T {
-        mutex.lock(); defer { mutex.unlock() }
         let tx = PGTx(connection: connection, pg: pg, inflight: inflight)
-        try tx.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", [])
+        _ = try tx.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", [])
         do {
             let result = try body(tx)
-            try tx.execute("COMMIT", [])
+            _ = try tx.execute("COMMIT", [])
             return result
         } catch {
             _ = try? tx.execute("ROLLBACK", [])
@@ -198,31 +231,32 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
 
     func tryLock(_ mine: StateLock) throws -> LockAttempt {
         guard !isReadOnly else { throw StateError.readOnly(path: pg.display) }
-        mutex.lock(); defer { mutex.unlock() }
-        if !claimed {
-            let got = try transaction(readOnly: false) { tx in
-                try tx.value("SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END AS got", [Self.key("lock", pg)])?.int == 1
+        return try locked { claimed in
+            if !claimed {
+                let got = try transaction(readOnly: false) { tx in
+                    try tx.value("SELECT CASE WHEN pg_try_advisory_lock(?) THEN 1 ELSE 0 END AS got", [Self.key("lock", pg)])?.int == 1
+                }
+                if !got {
+                    let row = try transaction(readOnly: true) { tx in try tx.row("SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)) }
+                    return .heldBy(row ?? StateLock(id: "(being written)", holder: "another session", operation: "lock", pid: 0,
+                                                    host: "?", run: nil, acquiredAt: Date(), expiresAt: Date()))
+                }
+                // Whatever row is there belongs to a session that is gone: the server freed its advisory lock.
+                do {
+                    try writeTransaction { tx in try tx.execute("DELETE FROM lock", []); try StateLock.insert(mine, tx) }
+                } catch {
+                    try? unlock()
+                    throw error
+                }
+                claimed = true
+                return .acquired(mine)
             }
-            if !got {
-                let row = try read { tx in try tx.row("SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)) }
-                return .heldBy(row ?? StateLock(id: "(being written)", holder: "another session", operation: "lock", pid: 0,
-                                                host: "?", run: nil, acquiredAt: Date(), expiresAt: Date()))
+            // This session holds the lock already: under another lease of this same store, unless its row is gone.
+            return try writeTransaction { tx in
+                if let cur = try tx.row("SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)) { return .heldBy(cur) }
+                try StateLock.insert(mine, tx)
+                return .acquired(mine)
             }
-            claimed = true
-            // Whatever row is there belongs to a session that is gone: the server freed its advisory lock.
-            do {
-                try write { tx in try tx.execute("DELETE FROM lock", []); try StateLock.insert(mine, tx) }
-            } catch {
-                try? released(mine)
-                throw error
-            }
-            return .acquired(mine)
-        }
-        // This session holds the lock already: under another lease of this same store, unless its row is gone.
-        return try write { tx in
-            if let cur = try tx.row("SELECT * FROM lock WHERE singleton = 1").map(StateLock.init(row:)) { return .heldBy(cur) }
-            try StateLock.insert(mine, tx)
-            return .acquired(mine)
         }
     }
 
@@ -232,20 +266,31 @@ final class PostgresBackend: StateBackend, @unchecked Sendable {
     }
 
     func released(_ l: StateLock) throws {
-        mutex.lock(); defer { mutex.unlock() }
-        guard claimed else { return }
-        claimed = false
+        try locked { claimed in
+            guard claimed else { return }
+            claimed = false
+            try unlock()
+        }
+    }
+
+    /// Releases the session advisory lock. The caller holds `session`.
+    private func unlock() throws {
         _ = try transaction(readOnly: false) { tx in try tx.execute("SELECT pg_advisory_unlock(?)", [Self.key("lock", pg)]) }
     }
 
     /// `state unlock`: the lease row is gone; end the session that still holds the advisory lock (needs the same role,
     /// or `pg_signal_backend`), so its holder's next state write fails and it stops.
     func broken(_ l: StateLock) throws {
-        mutex.lock(); defer { mutex.unlock() }
-        if claimed { try released(l); return }
-        try transaction(readOnly: false) { tx in
-            for pid in try holders(tx) {
-                try tx.execute("SELECT pg_terminate_backend(?::int)", [pid])
+        try locked { claimed in
+            if claimed {
+                claimed = false
+                try unlock()
+                return
+            }
+            try transaction(readOnly: false) { tx in
+                for pid in try holders(tx) {
+                    try tx.execute("SELECT pg_terminate_backend(?::int)", [pid])
+                }
             }
         }
     }
@@ -316,12 +361,11 @@ struct PGTx: SQLTx {
     }
 }
 
-/// The one query in flight on a connection (queries are serialized by the backend's mutex).
-final class Inflight: @unchecked Sendable {
-    private let lock = NSLock()
-    private var promise: EventLoopPromise<PostgresQueryResult>?
-    func set(_ p: EventLoopPromise<PostgresQueryResult>?) { lock.withLock { promise = p } }
-    func fail() { lock.withLock { promise?.fail(ConnectionLost()) } }
+/// The one query in flight on a connection (queries are serialized by the backend's `session`).
+final class Inflight: Sendable {
+    private let promise = Mutex<EventLoopPromise<PostgresQueryResult>?>(nil)
+    func set(_ p: EventLoopPromise<PostgresQueryResult>?) { promise.withLock { $0 = p } }
+    func fail() { promise.withLock { $0?.fail(ConnectionLost()) } }
 }
 
 /// The connection closed under a query.

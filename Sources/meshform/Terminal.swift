@@ -70,11 +70,12 @@ struct MeshOptions: ParsableArguments {
 }
 
 let stateHelp = ArgumentHelp("""
-    The state: a file (default: state/<mesh>.db) or postgres://USER@HOST:PORT/DB?sslmode=verify-full[&schema=NAME] \
-    (password from PGPASSWORD or ~/.pgpass, never in the URL). Default: $MESHFORM_STATE.
+    The state: a file or postgres://USER@HOST:PORT/DB?sslmode=verify-full[&schema=NAME] (password from PGPASSWORD \
+    or ~/.pgpass, never in the URL). Precedence: --state, then $MESHFORM_STATE, then the mesh file's state:, \
+    then state/<mesh>.db.
     """, valueName: "PATH|URL")
 
-/// `--state`, else `MESHFORM_STATE`, else nil (the command's default).
+/// `--state`, else `MESHFORM_STATE`, else nil (then the mesh file's `state:`, else state/<mesh>.db: `MeshSession`).
 func stateLocation(_ option: String?) -> String? {
     option ?? ProcessInfo.processInfo.environment["MESHFORM_STATE"].flatMap { $0.isEmpty ? nil : $0 }
 }

@@ -47,8 +47,8 @@ extension EndToEnd {
         #expect(try await h.managedObjects().isEmpty)
     }
 
-    @Test func multiRemoteMeshFromNothingToNothing() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func multiRemoteMeshFromNothingToNothing(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
 

@@ -83,11 +83,11 @@ extension EndToEnd {
         #expect(!demo.output.contains("\u{1B}["), "colour with NO_COLOR set")
     }
 
-    @Test(arguments: [MeshSession.RecoveryMode.rollback, .continue])
-    func killedApplyIsRecovered(mode: MeshSession.RecoveryMode) async throws {
+    @Test(arguments: [MeshSession.RecoveryMode.rollback, .continue], StateKind.allCases)
+    func killedApplyIsRecovered(mode: MeshSession.RecoveryMode, state: StateKind) async throws {
         guard Self.binary != nil else { Issue.record("the meshform executable was not built next to the tests"); return }
         // istiod takes a while to become available, so the apply is surely mid-way when it is killed.
-        let h = try await MeshHarness { $0.controllerDelay = .seconds(3) }
+        let h = try await MeshHarness(state: state) { $0.controllerDelay = .seconds(3) }
         defer { Task { await h.stop() } }
         let file = try h.multiRemote()
         let p = Process()

@@ -7,8 +7,8 @@ import Testing
 /// `meshform drift` against live KubeSim clusters: exact, lock-free, and useful to cron.
 extension EndToEnd {
 @Suite struct DriftEndToEndTests {
-    @Test func noDriftAfterApplyEvenAfterIstiodPatchesAndUnmanagedEdits() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func noDriftAfterApplyEvenAfterIstiodPatchesAndUnmanagedEdits(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
@@ -24,8 +24,8 @@ extension EndToEnd {
         try await c.shutdown()
     }
 
-    @Test func everyKindOfDriftIsFoundWithPathAndManager() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func everyKindOfDriftIsFoundWithPathAndManager(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
@@ -80,8 +80,8 @@ extension EndToEnd {
         try await external.shutdown(); try await config.shutdown()
     }
 
-    @Test func driftRunsWhileAnApplyHoldsTheLock() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func driftRunsWhileAnApplyHoldsTheLock(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)

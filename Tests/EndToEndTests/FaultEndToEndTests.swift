@@ -26,8 +26,8 @@ extension EndToEnd {
         #expect(!plan.hasChanges, "\(plan.changes.filter { $0.action.changes }.map(\.address))")
     }
 
-    @Test func aPersistentFailureRollsBackEveryClusterAndTheState() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func aPersistentFailureRollsBackEveryClusterAndTheState(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         // A first mesh without the second remote, applied cleanly.
         let before = try await h.session(try h.multiRemote([MeshEdits.removingSecondRemote]))
@@ -66,8 +66,8 @@ extension EndToEnd {
 extension EndToEnd {
 /// When undoing fails too: stop, say exactly what is left and how to finish, and record it in state.
 @Suite struct FailedRollbackTests {
-    @Test func aRollbackThatFailsSaysWhatIsLeftAndTheNextApplyConverges() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func aRollbackThatFailsSaysWhatIsLeftAndTheNextApplyConverges(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         let failing = "remote2/apps/Deployment/sample/helloworld-v2"

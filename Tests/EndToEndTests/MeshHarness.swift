@@ -2,6 +2,8 @@ import Foundation
 import KubeClient
 import KubeModel
 import KubeSim
+import PostgresTestSupport
+import StateStore
 import Testing
 @testable import MeshformKit
 
@@ -9,13 +11,27 @@ import Testing
 /// cores several sets at once would measure the machine, not Meshform.
 @Suite(.serialized) enum EndToEnd {}
 
-/// Three (or more) KubeSim clusters on loopback, their kubeconfigs, a state file in a temporary directory, and the
-/// real kubectl pointed at them: the world the end-to-end tests run the engine in.
+/// Where a harness keeps the mesh's state. The end-to-end tests that touch state take it as an argument
+/// (`@Test(arguments: StateKind.allCases)`), so they run on both backends.
+enum StateKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// A SQLite file in the harness's temporary directory.
+    case sqlite
+    /// A schema of its own on the test PostgreSQL server (`PostgresTestServer`, started once per process).
+    case postgres
+    var testDescription: String { rawValue }
+}
+
+/// Three (or more) KubeSim clusters on loopback, their kubeconfigs, the state (a file in a temporary directory or a
+/// schema on the test PostgreSQL server), and the real kubectl pointed at them: the world the end-to-end tests run the
+/// engine in.
 final class MeshHarness: @unchecked Sendable {
     let dir: URL
     private(set) var sims: [String: KubeSim] = [:]
     private(set) var kubeconfigs: [String: String] = [:]
-    var statePath: String { dir.appendingPathComponent("state.db").path }
+    let stateKind: StateKind
+    /// A file path or a `postgres://` URL (no password: `environment` carries PGPASSWORD).
+    let statePath: String
+    private let postgres: PostgresTestServer?
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let sharedFixtures = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/istio")
@@ -28,9 +44,15 @@ final class MeshHarness: @unchecked Sendable {
         return nil
     }
 
-    init(clusters: [String] = ["external", "config", "remote2"], configure: (inout KubeSimOptions) -> Void = { _ in }) async throws {
+    init(state: StateKind = .sqlite, clusters: [String] = ["external", "config", "remote2"],
+         configure: (inout KubeSimOptions) -> Void = { _ in }) async throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        stateKind = state
+        switch state {
+        case .sqlite: postgres = nil; statePath = dir.appendingPathComponent("state.db").path
+        case .postgres: let pg = try PostgresTestServer.start(); postgres = pg; statePath = pg.url()
+        }
         for name in clusters {
             var o = KubeSimOptions(name: name, port: 0)
             o.controllerDelay = .milliseconds(20)
@@ -52,8 +74,12 @@ final class MeshHarness: @unchecked Sendable {
         env["CTX_SECOND_CLUSTER"] = "remote2"; env["SECOND_CLUSTER_NAME"] = "remote2"
         env["EXTERNAL_ISTIOD_ADDR"] = "istiod.mesh.example.com"
         env["SSL_SECRET_NAME"] = "external-istiod-tls"
+        if let postgres { env.merge(postgres.environment) { $1 } }
         return env
     }
+
+    /// Whether the state exists yet (a file, or the schema on the PostgreSQL server).
+    var stateExists: Bool { get throws { try StateStore.exists(at: statePath) } }
 
     func session(_ meshFile: String) async throws -> MeshSession {
         try await MeshSession(meshFile: meshFile, statePath: statePath, environment: environment)
@@ -144,6 +170,21 @@ final class MeshHarness: @unchecked Sendable {
     func stop() async {
         for s in sims.values { try? await s.stop() }
         try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Runs `body` in a new harness and stops it afterwards, whether `body` returns or throws: cleanup the test
+    /// awaits, not a task left running after it.
+    static func with<T>(state: StateKind = .sqlite, configure: (inout KubeSimOptions) -> Void = { _ in },
+                        _ body: (MeshHarness) async throws -> T) async throws -> T {
+        let h = try await MeshHarness(state: state, configure: configure)
+        do {
+            let result = try await body(h)
+            await h.stop()
+            return result
+        } catch {
+            await h.stop()
+            throw error
+        }
     }
 }
 

@@ -7,8 +7,8 @@ import Testing
 /// `meshform plan` against live KubeSim clusters: exact, quiet, and safe to save.
 extension EndToEnd {
 @Suite struct PlanEndToEndTests {
-    @Test func freshPlanCreatesEverythingInDependencyOrder() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func freshPlanCreatesEverythingInDependencyOrder(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         let (plan, _) = try await session.plan(PlanOptions())
@@ -26,7 +26,7 @@ extension EndToEnd {
         let (again, _) = try await session.plan(PlanOptions())
         #expect(PlanText(color: false).render(again) == text)
         // Nothing was written: plan takes no lock and creates no state.
-        #expect(!FileManager.default.fileExists(atPath: h.statePath))
+        #expect(try !h.stateExists)
     }
 
     @Test func editsShowExactlyTheManagedFieldsTheyChanged() async throws {
@@ -81,8 +81,8 @@ extension EndToEnd {
                 "\(changed.map { "\($0.action) \($0.address)" })")
     }
 
-    @Test func staleSavedPlansAreRefused() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func staleSavedPlansAreRefused(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         // A plan made when no state existed is refused once state has been written.
@@ -108,8 +108,8 @@ extension EndToEnd {
         try await external.shutdown()
     }
 
-    @Test func planFromStateAloneNeedsNoCluster() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func planFromStateAloneNeedsNoCluster(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
         for s in h.sims.values { try await s.stop() }
@@ -165,8 +165,8 @@ extension EndToEnd {
         await #expect(throws: PlanError.self) { _ = try await session.plan(options) }
     }
 
-    @Test func objectsThatExistButAreNotInStateAreAdoptedOnlyWhenAsked() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func objectsThatExistButAreNotInStateAreAdoptedOnlyWhenAsked(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let config = try h.client("config")
         try await config.create(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]])

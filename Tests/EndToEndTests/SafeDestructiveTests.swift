@@ -41,8 +41,8 @@ extension EndToEnd {
         #expect(!plan.hasChanges, "\(plan.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
     }
 
-    @Test func aFailedReplaceIsUndoneByDeletingTheNewAndRecreatingTheOld() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func aFailedReplaceIsUndoneByDeletingTheNewAndRecreatingTheOld(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
@@ -50,11 +50,16 @@ extension EndToEnd {
         let oldUID = try await h.withClient("config") {
             try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
         }
-        // The replacement is accepted, then its readiness wait fails: the replace must be undone.
+        // The replacement is accepted, then its readiness wait fails (its pods never become ready, so it fails however
+        // long the state write before the wait takes): the replace must be undone.
+        var neverReady = FaultSettings()
+        neverReady.podsNeverReady = true
+        h.sims["config"]!.setFaults(neverReady)
         let (_, result) = try await ApplyEndToEndTests.apply(session) {
             $0.plan.replace = [Self.sleep]
             $0.apply.readinessTimeout = .milliseconds(1)
         }
+        h.sims["config"]!.setFaults(FaultSettings())
         guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
         #expect(failed == Self.sleep)
         let after = try await world(h)
@@ -73,8 +78,8 @@ extension EndToEnd {
         try await expectNoChanges(session)
     }
 
-    @Test func aWriteWhoseReadinessFailsIsInStateAtOnce() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func aWriteWhoseReadinessFailsIsInStateAtOnce(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         let (_, result) = try await ApplyEndToEndTests.apply(session) {
@@ -88,8 +93,8 @@ extension EndToEnd {
         #expect(managed == inState, "live but unknown to state: \(managed.subtracting(inState).sorted())")
     }
 
-    @Test func aFailedDestroyRecreatesInDependencyOrderAndRecordsTheState() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func aFailedDestroyRecreatesInDependencyOrderAndRecordsTheState(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         _ = try await ApplyEndToEndTests.apply(session)
@@ -133,8 +138,8 @@ extension EndToEnd {
         #expect(lossAt == steps.count - 1)
     }
 
-    @Test func applyWaitsForTheLockAndNamesItsRunInIt() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func applyWaitsForTheLockAndNamesItsRunInIt(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let session = try await h.session(try h.multiRemote())
         let other = try StateStore.open(path: h.statePath, create: true)
@@ -158,8 +163,8 @@ extension EndToEnd {
         #expect(try other.runs(limit: 1).first?.id == lock.run, "the lock named the apply's run")
     }
 
-    @Test func driftDuringAnApplyNeverReportsItsObjectsAsOrphans() async throws {
-        let h = try await MeshHarness()
+    @Test(arguments: StateKind.allCases) func driftDuringAnApplyNeverReportsItsObjectsAsOrphans(_ state: StateKind) async throws {
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 10; sim.setFaults(f) }
         let session = try await h.session(try h.multiRemote())
@@ -183,9 +188,9 @@ extension EndToEnd {
 
     /// A crashed destroy deleted a Secret the mesh file no longer declares (its remote was removed): its values
     /// were never stored, so `recover --rollback` cannot restore it, says so, and exits 3.
-    @Test func aSecretRecoverCannotRestoreIsListedWithExitCode3() async throws {
+    @Test(arguments: StateKind.allCases) func aSecretRecoverCannotRestoreIsListedWithExitCode3(_ state: StateKind) async throws {
         guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
-        let h = try await MeshHarness()
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let full = try h.multiRemote()
         _ = try await ApplyEndToEndTests.apply(try await h.session(full))
@@ -226,9 +231,9 @@ extension EndToEnd {
 
     /// A Secret whose values the mesh file holds (the gateway's TLS certificate) is restored by writing them again
     /// only when their keyed hash shows they are the values that were there.
-    @Test func aSecretFromTheMeshFileIsRestoredOnlyWithTheSameValues() async throws {
+    @Test(arguments: StateKind.allCases) func aSecretFromTheMeshFileIsRestoredOnlyWithTheSameValues(_ state: StateKind) async throws {
         guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
-        let h = try await MeshHarness()
+        let h = try await MeshHarness(state: state)
         defer { Task { await h.stop() } }
         let crt = h.dir.appendingPathComponent("tls.crt"), key = h.dir.appendingPathComponent("tls.key")
         try "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)

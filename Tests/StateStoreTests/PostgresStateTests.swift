@@ -132,10 +132,10 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         try a.releaseLock(lock)
         #expect(try b.currentLock() == nil)
         let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero)
-        // The holder's session ends without releasing (a killed process): the server frees the lock.
+        // The holder's session ends without releasing (a killed process): the server frees the lock. It does so when
+        // its backend process has seen the session end, a moment after the client closed: the taker waits for that.
         (b.backend as! PostgresBackend).close()
-        #expect(try a.currentLock() == nil)
-        let l3 = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
+        let l3 = try await a.acquireLock(who: "alice", operation: "apply", timeout: .seconds(30))
         let now = try a.currentLock()
         #expect(l3.id != l2.id && now?.holder == "alice")
     }
@@ -189,5 +189,57 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let e = await #expect(throws: StateError.self) { _ = try await sqlite.migrate(to: other, who: "alice") }
         #expect(e?.description.contains("another state") == true)
         #expect(try other.objects().map(\.name) == ["theirs"] && other.serial() == 1)
+    }
+}
+
+/// TLS to the database as libpq's sslmodes promise (https://www.postgresql.org/docs/15/libpq-ssl.html): a server with
+/// `ssl=on` and a certificate for `localhost` from a test CA.
+@Suite struct PostgresTLSTests {
+    static let certificates = Result { try TestCertificates(in: NSTemporaryDirectory() + "meshform-pg-tls-" + UUID().uuidString.prefix(8)) }
+
+    func url(_ server: PostgresTestServer, host: String, mode: String, root: String?) -> String {
+        "postgres://postgres@\(host):\(server.port)/postgres?sslmode=\(mode)\(root.map { "&sslrootcert=\($0)" } ?? "")&schema=tls"
+    }
+
+    @Test func verifyFullAcceptsTheRightServerAndRefusesAWrongCAOrHostClearly() throws {
+        let certs = try Self.certificates.get()
+        let server = try PostgresTestServer(fsync: false, tls: (certs.serverCertificate, certs.serverKey))
+        defer { server.stop() }
+        // Its own password; HOME elsewhere, so no ~/.postgresql/root.crt of this machine's is used.
+        let env = ["PGPASSWORD": server.password, "HOME": NSTemporaryDirectory()]
+        func open(_ url: String) throws -> StateStore {
+            guard case .postgres(let pg) = try StateLocation(url, environment: env) else { throw StateError.notFound(path: url) }
+            return try StateStore(backend: PostgresBackend.open(pg, create: true, readOnly: false))
+        }
+
+        // The right CA and the name the certificate holds: connected, over TLS (the server says so).
+        let good = try open(url(server, host: "localhost", mode: "verify-full", root: certs.ca))
+        try good.upsert(managed(deployment("web")), run: nil)
+        #expect(try good.read { try $0.value("SELECT CASE WHEN ssl THEN 1 ELSE 0 END AS tls FROM pg_stat_ssl WHERE pid = pg_backend_pid()")?.int } == 1)
+
+        // Another CA: refused, saying the certificate is not trusted and which roots were used.
+        let wrongCA = #expect(throws: StateError.self) { try open(url(server, host: "localhost", mode: "verify-full", root: certs.otherCA)) }
+        #expect(wrongCA?.description.contains("certificate") == true && wrongCA?.description.contains(certs.otherCA) == true, "\(String(describing: wrongCA))")
+
+        // The right CA, but an address the certificate does not name (it lists DNS:localhost only): refused, naming it.
+        let wrongHost = #expect(throws: StateError.self) { try open(url(server, host: "127.0.0.1", mode: "verify-full", root: certs.ca)) }
+        #expect(wrongHost?.description.contains("does not name 127.0.0.1") == true, "\(String(describing: wrongHost))")
+        // verify-ca checks the chain only, as libpq's does: the same address is accepted.
+        #expect(try open(url(server, host: "127.0.0.1", mode: "verify-ca", root: certs.ca)).serial() == 1)
+        // And verify-ca still refuses a chain it cannot trust.
+        #expect(throws: StateError.self) { try open(url(server, host: "127.0.0.1", mode: "verify-ca", root: certs.otherCA)) }
+
+        // sslmode=disable still works on loopback: plaintext, as asked.
+        let plain = try open(url(server, host: "127.0.0.1", mode: "disable", root: nil))
+        #expect(try plain.serial() == 1)
+        #expect(try plain.read { try $0.value("SELECT CASE WHEN ssl THEN 1 ELSE 0 END AS tls FROM pg_stat_ssl WHERE pid = pg_backend_pid()")?.int } == 0)
+    }
+
+    /// A server without TLS and sslmode=verify-full: refused, never silently plaintext.
+    @Test func aServerWithoutTLSIsRefusedUnlessTLSIsDisabled() throws {
+        let pg = try postgres()
+        let url = pg.url().replacingOccurrences(of: "sslmode=disable", with: "sslmode=verify-full")
+        let e = #expect(throws: StateError.self) { try StateStore.open(path: url) }
+        #expect(e?.description.contains("does not offer TLS") == true, "\(String(describing: e))")
     }
 }

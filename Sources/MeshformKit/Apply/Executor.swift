@@ -112,6 +112,9 @@ public final class Executor: Sendable {
             return .succeeded(summary)
         }
         if outcome.failed.contains(where: { $0.error is LeaseLost }) { throw leaseLost(run: run) }
+        // The state could not be written (a lost database connection, a full disk): an undo could not be journalled
+        // either, so nothing more is done. The run stays unfinished for `meshform recover`, from any machine.
+        if let unwritable = outcome.failed.first(where: { $0.error is StateError })?.error { throw unwritable }
         let message = Self.describe(failure.error)
         guard options.rollback else {
             try store.finishRun(run, outcome: .failed, message: "\(failure.vertex): \(message)")

@@ -23,8 +23,9 @@ public final class MeshSession: Sendable {
         self.clientOptions = clientOptions
         let topology = try MeshFile.load(path: meshFile, environment: environment)
         self.mesh = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
-        // A file path, or a PostgreSQL URL given this mesh's own schema when it names none.
-        self.statePath = StateLocation.forMesh(statePath ?? "state/\(topology.name).db", mesh: topology.name)
+        // `--state` or MESHFORM_STATE (the caller's `statePath`), else the mesh file's `state:`, else state/<mesh>.db.
+        // A PostgreSQL URL gets this mesh's own schema when it names none.
+        self.statePath = StateLocation.forMesh(statePath ?? topology.state ?? "state/\(topology.name).db", mesh: topology.name)
     }
 
     /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".

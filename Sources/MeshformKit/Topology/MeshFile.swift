@@ -1,11 +1,12 @@
 import Foundation
 import KubeModel
+import StateStore
 import Yams
 
 /// The mesh file: one YAML file that says everything the external control plane guide does.
 /// The reference is docs/mesh-file.md; `plans/` holds examples.
 public enum MeshFile {
-    static let topKeys = ["mesh", "meshID", "istio", "clusters", "controlPlane", "workloads", "lifecycle"]
+    static let topKeys = ["mesh", "meshID", "state", "istio", "clusters", "controlPlane", "workloads", "lifecycle"]
     static let istioKeys = ["version", "renderer", "istioctl", "helm", "charts", "manifests"]
     static let clusterKeys = ["name", "context", "kubeconfig", "role", "network", "gateways", "server"]
     static let gatewayKeys = ["eastWest", "ingress", "egress"]
@@ -80,6 +81,7 @@ public enum MeshFile {
 
         let name = required(top, "mesh", "", at: node, r.string) ?? "mesh"
         let meshID = top["meshID"].flatMap { r.string($0, path: "meshID") } ?? "mesh1"
+        let state = top["state"].flatMap { n in r.string(n, path: "state").flatMap { stateLocation($0, at: n) } }
 
         // istio
         var istio = IstioSettings(version: "0", renderer: .istioctl(path: nil))
@@ -101,6 +103,21 @@ public enum MeshFile {
             if istio.version != "0", IstioVersion(istio.version) == nil {
                 r.error(n["version"], "istio.version '\(istio.version)' is not a version", fix: "write the Istio release, e.g. 1.24.0.")
             }
+        }
+        /// `state:` is checked as `--state` is, and a password in it is refused: a mesh file is shared and committed.
+        /// The message never repeats the value.
+        func stateLocation(_ s: String, at n: Node) -> String? {
+            guard StateLocation.isURL(s) else { return s.isEmpty ? nil : resolve(s) }
+            do {
+                _ = try PostgresLocation(url: s, environment: environment)
+                return s
+            } catch StateError.badLocation(_, let detail) {
+                r.error(n, "state is not a usable PostgreSQL URL: \(detail)",
+                        fix: "write state: postgres://USER@HOST:PORT/DB?sslmode=verify-full (see docs/state-backends.md).")
+            } catch {
+                r.error(n, "state is not a usable PostgreSQL URL", fix: "write state: postgres://USER@HOST:PORT/DB?sslmode=verify-full.")
+            }
+            return nil
         }
         func resolveTool(_ p: String) -> String { p.contains("/") ? resolve(p) : p }
         /// A cluster's `server:`: an https URL with a host, as istioctl create-remote-secret's `--server` takes it.
@@ -226,6 +243,7 @@ public enum MeshFile {
         let problems = MeshValidation.check(topology, partial: !r.diagnostics.isEmpty).filter { !reported.contains($0.location) }
         if !r.diagnostics.isEmpty || !problems.isEmpty { throw MeshFileError(r.diagnostics + problems) }
         topology.sourceMap = r.sourceMap
+        topology.state = state
         return topology
     }
 

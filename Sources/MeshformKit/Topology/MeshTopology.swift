@@ -14,6 +14,9 @@ public struct MeshTopology: Sendable {
     public var controlPlane: ControlPlaneSpec
     public var workloads: [WorkloadSpec]
     public var lifecycle: LifecycleSpec
+    /// `state:`, where the mesh's state lives when neither `--state` nor `MESHFORM_STATE` says: a file path
+    /// (resolved against the mesh file's directory) or a `postgres://` URL without a password.
+    public var state: String? = nil
     /// The mesh file's path and bytes (the compiler hashes them into `configHash`).
     public var sourcePath: String
     public var sourceText: String
