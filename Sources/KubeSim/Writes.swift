@@ -227,13 +227,17 @@ extension Store {
         for (i, e) in managers.enumerated() where i != mine { others.formUnion(e.paths) }
         var obj = old.object
         let kept = newPaths.union(others)
-        for p in oldPaths.subtracting(newPaths).subtracting(others).sorted(by: >) {
-            if p.hasSuffix("\u{1}.") {
-                let item = String(p.dropLast(1))
-                if kept.contains(where: { $0.hasPrefix(item) }) { continue }
-            }
+        // As structured-merge-diff's Updater.prune: what this manager applied before and nobody owns now goes; a list
+        // item whole (before its fields: removing its key fields first would lose it), never what another owner keeps
+        // inside; then the named fields above it that are left empty and owned by nobody.
+        let dropped = oldPaths.subtracting(newPaths).subtracting(others)
+        let isItem = { (p: String) in p.hasSuffix("\u{1}.") }
+        for p in dropped.filter(isItem).sorted(by: >) + dropped.filter({ !isItem($0) }).sorted(by: >) {
+            let inside = isItem(p) ? String(p.dropLast(1)) : p + "\u{1}"
+            if kept.contains(where: { $0.hasPrefix(inside) }) { continue }
             obj = FieldPaths.removing(p, from: obj)
         }
+        for p in dropped.sorted(by: >) { obj = FieldPaths.removingEmptyNamedParents(of: p, from: obj, schema: schema, kept: kept) }
         obj = applyMerge(obj, applied, schema: schema)
         obj = merged(old: old.object, new: obj, c, subresource: nil)
         // As the real server does for kubectl's server-side apply: keep an existing client-side apply
@@ -260,7 +264,8 @@ extension Store {
     static func applyConflict(_ c: WriteContext, _ name: String, _ conflicts: [(manager: String, path: String)]) -> APIError {
         let causes: [JSON] = conflicts.map {
             let f = FieldPaths.display($0.path)
-            return ["type": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\": \(f)"), "field": .string(f)]
+            // k8s.io/apiserver fieldmanager NewConflictError: the StatusCause's type is JSON `reason`; the field is apart.
+            return ["reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\""), "field": .string(f)]
         }
         let list = conflicts.map { "- \($0.manager): \(FieldPaths.display($0.path))" }.joined(separator: "\n")
         return APIError(code: 409, reason: "Conflict",
