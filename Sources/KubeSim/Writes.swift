@@ -214,7 +214,7 @@ extension Store {
         var conflicts: [(manager: String, path: String)] = []
         for (i, e) in managers.enumerated() where i != mine {
             for p in e.paths where !p.hasSuffix(".") {
-                if let v = appliedFlat[p], liveFlat[p] != v { conflicts.append((e.manager, p)) }
+                if let v = appliedFlat[p], liveFlat[p] != v { conflicts.append((Self.printManager(e), p)) }
             }
         }
         if !conflicts.isEmpty {
@@ -261,16 +261,26 @@ extension Store {
         return try finish(c, name: name, old: old, new: obj, managers: managers)
     }
 
+    /// The 409 of a refused apply, as k8s.io/apiserver's fieldmanager NewConflictError and getConflictMessage write
+    /// it; `manager` is printManager's text (`"kubectl-edit" using apps/v1`).
     static func applyConflict(_ c: WriteContext, _ name: String, _ conflicts: [(manager: String, path: String)]) -> APIError {
         let causes: [JSON] = conflicts.map {
-            let f = FieldPaths.display($0.path)
-            // k8s.io/apiserver fieldmanager NewConflictError: the StatusCause's type is JSON `reason`; the field is apart.
-            return ["reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\""), "field": .string(f)]
+            ["reason": "FieldManagerConflict", "message": .string("conflict with \($0.manager)"), "field": .string(FieldPaths.display($0.path))]
         }
-        let list = conflicts.map { "- \($0.manager): \(FieldPaths.display($0.path))" }.joined(separator: "\n")
-        return APIError(code: 409, reason: "Conflict",
-                        message: "Apply failed with \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): " + conflicts.map { "conflict with \"\($0.manager)\": \(FieldPaths.display($0.path))" }.joined(separator: "; ") + (conflicts.count > 1 ? "\n" + list : ""),
+        var message = "Apply failed with \(conflicts.count) conflict" + (conflicts.count == 1 ? ": conflict with \(conflicts[0].manager): \(FieldPaths.display(conflicts[0].path))" : "s: ")
+        if conflicts.count > 1 {
+            let byManager = Dictionary(grouping: conflicts, by: \.manager)
+            message += byManager.keys.sorted().map { m in
+                (["conflicts with \(m):"] + byManager[m]!.map { "- " + FieldPaths.display($0.path) }).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }
+        return APIError(code: 409, reason: "Conflict", message: message,
                         details: ["name": .string(name), "group": .string(c.type.group), "kind": .string(c.type.resource), "causes": .array(causes)])
+    }
+
+    /// A manager as conflict messages name it (fieldmanager printManager): quoted, and `using APIVERSION` for an Update.
+    static func printManager(_ e: ManagerEntry) -> String {
+        "\"\(e.manager)\"" + (e.operation == "Update" ? " using \(e.apiVersion)" : "")
     }
 
     /// Ownership after an Update: the writer owns what it changed, others lose it; removed fields are nobody's.
