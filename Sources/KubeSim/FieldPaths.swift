@@ -77,6 +77,8 @@ enum FieldPaths {
         switch v {
         case .object(let o) where !o.isEmpty:
             for (k, cv) in o { walk(cv, node?.child(k), prefix: prefix + "\u{1}f:" + k, into: &out) }
+        case .array(let a) where a.isEmpty && (node?.listType == "map" || node?.listType == "set"):
+            break   // an empty associative list owns nothing (structured-merge-diff typed/tofieldset.go doList)
         case .array(let a) where !a.isEmpty:
             if let keys = mapKeys(node, a) {
                 for e in a {
@@ -120,6 +122,42 @@ enum FieldPaths {
         return .array(a)
     }
 
+    /// After `path` was removed: removes the named fields above it (struct members in the schema, not map keys or
+    /// list items) that are now empty and that nobody in `kept` owns anything in, nearest first, as
+    /// structured-merge-diff's prune does (its removal set is the last applied set with EnsureNamedFieldsAreMembers).
+    static func removingEmptyNamedParents(of path: String, from v: JSON, schema: SchemaNode?, kept: Set<String>) -> JSON {
+        let comps = path.split(separator: separator).map(String.init)
+        var nodes: [SchemaNode?] = [schema ?? SchemaNode(["properties": ["metadata": ["$ref": .string(OpenAPISchemas.objectMeta)]]])]
+        for c in comps { nodes.append(c.hasPrefix("f:") ? nodes.last!?.child(String(c.dropFirst(2))) : nodes.last!?.items) }
+        var v = v
+        for i in stride(from: comps.count - 1, through: 1, by: -1) {
+            let c = comps[i - 1]
+            // List items and map keys are not named fields: look further up.
+            guard c.hasPrefix("f:"), nodes[i - 1]?.schema["properties"]?[String(c.dropFirst(2))] != nil else { continue }
+            let prefix = comps[..<i].joined(separator: String(separator))
+            if kept.contains(where: { $0 == prefix || $0.hasPrefix(prefix + String(separator)) }) { break }
+            guard let here = value(at: comps[..<i], in: v) else { continue }
+            guard here == [:] || here == [] || here == .null else { break }
+            v = removing(prefix, from: v)
+        }
+        return v
+    }
+
+    /// The value at a flattened path, if there is one.
+    static func value(at comps: ArraySlice<String>, in v: JSON) -> JSON? {
+        var v = v
+        for c in comps {
+            if c.hasPrefix("f:") { guard let next = v[String(c.dropFirst(2))] else { return nil }; v = next; continue }
+            guard case .array(let a) = v, let want = try? JSON(data: Data(c.dropFirst(2).utf8)) else { return nil }
+            let found: JSON?
+            if c.hasPrefix("k:"), case .object(let keys) = want { found = a.first { e in keys.allSatisfy { e[$0.key] == $0.value } } }
+            else { found = a.first { $0 == want } }
+            guard let found else { return nil }
+            v = found
+        }
+        return v
+    }
+
     /// The managedFields `fieldsV1` tree for a set of flattened paths.
     static func fieldsV1(_ paths: Set<String>) -> JSON {
         final class Node { var children: [String: Node] = [:] }
@@ -135,12 +173,15 @@ enum FieldPaths {
         return render(root)
     }
 
-    /// A `.spec.replicas`-style name for a path, as conflict messages print it.
+    /// A path as conflict messages print it, structured-merge-diff's fieldpath.Path String(): `.spec.replicas`,
+    /// `.spec.ports[containerPort=80,protocol="TCP"]` (key fields by name, values as JSON), `.metadata.finalizers[="a"]`.
     static func display(_ path: String) -> String {
         var s = ""
         for c in path.split(separator: separator) {
             if c.hasPrefix("f:") { s += "." + c.dropFirst(2) }
-            else if c.hasPrefix("k:") || c.hasPrefix("v:") { s += "[" + c.dropFirst(2).replacingOccurrences(of: "\"", with: "") .replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "").replacingOccurrences(of: ":", with: "=") + "]" }
+            else if c.hasPrefix("k:"), case .object(let keys)? = try? JSON(data: Data(c.dropFirst(2).utf8)) {
+                s += "[" + keys.keys.sorted().map { "\($0)=\(keys[$0]!.canonicalText)" }.joined(separator: ",") + "]"
+            } else if c.hasPrefix("v:") { s += "[=" + c.dropFirst(2) + "]" }
         }
         return s
     }

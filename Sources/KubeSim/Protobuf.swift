@@ -28,6 +28,8 @@ enum KubeProtobuf {
             case ("Secret", 2): obj["data"] = .object(stringMap(b, into: obj["data"]?.object ?? [:], base64: true))
             case ("Secret", 3): obj["type"] = .string(str(b))
             case ("Secret", 4): obj["stringData"] = .object(stringMap(b, into: obj["stringData"]?.object ?? [:], base64: false))
+            // DeleteOptions (client-go's typed Delete, e.g. Helm purging its release Secrets): 4 propagationPolicy.
+            case ("DeleteOptions", 4): obj["propagationPolicy"] = .string(str(b))
             case ("TokenRequest", 2):
                 var spec: [String: JSON] = [:]
                 for (sf, sv) in fields(b[...]) {

@@ -166,7 +166,7 @@ extension Server {
 
     func parseBody(_ req: SimRequest) throws -> JSON {
         if req.contentType.contains("protobuf") {
-            let known = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "TokenRequest", "SelfSubjectAccessReview"]
+            let known = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "TokenRequest", "SelfSubjectAccessReview", "DeleteOptions"]
             if let o = KubeProtobuf.decode(req.body), known.contains(o.kind ?? "") { return o }
             throw APIError.unsupportedMediaType(req.contentType)
         }

@@ -21,19 +21,29 @@ extension Server {
         let (stream, continuation) = AsyncStream<WatchEvent>.makeStream()
         let id = UUID()
         let since = Int(req.query["resourceVersion"] ?? "") ?? 0
+        // A watch-list (KEP-3157: `sendInitialEvents=true`, resourceVersionMatch=NotOlderThan): the current state as
+        // ADDED events whatever resourceVersion says, then a BOOKMARK annotated `k8s.io/initial-events-end`
+        // (metav1.InitialEventsAnnotationKey). client-go's reflector (Helm's --wait, informers) uses it and, without
+        // that bookmark, waits for it until its deadline.
+        let watchList = req.query["sendInitialEvents"] == "true"
         let c = WriteContext(type: p.type, version: p.version, namespace: p.namespace ?? "", manager: "", dryRun: false)
         let initial: [(String, JSON)] = store.withLock { st in
-            if since > 0, since < st.compactedRevision {
+            if since > 0, since < st.compactedRevision, !watchList {
                 // As the watch cache answers a resourceVersion older than its window: one ERROR event, 410 Expired.
                 continuation.finish()
                 return [("ERROR", APIError(code: 410, reason: "Expired", message: "too old resource version: \(since) (\(st.compactedRevision))").status)]
             }
             st.watchers[id] = (filter, continuation)
-            if since == 0 {
-                return st.objects(p.type, namespace: filter.namespace)
+            if since == 0 || watchList {
+                let current = st.objects(p.type, namespace: filter.namespace)
                     .filter { filter.name == nil || $0.1 == filter.name }
                     .filter { filter.selector?.matches($0.2.labels) ?? true }
                     .map { ("ADDED", st.render($0.2, c)) }
+                guard watchList else { return current }
+                let end: JSON = ["kind": .string(p.type.kind), "apiVersion": .string(c.apiVersion),
+                                 "metadata": ["resourceVersion": .string(String(st.revision)),
+                                              "annotations": ["k8s.io/initial-events-end": "true"]]]
+                return current + [("BOOKMARK", end)]
             }
             return st.history.filter { $0.resourceVersion > since && filter.matches($0) }.map { ($0.type, st.render($0.object, c)) }
         }

@@ -232,7 +232,7 @@ extension StoreState {
         var conflicts: [(manager: String, path: String)] = []
         for (i, e) in managers.enumerated() where i != mine {
             for p in e.paths where !p.hasSuffix(".") {
-                if let v = appliedFlat[p], liveFlat[p] != v { conflicts.append((e.manager, p)) }
+                if let v = appliedFlat[p], liveFlat[p] != v { conflicts.append((Self.printManager(e), p)) }
             }
         }
         if !conflicts.isEmpty {
@@ -245,13 +245,17 @@ extension StoreState {
         for (i, e) in managers.enumerated() where i != mine { others.formUnion(e.paths) }
         var obj = old.object
         let kept = newPaths.union(others)
-        for p in oldPaths.subtracting(newPaths).subtracting(others).sorted(by: >) {
-            if p.hasSuffix("\u{1}.") {
-                let item = String(p.dropLast(1))
-                if kept.contains(where: { $0.hasPrefix(item) }) { continue }
-            }
+        // As structured-merge-diff's Updater.prune: what this manager applied before and nobody owns now goes; a list
+        // item whole (before its fields: removing its key fields first would lose it), never what another owner keeps
+        // inside; then the named fields above it that are left empty and owned by nobody.
+        let dropped = oldPaths.subtracting(newPaths).subtracting(others)
+        let isItem = { (p: String) in p.hasSuffix("\u{1}.") }
+        for p in dropped.filter(isItem).sorted(by: >) + dropped.filter({ !isItem($0) }).sorted(by: >) {
+            let inside = isItem(p) ? String(p.dropLast(1)) : p + "\u{1}"
+            if kept.contains(where: { $0.hasPrefix(inside) }) { continue }
             obj = FieldPaths.removing(p, from: obj)
         }
+        for p in dropped.sorted(by: >) { obj = FieldPaths.removingEmptyNamedParents(of: p, from: obj, schema: schema, kept: kept) }
         obj = applyMerge(obj, applied, schema: schema)
         obj = merged(old: old.object, new: obj, c, subresource: nil)
         // As the real server does for kubectl's server-side apply: keep an existing client-side apply
@@ -275,15 +279,26 @@ extension StoreState {
         return try finish(c, name: name, old: old, new: obj, managers: managers)
     }
 
+    /// The 409 of a refused apply, as k8s.io/apiserver's fieldmanager NewConflictError and getConflictMessage write
+    /// it; `manager` is printManager's text (`"kubectl-edit" using apps/v1`).
     static func applyConflict(_ c: WriteContext, _ name: String, _ conflicts: [(manager: String, path: String)]) -> APIError {
         let causes: [JSON] = conflicts.map {
-            let f = FieldPaths.display($0.path)
-            return ["type": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\": \(f)"), "field": .string(f)]
+            ["reason": "FieldManagerConflict", "message": .string("conflict with \($0.manager)"), "field": .string(FieldPaths.display($0.path))]
         }
-        let list = conflicts.map { "- \($0.manager): \(FieldPaths.display($0.path))" }.joined(separator: "\n")
-        return APIError(code: 409, reason: "Conflict",
-                        message: "Apply failed with \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): " + conflicts.map { "conflict with \"\($0.manager)\": \(FieldPaths.display($0.path))" }.joined(separator: "; ") + (conflicts.count > 1 ? "\n" + list : ""),
+        var message = "Apply failed with \(conflicts.count) conflict" + (conflicts.count == 1 ? ": conflict with \(conflicts[0].manager): \(FieldPaths.display(conflicts[0].path))" : "s: ")
+        if conflicts.count > 1 {
+            let byManager = Dictionary(grouping: conflicts, by: \.manager)
+            message += byManager.keys.sorted().map { m in
+                (["conflicts with \(m):"] + byManager[m]!.map { "- " + FieldPaths.display($0.path) }).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }
+        return APIError(code: 409, reason: "Conflict", message: message,
                         details: ["name": .string(name), "group": .string(c.type.group), "kind": .string(c.type.resource), "causes": .array(causes)])
+    }
+
+    /// A manager as conflict messages name it (fieldmanager printManager): quoted, and `using APIVERSION` for an Update.
+    static func printManager(_ e: ManagerEntry) -> String {
+        "\"\(e.manager)\"" + (e.operation == "Update" ? " using \(e.apiVersion)" : "")
     }
 
     /// Ownership after an Update: the writer owns what it changed, others lose it; removed fields are nobody's.

@@ -33,7 +33,7 @@ struct KubectlTests {
         // configuration undefaulted and defaults afterwards (k8s.io/apimachinery managedfields
         // structuredmerge.go), so the migration needs --force-conflicts, as on a real cluster.
         let conflict = try await t.kubectl("apply", "--server-side", "-f", allOn)
-        #expect(conflict.status != 0 && conflict.err.contains(#"conflict with "kubectl-client-side-apply": .webhooks[name=rev.validation.istio.io].rules"#))
+        #expect(conflict.status != 0 && conflict.err.contains(#"conflict with "kubectl-client-side-apply" using admissionregistration.k8s.io/v1: .webhooks[name="rev.validation.istio.io"].rules"#))
         let ssa = ok(try await t.kubectl("apply", "--server-side", "--force-conflicts", "-f", allOn))
         #expect(ssa.contains("deployment.apps/istiod serverside-applied"))
         let mf = ok(try await t.kubectl("get", "deployment", "istiod", "-n", "istio-system", "-o", "jsonpath={.metadata.managedFields[*].manager}"))

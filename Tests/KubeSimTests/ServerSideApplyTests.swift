@@ -70,7 +70,7 @@ import KubeModel
         #expect(conflict.code == 409)
         #expect(conflict.body["reason"] == "Conflict")
         let causes = try #require(conflict.body[path: ["details", "causes"]]?.array)
-        #expect(causes.contains { $0["type"] == "FieldManagerConflict" && $0["field"] == ".spec.replicas" && $0["message"] == "conflict with \"meshform\": .spec.replicas" })
+        #expect(causes.contains { $0["reason"] == "FieldManagerConflict" && $0["field"] == ".spec.replicas" && $0["message"] == "conflict with \"meshform\"" })
         let forced = try await apply(t, ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web"], "spec": ["replicas": 5]], manager: "other", force: true)
         #expect(forced.code == 200)
         #expect(forced.body[path: ["spec", "replicas"]] == 5)
@@ -100,7 +100,7 @@ import KubeModel
         #expect(entries.contains { $0["manager"] == "kubectl-edit" && $0["operation"] == "Update" && $0[path: ["fieldsV1", "f:spec", "f:replicas"]] == [:] })
         let conflict = try await apply(t, deployment(replicas: 2), manager: "meshform")
         #expect(conflict.code == 409)
-        #expect(conflict.body[path: ["details", "causes"]]?.array?.first?["message"] == "conflict with \"kubectl-edit\": .spec.replicas")
+        #expect(conflict.body[path: ["details", "causes"]]?.array?.first?["message"] == "conflict with \"kubectl-edit\" using apps/v1")
         #expect(try await t.http("PATCH", path, body: deployment(replicas: 2), contentType: "application/apply-patch+yaml").code == 400)
     }
 
