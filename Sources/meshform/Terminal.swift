@@ -63,7 +63,9 @@ struct MeshOptions: ParsableArguments {
     @Option(name: .long, help: stateHelp) var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
 
-    func session() throws -> MeshSession { try MeshSession(meshFile: meshFile, statePath: stateLocation(state)) }
+    func session(finalize: Bool = false) throws -> MeshSession {
+        try MeshSession(meshFile: meshFile, statePath: stateLocation(state), finalize: finalize)
+    }
 }
 
 let stateHelp = ArgumentHelp("""

@@ -11,16 +11,23 @@ public final class MeshSession: @unchecked Sendable {
     public let statePath: String
     public let environment: [String: String]
     public var clientOptions = ClientOptions()
+    /// The canary upgrade in progress, and the phase `mesh` is (nil: none). See `CanaryUpgrade`.
+    public let upgrade: UpgradeStatus?
 
     /// Loads and compiles `meshFile`. Errors name the file, line and column.
+    /// `finalize`: a canary upgrade's last phase may run (`apply -finalize`).
     public init(meshFile: String, statePath: String? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment, finalize: Bool = false) throws {
         self.meshFile = meshFile
         self.environment = environment
         let topology = try MeshFile.load(path: meshFile, environment: environment)
-        self.mesh = try Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
+        let compiled = try Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
         // A file path, or a PostgreSQL URL given this mesh's own schema when it names none.
-        self.statePath = StateLocation.forMesh(statePath ?? "state/\(topology.name).db", mesh: topology.name)
+        let statePath = StateLocation.forMesh(statePath ?? "state/\(topology.name).db", mesh: topology.name)
+        self.statePath = statePath
+        // On an applied mesh whose revision changed, the mesh is the next phase of a canary upgrade.
+        let state = try StateStore.exists(at: statePath) ? try StateStore.openReadOnly(path: statePath).snapshot() : nil
+        (self.mesh, self.upgrade) = try CanaryUpgrade.phase(of: compiled, state: state, finalize: finalize)
     }
 
     /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".
@@ -75,6 +82,7 @@ public final class MeshSession: @unchecked Sendable {
         let planner = Planner(mesh: mesh, state: snapshot, live: live, endpoints: clusters?.endpoints ?? [:],
                               meshFile: meshFile, mask: masking.mask)
         var (plan, computed) = try planner.plan(options)
+        plan.upgrade = upgrade
         if options.serverDryRun, let clusters {
             plan.changes = await ServerDryRun(mesh: mesh, clients: clusters.clients, computed: computed, mask: masking.mask)
                 .refine(plan.changes, live: live)
@@ -117,6 +125,7 @@ public final class MeshSession: @unchecked Sendable {
 
         var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
                                                   snapshot: snapshot, clusters: clusters, masking: SecretMasking(store: store))
+        if let upgrade { try await CanaryUpgrade.checkBetweenPhases(upgrade, mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints) }
         if let saved = request.saved {
             try Self.checkSaved(saved, existed: existed, snapshot: snapshot, configHash: mesh.configHash)
             plan = saved
