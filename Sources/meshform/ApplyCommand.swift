@@ -103,6 +103,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             try await ApplyRunner.run(session: session, request: request, autoApprove: run.autoApprove,
                                       color: Terminal.useColor(noColor: noColor))
+            if dayTwo.restartWorkloads { try await dayTwo.restart(meshFile: session.meshFile, state: stateLocation(state), readinessTimeout: run.readinessTimeout) }
         }
     }
 }

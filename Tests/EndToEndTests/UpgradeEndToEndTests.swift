@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeClient
 import KubeModel
 import KubeSim
@@ -201,4 +202,84 @@ extension EndToEnd {
         #expect(try await h.snapshot("config") == before)
     }
 }
+}
+
+extension EndToEnd {
+/// Workloads on the old proxy are listed in the plan and restarted only by `apply -restart-workloads`, in bounded
+/// batches per cluster, each waited for. KubeSim runs pods (`runPods`) but calls no injection webhook, so the test
+/// marks the pods as the old revision's injector would (its `istio.io/rev` annotation).
+@Suite struct WorkloadRestartEndToEndTests {
+    typealias U = UpgradeEndToEndTests
+    static let pod = GroupVersionKind(apiVersion: "v1", kind: "Pod")
+
+    /// Annotates every pod of `namespace` on `cluster` as injected by `revision`; returns their names.
+    static func inject(_ h: MeshHarness, _ cluster: String, namespace: String, revision: String) async throws -> Set<String> {
+        try await h.withClient(cluster) { c in
+            var names = Set<String>()
+            for p in try await c.list(Self.pod, namespace: namespace) {
+                let name = p.name ?? ""
+                _ = try await c.apply(["apiVersion": "v1", "kind": "Pod", "metadata": ["name": .string(name), "namespace": .string(namespace),
+                                                                                       "annotations": ["istio.io/rev": .string(revision)]]],
+                                      fieldManager: "test-injector", force: true)
+                names.insert(name)
+            }
+            return names
+        }
+    }
+
+    @Test func theOldProxyIsListedAndRestartedInBatchesOnlyWhenAsked() async throws {
+        let h = try await MeshHarness { $0.faults.runPods = true }
+        defer { Task { await h.stop() } }
+        let (_, first) = try await ApplyEndToEndTests.apply(try h.session(try h.multiRemote()))
+        guard case .succeeded = first else { Issue.record("first apply: \(first)"); return }
+        let file = try h.multiRemote([U.upgraded])
+
+        // Before the tag moves, a restart would bring the old proxy back: refused.
+        await #expect(throws: UpgradeError.restartBeforeSwitch(next: 1)) {
+            _ = try await U.session(h, file).restartWorkloads(batch: 1, timeout: .seconds(30), emit: { _ in })
+        }
+        _ = try await U.applyPhase(h, file, 1)
+        _ = try await U.applyPhase(h, file, 2)
+
+        let oldPods = try await Self.inject(h, "config", namespace: "sample", revision: "default")
+        #expect(oldPods.count >= 2, "KubeSim should run helloworld-v1's and sleep's pods: \(oldPods)")
+        let session = try U.session(h, file)
+        let (plan, _) = try await session.plan(PlanOptions())
+        let stale = plan.upgrade?.staleWorkloads ?? []
+        #expect(stale.map { "\($0.cluster)/\($0.namespace)/\($0.deployment)" } == ["config/sample/helloworld-v1", "config/sample/sleep"])
+        #expect(stale.allSatisfy { $0.revisions == ["default"] && $0.pods >= 1 })
+        #expect(PlanText(color: false).render(plan).contains("config/sample/sleep: 1 pod with the proxy of revision default"))
+        // Listing restarts nothing.
+        let stillThere: [String] = try await h.withClient("config") { c in try await c.list(Self.pod, namespace: "sample").compactMap { $0.name } }
+        #expect(oldPods.isSubset(of: Set(stillThere)))
+
+        let events = EventLog()
+        let restarted = try await session.restartWorkloads(batch: 1, timeout: Duration.seconds(30), emit: { events.add($0) })
+        #expect(restarted == stale)
+        // Batch of one: the second restart starts only after the first rollout is complete.
+        let notes = events.notes.filter { $0.hasPrefix("config/") }
+        #expect(notes.count == 4 && notes[0].hasSuffix("restarting (rollout restart)...") && notes[1].hasSuffix("rollout complete")
+                && notes[2].hasSuffix("restarting (rollout restart)...") && notes[3].hasSuffix("rollout complete"), "\(notes)")
+
+        try await h.withClient("config") { c in
+            for d in ["helloworld-v1", "sleep"] {
+                let live = try await c.get(U.deployment, namespace: "sample", name: d)
+                #expect(live?[path: ["spec", "template", "metadata", "annotations", "kubectl.kubernetes.io/restartedAt"]]?.string != nil, "\(d)")
+            }
+            let now = Set(try await c.list(Self.pod, namespace: "sample").compactMap { $0.name })
+            #expect(now.isDisjoint(with: oldPods), "the old pods were replaced: \(now.intersection(oldPods))")
+        }
+        // The restart annotation is not Meshform's field: no drift, nothing to apply.
+        let (after, _) = try await U.session(h, file).plan(PlanOptions())
+        #expect(after.upgrade?.staleWorkloads == [])
+        #expect(!after.changes.contains { $0.action.changes && $0.address.contains("/Deployment/sample/") })
+    }
+}
+}
+
+/// Apply events collected from the executor's (and the restarts') concurrent tasks.
+final class EventLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func add(_ e: ApplyEvent) { if case .note(let s) = e { lines.withLock { $0.append(s) } } }
+    var notes: [String] { lines.withLock { $0 } }
 }

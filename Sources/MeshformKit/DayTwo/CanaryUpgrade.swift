@@ -19,6 +19,9 @@ public struct UpgradeStatus: Codable, Sendable, Equatable {
     public var reason: String
     /// What comes after this plan.
     public var next: String
+    /// The Deployments whose pods still run the proxy of another revision (nil: pods were not read, as with
+    /// `--refresh=false`). Restarted only by `meshform apply -restart-workloads`.
+    public var staleWorkloads: [StaleWorkload]? = nil
 
     public static let phaseTitles = [1: "install revision beside the old one", 2: "move the default revision tag",
                                      3: "remove the old revision"]
@@ -29,12 +32,20 @@ public struct UpgradeStatus: Codable, Sendable, Equatable {
         out += runs ? "This plan runs phase \(phase) of 3 (\(Self.phaseTitles[phase]!)): \(reason)\n"
                     : "Phase \(phase) of 3 (\(Self.phaseTitles[phase]!)) is next: \(reason)\n"
         out += "Next: \(next)\n"
+        if let stale = staleWorkloads {
+            out += stale.isEmpty ? "No workload runs the proxy of another revision.\n"
+                : "Workloads still running the proxy of another revision (restarted only by `meshform apply -restart-workloads`, after phase 2):\n"
+                    + stale.map { "  \($0)\n" }.joined()
+        }
         return out
     }
 
     public var json: JSON {
         ["from_revision": .string(fromRevision), "to_revision": .string(toRevision), "to_version": .string(toVersion),
-         "phase": .int(phase), "runs": .bool(runs), "reason": .string(reason), "next": .string(next)]
+         "phase": .int(phase), "runs": .bool(runs), "reason": .string(reason), "next": .string(next),
+         "stale_workloads": staleWorkloads.map { list in .array(list.map { w in
+             ["cluster": .string(w.cluster), "namespace": .string(w.namespace), "deployment": .string(w.deployment),
+              "pods": .int(w.pods), "revisions": .array(w.revisions.map(JSON.string))] }) } ?? .null]
     }
 }
 
@@ -166,6 +177,7 @@ public enum UpgradeError: Error, CustomStringConvertible, Equatable {
     case ipAddressVariant(from: String, to: String)
     case severalRevisions([String])
     case checksFailed([String])
+    case restartBeforeSwitch(next: Int)
 
     public var description: String {
         switch self {
@@ -180,6 +192,9 @@ public enum UpgradeError: Error, CustomStringConvertible, Equatable {
         case .severalRevisions(let names):
             return "the state holds more than one old istiod (\(names.joined(separator: ", "))): finish the earlier upgrade "
                 + "first (`meshform apply -finalize` with its mesh file). Nothing was changed."
+        case .restartBeforeSwitch(let next):
+            return "workloads are restarted only once the default revision tag selects the new revision, and phase \(next) of the "
+                + "upgrade is next: restarted now, they would get the old proxy again. Run `meshform apply` first. Nothing was changed."
         case .checksFailed(let lines):
             return "the checks between upgrade phases failed, so the next phase was not started; nothing was changed:\n"
                 + lines.map { "  - \($0)" }.joined(separator: "\n")
