@@ -107,6 +107,12 @@ final class Controllers: @unchecked Sendable {
             let key = (t.storageKey == "pods" ? "rs/" : "deploy/") + ns + "/" + owner
             once(key, delayed: false) { t.storageKey == "pods" ? self.syncReplicaSet(ns, owner) : self.syncDeployment(ns, owner) }
         }
+        // A Secret-based token stops authenticating with its Secret: the legacy token authenticator looks the Secret up
+        // on every request ("Token has been invalidated": kubernetes/kubernetes pkg/serviceaccount/legacy.go).
+        if t.storageKey == "secrets", obj["type"]?.string == "kubernetes.io/service-account-token",
+           let encoded = obj[path: ["data", "token"]]?.string, let raw = Data(base64Encoded: encoded) {
+            store.tokens[String(decoding: raw, as: UTF8.self)] = nil
+        }
         if t.storageKey == "serviceaccounts", let name = obj.name {
             let user = "system:serviceaccount:\(ns):\(name)"
             store.tokens = store.tokens.filter { $0.value != user }

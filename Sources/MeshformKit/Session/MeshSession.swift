@@ -27,7 +27,13 @@ public final class MeshSession: @unchecked Sendable {
         self.statePath = statePath
         // On an applied mesh whose revision changed, the mesh is the next phase of a canary upgrade.
         let state = try StateStore.exists(at: statePath) ? try StateStore.openReadOnly(path: statePath).snapshot() : nil
-        (self.mesh, self.upgrade) = try CanaryUpgrade.phase(of: compiled, state: state, finalize: finalize)
+        (self.mesh, self.upgrade) = try DayTwo.prepare(compiled, state: state, finalize: finalize)
+    }
+
+    /// The same mesh file and state with another compiled mesh (a day-2 operation's, e.g. a rotation's).
+    init(_ other: MeshSession, mesh: CompiledMesh) {
+        meshFile = other.meshFile; environment = other.environment; statePath = other.statePath
+        clientOptions = other.clientOptions; upgrade = nil; self.mesh = mesh
     }
 
     /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".
