@@ -96,5 +96,37 @@ extension EndToEnd {
         _ = try await ApplyEndToEndTests.apply(try h.session(file))
         await #expect(throws: RotationError.self) { _ = try await h.session(file).rotationPlan(cluster: "nowhere") }
     }
+
+    /// drift warns about a token older than allowed, and about a token whose ServiceAccount is gone.
+    @Test func driftWarnsAboutOldTokensAndMissingServiceAccounts() async throws {
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let file = try h.multiRemote()
+        _ = try await ApplyEndToEndTests.apply(try h.session(file))
+        let fresh = try await h.session(file).drift(maxTokenAge: .seconds(90 * 86_400))
+        #expect(fresh.warnings == [], "\(fresh.warnings ?? [])")
+        #expect(!fresh.text().contains("Warning:"))
+
+        // A hundred days on, both tokens are older than 90 days.
+        let session = try h.session(file)
+        let clusters = try Clusters(topology: session.mesh.topology, environment: h.environment)
+        let later = await RemoteSecretAge.warnings(mesh: session.mesh, clients: clusters.clients, maxAge: .seconds(90 * 86_400),
+                                                   now: Date().addingTimeInterval(100 * 86_400))
+        await clusters.shutdown()
+        #expect(later.count == 2)
+        #expect(later.contains { $0.hasPrefix("cluster config: the remote secret's token (Secret external-istiod/istiod-istio-remote-secret-token) is 100 days old, more than the 90 days allowed") })
+
+        // Someone deletes remote2's reader account: its token no longer authenticates.
+        try await h.withClient("remote2") { c in
+            _ = try await c.delete(GroupVersionKind(apiVersion: "v1", kind: "ServiceAccount"), namespace: Self.ns,
+                                   name: "istio-reader-service-account", waitUntilGone: .seconds(30))
+        }
+        let gone = try await h.session(file).drift(maxTokenAge: .seconds(90 * 86_400))
+        #expect(gone.warnings?.count == 1)
+        #expect(gone.warnings?.first?.hasPrefix("cluster remote2: ServiceAccount external-istiod/istio-reader-service-account no longer exists") == true)
+        #expect(gone.text().contains("Warning: cluster remote2: ServiceAccount"))
+        let json = try JSON(data: gone.json())
+        #expect(json["warnings"]?.array?.count == 1)
+    }
 }
 }

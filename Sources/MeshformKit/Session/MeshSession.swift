@@ -178,7 +178,8 @@ public final class MeshSession: @unchecked Sendable {
 
     // MARK: - Drift (read-only, lock-free)
 
-    public func drift() async throws -> DriftReport {
+    /// `maxTokenAge`: warn about remote-secret tokens older than this (and about their ServiceAccounts gone).
+    public func drift(maxTokenAge: Duration? = nil) async throws -> DriftReport {
         // No lock: drift only adds its findings to the drift history, which never conflicts with an apply.
         let store = try StateStore.open(path: statePath, create: false)
         let snapshot = try store.snapshot()
@@ -190,7 +191,8 @@ public final class MeshSession: @unchecked Sendable {
                                      ignoreFields: ignore, mask: { store.maskSecrets($0) })
         detector.recheck = { try? store.knownAddresses() }
         let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
-        let report = await detector.check(configDrift: configDrift)
+        var report = await detector.check(configDrift: configDrift)
+        if let maxTokenAge { report.warnings = await RemoteSecretAge.warnings(mesh: mesh, clients: clusters.clients, maxAge: maxTokenAge) }
         try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
         return report
     }
