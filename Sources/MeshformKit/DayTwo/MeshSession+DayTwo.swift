@@ -2,14 +2,20 @@ import Foundation
 import KubeClient
 
 extension MeshSession {
-    /// The upgrade status for a plan, with the workloads still on another revision's proxy when the clusters are read.
-    func upgradeForPlan(clients: [String: KubeClient]?) async -> UpgradeStatus? {
-        guard var status = upgrade else { return nil }
+    /// Marks a plan as a phase of the canary upgrade in progress: its status, with the workloads still on another
+    /// revision's proxy when the clusters are read, and phase 3's deletions saying why they happen.
+    func annotateUpgrade(_ plan: inout Plan, clients: [String: KubeClient]?) async {
+        guard var status = upgrade else { return }
         if let clients {
             let t = mesh.topology
             status.staleWorkloads = try? await WorkloadRestarts.stale(current: IstioRevision(t), clusters: t.dataPlaneClusters.map(\.name), clients: clients)
         }
-        return status
+        if status.phase == 3 {
+            for i in plan.changes.indices where plan.changes[i].action == .delete && plan.changes[i].reason == "no longer in the mesh file" {
+                plan.changes[i].reason = "revision \(status.fromRevision), removed by the canary upgrade"
+            }
+        }
+        plan.upgrade = status
     }
 
     /// `meshform apply -restart-workloads`: restarts (as `kubectl rollout restart`) every Deployment whose pods run

@@ -22,7 +22,8 @@ enum RemoteSecretAge {
             do {
                 if try await client.get(serviceAccount, namespace: rs.namespace, name: rs.serviceAccountName) == nil {
                     out.append("cluster \(c.name): ServiceAccount \(rs.namespace)/\(rs.serviceAccountName) no longer exists, so the token in the remote secret "
-                               + "no longer authenticates and istiod cannot read the cluster; run meshform apply, then meshform rotate remote-secrets --cluster \(c.name)")
+                               + "no longer authenticates and istiod cannot read the cluster; run meshform apply to recreate them, then "
+                               + "meshform rotate remote-secrets --cluster \(c.name), which restarts istiod so it reads the new secret (istio/istio#60612)")
                     continue
                 }
                 guard let live = try await client.get(secret, namespace: rs.namespace, name: name),

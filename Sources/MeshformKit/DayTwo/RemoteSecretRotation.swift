@@ -142,8 +142,11 @@ extension MeshSession {
             return [c]
         } ?? all
         let rotation = MeshSession(self, mesh: RemoteSecretRotation.rotating(mesh, clusters: chosen, stamp: RemoteSecretRotation.stamp(date)))
-        let (plan, _) = try await rotation.plan(PlanOptions())
+        var (plan, _) = try await rotation.plan(PlanOptions())
         guard plan.changes.contains(where: { $0.action == .delete }) else { throw RotationError.nothingApplied }
+        for i in plan.changes.indices where plan.changes[i].action == .delete && plan.changes[i].reason == "no longer in the mesh file" {
+            plan.changes[i].reason = "the old token: deleted last, once the new remote secret works"
+        }
         return (RotationPlan(plan: plan, clusters: chosen.map(\.name), istiod: "\(t.externalCluster.name)/\(t.controlPlane.namespace)/\(IstioRevision(t).istiodName)"),
                 rotation)
     }

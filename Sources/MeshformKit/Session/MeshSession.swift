@@ -88,7 +88,7 @@ public final class MeshSession: @unchecked Sendable {
         let planner = Planner(mesh: mesh, state: snapshot, live: live, endpoints: clusters?.endpoints ?? [:],
                               meshFile: meshFile, mask: masking.mask)
         var (plan, computed) = try planner.plan(options)
-        plan.upgrade = await upgradeForPlan(clients: clusters?.clients)
+        await annotateUpgrade(&plan, clients: clusters?.clients)
         if options.serverDryRun, let clusters {
             plan.changes = await ServerDryRun(mesh: mesh, clients: clusters.clients, computed: computed, mask: masking.mask)
                 .refine(plan.changes, live: live)
