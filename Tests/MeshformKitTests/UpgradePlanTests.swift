@@ -22,7 +22,7 @@ import Testing
     static func compile(_ t: MeshTopology) throws -> CompiledMesh { try Compiler(renderer: Compiler.renderer(for: t)).compile(t) }
 
     @Test func revisionAndUpgradeModeAreRead() throws {
-        let t = try loadMesh(minimalMesh.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.24.0\n  revision: 1-24-0\n")
+        let t = try loadMesh(minimalMesh.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.24.0\n  revision: 1-24-0\n  renderer: manifests\n  manifests: \(TestPaths.demoManifests)\n")
             + "\nlifecycle:\n  upgrade: auto\n")
         #expect(t.istio.revision == "1-24-0")
         #expect(t.lifecycle.upgrade == .auto)
@@ -116,5 +116,12 @@ extension StateSnapshot {
         let addresses = Set(fresh.map(\.address))
         s.objects = s.objects.filter { !addresses.contains($0.address) } + fresh
         return s
+    }
+}
+
+extension UpgradePlanTests {
+    @Test func aRevisionWithARendererThatCannotRenderItIsRefused() {
+        let d = diagnostics(minimalMesh.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.24.0\n  revision: 1-24-0\n"))
+        #expect(d.contains { $0.message.contains("istio.revision '1-24-0' needs istio.renderer manifests") && $0.location.line == 4 })
     }
 }

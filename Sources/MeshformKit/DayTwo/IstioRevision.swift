@@ -26,6 +26,16 @@ public struct IstioRevision: Sendable, Hashable, CustomStringConvertible {
         ["revision": name, "revisionSuffix": suffix, "revisionPath": webhookPathPrefix]
     }
 
+    /// Why the mesh file's revision cannot be installed, if it cannot: only pre-rendered manifests take it so far
+    /// (`{{revision}}`...); istioctl and helm would render the unrevisioned install while the routing and the
+    /// default tag name the revision's istiod.
+    static func unsupported(_ t: MeshTopology) -> (message: String, fix: String)? {
+        guard let rev = t.istio.revision, rev != defaultName else { return nil }
+        if case .manifests = t.istio.renderer { return nil }
+        return ("istio.revision '\(rev)' needs istio.renderer manifests: the istioctl and helm renderers do not pass a revision to Istio's tools yet",
+                "render the revision's manifests yourself (istioctl manifest generate --set revision=\(rev), docs/day2.md) and use renderer manifests, or remove istio.revision.")
+    }
+
     /// The revision an object belongs to, from its `istio.io/rev` label.
     static func of(_ body: JSON) -> IstioRevision? { body.labels["istio.io/rev"].map { IstioRevision($0) } }
 }
