@@ -21,7 +21,7 @@ struct DayTwoOptions: ParsableArguments {
     func restart(meshFile: String, state: String?, readinessTimeout: Int) async throws {
         let session = try MeshSession(meshFile: meshFile, statePath: state)
         let restarted = try await session.restartWorkloads(batch: restartBatch, timeout: .seconds(readinessTimeout)) {
-            print(Terminal.line(for: $0)); fflush(stdout)
+            print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
         }
         if !restarted.isEmpty { print("\nRestarted \(restarted.count) workload\(restarted.count == 1 ? "" : "s").") }
     }
