@@ -41,7 +41,9 @@ struct RotateRemoteSecretsCommand: AsyncParsableCommand {
                     throw SessionError.notConfirmed
                 }
             }
-            let result = try await runner.rotate(rotation, request: run.request(PlanOptions())) { print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6) }
+            let result = try await runner.rotate(rotation, request: run.request(PlanOptions())) {
+                print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
+            }
             if case .succeeded = result {
                 print("\nRotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
             } else {
