@@ -125,3 +125,13 @@ extension UpgradePlanTests {
         #expect(d.contains { $0.message.contains("istio.revision '1-24-0' needs istio.renderer manifests") && $0.location.line == 4 })
     }
 }
+
+extension UpgradePlanTests {
+    @Test func withUpgradeAutoTheLastPhaseFollowsWithoutFinalize() throws {
+        let old = try Self.compile(try Self.multiRemote())
+        let new = try Self.compile(try Self.multiRemote { Self.revisioned($0) + "\nlifecycle:\n  upgrade: auto\n" })
+        let (mesh, status) = try CanaryUpgrade.phase(of: new, state: Self.state(of: old).merging(new), finalize: false)
+        #expect(status?.phase == 3 && status?.runs == true)
+        #expect(mesh.configHash == new.configHash, "phase 3 is the mesh file's own mesh")
+    }
+}
