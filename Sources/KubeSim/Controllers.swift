@@ -110,6 +110,12 @@ extension StoreState {
             let key = (t.storageKey == "pods" ? "rs/" : "deploy/") + ns + "/" + owner
             once(key, delayed: false) { s in t.storageKey == "pods" ? s.syncReplicaSet(ns, owner) : s.syncDeployment(ns, owner) }
         }
+        // A Secret-based token stops authenticating with its Secret: the legacy token authenticator looks the Secret up
+        // on every request ("Token has been invalidated": kubernetes/kubernetes pkg/serviceaccount/legacy.go).
+        if t.storageKey == "secrets", obj["type"]?.string == "kubernetes.io/service-account-token",
+           let encoded = obj[path: ["data", "token"]]?.string, let raw = Data(base64Encoded: encoded) {
+            tokens[String(decoding: raw, as: UTF8.self)] = nil
+        }
         if t.storageKey == "serviceaccounts", let name = obj.name {
             let user = "system:serviceaccount:\(ns):\(name)"
             tokens = tokens.filter { $0.value != user }

@@ -86,6 +86,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: [.customLong("replace"), .customLong("replace", withSingleDash: true)], help: "Replace this address.")
     var replace: [String] = []
     @Flag(help: "Take objects that exist but are not in state under management.") var adopt = false
+    @OptionGroup var dayTwo: DayTwoOptions
 
     func run() async throws {
         try await runReportingErrors {
@@ -96,12 +97,13 @@ struct ApplyCommand: AsyncParsableCommand {
             if SavedPlan.isSavedPlan(file) {
                 let saved = try SavedPlan.read(file)
                 request.saved = saved
-                session = try await MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: stateLocation(state))
+                session = try await MeshSession(meshFile: meshFile ?? saved.meshFile, statePath: stateLocation(state), finalize: dayTwo.finalize)
             } else {
-                session = try await MeshSession(meshFile: file, statePath: stateLocation(state))
+                session = try await MeshSession(meshFile: file, statePath: stateLocation(state), finalize: dayTwo.finalize)
             }
             try await ApplyRunner.run(session: session, request: request, autoApprove: run.autoApprove,
                                       color: Terminal.useColor(noColor: noColor))
+            if dayTwo.restartWorkloads { try await dayTwo.restart(meshFile: session.meshFile, state: stateLocation(state), readinessTimeout: run.readinessTimeout) }
         }
     }
 }

@@ -21,11 +21,13 @@ struct DriftCheck: AsyncParsableCommand {
     @Flag(help: "Print nothing but errors.") var quiet = false
     @Option(name: .customLong("metrics-file"), help: "Write Prometheus gauges here (node_exporter textfile collector).")
     var metricsFile: String?
+    @Option(name: .customLong("max-token-age"), help: "Warn when a remote secret's token is older than this many days (0: never).")
+    var maxTokenAge = 90
 
     func run() async throws {
         var report: DriftReport?
         try await runReportingErrors {
-            let r = try await mesh.session().drift()
+            let r = try await mesh.session().drift(maxTokenAge: maxTokenAge > 0 ? .seconds(maxTokenAge * 86_400) : nil)
             report = r
             if let metricsFile {
                 // Written atomically so the collector never reads half a file.

@@ -29,6 +29,7 @@ struct Meshform: AsyncParsableCommand {
             ValidateCommand.self,
             GraphCommand.self,
             VerifyCommand.self,
+            RotateCommand.self,
         ]
     )
 }

@@ -27,11 +27,12 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Plan to take objects that exist but are not in state under management.") var adopt = false
     @Flag(name: .customLong("server-dry-run"), help: "Ask each API server for the exact result of every create and update.")
     var serverDryRun = false
+    @OptionGroup var dayTwo: DayTwoOptions
 
     func run() async throws {
         var hasChanges = false
         try await runReportingErrors {
-            let session = try await mesh.session()
+            let session = try await mesh.session(finalize: dayTwo.finalize)
             var options = PlanOptions()
             options.refresh = refresh; options.targets = target; options.replace = replace; options.adopt = adopt
             options.operation = destroy ? .destroy : .apply

@@ -66,7 +66,9 @@ struct MeshOptions: ParsableArguments {
     @Option(name: .long, help: stateHelp) var state: String?
     @Flag(name: .customLong("no-color"), help: "No colour in the output.") var noColor = false
 
-    func session() async throws -> MeshSession { try await MeshSession(meshFile: meshFile, statePath: stateLocation(state)) }
+    func session(finalize: Bool = false) async throws -> MeshSession {
+        try await MeshSession(meshFile: meshFile, statePath: stateLocation(state), finalize: finalize)
+    }
 }
 
 let stateHelp = ArgumentHelp("""

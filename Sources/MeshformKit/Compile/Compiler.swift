@@ -53,6 +53,7 @@ public struct Compiler: Sendable {
                 try set.add(cluster: c.cluster, body: d, component: c.id)
             }
         }
+        try RevisionGlue.addDefaultTags(to: &set, topology: t)  // the default revision tag of a revisioned install
         var glue: [JSON] = []
         func addGlue(_ cluster: String, _ body: JSON, _ step: String) throws {
             try set.add(cluster: cluster, body: body, component: step); glue.append(body)
@@ -61,7 +62,7 @@ public struct Compiler: Sendable {
         // The guide's kubectl steps on the external cluster.
         try addGlue(ext, GlueObjects.istiodServiceAccount(cp), "control-plane")
         if let tls = try GlueObjects.tlsSecret(cp) { try addGlue(ext, tls, "control-plane-tls") }
-        for r in GlueObjects.routing(cp) { try addGlue(ext, r, "control-plane-routing") }
+        for r in RevisionGlue.routing(t) { try addGlue(ext, r, "control-plane-routing") }
 
         // Remote secrets, one per data-plane cluster; a ServiceAccount the render lacks comes with its RBAC.
         for c in t.dataPlaneClusters {

@@ -42,13 +42,13 @@ enum DependencyRules {
         }
         func exists(_ a: ResourceAddress) -> ResourceAddress? { rs[a] != nil ? a : nil }
 
-        let istiod = ResourceAddress(cluster: ext, group: "apps", kind: "Deployment", namespace: cp.namespace, name: "istiod")
+        let istiod = ResourceAddress(cluster: ext, group: "apps", kind: "Deployment", namespace: cp.namespace, name: IstioRevision(t).istiodName)
         let cpGateway = ResourceAddress(cluster: ext, group: "apps", kind: "Deployment", namespace: cp.gateway.namespace, name: cp.gateway.name)
-        let routing = GlueObjects.routing(cp).compactMap { try? ResourceAddress(cluster: ext, object: $0) }
+        let routing = RevisionGlue.routing(t).compactMap { try? ResourceAddress(cluster: ext, object: $0) }
         let cpGatewayService = ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.gateway.namespace, name: cp.gateway.name)
         let tlsSecret = ResourceAddress(cluster: ext, group: "core", kind: "Secret", namespace: cp.gateway.namespace, name: cp.tls.secretName)
         let webhookPrerequisites = ([istiod, cpGateway, cpGatewayService, tlsSecret] + routing).compactMap(exists)
-        let istiodService = exists(ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.namespace, name: "istiod"))
+        let istiodService = exists(ResourceAddress(cluster: ext, group: "core", kind: "Service", namespace: cp.namespace, name: IstioRevision(t).istiodName))
 
         var istiodNeeds: [ResourceAddress] = []
         if let config = t.configCluster {

@@ -14,7 +14,7 @@ public enum IstioOperatorDocuments {
         func params(_ cluster: ClusterSpec) -> [String: String] {
             ["address": address, "cluster": cluster.name, "network": cluster.network, "meshID": t.meshID,
              "namespace": cp.namespace, "gatewayNamespace": cp.gateway.namespace, "gatewayName": cp.gateway.name,
-             "configCluster": config?.name ?? ext.name]
+             "configCluster": config?.name ?? ext.name].merging(IstioRevision(t).parameters) { a, _ in a }
         }
         func component(_ kind: IstioComponent.Kind, _ cluster: ClusterSpec, _ doc: JSON, namespace: String) -> IstioComponent {
             IstioComponent(kind: kind, cluster: cluster.name, istioOperator: doc, namespace: namespace,

@@ -54,6 +54,8 @@ public struct DriftReport: Codable, Sendable {
     /// An apply was in progress (lock held or unfinished journal) when the state was read.
     public var applyInProgress: Bool
     public var objectsChecked: Int
+    /// Not drift, but due: a remote secret's token older than allowed or its ServiceAccount gone (DayTwo/RemoteSecretAge.swift).
+    public var warnings: [String]? = nil
 
     public var hasDrift: Bool { !findings.isEmpty || configDrift == true }
 
@@ -73,7 +75,7 @@ public struct DriftReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", mesh, checkedAt = "checked_at", durationSeconds = "duration_seconds"
         case findings, configDrift = "config_drift", unreachable, applyInProgress = "apply_in_progress"
-        case objectsChecked = "objects_checked"
+        case objectsChecked = "objects_checked", warnings
     }
 }
 
@@ -132,6 +134,7 @@ extension DriftReport {
                 }
             }
         }
+        for w in warnings ?? [] { out += "Warning: \(w)\n" }
         out += hasDrift
             ? "Drift: \(findings.count) object(s) drifted\(configDrift == true ? ", and the config changed" : "") (\(objectsChecked) checked).\n"
             : "No drift: \(objectsChecked) object(s) match what Meshform applied.\n"

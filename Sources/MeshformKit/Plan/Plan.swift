@@ -27,6 +27,8 @@ public struct Plan: Codable, Sendable {
     public var changes: [PlannedChange]
     /// Whether live objects were read (false with `--refresh=false`).
     public var refreshed: Bool
+    /// The canary upgrade this plan is a phase of (DayTwo/CanaryUpgrade.swift); nil outside an upgrade.
+    public var upgrade: UpgradeStatus? = nil
 
     public var hasChanges: Bool { changes.contains { $0.action.changes } }
 

@@ -14,6 +14,7 @@ public enum PlanJSON {
             "state": plan.stateLineage.map { ["lineage": .string($0), "serial": .int(plan.stateSerial ?? 0)] } ?? .null,
             "config_hash": .string(plan.configHash),
             "refreshed": .bool(plan.refreshed),
+            "upgrade": plan.upgrade?.json ?? .null,
             "summary": ["add": .int(s.add), "change": .int(s.change), "destroy": .int(s.destroy), "adopt": .int(s.adopt)],
             "resource_changes": .array(plan.changes.map { c in
                 [

@@ -7,7 +7,7 @@ public struct PlanText {
     public init(color: Bool) { self.color = color }
 
     public func render(_ plan: Plan) -> String {
-        var out = ""
+        var out = plan.upgrade.map { paint($0.text, .bold) + "\n" } ?? ""
         let changed = plan.changes.filter { $0.action.changes }
         if !changed.isEmpty {
             out += "Meshform will perform the following actions (\(legend(changed))):\n"

@@ -12,20 +12,32 @@ public final class MeshSession: Sendable {
     public let environment: [String: String]
     /// How every cluster is reached (timeouts, retries), fixed for the session's life.
     public let clientOptions: ClientOptions
+    /// The canary upgrade in progress, and the phase `mesh` is (nil: none). See `CanaryUpgrade`.
+    public let upgrade: UpgradeStatus?
 
     /// Loads and compiles `meshFile` (running istioctl or helm when the mesh file asks for them). Errors name the file,
-    /// line and column.
+    /// line and column. `finalize`: a canary upgrade's last phase may run (`apply -finalize`).
     public init(meshFile: String, statePath: String? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                clientOptions: ClientOptions = ClientOptions()) async throws {
+                clientOptions: ClientOptions = ClientOptions(), finalize: Bool = false) async throws {
         self.meshFile = meshFile
         self.environment = environment
         self.clientOptions = clientOptions
         let topology = try MeshFile.load(path: meshFile, environment: environment)
-        self.mesh = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
+        let compiled = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
         // `--state` or MESHFORM_STATE (the caller's `statePath`), else the mesh file's `state:`, else state/<mesh>.db.
         // A PostgreSQL URL gets this mesh's own schema when it names none.
-        self.statePath = StateLocation.forMesh(statePath ?? topology.state ?? "state/\(topology.name).db", mesh: topology.name)
+        let statePath = StateLocation.forMesh(statePath ?? topology.state ?? "state/\(topology.name).db", mesh: topology.name)
+        self.statePath = statePath
+        // On an applied mesh whose revision changed, the mesh is the next phase of a canary upgrade.
+        let state = try StateStore.exists(at: statePath) ? try StateStore.openReadOnly(path: statePath).snapshot() : nil
+        (self.mesh, self.upgrade) = try DayTwo.prepare(compiled, state: state, finalize: finalize)
+    }
+
+    /// The same mesh file and state with another compiled mesh (a day-2 operation's, e.g. a rotation's).
+    init(_ other: MeshSession, mesh: CompiledMesh) {
+        meshFile = other.meshFile; environment = other.environment; statePath = other.statePath
+        clientOptions = other.clientOptions; upgrade = nil; self.mesh = mesh
     }
 
     /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".
@@ -81,6 +93,7 @@ public final class MeshSession: Sendable {
         let planner = Planner(mesh: mesh, state: snapshot, live: live, endpoints: clusters?.endpoints ?? [:],
                               meshFile: meshFile, mask: masking.mask)
         var (plan, computed) = try planner.plan(options)
+        await annotateUpgrade(&plan, clients: clusters?.clients)
         if options.serverDryRun, let clusters {
             plan.changes = await ServerDryRun(mesh: mesh, clients: clusters.clients, computed: computed, mask: masking.mask)
                 .refine(plan.changes, live: live)
@@ -123,6 +136,7 @@ public final class MeshSession: Sendable {
 
             var (plan, computed) = try await makePlan(request.saved.map { var o = request.plan; o.operation = $0.operation; return o } ?? request.plan,
                                                       snapshot: snapshot, clusters: clusters, masking: SecretMasking(store: store))
+            if let upgrade { try await CanaryUpgrade.checkBetweenPhases(upgrade, mesh: mesh, clients: clusters.clients, endpoints: clusters.endpoints) }
             if let saved = request.saved {
                 try Self.checkSaved(saved, existed: existed, snapshot: snapshot, configHash: mesh.configHash)
                 plan = saved
@@ -170,7 +184,8 @@ public final class MeshSession: Sendable {
 
     // MARK: - Drift (read-only, lock-free)
 
-    public func drift() async throws -> DriftReport {
+    /// `maxTokenAge`: warn about remote-secret tokens older than this (and about their ServiceAccounts gone).
+    public func drift(maxTokenAge: Duration? = nil) async throws -> DriftReport {
         // No lock: drift only adds its findings to the drift history, which never conflicts with an apply.
         let store = try StateStore.open(path: statePath, create: false)
         let snapshot = try store.snapshot()
@@ -182,7 +197,8 @@ public final class MeshSession: Sendable {
                                          ignoreFields: ignore, mask: { store.maskSecrets($0) })
             detector.recheck = { try? store.knownAddresses() }
             let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
-            let report = await detector.check(configDrift: configDrift)
+            var report = await detector.check(configDrift: configDrift)
+            if let maxTokenAge { report.warnings = await RemoteSecretAge.warnings(mesh: mesh, clients: clusters.clients, maxAge: maxTokenAge) }
             try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
             return report
         } cleanup: { await clusters.shutdown() }

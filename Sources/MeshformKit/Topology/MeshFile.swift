@@ -7,7 +7,7 @@ import Yams
 /// The reference is docs/mesh-file.md; `plans/` holds examples.
 public enum MeshFile {
     static let topKeys = ["mesh", "meshID", "state", "istio", "clusters", "controlPlane", "workloads", "lifecycle"]
-    static let istioKeys = ["version", "renderer", "istioctl", "helm", "charts", "manifests"]
+    static let istioKeys = ["version", "renderer", "istioctl", "helm", "charts", "manifests", "revision"]
     static let clusterKeys = ["name", "context", "kubeconfig", "role", "network", "gateways", "server"]
     static let gatewayKeys = ["eastWest", "ingress", "egress"]
     static let controlPlaneKeys = ["namespace", "gateway", "address", "tls", "proxyMetadata", "istiod"]
@@ -17,7 +17,7 @@ public enum MeshFile {
     static let istiodKeys = ["env", "values"]
     static let workloadKeys = ["name", "cluster", "namespace", "injection", "manifests", "dependsOn"]
     static let manifestKeys = ["path", "selector"]
-    static let lifecycleKeys = ["preventDestroy", "ignoreFields"]
+    static let lifecycleKeys = ["preventDestroy", "ignoreFields", "upgrade"]
     static let ignoreKeys = ["resource", "fields"]
 
     /// The word for "use the gateway Service's load-balancer address" in `controlPlane.address`.
@@ -87,6 +87,7 @@ public enum MeshFile {
         var istio = IstioSettings(version: "0", renderer: .istioctl(path: nil))
         if let n = required(top, "istio", "", at: node, { n, p in n.flatMap { r.mapping($0, path: p, known: istioKeys) } }) {
             istio.version = required(n, "version", "istio", at: top["istio"]!, r.string) ?? "0"
+            istio.revision = n["revision"].flatMap { r.string($0, path: "istio.revision") }  // day 2: DayTwo/IstioRevision.swift
             let which = n["renderer"].flatMap { r.string($0, path: "istio.renderer") } ?? "istioctl"
             let tool = { (k: String) in n[k].flatMap { r.string($0, path: "istio.\(k)") }.map(resolveTool) }
             switch which {
@@ -224,6 +225,7 @@ public enum MeshFile {
         // lifecycle
         var lifecycle = LifecycleSpec()
         if let l = top["lifecycle"], let lm = r.mapping(l, path: "lifecycle", known: lifecycleKeys) {
+            if let u = lm["upgrade"] { lifecycle.upgrade = UpgradeMode.read(u, r) }  // day 2: DayTwo/UpgradeMode.swift
             lifecycle.preventDestroy = lm["preventDestroy"].flatMap { r.stringList($0, path: "lifecycle.preventDestroy") } ?? []
             for (i, n) in (r.list(lm["ignoreFields"], path: "lifecycle.ignoreFields") ?? []).enumerated() {
                 let p = "lifecycle.ignoreFields[\(i)]"

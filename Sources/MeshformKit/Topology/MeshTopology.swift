@@ -136,6 +136,9 @@ public struct IstioSettings: Sendable, Hashable {
     /// e.g. "1.24.0". Chooses the IstioOperator form (see `IstioOperatorForm`) and is checked against the renderer.
     public var version: String
     public var renderer: RendererSpec
+    /// The control-plane revision this version installs (`istio.io/rev`); nil: the unrevisioned install ("default").
+    /// A new revision beside the applied one makes the version change a canary upgrade (docs/day2.md).
+    public var revision: String? = nil
 }
 
 public enum RendererSpec: Sendable, Hashable {
@@ -169,6 +172,8 @@ public struct LifecycleSpec: Sendable, Hashable {
     /// Address patterns (segments may be `*`) that destroy refuses to delete.
     public var preventDestroy: [String] = []
     public var ignoreFields: [IgnoreRule] = []
+    /// Whether a canary upgrade's last phase (removing the old revision) waits for `apply -finalize`.
+    public var upgrade: UpgradeMode = .manual
     public init(preventDestroy: [String] = [], ignoreFields: [IgnoreRule] = []) {
         self.preventDestroy = preventDestroy; self.ignoreFields = ignoreFields
     }

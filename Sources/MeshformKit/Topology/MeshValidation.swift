@@ -24,6 +24,8 @@ enum MeshValidation {
         label(t.name, "mesh", what: "mesh name")
         label(t.controlPlane.namespace, "controlPlane.namespace", what: "namespace")
         label(t.controlPlane.gateway.namespace, "controlPlane.gateway.namespace", what: "namespace")
+        if let rev = t.istio.revision { label(rev, "istio.revision", what: "revision") }
+        if let problem = IstioRevision.unsupported(t) { fail("istio.revision", problem.message, problem.fix) }  // DayTwo
         if !DNS1123.isSubdomain(t.controlPlane.tls.secretName) {
             fail("controlPlane.tls.secretName", "Secret name '\(t.controlPlane.tls.secretName)' is not a valid DNS-1123 subdomain",
                  "rename it, e.g. '\(DNS1123.suggestion(for: t.controlPlane.tls.secretName))'.")

@@ -71,10 +71,11 @@ struct Verifier {
 
     func istiod() async -> [VerifyCheck] {
         let ext = topology.externalCluster.name, ns = topology.controlPlane.namespace
-        let target = "\(ext)/\(ns)/istiod"
+        let istiod = IstioRevision(topology).istiodName  // istiod-REV for a revisioned install (DayTwo)
+        let target = "\(ext)/\(ns)/\(istiod)"
         do {
-            guard let d = try await client(ext).get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: ns, name: "istiod") else {
-                return [VerifyCheck("istiod", target, .failed, "Deployment \(ns)/istiod does not exist on cluster \(ext); run meshform apply")]
+            guard let d = try await client(ext).get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: ns, name: istiod) else {
+                return [VerifyCheck("istiod", target, .failed, "Deployment \(ns)/\(istiod) does not exist on cluster \(ext); run meshform apply")]
             }
             let available = d[path: ["status", "conditions"]]?.array?.first { $0["type"]?.string == "Available" }
             if available?["status"]?.string == "True" {

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import MeshformKit
+
+/// `meshform rotate`: new credentials for what holds the mesh together, as a plan first.
+struct RotateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate",
+        abstract: "Rotate the mesh's credentials (docs/day2.md).",
+        subcommands: [RotateRemoteSecretsCommand.self])
+}
+
+struct RotateRemoteSecretsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remote-secrets",
+        abstract: "New tokens for istiod on the remotes, new remote secrets, istiod restarted, then the old tokens revoked.",
+        discussion: """
+        Shows what it will do and asks for 'yes' (or -auto-approve). The old token Secrets are deleted only after the new
+        remote secrets are in place, istiod has restarted, and each new secret authenticates and may read what istiod
+        reads. Exit codes as apply: 0 rotated, 1 error (the output says what, if anything, was changed), 3 a rollback
+        could not undo everything.
+        """)
+
+    @OptionGroup var mesh: MeshOptions
+    @Option(name: .long, help: "Only this data-plane cluster's remote secret (default: every one).") var cluster: String?
+    @Flag(name: .customLong("json"), help: "Print the rotation plan as JSON and change nothing.") var json = false
+    @Flag(name: .customLong("plan-only"), help: "Print the rotation plan and change nothing.") var planOnly = false
+    @OptionGroup var run: RunOptions
+
+    func run() async throws {
+        try await runReportingErrors {
+            let session = try await mesh.session()
+            let (rotation, runner) = try await session.rotationPlan(cluster: cluster)
+            if json { print(String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)); return }
+            print(rotation.text)
+            print(PlanText(color: Terminal.useColor(noColor: mesh.noColor)).render(rotation.plan))
+            if planOnly { return }
+            if !run.autoApprove {
+                guard Terminal.isInteractive else { throw SessionError.needsApproval }
+                guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate the remote secrets as shown above.") else {
+                    throw SessionError.notConfirmed
+                }
+            }
+            let result = try await runner.rotate(rotation, request: run.request(PlanOptions())) {
+                print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
+            }
+            if case .succeeded = result {
+                print("\nRotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
+            } else {
+                try ApplyRunner.report(result, hadChanges: true, verb: "rotate")
+            }
+        }
+    }
+}
