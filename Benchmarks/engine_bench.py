@@ -113,8 +113,11 @@ def mesh_file(work, name, remotes, manifests, workloads=()):
              f"  manifests: {manifests}", "clusters:", "  - {name: external, context: external, role: external}",
              "  - {name: r1, context: r1, role: config, network: network1}"]
     lines += [f"  - {{name: r{i}, context: r{i}, role: remote, network: network1}}" for i in range(2, remotes + 1)]
+    # The demo's self-signed certificate (plans/demo/tls), so meshform creates the TLS Secret its reachability gate
+    # requires; no handshake check, as nothing serves TLS at a benchmark's address.
     lines += ["controlPlane:", "  namespace: external-istiod", "  address: istiod.bench.example.com",
-              "  tls: {secretName: external-istiod-tls}"]
+              f"  tls: {{secretName: external-istiod-tls, certFile: {manifests}/tls/gateway.crt, "
+              f"keyFile: {manifests}/tls/gateway.key, checkHandshake: false}}"]
     if workloads:
         lines.append("workloads:")
         for (wname, cluster, path) in workloads:
@@ -129,7 +132,8 @@ def cluster_names(remotes):
 
 
 def meshform(*args):
-    return [os.path.join(BIN, "meshform")] + list(args)
+    """The meshform command; MESHFORM_BIN measures another build (e.g. a copy from before a change)."""
+    return [os.environ.get("MESHFORM_BIN") or os.path.join(BIN, "meshform")] + list(args)
 
 
 def objects_by_cluster(plan_json):

@@ -26,6 +26,9 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "No load-balancer controller (as kind or bare metal): LoadBalancer Services get no address.") var noLoadBalancer = false
     @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
     @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
+    @Option(help: ArgumentHelp("Serve many clusters from this process, one port each (comma-separated names); "
+                               + "their kubeconfigs go to --kubeconfig-dir.", valueName: "names")) var fleet: String?
+    @Option(help: "With --fleet: where each cluster's kubeconfig is written (NAME.kubeconfig).") var kubeconfigDir: String?
 
     func serve() async throws {
         signal(SIGTERM) { receivedSignal = $0 }
@@ -34,6 +37,7 @@ struct KubeSimCommand: ParsableCommand {
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
                                    noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods)
+        if let fleet { return try await serveFleet(fleet.split(separator: ",").map(String.init), faults: faults) }
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
                                                          controllerDelay: .milliseconds(controllerDelayMs), faults: faults))
         if let kubeconfig { try sim.writeKubeconfig(to: kubeconfig) }
@@ -44,6 +48,20 @@ struct KubeSimCommand: ParsableCommand {
         fflush(stdout)
         while receivedSignal == 0 { try await Task.sleep(for: .milliseconds(100)) }
         try await sim.stop()
+    }
+
+    /// `--fleet`: one KubeSim per name in this process (Fleet), each on a free port; one line per cluster.
+    func serveFleet(_ names: [String], faults: FaultSettings) async throws {
+        guard let kubeconfigDir else { throw ValidationError("--fleet needs --kubeconfig-dir") }
+        let f = try await Fleet.start(names: names) { [dataDir, controllerDelayMs] n in
+            KubeSimOptions(name: n, dataDir: dataDir.map { ($0 as NSString).appendingPathComponent(n) },
+                           controllerDelay: .milliseconds(controllerDelayMs), faults: faults)
+        }
+        try f.writeKubeconfigs(directory: kubeconfigDir)
+        for sim in f.clusters { print("kubesim \(sim.name) listening on \(sim.url)") }
+        fflush(stdout)
+        while receivedSignal == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        try await f.stop()
     }
 }
 
