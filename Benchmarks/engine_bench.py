@@ -67,20 +67,27 @@ class Fleet:
             list(pool.map(lambda c: subprocess.run(self.kubectl(c) + ["api-resources", "-o", "name"], capture_output=True),
                           self.kubeconfigs))
 
+    def cpu(self):
+        """CPU seconds the fleet process has used so far (/proc/PID/stat utime + stime): the clusters' own cost, so
+        a figure bound by the simulated servers rather than by the client shows as such."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
 
 
 class Run:
-    """One measured meshform run."""
-    def __init__(self, seconds, rss_mb, cpu_s, out):
-        self.seconds, self.rss_mb, self.cpu_s, self.out = seconds, rss_mb, cpu_s, out
+    """One measured meshform run (sim_cpu_s: what the KubeSim fleet spent meanwhile, when known)."""
+    def __init__(self, seconds, rss_mb, cpu_s, out, sim_cpu_s=None):
+        self.seconds, self.rss_mb, self.cpu_s, self.out, self.sim_cpu_s = seconds, rss_mb, cpu_s, out, sim_cpu_s
 
 
-def timed(cmd, env, ok=(0,)):
+def timed(cmd, env, ok=(0,), fleet=None):
     """Runs cmd under /usr/bin/time: wall seconds, peak RSS (MB), CPU seconds (user + system), stdout."""
     out = tempfile.NamedTemporaryFile(delete=False)
+    sim0 = fleet.cpu() if fleet else None
     start = time.monotonic()
     r = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name] + cmd, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - start
@@ -89,13 +96,14 @@ def timed(cmd, env, ok=(0,)):
         sys.exit(f"{' '.join(cmd[:3])} exited {r.returncode} (full output: /tmp/meshform-bench-failure.txt):\n{r.stderr[-1500:]}")
     rss_kb, user, system = open(out.name).read().strip().splitlines()[-1].split()
     os.unlink(out.name)
-    return Run(elapsed, int(rss_kb) / 1024, float(user) + float(system), r.stdout)
+    return Run(elapsed, int(rss_kb) / 1024, float(user) + float(system), r.stdout, fleet.cpu() - sim0 if fleet else None)
 
 
-def median_run(cmd, env, repeat, ok=(0,)):
-    runs = [timed(cmd, env, ok) for _ in range(repeat)]
+def median_run(cmd, env, repeat, ok=(0,), fleet=None):
+    runs = [timed(cmd, env, ok, fleet) for _ in range(repeat)]
+    sims = [r.sim_cpu_s for r in runs if r.sim_cpu_s is not None]
     return Run(statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs),
-               statistics.median(r.cpu_s for r in runs), runs[-1].out)
+               statistics.median(r.cpu_s for r in runs), runs[-1].out, statistics.median(sims) if sims else None)
 
 
 def manifests_dir(work, everywhere=None):
@@ -241,15 +249,16 @@ def kubectl_cluster(fleet, cluster, parts, verb, waits):
 
 
 class Peer:
-    def __init__(self, seconds, cpu_s, runs):
-        self.seconds, self.cpu_s, self.runs = seconds, cpu_s, runs
+    def __init__(self, seconds, cpu_s, runs, sim_cpu_s):
+        self.seconds, self.cpu_s, self.runs, self.sim_cpu_s = seconds, cpu_s, runs, sim_cpu_s
 
 
 def kubectl_peer(fleet, files, verb, parallel, repeat=1, waits=None):
     """Every cluster, one after the other or one kubectl per cluster at once. Median wall seconds and the CPU time
     of all kubectl processes (from this process's children's rusage)."""
-    times, cpus = [], []
+    times, cpus, sims = [], [], []
     for _ in range(repeat):
+        sim0 = fleet.cpu()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         jobs = lambda c: kubectl_cluster(fleet, c, files[c], verb, waits or {})
@@ -261,9 +270,10 @@ def kubectl_peer(fleet, files, verb, parallel, repeat=1, waits=None):
         times.append(time.monotonic() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        sims.append(fleet.cpu() - sim0)
         if failures:
             print(f"    (kubectl {verb} failed {len(failures)} time(s), e.g. {failures[0]})")
-    return Peer(statistics.median(times), statistics.median(cpus), repeat)
+    return Peer(statistics.median(times), statistics.median(cpus), repeat, statistics.median(sims))
 
 
 # ---- printing -----------------------------------------------------------------------------------------------------
@@ -274,11 +284,13 @@ def runs_label(n):
 
 def print_meshform(label, r, objects, clusters, latency, repeat, extra=""):
     print(f"  meshform {label:<28} {r.seconds:7.2f} s  peak RSS {r.rss_mb:7.1f} MB  CPU {r.cpu_s:6.2f} s"
-          f"  [{objects:,} objects, {clusters} clusters, latency {latency} ms, manifest cache warm, {runs_label(repeat)}{extra}]")
+          + (f"  KubeSim CPU {r.sim_cpu_s:6.2f} s" if r.sim_cpu_s is not None else "")
+          + f"  [{objects:,} objects, {clusters} clusters, latency {latency} ms, manifest cache warm, {runs_label(repeat)}{extra}]")
 
 
 def print_peer(label, p, t, objects, clusters, latency, waits=""):
     print(f"  kubectl {label:<29} {p.seconds:7.2f} s  {p.seconds / t:5.1f}x meshform's time   CPU {p.cpu_s:6.2f} s"
+          f"  KubeSim CPU {p.sim_cpu_s:6.2f} s"
           f"  [same {objects:,} objects, {clusters} clusters, latency {latency} ms, discovery cache warm, {runs_label(p.runs)}{waits}]")
 
 
@@ -310,7 +322,8 @@ class Setup:
         self.total = sum(len(v) for v in self.objs.values())
 
     def apply(self, parallelism=50):
-        return timed(meshform("apply", self.mesh, "-auto-approve", "--parallelism", str(parallelism)) + self.state, self.env)
+        return timed(meshform("apply", self.mesh, "-auto-approve", "--parallelism", str(parallelism)) + self.state, self.env,
+                     fleet=self.fleet)
 
     def stop(self):
         self.fleet.stop(); shutil.rmtree(self.work, ignore_errors=True)
@@ -320,7 +333,7 @@ def bench_plan(args, remotes, sequential=True):
     s = Setup(args, remotes, f"plan{remotes}", everywhere=ALL_ON)
     try:
         s.apply()
-        r = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat)
+        r = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat, fleet=s.fleet)
         n = len(s.names)
         print(f"plan, no change: 1 external + {remotes} remotes, all-on.yaml on each")
         print_meshform("plan -detailed-exitcode", r, s.total, n, args.latency, args.repeat)
@@ -342,7 +355,7 @@ def bench_drift(args, clusters=20, objects=10000, sequential=True):
     s = Setup(args, clusters - 1, "drift", workload_objects=objects)
     try:
         s.apply()
-        r = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat)
+        r = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat, fleet=s.fleet)
         print(f"drift (none present): {clusters} clusters, plans/demo stand-ins plus ConfigMaps on every remote")
         print_meshform("drift --quiet", r, s.total, clusters, args.latency, args.repeat)
         par = seq = None
@@ -418,13 +431,15 @@ def bench_table(args):
                  f"< 2x bound ({2 * bound:.2f} s), < 0.3 ms CPU/object (is {cpu_per:.2f})",
                  ra.seconds < 2 * bound and cpu_per < 0.3))
     print()
-    print(f"Issue 17: release build, KubeSim fleet (one process), latency {args.latency} ms, controller delay "
+    print(f"Issue 17: release build, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end (wall "
+          f"times inflate with load; CPU times much less), KubeSim fleet (one process), latency {args.latency} ms, controller delay "
           f"{CONTROLLER_DELAY_MS} ms, caches warm; meshform median of {args.repeat}, kubectl {runs_label(args.peer_repeat)} "
           f"(apply: 1 run)")
-    print(f"| work | objects | meshform | peak RSS | CPU | kubectl, one per cluster in parallel | kubectl, cluster after cluster | goal | met |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| work | objects | meshform | peak RSS | CPU | KubeSim CPU | kubectl, one per cluster in parallel | kubectl, cluster after cluster | goal | met |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, n, r, par, seq, goal, ok in rows:
-        print(f"| {name} | {n:,} | {r.seconds:.2f} s | {r.rss_mb:.0f} MB | {r.cpu_s:.2f} s | {fmt_peer(par)} | {fmt_peer(seq)} "
+        sim = f"{r.sim_cpu_s:.2f} s" if r.sim_cpu_s is not None else "-"
+        print(f"| {name} | {n:,} | {r.seconds:.2f} s | {r.rss_mb:.0f} MB | {r.cpu_s:.2f} s | {sim} | {fmt_peer(par)} | {fmt_peer(seq)} "
               f"| {goal} | {verdict(ok)} |")
 
 
@@ -437,15 +452,16 @@ def bench_scaling(args):
         s = Setup(args, clusters - 1, f"scale{clusters}", everywhere=ALL_ON)
         try:
             a = s.apply(50)
-            p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat)
-            d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat)
+            p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat, fleet=s.fleet)
+            d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat, fleet=s.fleet)
             rows.append((clusters, s.total, p, d, a))
             print(f"  {clusters:5} clusters, {s.total:6,} objects: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB, "
                   f"drift {d.seconds:6.2f} s {d.rss_mb:6.0f} MB, apply {a.seconds:6.2f} s {a.rss_mb:6.0f} MB", flush=True)
         finally:
             s.stop()
     print()
-    print(f"Scaling: release build, KubeSim fleet (one process), all-on.yaml on every cluster, latency {args.latency} ms, "
+    print(f"Scaling: release build, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, KubeSim fleet (one process), "
+          f"all-on.yaml on every cluster, latency {args.latency} ms, "
           f"manifest cache warm; plan and drift median of {args.repeat}, apply (from nothing, parallelism 50) 1 run"
           + ("" if args.with_1000 else "; the 1,000-cluster point needs --with-1000 (about 50,000 objects, minutes)"))
     print("| clusters | objects | plan | plan RSS | plan CPU/object | drift | drift RSS | drift CPU/object | apply | apply RSS | apply CPU/object | goal (1,000: plan and drift < 15 s, < 1.5 GB) |")
