@@ -1,67 +1,109 @@
 #!/usr/bin/env python3
-"""Engine benchmarks (issues 5, 6, 7): plan, apply and drift against KubeSim processes with injected
-latency, next to the real kubectl on the same objects, in the same run.
+"""Engine benchmarks (issues 5, 6, 7, 17): plan, apply and drift against a KubeSim fleet (one process serving one
+virtual cluster per port) with injected latency, next to the real kubectl on the same objects, in the same run.
 
-  Benchmarks/engine_bench.py plan  [--remotes 20]           # no-change plan, 1 external + N remotes, all-on on each
-  Benchmarks/engine_bench.py apply [--remotes 1,10,50]      # apply from nothing: the guide's topology + N remotes
+  Benchmarks/engine_bench.py table                  # issue 17's table: figures, goals, met or not
+  Benchmarks/engine_bench.py scaling [--with-1000]  # plan, drift, apply at 10, 50, 100 (and 1,000) clusters
+  Benchmarks/engine_bench.py plan  [--remotes 20]   # no-change plan, 1 external + N remotes, all-on.yaml on each
+  Benchmarks/engine_bench.py apply [--remotes 50]   # apply from nothing: the guide's topology + N remotes
   Benchmarks/engine_bench.py drift [--clusters 20 --objects 10000]
-  Benchmarks/engine_bench.py all
+  Benchmarks/engine_bench.py all                    # table, then scaling
 
-Every figure printed says what was measured, on what, and against what. Wall times are medians of --repeat
-runs; memory is the peak resident set of the meshform process (/usr/bin/time -f %M).
+Every figure line says what was measured, on how many objects, at what latency, with which caches warm, and how
+many runs it is the median of. Meshform's figures: wall time, peak resident set (/usr/bin/time %M) and CPU time
+(user + system). kubectl runs as two peers on the same objects and the same clusters:
+  - parallel: one kubectl per cluster, all at once (what a competent user scripts), and
+  - sequential: cluster after cluster.
+For apply both peers perform the waits Meshform performs (`kubectl wait` for every CRD Established, Deployment
+Available, LoadBalancer address and token Meshform waits for), but without Meshform's cross-cluster order and with
+each cluster's waits batched at its end: both favour kubectl.
+Caches: Meshform's parsed-manifest cache is warm (MESHFORM_CACHE_DIR, filled by an earlier untimed run), Meshform
+keeps no discovery cache; kubectl's discovery cache (--cache-dir) is warm (one untimed `kubectl api-resources` per
+cluster first).
 """
-import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, concurrent.futures, json, os, re, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "istio")
+ALL_ON = os.path.join(SHARED, "istioctl-output", "all-on.yaml")
 BIN = os.path.join(ROOT, ".build", "release")
 KUBECTL = shutil.which("kubectl")
+CONTROLLER_DELAY_MS = 10
 
 
 def build():
-    subprocess.run(["swift", "build", "-c", "release", "--product", "meshform"], cwd=ROOT, check=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "kubesim"], cwd=ROOT, check=True)
+    for product in ("meshform", "kubesim"):
+        subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
 
 
-class Sims:
-    """KubeSim processes, one per cluster, each with its own kubeconfig (context = cluster name)."""
+class Fleet:
+    """One kubesim process serving every cluster (`kubesim --fleet`), one port and kubeconfig each."""
 
     def __init__(self, names, work, latency_ms):
-        self.procs, self.kubeconfigs = [], {}
-        for n in names:
-            kc = os.path.join(work, f"{n}.kubeconfig")
-            p = subprocess.Popen([os.path.join(BIN, "kubesim"), "--name", n, "--port", "0", "--kubeconfig", kc,
-                                  "--latency-ms", str(latency_ms), "--controller-delay-ms", "10"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            p.stdout.readline()  # "kubesim NAME listening on ..."
-            self.procs.append(p)
-            self.kubeconfigs[n] = kc
+        self.dir = tempfile.mkdtemp(prefix="fleet-", dir=work)
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "kubesim"), "--fleet", ",".join(names), "--kubeconfig-dir", self.dir,
+             "--latency-ms", str(latency_ms), "--controller-delay-ms", str(CONTROLLER_DELAY_MS)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for _ in names:
+            if not self.proc.stdout.readline():  # "kubesim NAME listening on ..."
+                sys.exit(f"kubesim --fleet of {len(names)} clusters did not start")
+        self.kubeconfigs = {n: os.path.join(self.dir, f"{n}.kubeconfig") for n in names}
+        self.kubectl_cache = os.path.join(work, "kubectl-cache")
 
-    def env(self):
+    def env(self, work):
         e = dict(os.environ)
         e["KUBECONFIG"] = ":".join(self.kubeconfigs[n] for n in sorted(self.kubeconfigs))
         e["NO_COLOR"] = "1"
+        e["MESHFORM_CACHE_DIR"] = os.path.join(work, "meshform-cache")
         return e
 
+    def kubectl(self, cluster):
+        return [KUBECTL, "--kubeconfig", self.kubeconfigs[cluster], "--cache-dir", self.kubectl_cache]
+
+    def warm_kubectl(self):
+        """Fills kubectl's discovery cache for every cluster (untimed), so the peers run warm as a user's does."""
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda c: subprocess.run(self.kubectl(c) + ["api-resources", "-o", "name"], capture_output=True),
+                          self.kubeconfigs))
+
+    def cpu(self):
+        """CPU seconds the fleet process has used so far (/proc/PID/stat utime + stime): the clusters' own cost, so
+        a figure bound by the simulated servers rather than by the client shows as such."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
-        for p in self.procs:
-            p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            p.wait(timeout=30)
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
 
 
-def timed(cmd, env, ok=(0,)):
-    """Runs cmd; returns (seconds, peak RSS in MB, stdout)."""
+class Run:
+    """One measured meshform run (sim_cpu_s: what the KubeSim fleet spent meanwhile, when known)."""
+    def __init__(self, seconds, rss_mb, cpu_s, out, sim_cpu_s=None):
+        self.seconds, self.rss_mb, self.cpu_s, self.out, self.sim_cpu_s = seconds, rss_mb, cpu_s, out, sim_cpu_s
+
+
+def timed(cmd, env, ok=(0,), fleet=None):
+    """Runs cmd under /usr/bin/time: wall seconds, peak RSS (MB), CPU seconds (user + system), stdout."""
     out = tempfile.NamedTemporaryFile(delete=False)
+    sim0 = fleet.cpu() if fleet else None
     start = time.monotonic()
-    r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name] + cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", out.name] + cmd, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - start
     if r.returncode not in ok:
         open("/tmp/meshform-bench-failure.txt", "w").write(r.stdout + "\n" + r.stderr)
         sys.exit(f"{' '.join(cmd[:3])} exited {r.returncode} (full output: /tmp/meshform-bench-failure.txt):\n{r.stderr[-1500:]}")
-    rss_kb = int(open(out.name).read().strip().splitlines()[-1])
+    rss_kb, user, system = open(out.name).read().strip().splitlines()[-1].split()
     os.unlink(out.name)
-    return elapsed, rss_kb / 1024, r.stdout
+    return Run(elapsed, int(rss_kb) / 1024, float(user) + float(system), r.stdout, fleet.cpu() - sim0 if fleet else None)
+
+
+def median_run(cmd, env, repeat, ok=(0,), fleet=None):
+    runs = [timed(cmd, env, ok, fleet) for _ in range(repeat)]
+    sims = [r.sim_cpu_s for r in runs if r.sim_cpu_s is not None]
+    return Run(statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs),
+               statistics.median(r.cpu_s for r in runs), runs[-1].out, statistics.median(sims) if sims else None)
 
 
 def manifests_dir(work, everywhere=None):
@@ -79,8 +121,11 @@ def mesh_file(work, name, remotes, manifests, workloads=()):
              f"  manifests: {manifests}", "clusters:", "  - {name: external, context: external, role: external}",
              "  - {name: r1, context: r1, role: config, network: network1}"]
     lines += [f"  - {{name: r{i}, context: r{i}, role: remote, network: network1}}" for i in range(2, remotes + 1)]
+    # The demo's self-signed certificate (plans/demo/tls), so meshform creates the TLS Secret its reachability gate
+    # requires; no handshake check, as nothing serves TLS at a benchmark's address.
     lines += ["controlPlane:", "  namespace: external-istiod", "  address: istiod.bench.example.com",
-              "  tls: {secretName: external-istiod-tls}"]
+              f"  tls: {{secretName: external-istiod-tls, certFile: {manifests}/tls/gateway.crt, "
+              f"keyFile: {manifests}/tls/gateway.key, checkHandshake: false}}"]
     if workloads:
         lines.append("workloads:")
         for (wname, cluster, path) in workloads:
@@ -90,8 +135,13 @@ def mesh_file(work, name, remotes, manifests, workloads=()):
     return path
 
 
+def cluster_names(remotes):
+    return ["external"] + [f"r{i}" for i in range(1, remotes + 1)]
+
+
 def meshform(*args):
-    return [os.path.join(BIN, "meshform")] + list(args)
+    """The meshform command; MESHFORM_BIN measures another build (e.g. a copy from before a change)."""
+    return [os.environ.get("MESHFORM_BIN") or os.path.join(BIN, "meshform")] + list(args)
 
 
 def objects_by_cluster(plan_json):
@@ -121,153 +171,335 @@ def write_lists(work, objs, tag):
     return files
 
 
-def kubectl_each(sims, files, verb):
-    """Runs kubectl on every cluster, one after the other as a user does (CRDs first, waiting until they are
-    Established before the rest); returns total seconds. Failures are counted and reported, never hidden."""
-    start = time.monotonic()
-    failures = []
-    for cluster, parts in files.items():
-        base = [KUBECTL, "--kubeconfig", sims.kubeconfigs[cluster]]
-        for f, has_crds in parts:
-            if verb == "apply":
-                r = subprocess.run(base + ["apply", "--server-side", "--force-conflicts", "-f", f], capture_output=True, text=True)
-                ok = r.returncode == 0
-                if ok and has_crds:
-                    subprocess.run(base + ["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], capture_output=True)
-            else:
-                r = subprocess.run(base + ["diff", "--server-side", "--force-conflicts", "-f", f], capture_output=True, text=True)
-                ok = r.returncode in (0, 1)
-            if not ok:
-                failures.append(f"{cluster}: {(r.stderr.strip().splitlines() or [''])[-1][:140]}")
-    if failures:
-        print(f"  (kubectl {verb} failed on {len(failures)} file(s), e.g. {failures[0]})")
-    return time.monotonic() - start
+# ---- the graph: readiness waits and the apply lower bound ---------------------------------------------------------
 
-
-def bench_plan(args):
-    work = tempfile.mkdtemp(prefix="meshform-bench-plan-")
-    names = ["external"] + [f"r{i}" for i in range(1, args.remotes + 1)]
-    sims = Sims(names, work, args.latency)
-    try:
-        env = sims.env()
-        mesh = mesh_file(work, "benchplan", args.remotes, manifests_dir(work, os.path.join(SHARED, "istioctl-output", "all-on.yaml")))
-        state = ["--state", os.path.join(work, "plan.db")]
-        _, _, out = timed(meshform("plan", mesh, "--json") + state, env)
-        objs = objects_by_cluster(out)
-        total = sum(len(v) for v in objs.values())
-        timed(meshform("apply", mesh, "-auto-approve", "--parallelism", "50") + state, env)
-        runs = [timed(meshform("plan", mesh, "-detailed-exitcode") + state, env) for _ in range(args.repeat)]
-        t = statistics.median(r[0] for r in runs); rss = max(r[1] for r in runs)
-        files = write_lists(work, objs, "plan")
-        k = statistics.median(kubectl_each(sims, files, "diff") for _ in range(args.repeat)) if KUBECTL else None
-        print(f"plan (no changes): 1 external + {args.remotes} remotes, {total} objects (all-on.yaml on each), "
-              f"KubeSim latency {args.latency} ms")
-        print(f"  meshform plan                      {t:7.2f} s   peak RSS {rss:6.1f} MB   (target < 1 s, < 200 MB)")
-        if k is not None:
-            print(f"  kubectl diff --server-side, each   {k:7.2f} s   ratio kubectl/meshform {k / t:5.1f}x")
-    finally:
-        sims.stop(); shutil.rmtree(work, ignore_errors=True)
-
-
-def critical_path(dot):
-    """Longest dependency chain in `meshform graph` output, in resources."""
-    edges = re.findall(r'"([^"]+)"\s*->\s*"([^"]+)"', dot)
+def graph(dot):
+    """(dependencies, addresses apply waits for) from `meshform graph`: an edge a -> b means a waits for b; a bold
+    vertex is one whose readiness apply waits for (GraphDOT.swift)."""
     deps = {}
-    for a, b in edges:
-        deps.setdefault(a, set()); deps.setdefault(b, set())
-        deps[a].add(b)  # a -> b: which way the arrow points only flips the chain, not its length
-    memo = {}
-    def depth(n, seen=()):
-        if n in memo: return memo[n]
-        memo[n] = 1 + max((depth(m) for m in deps.get(n, ())), default=0)
+    for a, b in re.findall(r'^\s*"([^"]+)"\s*->\s*"([^"]+)";', dot, re.M):
+        deps.setdefault(a, set()).add(b); deps.setdefault(b, set())
+    waited = set()
+    for addr, attrs in re.findall(r'^\s*"([^"]+)"\s*\[(.*)\];$', dot, re.M):
+        deps.setdefault(addr, set())
+        if re.search(r'style="[^"]*bold', attrs):
+            waited.add(addr)
+    return deps, waited
+
+
+def apply_lower_bound(deps, waited, latency_ms, parallelism):
+    """What apply cannot beat, from the real graph: (a) the longest dependency chain where every step is one write
+    (one request) and a waited-for step adds the controller's delay and the read that sees it ready; (b) every
+    request (one write per object, one read per wait) spread over `parallelism` slots. Both after discovery and the
+    live read of a plan (2 requests). Returns (bound, chain steps, chain seconds, throughput seconds)."""
+    lat, delay = latency_ms / 1000, CONTROLLER_DELAY_MS / 1000
+    cost = {a: lat + ((delay + lat) if a in waited else 0) for a in deps}
+    memo, steps = {}, {}
+    sys.setrecursionlimit(1000000)
+    def longest(n):
+        if n not in memo:
+            best = max(deps[n], key=longest, default=None)
+            memo[n] = cost[n] + (memo[best] if best else 0)
+            steps[n] = 1 + (steps[best] if best else 0)
         return memo[n]
-    sys.setrecursionlimit(100000)
-    return max((depth(n) for n in deps), default=0)
+    chain = max((longest(n) for n in deps), default=0)
+    chain_steps = max(steps.values(), default=0)
+    throughput = (len(deps) + len(waited)) * lat / parallelism
+    return 2 * lat + max(chain, throughput), chain_steps, 2 * lat + chain, 2 * lat + throughput
 
 
-def bench_apply(args):
-    for n in [int(x) for x in args.remotes_list.split(",")]:
-        work = tempfile.mkdtemp(prefix=f"meshform-bench-apply{n}-")
-        names = ["external"] + [f"r{i}" for i in range(1, n + 1)]
-        sims = Sims(names, work, args.latency)
-        try:
-            env = sims.env()
-            mesh = mesh_file(work, f"benchapply{n}", n, manifests_dir(work))
-            _, _, out = timed(meshform("plan", mesh, "--json", "--state", os.path.join(work, "probe.db")), env)
-            objs = objects_by_cluster(out); total = sum(len(v) for v in objs.values())
-            _, _, dot = timed(meshform("graph", mesh), env)
-            depth = critical_path(dot)
-            t, rss, _ = timed(meshform("apply", mesh, "-auto-approve", "--parallelism", str(args.parallelism),
-                                       "--state", os.path.join(work, "apply.db")), env)
-            sims.stop()
-            sims = Sims(names, work, args.latency)  # fresh clusters for kubectl, same objects
-            k = kubectl_each(sims, write_lists(work, objs, "apply"), "apply") if KUBECTL else None
-            lat = args.latency / 1000
-            print(f"apply from nothing: guide topology + {n} remote(s), {total} objects, KubeSim latency {args.latency} ms, parallelism {args.parallelism}")
-            print(f"  meshform apply                          {t:7.2f} s   peak RSS {rss:6.1f} MB")
-            if k is not None:
-                print(f"  kubectl apply --server-side, each       {k:7.2f} s   ratio kubectl/meshform {k / t:5.1f}x")
-            print(f"  lower bounds: critical path {depth} steps x 2 requests x latency = {depth * 2 * lat:5.2f} s; "
-                  f"{total} objects x 2 requests x latency / parallelism = {total * 2 * lat / args.parallelism:5.2f} s")
-        finally:
-            sims.stop(); shutil.rmtree(work, ignore_errors=True)
+def kubectl_waits(waited):
+    """Per cluster, the `kubectl wait` arguments for what Meshform waits for, batched by kind and namespace."""
+    how = {"CustomResourceDefinition": "--for=condition=Established", "Deployment": "--for=condition=Available",
+           "Service": "--for=jsonpath={.status.loadBalancer.ingress}", "Secret": "--for=jsonpath={.data.token}"}
+    out = {}
+    for addr in sorted(waited):
+        cluster, _group, kind, ns, name = addr.split("/", 4)
+        if kind in how:
+            key = (kind, ns)
+            out.setdefault(cluster, {}).setdefault(key, []).append(f"{kind.lower()}/{name}")
+    return {c: [["wait", how[k], "--timeout=120s"] + (["-n", ns] if ns != "_" else []) + names
+                for (k, ns), names in groups.items()] for c, groups in out.items()}
 
 
-def bench_drift(args):
-    work = tempfile.mkdtemp(prefix="meshform-bench-drift-")
-    remotes = args.clusters - 1
-    names = ["external"] + [f"r{i}" for i in range(1, remotes + 1)]
-    sims = Sims(names, work, args.latency)
+# ---- the kubectl peers --------------------------------------------------------------------------------------------
+
+def kubectl_cluster(fleet, cluster, parts, verb, waits):
+    """One cluster as a user does it: CRDs and namespaces, wait until the CRDs are Established, the rest, then the
+    waits Meshform performs (apply only). Returns failures (never hidden)."""
+    base = fleet.kubectl(cluster)
+    failures = []
+    for f, has_crds in parts:
+        if verb == "apply":
+            r = subprocess.run(base + ["apply", "--server-side", "--force-conflicts", "-f", f], capture_output=True, text=True)
+            ok = r.returncode == 0
+            if ok and has_crds:
+                subprocess.run(base + ["wait", "--for=condition=Established", "crd", "--all", "--timeout=120s"], capture_output=True)
+        else:
+            r = subprocess.run(base + ["diff", "--server-side", "--force-conflicts", "-f", f], capture_output=True, text=True)
+            ok = r.returncode in (0, 1)
+        if not ok:
+            failures.append(f"{cluster}: {(r.stderr.strip().splitlines() or [''])[-1][:140]}")
+    if verb == "apply":
+        for w in waits.get(cluster, []):
+            r = subprocess.run(base + w, capture_output=True, text=True)
+            if r.returncode != 0:
+                failures.append(f"{cluster} {' '.join(w[:2])}: {(r.stderr.strip().splitlines() or [''])[-1][:140]}")
+    return failures
+
+
+class Peer:
+    def __init__(self, seconds, cpu_s, runs, sim_cpu_s):
+        self.seconds, self.cpu_s, self.runs, self.sim_cpu_s = seconds, cpu_s, runs, sim_cpu_s
+
+
+def kubectl_peer(fleet, files, verb, parallel, repeat=1, waits=None):
+    """Every cluster, one after the other or one kubectl per cluster at once. Median wall seconds and the CPU time
+    of all kubectl processes (from this process's children's rusage)."""
+    times, cpus, sims = [], [], []
+    for _ in range(repeat):
+        sim0 = fleet.cpu()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.monotonic()
+        jobs = lambda c: kubectl_cluster(fleet, c, files[c], verb, waits or {})
+        if parallel:
+            with concurrent.futures.ThreadPoolExecutor(max(1, len(files))) as pool:
+                failures = sum(pool.map(jobs, files), [])
+        else:
+            failures = sum(map(jobs, files), [])
+        times.append(time.monotonic() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        sims.append(fleet.cpu() - sim0)
+        if failures:
+            print(f"    (kubectl {verb} failed {len(failures)} time(s), e.g. {failures[0]})")
+    return Peer(statistics.median(times), statistics.median(cpus), repeat, statistics.median(sims))
+
+
+# ---- printing -----------------------------------------------------------------------------------------------------
+
+def runs_label(n):
+    return "1 run" if n == 1 else f"median of {n}"
+
+
+def print_meshform(label, r, objects, clusters, latency, repeat, extra=""):
+    print(f"  meshform {label:<28} {r.seconds:7.2f} s  peak RSS {r.rss_mb:7.1f} MB  CPU {r.cpu_s:6.2f} s"
+          + (f"  KubeSim CPU {r.sim_cpu_s:6.2f} s" if r.sim_cpu_s is not None else "")
+          + f"  [{objects:,} objects, {clusters} clusters, latency {latency} ms, manifest cache warm, {runs_label(repeat)}{extra}]")
+
+
+def print_peer(label, p, t, objects, clusters, latency, waits=""):
+    print(f"  kubectl {label:<29} {p.seconds:7.2f} s  {p.seconds / t:5.1f}x meshform's time   CPU {p.cpu_s:6.2f} s"
+          f"  KubeSim CPU {p.sim_cpu_s:6.2f} s"
+          f"  [same {objects:,} objects, {clusters} clusters, latency {latency} ms, discovery cache warm, {runs_label(p.runs)}{waits}]")
+
+
+# ---- the benchmarks -----------------------------------------------------------------------------------------------
+
+class Setup:
+    """A fleet, a mesh applied to it (untimed unless asked), and the objects per cluster."""
+
+    def __init__(self, args, remotes, tag, everywhere=None, workload_objects=0):
+        self.work = tempfile.mkdtemp(prefix=f"meshform-bench-{tag}-")
+        self.names = cluster_names(remotes)
+        self.fleet = Fleet(self.names, self.work, args.latency)
+        self.env = self.fleet.env(self.work)
+        self.manifests = manifests_dir(self.work, everywhere)
+        self.state = ["--state", os.path.join(self.work, f"{tag}.db")]
+        self.mesh = mesh_file(self.work, f"bench{tag}", remotes, self.manifests)
+        if workload_objects:
+            # Size a ConfigMap workload on every remote so the whole mesh manages about `workload_objects` objects.
+            base = sum(len(v) for v in objects_by_cluster(timed(meshform("plan", self.mesh, "--json") + self.state, self.env).out).values())
+            per = max(1, (workload_objects - base) // remotes)
+            cm = os.path.join(self.work, "configmaps.yaml")
+            with open(cm, "w") as f:
+                for i in range(per):
+                    f.write(f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bench-{i:05d}}}\ndata: {{index: \"{i}\", owner: bench}}\n")
+            self.mesh = mesh_file(self.work, f"bench{tag}", remotes, self.manifests,
+                                  workloads=[(f"bench-{c}", c, cm) for c in self.names if c != "external"])
+        plan = timed(meshform("plan", self.mesh, "--json") + self.state, self.env)  # also fills the manifest cache
+        self.objs = objects_by_cluster(plan.out)
+        self.total = sum(len(v) for v in self.objs.values())
+
+    def apply(self, parallelism=50):
+        return timed(meshform("apply", self.mesh, "-auto-approve", "--parallelism", str(parallelism)) + self.state, self.env,
+                     fleet=self.fleet)
+
+    def stop(self):
+        self.fleet.stop(); shutil.rmtree(self.work, ignore_errors=True)
+
+
+def bench_plan(args, remotes, sequential=True):
+    s = Setup(args, remotes, f"plan{remotes}", everywhere=ALL_ON)
     try:
-        env = sims.env()
-        manifests = manifests_dir(work)
-        # Size the per-cluster workload so the whole mesh manages about --objects objects.
-        state = ["--state", os.path.join(work, "drift.db")]
-        probe = mesh_file(work, "benchdrift", remotes, manifests)
-        _, _, out = timed(meshform("plan", probe, "--json") + state, env)
-        base = sum(len(v) for v in objects_by_cluster(out).values())
-        per = max(1, (args.objects - base) // remotes)  # workloads go on the remotes (not the control-plane cluster)
-        cm = os.path.join(work, "configmaps.yaml")
-        with open(cm, "w") as f:
-            for i in range(per):
-                f.write(f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bench-{i:05d}}}\ndata: {{index: \"{i}\", owner: bench}}\n")
-        mesh = mesh_file(work, "benchdrift", remotes, manifests,
-                         workloads=[(f"bench-{c}", c, cm) for c in names if c != "external"])
-        _, _, out = timed(meshform("plan", mesh, "--json") + state, env)
-        objs = objects_by_cluster(out); total = sum(len(v) for v in objs.values())
-        timed(meshform("apply", mesh, "-auto-approve", "--parallelism", "50") + state, env)
-        runs = [timed(meshform("drift", mesh, "--quiet") + state, env) for _ in range(args.repeat)]
-        t = statistics.median(r[0] for r in runs); rss = max(r[1] for r in runs)
-        k = statistics.median(kubectl_each(sims, write_lists(work, objs, "drift"), "diff") for _ in range(args.repeat)) if KUBECTL else None
-        print(f"drift (none present): {total} managed objects on {args.clusters} clusters, KubeSim latency {args.latency} ms")
-        print(f"  meshform drift                     {t:7.2f} s   peak RSS {rss:6.1f} MB   (target < 2 s, < 300 MB)")
-        if k is not None:
-            print(f"  kubectl diff --server-side, each   {k:7.2f} s   ratio kubectl/meshform {k / t:5.1f}x")
+        s.apply()
+        r = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat, fleet=s.fleet)
+        n = len(s.names)
+        print(f"plan, no change: 1 external + {remotes} remotes, all-on.yaml on each")
+        print_meshform("plan -detailed-exitcode", r, s.total, n, args.latency, args.repeat)
+        par = seq = None
+        if KUBECTL:
+            s.fleet.warm_kubectl()
+            files = write_lists(s.work, s.objs, "plan")
+            par = kubectl_peer(s.fleet, files, "diff", True, args.peer_repeat)
+            print_peer("diff --server-side, parallel", par, r.seconds, s.total, n, args.latency)
+            if sequential:
+                seq = kubectl_peer(s.fleet, files, "diff", False, args.peer_repeat)
+                print_peer("diff --server-side, sequential", seq, r.seconds, s.total, n, args.latency)
+        return r, s.total, par, seq
     finally:
-        sims.stop(); shutil.rmtree(work, ignore_errors=True)
+        s.stop()
+
+
+def bench_drift(args, clusters=20, objects=10000, sequential=True):
+    s = Setup(args, clusters - 1, "drift", workload_objects=objects)
+    try:
+        s.apply()
+        r = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat, fleet=s.fleet)
+        print(f"drift (none present): {clusters} clusters, plans/demo stand-ins plus ConfigMaps on every remote")
+        print_meshform("drift --quiet", r, s.total, clusters, args.latency, args.repeat)
+        par = seq = None
+        if KUBECTL:
+            s.fleet.warm_kubectl()
+            files = write_lists(s.work, s.objs, "drift")
+            par = kubectl_peer(s.fleet, files, "diff", True, args.peer_repeat)
+            print_peer("diff --server-side, parallel", par, r.seconds, s.total, clusters, args.latency)
+            if sequential:
+                seq = kubectl_peer(s.fleet, files, "diff", False, args.peer_repeat)
+                print_peer("diff --server-side, sequential", seq, r.seconds, s.total, clusters, args.latency)
+        return r, s.total, par, seq
+    finally:
+        s.stop()
+
+
+def bench_apply(args, remotes, parallelism, sequential=True):
+    s = Setup(args, remotes, f"apply{remotes}")
+    try:
+        deps, waited = graph(timed(meshform("graph", s.mesh), s.env).out)
+        bound, steps, chain, throughput = apply_lower_bound(deps, waited, args.latency, parallelism)
+        r = s.apply(parallelism)
+        n = len(s.names)
+        print(f"apply from nothing: the guide's topology (plans/demo stand-ins) + {remotes} remotes, parallelism {parallelism}")
+        print_meshform("apply", r, s.total, n, args.latency, 1,
+                       f", {r.cpu_s / s.total * 1000:.2f} ms CPU per object")
+        print(f"  lower bound {bound:5.2f} s = max(dependency chain of {steps} steps with {len(waited)} readiness waits "
+              f"{chain:5.2f} s, {len(deps) + len(waited)} requests x {args.latency} ms / {parallelism} = {throughput:5.2f} s)"
+              f"; meshform is {r.seconds / bound:4.1f}x the bound")
+        par = seq = None
+        if KUBECTL:
+            waits = kubectl_waits(waited)
+            files = write_lists(s.work, s.objs, "apply")
+            for p in (True, False) if sequential else (True,):
+                s.fleet.stop()
+                s.fleet = Fleet(s.names, s.work, args.latency)  # fresh clusters for each kubectl peer, same objects
+                s.fleet.warm_kubectl()
+                peer = kubectl_peer(s.fleet, files, "apply", p, 1, waits)
+                print_peer(f"apply --server-side, {'parallel' if p else 'sequential'}", peer, r.seconds, s.total, n,
+                           args.latency, ", same waits")
+                if p: par = peer
+                else: seq = peer
+        return r, s.total, bound, par, seq
+    finally:
+        s.stop()
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def fmt_peer(p):
+    return f"{p.seconds:.2f} s" if p else "-"
+
+
+def bench_table(args):
+    """Issue 17's table: each goal beside its figure, and whether it is met."""
+    rows = []
+    r20, n20, par20, seq20 = bench_plan(args, 20)
+    rows.append(("plan, no change, 1+20", n20, r20, par20, seq20, "< 0.4 s, < 120 MB",
+                 r20.seconds < 0.4 and r20.rss_mb < 120))
+    print()
+    r100, n100, par100, _ = bench_plan(args, 100, sequential=False)
+    rows.append(("plan, no change, 1+100", n100, r100, par100, None, "< 1.5 s, < 300 MB",
+                 r100.seconds < 1.5 and r100.rss_mb < 300))
+    print()
+    rd, nd, pard, seqd = bench_drift(args)
+    rows.append(("drift, 20 clusters", nd, rd, pard, seqd, "< 0.7 s, < 150 MB", rd.seconds < 0.7 and rd.rss_mb < 150))
+    print()
+    ra, na, bound, para, seqa = bench_apply(args, 50, 50)
+    cpu_per = ra.cpu_s / na * 1000
+    rows.append((f"apply from nothing, 50 remotes, par. 50", na, ra, para, seqa,
+                 f"< 2x bound ({2 * bound:.2f} s), < 0.3 ms CPU/object (is {cpu_per:.2f})",
+                 ra.seconds < 2 * bound and cpu_per < 0.3))
+    print()
+    print(f"Issue 17: release build, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end (wall "
+          f"times inflate with load; CPU times much less), KubeSim fleet (one process), latency {args.latency} ms, controller delay "
+          f"{CONTROLLER_DELAY_MS} ms, caches warm; meshform median of {args.repeat}, kubectl {runs_label(args.peer_repeat)} "
+          f"(apply: 1 run)")
+    print(f"| work | objects | meshform | peak RSS | CPU | KubeSim CPU | kubectl, one per cluster in parallel | kubectl, cluster after cluster | goal | met |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, r, par, seq, goal, ok in rows:
+        sim = f"{r.sim_cpu_s:.2f} s" if r.sim_cpu_s is not None else "-"
+        print(f"| {name} | {n:,} | {r.seconds:.2f} s | {r.rss_mb:.0f} MB | {r.cpu_s:.2f} s | {sim} | {fmt_peer(par)} | {fmt_peer(seq)} "
+              f"| {goal} | {verdict(ok)} |")
+
+
+def bench_scaling(args):
+    """Plan (no change), drift (none) and apply (from nothing) at growing fleet sizes, all-on.yaml on every cluster,
+    meshform only (kubectl peers are in the table): how cost grows per object."""
+    sizes = [10, 50, 100] + ([1000] if args.with_1000 else [])
+    rows = []
+    for clusters in sizes:
+        s = Setup(args, clusters - 1, f"scale{clusters}", everywhere=ALL_ON)
+        try:
+            a = s.apply(50)
+            p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat, fleet=s.fleet)
+            d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat, fleet=s.fleet)
+            rows.append((clusters, s.total, p, d, a))
+            print(f"  {clusters:5} clusters, {s.total:6,} objects: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB, "
+                  f"drift {d.seconds:6.2f} s {d.rss_mb:6.0f} MB, apply {a.seconds:6.2f} s {a.rss_mb:6.0f} MB", flush=True)
+        finally:
+            s.stop()
+    print()
+    print(f"Scaling: release build, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, KubeSim fleet (one process), "
+          f"all-on.yaml on every cluster, latency {args.latency} ms, "
+          f"manifest cache warm; plan and drift median of {args.repeat}, apply (from nothing, parallelism 50) 1 run"
+          + ("" if args.with_1000 else "; the 1,000-cluster point needs --with-1000 (about 50,000 objects, minutes)"))
+    print("| clusters | objects | plan | plan RSS | plan CPU/object | drift | drift RSS | drift CPU/object | apply | apply RSS | apply CPU/object | goal (1,000: plan and drift < 15 s, < 1.5 GB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for clusters, n, p, d, a in rows:
+        goal = "-"
+        if clusters == 1000:
+            goal = verdict(p.seconds < 15 and p.rss_mb < 1536 and d.seconds < 15 and d.rss_mb < 1536)
+        per = lambda r: f"{r.cpu_s / n * 1000:.2f} ms"
+        print(f"| {clusters:,} | {n:,} | {p.seconds:.2f} s | {p.rss_mb:.0f} MB | {per(p)} | {d.seconds:.2f} s | {d.rss_mb:.0f} MB "
+              f"| {per(d)} | {a.seconds:.2f} s | {a.rss_mb:.0f} MB | {per(a)} | {goal} |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["plan", "apply", "drift", "all"])
-    ap.add_argument("--remotes", type=int, default=20)
-    ap.add_argument("--remotes-list", default="1,10,50")
+    ap.add_argument("which", choices=["table", "scaling", "plan", "apply", "drift", "all"])
+    ap.add_argument("--remotes", type=int, default=None, help="plan: 20, apply: 50")
     ap.add_argument("--clusters", type=int, default=20)
     ap.add_argument("--objects", type=int, default=10000)
     ap.add_argument("--latency", type=int, default=5, help="KubeSim latency, ms")
-    ap.add_argument("--parallelism", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--parallelism", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=3, help="meshform runs per figure (median)")
+    ap.add_argument("--peer-repeat", type=int, default=1, help="kubectl runs per plan/drift figure (median)")
+    ap.add_argument("--with-1000", action="store_true", help="scaling: add the 1,000-cluster point")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(SHARED, "istioctl-output", "all-on.yaml")):
+    if not os.path.exists(ALL_ON):
         sys.exit(f"needs ../shared/fixtures/istio (not found at {SHARED})")
     if not args.no_build:
         build()
     if not KUBECTL:
         print("kubectl not found: printing meshform's figures only")
-    if args.which in ("plan", "all"): bench_plan(args)
-    if args.which in ("apply", "all"): bench_apply(args)
-    if args.which in ("drift", "all"): bench_drift(args)
+    if args.which == "plan": bench_plan(args, args.remotes or 20)
+    if args.which == "apply": bench_apply(args, args.remotes or 50, args.parallelism)
+    if args.which == "drift": bench_drift(args, args.clusters, args.objects)
+    if args.which in ("table", "all"): bench_table(args)
+    if args.which in ("scaling", "all"):
+        print(); bench_scaling(args)
 
 
 if __name__ == "__main__":

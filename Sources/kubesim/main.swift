@@ -26,6 +26,9 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
     @Flag(help: "Call admission webhooks at their URL, applying failurePolicy when one is unreachable.") var callWebhooks = false
     @Flag(help: "Serve HTTP/1.1 only (no HTTP/2 through ALPN).") var http1Only = false
+    @Option(help: ArgumentHelp("Serve many clusters from this process, one port each (comma-separated names); "
+                               + "their kubeconfigs go to --kubeconfig-dir.", valueName: "names")) var fleet: String?
+    @Option(help: "With --fleet: where each cluster's kubeconfig is written (NAME.kubeconfig).") var kubeconfigDir: String?
 
     func serve() async throws {
         // SIGTERM and SIGINT arrive as an async sequence (swift-service-lifecycle), so the server stops cleanly.
@@ -35,6 +38,7 @@ struct KubeSimCommand: ParsableCommand {
                                    dropRate: dropRate, failWrites: Set(failWrite),
                                    noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods,
                                    callWebhooks: callWebhooks)
+        if let fleet { return try await serveFleet(fleet.split(separator: ",").map(String.init), faults: faults, signals: signals) }
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
                                                          controllerDelay: .milliseconds(controllerDelayMs), faults: faults,
                                                          http2: !http1Only))
@@ -45,6 +49,20 @@ struct KubeSimCommand: ParsableCommand {
         FileHandle.standardOutput.write(Data("kubesim \(name) listening on \(sim.url)\n".utf8))   // unbuffered: scripts wait for it
         for await _ in signals { break }
         try await sim.stop()
+    }
+
+    /// `--fleet`: one KubeSim per name in this process (Fleet), each on a free port; one line per cluster.
+    func serveFleet(_ names: [String], faults: FaultSettings, signals: UnixSignalsSequence) async throws {
+        guard let kubeconfigDir else { throw ValidationError("--fleet needs --kubeconfig-dir") }
+        let f = try await Fleet.start(names: names) { [dataDir, controllerDelayMs, http1Only] n in
+            KubeSimOptions(name: n, dataDir: dataDir.map { ($0 as NSString).appendingPathComponent(n) },
+                           controllerDelay: .milliseconds(controllerDelayMs), faults: faults, http2: !http1Only)
+        }
+        try f.writeKubeconfigs(directory: kubeconfigDir)
+        let lines = f.clusters.map { "kubesim \($0.name) listening on \($0.url)\n" }.joined()
+        FileHandle.standardOutput.write(Data(lines.utf8))   // unbuffered: scripts wait for it
+        for await _ in signals { break }
+        try await f.stop()
     }
 }
 

@@ -3,7 +3,8 @@ import KubeClient
 import StateStore
 
 /// The mesh's clusters, reached through the user's kubeconfig (each cluster's own file when the mesh file names one).
-public final class Clusters: @unchecked Sendable {
+/// Immutable once made (actors and value types), so it is `Sendable` as it stands.
+public final class Clusters: Sendable {
     public let clients: [String: KubeClient]
     public let endpoints: [String: ClusterEndpoint]
 
@@ -11,16 +12,19 @@ public final class Clusters: @unchecked Sendable {
     /// error naming the cluster, the context and the file.
     /// `recorded`: clusters the state has objects in; those no longer in the mesh file are reached as they were at
     /// their last apply, so their objects can still be deleted.
+    /// `kubeconfigs`: reads and parses each kubeconfig file once for all clusters (a fresh loader by default; tests
+    /// pass one that counts the files it reads).
     public init(topology: MeshTopology, recorded: [ClusterRecord] = [], environment: [String: String],
-                options: ClientOptions = .init()) throws {
+                options: ClientOptions = .init(), kubeconfigs: KubeconfigLoader = KubeconfigLoader()) throws {
         // Every context is resolved before any client exists, so a bad one leaves no client to shut down.
         var connections: [String: ClusterConnection] = [:]
+        var loader = kubeconfigs
         let inMesh = Set(topology.clusters.map(\.name))
         let all = topology.clusters.map { ClusterRecord(name: $0.name, context: $0.context, kubeconfig: $0.kubeconfig) }
             + recorded.filter { !inMesh.contains($0.name) }
         for cluster in all {
             do {
-                let kubeconfig = try Kubeconfig.load(explicitPath: cluster.kubeconfig, environment: environment)
+                let kubeconfig = try loader.load(explicitPath: cluster.kubeconfig, environment: environment)
                 connections[cluster.name] = try ClusterConnection(kubeconfig: kubeconfig, context: cluster.context)
             } catch {
                 throw SessionError.cluster(name: cluster.name, context: cluster.context, underlying: String(describing: error))
