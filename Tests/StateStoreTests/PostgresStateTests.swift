@@ -147,7 +147,9 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         #expect(throws: StateError.self) { try admin.forceUnlock(id: "not-the-lock") }
         try admin.forceUnlock(id: lock.id)
         #expect(throws: StateError.self) { try holder.renewLock(lock) }
-        let mine = try await admin.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+        // The server frees the ended session's advisory lock once its backend process has gone, a moment after
+        // pg_terminate_backend returns: the taker waits for that, as any second applier would.
+        let mine = try await admin.acquireLock(who: "bob", operation: "apply", timeout: .seconds(30))
         #expect(try admin.currentLock()?.id == mine.id)
     }
 
