@@ -40,21 +40,30 @@ import Testing
 
     /// Rollback recreates a ConfigMap while its namespace is still terminating (its own deletion did not finish in
     /// the run): it waits for the namespace to go, creates it again, and only then the ConfigMap, which stays.
+    /// A finalizer holds the namespace in Terminating until the wait has said so, so no clock decides the outcome.
     @Test func recreationWaitsForATerminatingNamespace() async throws {
-        let (sim, c, dir) = try await Self.sim(delay: .seconds(2))
+        let (sim, c, dir) = try await Self.sim(delay: .milliseconds(100))
         defer { try? FileManager.default.removeItem(at: dir); Task { try? await c.shutdown(); try? await sim.stop() } }
         let nsKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
         let cmKind = GroupVersionKind(apiVersion: "v1", kind: "ConfigMap")
         _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample", "labels": ["istio-injection": "enabled"]]],
                               fieldManager: "meshform")
+        _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample", "finalizers": ["example.com/hold"]]],
+                              fieldManager: "holder")
         let cm = try await c.apply(["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "mesh", "namespace": "sample"],
                                     "data": ["a": "b"]], fieldManager: "meshform")
         _ = try await c.delete(cmKind, namespace: "sample", name: "mesh")
-        _ = try await c.delete(nsKind, namespace: nil, name: "sample")   // terminating now, gone after the controller delay
+        _ = try await c.delete(nsKind, namespace: nil, name: "sample")   // terminating until the finalizer goes
         #expect(try await c.get(nsKind, namespace: nil, name: "sample")?[path: ["metadata", "deletionTimestamp"]] != nil)
 
         let heard = Mutex<[String]>([])
-        try await Recreation.waitUntilPossible(cm, client: c, timeout: .seconds(30)) { t in heard.withLock { $0.append(t) } }
+        let waiting = Task { try await Recreation.waitUntilPossible(cm, client: c, timeout: .seconds(60)) { t in heard.withLock { $0.append(t) } } }
+        for _ in 0..<600 where heard.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await c.get(nsKind, namespace: nil, name: "sample")?[path: ["metadata", "deletionTimestamp"]] != nil,
+                "the namespace is still terminating while the wait waits")
+        // Its holder lets go (a server-side apply without the finalizer drops the holder's field); the namespace goes.
+        _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]], fieldManager: "holder")
+        try await waiting.value
         _ = try await c.create(Executor.restorable(cm))
         let ns = try #require(try await c.get(nsKind, namespace: nil, name: "sample"))
         #expect(ns[path: ["metadata", "deletionTimestamp"]] == nil && ns.labels["istio-injection"] == "enabled", "\(ns)")
