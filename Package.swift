@@ -100,6 +100,8 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], path: "Benchmarks/KubeSimBench", swiftSettings: v5),
+        // KubeClient's server-side apply throughput against the real kubectl on the same objects (moved out of the tests).
+        .executableTarget(name: "ClientBench", dependencies: ["KubeClient", "KubeSim", "KubeModel"], path: "Benchmarks/ClientBench"),
 
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
         .testTarget(name: "KubeSimTests", dependencies: [

@@ -23,7 +23,7 @@ import KubeModel
     @Test func anEmptyFileIsRefusedNotInitialised() throws {
         let t = TempState()
         let p = t.file("empty.db")
-        FileManager.default.createFile(atPath: p, contents: Data())
+        #expect(FileManager.default.createFile(atPath: p, contents: Data()))
         try expectRefused(p) { if case .corrupt(_, let d) = $0 { return d.contains("empty (0 bytes)") }; return false }
         #expect(try Data(contentsOf: URL(fileURLWithPath: p)).isEmpty)
     }

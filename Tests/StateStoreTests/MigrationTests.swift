@@ -4,34 +4,36 @@ import GRDB
 import KubeModel
 @testable import StateStore
 
-/// A state file written by the previous schema (v1: no drift_events, no objects.last_run) opens, keeps
-/// its lineage, serial, objects and runs, and gains the new schema.
+/// A state file written by the first schema (v1: no drift_events, no objects.last_run, no clusters, no
+/// journal.dependencies) opens, keeps its lineage, serial, objects and runs, and gains today's schema.
+///
+/// The v1 file is a committed fixture (Fixtures/v1-state.db, written by Fixtures/make-v1-state.sh from the v1
+/// migration's SQL in git history), not one built by today's migrator: a migration edited after it shipped would
+/// build a "v1 file" that no release ever wrote, and this test would not see it.
 @Suite struct MigrationTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1-state.db")
+
+    /// A private copy of the fixture at `t.path` (migrating writes to it).
+    func v1File(_ t: TempState) throws -> String {
+        try FileManager.default.createDirectory(atPath: t.dir + "/state", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixture.path, toPath: t.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: t.path)
+        return t.path
+    }
+
+    @Test func theFixtureIsAV1File() throws {
+        let q = try DatabaseQueue(path: Self.fixture.path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        defer { try? q.close() }
+        #expect(try q.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == [Schema.v1])
+        #expect(try q.read { try !$0.tableExists("drift_events") && !$0.columns(in: "objects").contains { $0.name == "last_run" } })
+    }
+
     @Test func previousSchemaFileOpensAndIsMigrated() throws {
         let t = TempState()
-        try FileManager.default.createDirectory(atPath: t.dir + "/state", withIntermediateDirectories: true)
-        // Build a v1 file exactly as the v1 Meshform did: the same registered migration, stopped at v1.
-        let q = try DatabaseQueue(path: t.path)
-        try Schema.migrator.migrate(q, upTo: Schema.v1)
-        try q.write { db in
-            try db.execute(sql: """
-                INSERT INTO objects (address, cluster, api_version, kind, namespace, name, uid, resource_version, applied,
-                                     applied_hash, dependencies, sensitive, created_at, updated_at)
-                VALUES ('remote1/core/Namespace/_/sample', 'remote1', 'v1', 'Namespace', NULL, 'sample', 'u-1', '7',
-                        '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"sample"}}', 'sha256:x', '[]', 0, 1700000000000, 1700000000000);
-                UPDATE meta SET value = 3 WHERE key = 'serial';
-                INSERT INTO runs (id, kind, who, host, pid, started_at, finished_at, config_hash, serial_before, serial_after, outcome)
-                VALUES ('run-1', 'apply', 'alice', 'h', 1, 1700000000000, 1700000001000, 'cfg', 2, 3, 'succeeded');
-                """)
-        }
-        let lineage = try q.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key='lineage'") }
-        let hasDrift = try q.read { try $0.tableExists("drift_events") }
-        #expect(!hasDrift)
-        try q.close()
-
-        let store = try StateStore.open(path: t.path, create: false)
+        let path = try v1File(t)
+        let store = try StateStore.open(path: path, create: false)
         #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
-        #expect(store.lineage == lineage)
+        #expect(store.lineage == "0b5e9a4e-7c1d-4f4e-9d0a-6f3c2b1a0e11")
         #expect(try store.serial() == 3)
         let o = try #require(try store.object(address: "remote1/core/Namespace/_/sample"))
         #expect(o.uid == "u-1" && o.resourceVersion == "7" && o.applied.name == "sample")
@@ -44,13 +46,10 @@ import KubeModel
 
     @Test func readOnlyOpenOfPreviousSchemaUpgradesWithoutMovingSerial() throws {
         let t = TempState()
-        try FileManager.default.createDirectory(atPath: t.dir + "/state", withIntermediateDirectories: true)
-        let q = try DatabaseQueue(path: t.path)
-        try Schema.migrator.migrate(q, upTo: Schema.v1)
-        try q.close()
-        let ro = try StateStore.openReadOnly(path: t.path)
+        let path = try v1File(t)
+        let ro = try StateStore.openReadOnly(path: path)
         #expect(try ro.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
-        #expect(try ro.serial() == 0)
+        #expect(try ro.serial() == 3)
         #expect(try ro.driftHistory().isEmpty)
     }
 }

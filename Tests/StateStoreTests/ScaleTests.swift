@@ -3,8 +3,9 @@ import Testing
 import KubeModel
 @testable import StateStore
 
-/// The plan benchmark's shape (1 external + 20 remotes, the all-on manifests on each) as state: the
-/// store's share of a no-change plan is one `snapshot()`, and it must be a small part of the 1 s budget.
+/// The plan benchmark's shape (1 external + 20 remotes, the all-on manifests on each) as state: one batch upsert
+/// stores every object, and one `snapshot()` (the store's share of a no-change plan) reads every one back. How long
+/// that takes is measured in docs/state.md, not asserted here.
 @Suite struct ScaleTests {
     /// all-on.yaml plus the helloworld and sleep samples: what one cluster of the benchmark holds.
     static let allOn: String? = {
@@ -16,7 +17,7 @@ import KubeModel
     }()
 
     @Test(.enabled(if: allOn != nil, "fixture ../shared/fixtures/istio/istioctl-output/all-on.yaml absent"))
-    func snapshotOfTwentyOneClustersOfAllOnIsFast() throws {
+    func snapshotOfTwentyOneClustersOfAllOnReadsEveryObjectBack() throws {
         let docs = try YAMLDocuments.parse(try #require(Self.allOn)).filter { $0.kind != nil }
         let t = TempState()
         let store = try StateStore.open(path: t.path)
@@ -24,17 +25,9 @@ import KubeModel
         for c in ["external"] + (1...20).map({ "remote\($0)" }) {
             objects += docs.map { managed($0, cluster: c) }
         }
-        var clock = ContinuousClock.now
         try store.upsert(objects, run: nil)
-        let write = ContinuousClock.now - clock
-        clock = ContinuousClock.now
         let snap = try store.snapshot()
-        let read = ContinuousClock.now - clock
-        let bytes = (try FileManager.default.attributesOfItem(atPath: t.path)[.size] as? NSNumber)?.intValue ?? 0
-        let wal = (try? FileManager.default.attributesOfItem(atPath: t.path + "-wal")[.size] as? NSNumber)?.intValue ?? 0
-        print("StateStore scale: \(objects.count) objects (all-on.yaml x 21 clusters): batch upsert \(write), snapshot \(read), file \(bytes / 1024) KiB + WAL \(wal / 1024) KiB")
-        #expect(snap.objects.count == Set(objects.map(\.address)).count)
-        // A regression guard for debug builds on a busy 2-core machine; numbers measured are in docs/state.md.
-        #expect(read < .seconds(5))
+        #expect(objects.count > 21 * 40)
+        #expect(Set(snap.objects.map(\.address)) == Set(objects.map(\.address)))
     }
 }

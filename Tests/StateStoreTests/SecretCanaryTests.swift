@@ -25,6 +25,10 @@ import KubeModel
             let store = try StateStore.open(path: t.path)
             let secret = managed(remoteSecret(), cluster: "external")
             try store.upsert(secret, run: nil)   // unmasked on purpose: the store must mask it itself
+            // A control: a value the store keeps in clear, which the grep below must find, or it sees nothing at all.
+            let control = "CONTROL-\(UUID().uuidString)"
+            try store.upsert(managed(["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "control", "namespace": "external-istiod"],
+                                      "data": ["k": .string(control)]], cluster: "external"), run: nil)
             let run = try store.beginRun(kind: .apply, who: "ci", configHash: "h")
             try store.journal(run, step: JournalStep(address: secret.address, action: "update", phase: .started,
                                                      before: remoteSecret(), after: remoteSecret()))
@@ -34,12 +38,16 @@ import KubeModel
             #expect(stored.applied["data"]?["token"]?.string.map(StateStore.isMasked) == true)
             #expect(stored.appliedHash == StateStore.contentHash(stored.applied))
             #expect(!stored.applied.jsonString.contains(Self.token))
-            // Grep while the WAL is live, before any checkpoint.
+            // Grep while the WAL is live, before any checkpoint: the store is open, so its WAL file exists (a missing
+            // one is an error here, not an empty file), and the writes above are in it.
+            var seen = Data()
             for suffix in ["", "-wal"] {
-                let bytes = (try? Data(contentsOf: URL(fileURLWithPath: t.path + suffix))) ?? Data()
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: t.path + suffix))
                 #expect(bytes.range(of: Data(Self.token.utf8)) == nil, "token found in \(t.path + suffix)")
                 #expect(bytes.range(of: Data(b64.utf8)) == nil, "base64 token found in \(t.path + suffix)")
+                seen += bytes
             }
+            #expect(seen.range(of: Data(control.utf8)) != nil, "the control value is in neither file: the grep would see no token either")
         }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: t.path))
         #expect(bytes.range(of: Data(Self.token.utf8)) == nil)
