@@ -32,17 +32,20 @@ public enum ChildProcess {
     /// Most a child may print on either stream before the run fails (rendered Istio manifests are a few MB).
     public static let outputLimit = 64 << 20
 
-    /// Runs `executable` (a path) with `arguments` and `environment` (nil: this process's), waiting at most `timeout`
-    /// (nil: no limit). Throws `TimedOut` when the child was killed for its timeout, and swift-subprocess's
-    /// `SubprocessError` when it could not start or printed more than `outputLimit`.
+    /// Runs `executable` (a path) with `arguments` and `environment` (nil: this process's), `input` on its standard
+    /// input (nil: none), waiting at most `timeout` (nil: no limit). Throws `TimedOut` when the child was killed for its
+    /// timeout, and swift-subprocess's `SubprocessError` when it could not start or printed more than `outputLimit`.
     ///
     /// The timeout is a dispatch timer, not a task: it kills the child on time even while CPU-heavy work fills the
     /// cooperative pool. A cancelled caller's child is killed too (swift-subprocess's teardown).
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           timeout: Duration? = nil) async throws -> Result {
+                           input: [UInt8]? = nil, timeout: Duration? = nil) async throws -> Result {
         var attempt = 1
         while true {
-            do { return try await runOnce(executable, arguments, environment, timeout) } catch let e as SubprocessError
+            do {
+                if let input { return try await runOnce(executable, arguments, environment, timeout, input: .array(input)) }
+                return try await runOnce(executable, arguments, environment, timeout, input: .none)
+            } catch let e as SubprocessError
                 where attempt < 5 && e.underlyingError == Errno(rawValue: ETXTBSY) {
                 // A program written a moment ago can still be open for writing in a child another thread just forked;
                 // Linux refuses to run it (ETXTBSY) until that child execs, which takes milliseconds.
@@ -52,15 +55,15 @@ public enum ChildProcess {
         }
     }
 
-    private static func runOnce(_ executable: String, _ arguments: [String], _ environment: [String: String]?,
-                                _ timeout: Duration?) async throws -> Result {
+    private static func runOnce<Input: InputProtocol>(_ executable: String, _ arguments: [String], _ environment: [String: String]?,
+                                                      _ timeout: Duration?, input: Input) async throws -> Result {
         let env: Subprocess.Environment = environment.map {
             .custom(Dictionary(uniqueKeysWithValues: $0.map { (Subprocess.Environment.Key(stringLiteral: $0.key), $0.value) }))
         } ?? .inherit
         let config = Configuration(executable: .path(FilePath(executable)), arguments: Arguments(arguments), environment: env)
         let timer = KillTimer()
         defer { timer.reaped() }
-        let r = try await Subprocess.run(config, input: .none, output: .bytes(limit: outputLimit), error: .bytes(limit: outputLimit)) {
+        let r = try await Subprocess.run(config, input: input, output: .bytes(limit: outputLimit), error: .bytes(limit: outputLimit)) {
             execution in
             if let timeout { timer.start(pid: execution.processIdentifier.value, after: timeout) }
         }

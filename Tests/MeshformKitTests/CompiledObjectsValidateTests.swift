@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import KubeClient
 import KubeModel
 import Testing
 @testable import MeshformKit
@@ -46,10 +46,10 @@ import Testing
                                           "object": r.body]).canonicalText)
             }
         }
-        let (status, out, err) = try await Self.run(Self.python!, [TestPaths.root.appendingPathComponent("tools/validate-objects.py").path],
-                                                    stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
-        try #require(status == 0, "tools/validate-objects.py failed (pip install kubernetes-validate): \(err.suffix(2000))")
-        let report = try JSON(data: Data(out.utf8))
+        let run = try await ChildProcess.run(Self.python!, [TestPaths.root.appendingPathComponent("tools/validate-objects.py").path],
+                                             input: Array((lines.joined(separator: "\n") + "\n").utf8))
+        try #require(run.status == 0, "tools/validate-objects.py failed (pip install kubernetes-validate): \(run.stderrText.suffix(2000))")
+        let report = try JSON(data: Data(run.stdout))
         let failures = report["failures"]?.array ?? []
         let validated = report["validated"]?.int ?? 0
         print("kubernetes-validate \(report["schemas"]?.string ?? ""): \(lines.count) objects from \(meshes.count) mesh files, \(validated) validations passed, \(failures.count) failed; no schema (custom resources): \(report["skipped"]?.canonicalText ?? "")")
@@ -68,33 +68,5 @@ import Testing
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let t = try MeshFile.load(path: path, environment: guideEnvironment)
         return try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t)
-    }
-
-    /// A process on a thread of its own; stdin given, stdout and stderr read by two threads.
-    static func run(_ path: String, _ args: [String], stdin: Data) async throws -> (Int32, String, String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: path)
-                    p.arguments = args
-                    let inp = Pipe(), out = Pipe(), err = Pipe()
-                    p.standardInput = inp; p.standardOutput = out; p.standardError = err
-                    try p.run()
-                    let errData = Mutex<Data>(Data())
-                    let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
-                    errReader.start()
-                    let writer = Thread { inp.fileHandleForWriting.write(stdin); try? inp.fileHandleForWriting.close() }
-                    writer.start()
-                    let o = out.fileHandleForReading.readDataToEndOfFile()
-                    p.waitUntilExit()
-                    while !errReader.isFinished { usleep(1000) }
-                    continuation.resume(returning: (p.terminationStatus, String(decoding: o, as: UTF8.self),
-                                                    String(decoding: errData.withLock { $0 }, as: UTF8.self)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
     }
 }
