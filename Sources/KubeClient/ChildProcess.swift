@@ -32,6 +32,9 @@ public enum ChildProcess {
     /// Most a child may print on either stream before the run fails (rendered Istio manifests are a few MB).
     public static let outputLimit = 64 << 20
 
+    /// How long a program that is still open for writing somewhere ("text file busy") is waited for.
+    static let etxtbsyBudget = Duration.seconds(5)
+
     /// Runs `executable` (a path) with `arguments` and `environment` (nil: this process's), `input` on its standard
     /// input (nil: none), waiting at most `timeout` (nil: no limit). Throws `TimedOut` when the child was killed for its
     /// timeout, and swift-subprocess's `SubprocessError` when it could not start or printed more than `outputLimit`.
@@ -40,17 +43,20 @@ public enum ChildProcess {
     /// cooperative pool. A cancelled caller's child is killed too (swift-subprocess's teardown).
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            input: [UInt8]? = nil, timeout: Duration? = nil) async throws -> Result {
-        var attempt = 1
+        var delay = Duration.milliseconds(50), waited = Duration.zero
         while true {
             do {
                 if let input { return try await runOnce(executable, arguments, environment, timeout, input: .array(input)) }
                 return try await runOnce(executable, arguments, environment, timeout, input: .none)
             } catch let e as SubprocessError
-                where attempt < 5 && e.underlyingError == Errno(rawValue: ETXTBSY) {
+                where waited < etxtbsyBudget && e.underlyingError == Errno(rawValue: ETXTBSY) {
                 // A program written a moment ago can still be open for writing in a child another thread just forked;
-                // Linux refuses to run it (ETXTBSY) until that child execs, which takes milliseconds.
-                try await Task.sleep(for: .milliseconds(50 * attempt))
-                attempt += 1
+                // Linux refuses to run it (ETXTBSY) until that child execs (golang/go#22315 is the same race). That
+                // takes milliseconds, but on a loaded machine the forked child may wait for a CPU far longer: the
+                // budget is time, not a count of attempts (5 attempts, 0.5 s, ran out under CI load).
+                try await Task.sleep(for: delay)
+                waited += delay
+                delay = min(delay * 2, .milliseconds(500))
             }
         }
     }
