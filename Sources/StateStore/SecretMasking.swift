@@ -9,7 +9,6 @@ import KubeModel
 /// A store's mask is `StateStore.secretMask`.
 public struct SecretMask: Sendable {
     static let maskPrefix = "hmac-sha256:"
-    static let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
     /// The key. Never printed, never part of any error or description.
     let key: [UInt8]
 
@@ -52,25 +51,11 @@ public struct SecretMask: Sendable {
             o["items"] = .array(items.map(maskSecrets))
             return o
         }
-        guard object.kind == "Secret", (object.apiVersion ?? "v1") == "v1" else { return object }
-        var o = object
-        if let data = o["data"]?.object {
-            o["data"] = .object(data.mapValues { v in
-                guard let s = v.string, !Self.isMasked(s) else { return v }
-                if let bytes = Data(base64Encoded: s) { return .string(secretHash(bytes: Array(bytes))) }
-                return .string(secretHash(s))
-            })
+        return SecretBody.replacingValues(in: object) { field, v in
+            guard let s = v.string, !Self.isMasked(s) else { return v }
+            if field == "data", let bytes = Data(base64Encoded: s) { return .string(secretHash(bytes: Array(bytes))) }
+            return .string(secretHash(s))
         }
-        if let sd = o["stringData"]?.object {
-            o["stringData"] = .object(sd.mapValues { v in
-                guard let s = v.string, !Self.isMasked(s) else { return v }
-                return .string(secretHash(s))
-            })
-        }
-        if let la = o[path: ["metadata", "annotations", Self.lastApplied]]?.string, !Self.isMasked(la) {
-            o[path: ["metadata", "annotations", Self.lastApplied]] = .string(secretHash(la))
-        }
-        return o
     }
 
     /// A Secret's effective data as the API server stores it (`stringData` overrides `data` key by key),

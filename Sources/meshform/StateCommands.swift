@@ -120,14 +120,7 @@ struct StateShow: ParsableCommand {
 
     /// Secret values are already keyed hashes in state; even those are not shown.
     static func hidingSecretValues(_ o: JSON) -> JSON {
-        guard o.kind == "Secret" else { return o }
-        var o = o
-        for key in ["data", "stringData"] {
-            if let m = o[key]?.object { o[key] = .object(m.mapValues { _ in "(sensitive)" }) }
-        }
-        let la = ["metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"]
-        if o[path: la] != nil { o[path: la] = "(sensitive)" }
-        return o
+        SecretBody.replacingValues(in: o) { _, _ in "(sensitive)" }
     }
 
     static func time(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }

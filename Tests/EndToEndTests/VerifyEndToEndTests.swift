@@ -54,7 +54,7 @@ extension EndToEnd {
                                      "spec": ["containers": [["name": "app", "image": "busybox"]]]])
         let hook = try #require(try await config.get(GroupVersionKind(apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfiguration"),
                                                      namespace: nil, name: "istio-sidecar-injector-external-istiod"))
-        var moved = Executor.restorable(hook)
+        var moved = ServerOwnedFields.restorable(hook)
         moved[path: ["webhooks"]] = .array((hook["webhooks"]?.array ?? []).map { var w = $0; w[path: ["clientConfig", "url"]] = "https://elsewhere.invalid:15017/inject"; return w })
         _ = try await config.apply(moved, fieldManager: "kubectl-edit", force: true)
         _ = try await remote2.delete(GroupVersionKind(apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding"),
@@ -74,7 +74,7 @@ extension EndToEnd {
         let external = try h.client("external")
         defer { Task { try? await external.shutdown() } }
         let configSecret = try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-kubeconfig"))
-        var swapped = Executor.restorable(try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-remote-secret-remote2")))
+        var swapped = ServerOwnedFields.restorable(try #require(try await external.get(Self.secretKind, namespace: "external-istiod", name: "istio-remote-secret-remote2")))
         swapped[path: ["data", "remote2"]] = configSecret[path: ["data", "config"]]
         _ = try await external.apply(swapped, fieldManager: "kubectl-edit", force: true)
         let wrongCluster = try #require(try await session.verify().checks.first { $0.name == "remote-secret@remote2" })
@@ -107,7 +107,7 @@ extension EndToEnd {
         let realToken = try await h.liveToken(cluster: "remote2")
         #expect(text.contains(realToken))
         let wrong = text.replacingOccurrences(of: realToken, with: "not-the-token-\(UUID().uuidString)")
-        var edited = Executor.restorable(secret)
+        var edited = ServerOwnedFields.restorable(secret)
         edited[path: ["data", "remote2"]] = .string(Data(wrong.utf8).base64EncodedString())
         _ = try await external.apply(edited, fieldManager: "kubectl-edit", force: true)
 

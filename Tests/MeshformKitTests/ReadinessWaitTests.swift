@@ -64,7 +64,7 @@ import Testing
         // Its holder lets go (a server-side apply without the finalizer drops the holder's field); the namespace goes.
         _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]], fieldManager: "holder")
         try await waiting.value
-        _ = try await c.create(Executor.restorable(cm))
+        _ = try await c.create(ServerOwnedFields.restorable(cm))
         let ns = try #require(try await c.get(nsKind, namespace: nil, name: "sample"))
         #expect(ns[path: ["metadata", "deletionTimestamp"]] == nil && ns.labels["istio-injection"] == "enabled", "\(ns)")
         #expect(heard.withLock { $0 }.first?.hasPrefix("namespace sample to finish terminating") == true, "\(heard.withLock { $0 })")

@@ -22,8 +22,6 @@ public struct ApplyOptions: Sendable {
 /// manager `meshform`, readiness waits, computed values resolved as their producers finish, every step journalled
 /// before and after and the state written step by step; on a failure, the completed steps are undone in reverse.
 public final class Executor: Sendable {
-    public static let fieldManager = "meshform"
-
     let mesh: CompiledMesh
     let clients: [String: KubeClient]
     let endpoints: [String: ClusterEndpoint]
@@ -183,7 +181,7 @@ public final class Executor: Sendable {
             }
             try await resolveFromUnchangedProducers(r)
             let body = try bodyToApply(r, live: change.action == .replace ? nil : previousLive)
-            let applied = try await c.apply(body, fieldManager: Self.fieldManager, force: true)
+            let applied = try await c.apply(body, fieldManager: ManagedFields.meshform, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
@@ -357,15 +355,15 @@ public final class Executor: Sendable {
                     _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
                                            waitUntilGone: options.deletionTimeout)
                 }
-                restored = try await Self.recreate(Self.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
+                restored = try await Self.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
                     [emit] in emit(.waiting(address: s.address, what: $0))
                 }
             }
         } else if let p = s.previous, !p.sensitive {
             // Re-applying the previous applied version restores Meshform's fields exactly and drops the ones it added.
-            restored = try await c.apply(p.applied, fieldManager: Self.fieldManager, force: true)
+            restored = try await c.apply(p.applied, fieldManager: ManagedFields.meshform, force: true)
         } else {
-            restored = try await c.apply(Self.restorable(old), fieldManager: Self.fieldManager, force: true)
+            restored = try await c.apply(ServerOwnedFields.restorable(old), fieldManager: ManagedFields.meshform, force: true)
         }
         if var p = s.previous {
             p.uid = restored.uid; p.resourceVersion = restored.resourceVersion
@@ -386,7 +384,7 @@ public final class Executor: Sendable {
         let t = ObjectRef(cluster: "", object: body)
         // The same name still being deleted, or its namespace terminating: a real server refuses the create.
         try await Recreation.waitUntilPossible(body, client: c, timeout: timeout, progress: progress)
-        var created = serverSideApply ? try await c.apply(body, fieldManager: fieldManager, force: true) : try await c.create(body)
+        var created = serverSideApply ? try await c.apply(body, fieldManager: ManagedFields.meshform, force: true) : try await c.create(body)
         let ready: WaitCondition? = switch t.gvk.kind {
         case "CustomResourceDefinition": Readiness.established.condition
         case "Namespace": .fieldPresent(path: ["status", "phase"])
@@ -398,17 +396,6 @@ public final class Executor: Sendable {
             if t.gvk.kind == "CustomResourceDefinition" { await c.invalidateDiscovery() }
         }
         return created
-    }
-
-    /// A live object stripped of what the server owns (identity, bookkeeping, status): ready to be written back,
-    /// or shown as what an object would become.
-    static func restorable(_ live: JSON) -> JSON {
-        var o = live
-        o["status"] = nil
-        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp"] {
-            o[path: ["metadata", k]] = nil
-        }
-        return o
     }
 }
 
@@ -422,7 +409,7 @@ enum ApplyBody {
             throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
         }
         body = SecretBody.foldingStringData(body)
-        if let live { body = ManagedFields.releasing(r.ignoreFields.map(FieldPattern.init), in: body, live: live, manager: Executor.fieldManager) }
+        if let live { body = ManagedFields.releasing(r.ignoreFields.map(FieldPattern.init), in: body, live: live, manager: ManagedFields.meshform) }
         return body
     }
 }
@@ -443,9 +430,4 @@ public enum ApplyError: Error, CustomStringConvertible {
                 + "once no other Meshform run is working on this state, finish it with `meshform recover --rollback` or `--continue`"
         }
     }
-}
-
-extension JSON {
-    /// Whether the object is being deleted (`metadata.deletionTimestamp` set; finalizers may still hold it).
-    var isTerminating: Bool { self[path: ["metadata", "deletionTimestamp"]] != nil }
 }

@@ -52,7 +52,7 @@ enum Recreation {
                                   progress: @escaping @Sendable (String) -> Void) async throws {
         let gvk = GroupVersionKind(apiVersion: object.apiVersion ?? "v1", kind: object.kind ?? "")
         if let live = try await c.get(gvk, namespace: object.namespace, name: object.name ?? ""),
-           live[path: ["metadata", "deletionTimestamp"]] != nil {
+           live.isTerminating {
             try await c.wait(for: .gone, gvk: gvk, namespace: object.namespace, name: object.name ?? "", timeout: timeout) {
                 progress("the previous \(object.kind ?? "object") to be gone (\($0))")
             }
@@ -60,11 +60,11 @@ enum Recreation {
         let namespaceKind = GroupVersionKind(apiVersion: "v1", kind: "Namespace")
         guard let ns = object.namespace, object.kind != "Namespace",
               let namespace = try await c.get(namespaceKind, namespace: nil, name: ns),
-              namespace[path: ["metadata", "deletionTimestamp"]] != nil else { return }
+              namespace.isTerminating else { return }
         try await c.wait(for: .gone, gvk: namespaceKind, namespace: nil, name: ns, timeout: timeout) {
             progress("namespace \(ns) to finish terminating (\($0))")
         }
-        var fresh = Executor.restorable(namespace)
+        var fresh = ServerOwnedFields.restorable(namespace)
         fresh["spec"] = nil    // spec.finalizers is the server's to set
         _ = try await c.create(fresh)
     }

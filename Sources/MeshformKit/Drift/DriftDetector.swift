@@ -48,7 +48,7 @@ public struct DriftDetector: Sendable {
             if !changes.isEmpty {
                 let fields = changes.map {
                     DriftReport.DriftedField(path: $0.path, applied: $0.after, live: $0.before,
-                                             manager: ManagedFields.owner(of: $0.path, in: l, except: Executor.fieldManager))
+                                             manager: ManagedFields.owner(of: $0.path, in: l, except: ManagedFields.meshform))
                 }
                 findings.append(.init(kind: .modified, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: fields))
             }

@@ -86,19 +86,3 @@ public enum RemoteKubeconfig {
         return YAMLDocuments.serialize(config)
     }
 }
-
-/// Secret bodies as the API server stores them: `stringData` folded into base64 `data`, so what Meshform sends,
-/// what state records and what is live compare like for like.
-public enum SecretBody {
-    public static func isSecret(_ o: JSON) -> Bool { o.kind == "Secret" && (o.apiVersion ?? "v1") == "v1" }
-
-    public static func foldingStringData(_ o: JSON) -> JSON {
-        guard isSecret(o), let sd = o["stringData"]?.object else { return o }
-        var out = o
-        var data = o["data"]?.object ?? [:]
-        for (k, v) in sd { data[k] = .string(Data((v.string ?? "").utf8).base64EncodedString()) }
-        out["stringData"] = nil
-        out["data"] = .object(data)
-        return out
-    }
-}

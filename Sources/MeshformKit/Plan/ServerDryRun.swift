@@ -21,8 +21,8 @@ struct ServerDryRun {
                     var c = c
                     do {
                         let body = try ApplyBody.make(r, computed: computed, live: live.objects[c.address])
-                        let result = Executor.restorable(
-                            try await client.apply(body, fieldManager: Executor.fieldManager, force: true, dryRun: true))
+                        let result = ServerOwnedFields.restorable(
+                            try await client.apply(body, fieldManager: ManagedFields.meshform, force: true, dryRun: true))
                         c.after = mask(result)
                         if let before = live.objects[c.address] {
                             c.fields = FieldDiff.compare(intended: mask(result), live: mask(before))

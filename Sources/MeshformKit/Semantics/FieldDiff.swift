@@ -83,8 +83,8 @@ public enum FieldDiff {
         }
     }
 
-    static let skippedTopLevel: Set<String> = ["status"]
-    static let skippedMetadata: Set<String> = ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"]
+    static let skippedTopLevel = ServerOwnedFields.topLevel
+    static let skippedMetadata = ServerOwnedFields.metadata
 
     private static func namedElements(_ list: [JSON]) -> [String: JSON]? {
         guard !list.isEmpty else { return nil }

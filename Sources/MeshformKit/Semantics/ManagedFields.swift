@@ -2,6 +2,10 @@ import KubeModel
 
 /// Reads `metadata.managedFields` to say which field manager owns a field: the answer to "who changed it?".
 enum ManagedFields {
+    /// The field manager Meshform applies under (always with `force`: its intent takes a field back from whoever
+    /// changed it). Drift names any other manager as the one that changed a field.
+    static let meshform = "meshform"
+
     /// The manager other than `except` that owns `path` (a `FieldChange.path`), the most recent first; nil if none.
     static func owner(of path: String, in object: JSON, except: String) -> String? {
         let keys = fieldsV1Keys(path)

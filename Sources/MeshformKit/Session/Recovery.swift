@@ -157,9 +157,9 @@ struct JournalUndo {
             return live != nil ? .undone : .nothing
         case .update:
             guard let before = step.before else { return .nothing }
-            if SecretBody.isSecret(before), Self.holdsValues(before) { return .derive }
+            if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
             emit(.undoStarted(address: step.address, what: "restore the previous version"))
-            let restored = try await client.apply(before, fieldManager: Executor.fieldManager, force: true)
+            let restored = try await client.apply(before, fieldManager: ManagedFields.meshform, force: true)
             try store.upsert(record(step, body: before, live: restored), run: nil)
             emit(.undone(address: step.address, what: "restored"))
             return .undone
@@ -177,7 +177,7 @@ struct JournalUndo {
                 emit(.undoStarted(address: step.address, what: "delete the replacement"))
                 _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
             }
-            if SecretBody.isSecret(before), Self.holdsValues(before) { return .derive }
+            if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
             emit(.undoStarted(address: step.address, what: "recreate the deleted object"))
             var restored = try await Executor.recreate(before, client: client, serverSideApply: true, timeout: timeout)
             // Objects others compute values from (a token, an address) are waited for, so those values can be derived.
@@ -216,7 +216,7 @@ struct JournalUndo {
             return "\(cannot), and the mesh file now declares other values; run `meshform apply` to write those"
         }
         emit(.undoStarted(address: step.address, what: "re-derive the secret from the mesh file"))
-        let restored = try await client.apply(body, fieldManager: Executor.fieldManager, force: true)
+        let restored = try await client.apply(body, fieldManager: ManagedFields.meshform, force: true)
         try store.upsert(record(step, body: store.maskSecrets(body), live: restored), run: nil)
         emit(.undone(address: step.address, what: "re-derived"))
         return nil
@@ -224,11 +224,6 @@ struct JournalUndo {
 
     /// Addresses whose live object yields a computed value for another resource.
     var producers: Set<String> { Set(mesh.resources.flatMap { $0.computed.map(\.producer.description) }) }
-
-    /// Whether a (masked) Secret body carries values, which the journal holds only as keyed hashes.
-    static func holdsValues(_ secret: JSON) -> Bool {
-        ["data", "stringData"].contains { secret[$0]?.object?.isEmpty == false }
-    }
 
     /// The state record of an object put back: what was applied before the run, its dependencies as journalled.
     func record(_ step: JournalStep, body: JSON, live: JSON?) throws -> ManagedObject {
