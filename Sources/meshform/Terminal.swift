@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MeshformKit
+import StateStore
 
 /// Where output goes and how it looks: colour only on a terminal, never with NO_COLOR or --no-color.
 struct Terminal {
@@ -31,16 +32,7 @@ struct Terminal {
     }
 
     static func verb(_ a: Action, ing: Bool, failed: Bool = false) -> String {
-        let (doing, done, fail): (String, String, String)
-        switch a {
-        case .create: (doing, done, fail) = ("Creating", "Creation complete", "Creation failed")
-        case .update: (doing, done, fail) = ("Modifying", "Modifications complete", "Modification failed")
-        case .replace: (doing, done, fail) = ("Replacing", "Replacement complete", "Replacement failed")
-        case .delete: (doing, done, fail) = ("Destroying", "Destruction complete", "Destruction failed")
-        case .adopt: (doing, done, fail) = ("Adopting", "Adoption complete", "Adoption failed")
-        case .noOp: (doing, done, fail) = ("Checking", "Unchanged", "Check failed")
-        }
-        return failed ? fail : (ing ? doing : done)
+        failed ? a.verbs.failed : (ing ? a.verbs.doing : a.verbs.done)
     }
 
     /// Flushes standard output (`fflush(NULL)`: every output stream; C's `stdout` global is not concurrency-safe to name).

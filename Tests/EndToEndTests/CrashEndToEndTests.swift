@@ -66,7 +66,7 @@ extension EndToEnd {
         let store = try StateStore.openReadOnly(path: h.statePath)
         let run = try #require(try store.runs(limit: 1).first)
         let journal = try store.journal(of: run.id)
-        let actions = Dictionary(grouping: journal.filter { $0.phase == .started }, by: \.action).mapValues(\.count)
+        let actions = Dictionary(grouping: journal.filter { $0.phase == .started }, by: \.actionWord).mapValues(\.count)
         return (journal.count, actions)
     }
 

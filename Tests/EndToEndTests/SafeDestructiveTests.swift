@@ -130,11 +130,11 @@ extension EndToEnd {
         }
         let (run, steps) = try #require(try other.unfinishedRun())
         #expect(run.finishedAt == nil, "left unfinished, for recover")
-        #expect(steps.last?.action == "lock" && steps.last?.phase == .failed)
+        #expect(steps.last?.actionWord == "lock" && steps.last?.phase == .failed)
         let started = Set(steps.filter { $0.phase == .started }.map(\.address))
         #expect(started.count < session.mesh.resources.count, "it stopped early: \(started.count) steps started")
         // Nothing was written after the loss was journalled.
-        let lossAt = try #require(steps.lastIndex { $0.action == "lock" })
+        let lossAt = try #require(steps.lastIndex { $0.actionWord == "lock" })
         #expect(lossAt == steps.count - 1)
     }
 
@@ -218,14 +218,14 @@ extension EndToEnd {
         let store = try StateStore.open(path: h.statePath)
         let recorded = try #require(try store.object(address: address))
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
-        try await store.journal(run, step: JournalStep(address: address, action: "delete", phase: .started, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: address, action: .delete, phase: .started, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
         _ = try await h.withClient(recorded.cluster) {
             try await $0.delete(GroupVersionKind(apiVersion: recorded.apiVersion, kind: recorded.kind), namespace: recorded.namespace,
                                 name: recorded.name, waitUntilGone: .seconds(5))
         }
         try store.remove(address: address, run: run)
-        try await store.journal(run, step: JournalStep(address: address, action: "delete", phase: .done, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: address, action: .delete, phase: .done, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
     }
 

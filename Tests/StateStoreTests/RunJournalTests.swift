@@ -26,9 +26,9 @@ import KubeModel
             let store = try StateStore.open(path: t.path)
             crashedRun = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
             let before = deployment("helloworld", replicas: 1), after = deployment("helloworld", replicas: 3)
-            try store.journal(crashedRun, step: JournalStep(address: "a1", action: "create", phase: .started, after: before))
-            try store.journal(crashedRun, step: JournalStep(address: "a1", action: "create", phase: .done, after: before))
-            try store.journal(crashedRun, step: JournalStep(address: "a2", action: "update", phase: .started, before: before, after: after))
+            try store.journal(crashedRun, step: JournalStep(address: "a1", action: .create, phase: .started, after: before))
+            try store.journal(crashedRun, step: JournalStep(address: "a1", action: .create, phase: .done, after: before))
+            try store.journal(crashedRun, step: JournalStep(address: "a2", action: .update, phase: .started, before: before, after: after))
             // ... the process dies here: no finishRun.
         }
         let next = try StateStore.open(path: t.path)
@@ -38,8 +38,8 @@ import KubeModel
         #expect(steps.last?.address == "a2" && steps.last?.before?["spec"]?["replicas"] == 1)
         #expect(try next.snapshot().unfinishedRun?.id == crashedRun)
         // recover --rollback: undo, then close the crashed run.
-        try next.journal(crashedRun, step: JournalStep(address: "a2", action: "update", phase: .undoStarted))
-        try next.journal(crashedRun, step: JournalStep(address: "a2", action: "update", phase: .undoFailed, error: "409 Conflict"))
+        try next.journal(crashedRun, step: JournalStep(address: "a2", action: .update, phase: .undoStarted))
+        try next.journal(crashedRun, step: JournalStep(address: "a2", action: .update, phase: .undoFailed, error: "409 Conflict"))
         try next.finishRun(crashedRun, outcome: .rollbackFailed, message: "a2: 409 Conflict")
         #expect(try next.unfinishedRun() == nil)
         #expect(try next.run(crashedRun)?.outcome == .rollbackFailed)

@@ -1,4 +1,5 @@
 import Foundation
+import StateStore
 
 /// What apply, destroy and recover report as they go; the CLI turns each into one line.
 public enum ApplyEvent: Sendable {

@@ -141,7 +141,7 @@ public final class Executor: Sendable {
     private func leaseLost(run: RunID) -> ApplyError {
         let message = "the state lock's lease was lost (it expired and was taken over, or was broken with `meshform state unlock`); "
             + "this run stopped before its next step"
-        try? store.journal(run, step: JournalStep(address: "", action: "lock", phase: .failed, error: message))
+        try? store.journal(run, step: .leaseLost(message))
         emit(.note("Stopped: \(message)."))
         return .leaseLost(run: run.rawValue)
     }
@@ -169,7 +169,7 @@ public final class Executor: Sendable {
         // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
         let previousLive = change.action == .create ? nil : try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = r.dependsOn.map(\.description).sorted()
-        try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: change.action, target: target,
                                previous: previous, previousLive: previousLive))
@@ -187,7 +187,7 @@ public final class Executor: Sendable {
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             let waitFor = r.readiness.condition
-            try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue,
+            try await store.journal(run, step: JournalStep(address: change.address, action: change.action,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
                                                      after: record.applied, error: nil, dependencies: dependencies),
                               recording: .upsert(record))
@@ -196,7 +196,7 @@ public final class Executor: Sendable {
                 if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
                     emit(.waiting(address: change.address, what: $0))
                 }) { ready = live }
-                try await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .done,
+                try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .done,
                                                          before: previous?.applied, after: record.applied, error: nil,
                                                          dependencies: dependencies))
             }
@@ -204,7 +204,7 @@ public final class Executor: Sendable {
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address, action: change.action.rawValue, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: change.action, error: message))
             throw error
@@ -219,7 +219,7 @@ public final class Executor: Sendable {
         let c = try client(target.cluster)
         let previousLive = try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = previous?.dependencies
-        try await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: .delete, target: target, previous: previous, previousLive: previousLive))
         do {
@@ -229,13 +229,13 @@ public final class Executor: Sendable {
                     emit(.waiting(address: change.address, what: "deletion (\($0))"))
                 }
             }
-            try await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .done,
+            try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .done,
                                                      before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
                               recording: .remove(change.address))
             emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address, action: Action.delete.rawValue, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
             emit(.failed(address: change.address, action: .delete, error: message))
             throw error
@@ -299,15 +299,15 @@ public final class Executor: Sendable {
             if lease?.lost == true { return notUndone(i) }
             emit(.undoStarted(address: step.address, what: what))
             do {
-                try await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoStarted,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoStarted,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 try await undo(step, run: run)
-                try await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undone,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undone,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 emit(.undone(address: step.address, what: what))
             } catch {
                 let message = Self.describe(error)
-                try? await store.journal(run, step: JournalStep(address: step.address, action: step.action.rawValue, phase: .undoFailed,
+                try? await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoFailed,
                                                           before: nil, after: nil, error: message))
                 emit(.undoFailed(address: step.address, what: what, error: message))
                 // Stop here: later undos may depend on this one. Say exactly what is left.
@@ -317,15 +317,7 @@ public final class Executor: Sendable {
         return []
     }
 
-    static func undoDescription(_ s: CompletedStep) -> String {
-        switch s.action {
-        case .create, .adopt: return s.previousLive == nil ? "delete the created object" : "restore the previous version"
-        case .update: return "restore the previous version"
-        case .replace: return "delete the new object and recreate the previous one"
-        case .delete: return "recreate the deleted object"
-        case .noOp: return "nothing"
-        }
-    }
+    static func undoDescription(_ s: CompletedStep) -> String { s.action.undo(existed: s.previousLive != nil) }
 
     /// Puts one object back as it was before the step, from what is live now (so it is exact however far the step
     /// got), and the state with it.

@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import StateStore
 
 /// A plan: what apply (or destroy) will do, resource by resource, and what it was computed from.
 ///

@@ -1,4 +1,5 @@
 import KubeModel
+import StateStore
 
 /// The plan as Terraform users read it: grouped by cluster, one block per change, field diffs, secret values
 /// shown as `(sensitive)`, computed ones as `(known after apply)`, then the summary line.

@@ -52,7 +52,7 @@ extension MeshSession {
             }
             try store.attachRun(run.id, to: lease.lock)
             let undo = Self.undoOrder(steps)
-            let lines = undo.map { "\($0.address): undo \($0.action) (\($0.phase.rawValue))" }
+            let lines = undo.map { "\($0.address): undo \($0.actionWord) (\($0.phase.rawValue))" }
             guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
                                         options: clientOptions)
@@ -72,7 +72,7 @@ extension MeshSession {
                         }
                     } catch {
                         left.append("\(step.address): \(error)")
-                        emit(.undoFailed(address: step.address, what: "undo \(step.action)", error: String(describing: error)))
+                        emit(.undoFailed(address: step.address, what: "undo \(step.actionWord)", error: String(describing: error)))
                     }
                 }
                 // Secrets re-derived from live objects last, once every object they are computed from is back.
@@ -134,7 +134,7 @@ struct JournalUndo {
         let live = try await client.get(t.gvk, namespace: t.namespace, name: t.name)
         let present = live.map { !$0.isTerminating } ?? false
 
-        guard let action = Action(rawValue: step.action) else { return .nothing }
+        guard let action = step.action else { return .nothing }
         switch action {
         case .adopt where step.before == nil:
             // It existed before the run, unknown to state: released, left in the cluster.
@@ -144,7 +144,7 @@ struct JournalUndo {
         case .create, .adopt:
             // It did not exist before the run: delete it if it got created.
             if live != nil {
-                emit(.undoStarted(address: step.address, what: "delete the created object"))
+                emit(.undoStarted(address: step.address, what: action.undo(existed: false)))
                 _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
             }
             if let before = step.before {
@@ -158,7 +158,7 @@ struct JournalUndo {
         case .update:
             guard let before = step.before else { return .nothing }
             if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
-            emit(.undoStarted(address: step.address, what: "restore the previous version"))
+            emit(.undoStarted(address: step.address, what: action.undo(existed: true)))
             let restored = try await client.apply(before, fieldManager: ManagedFields.meshform, force: true)
             try store.upsert(record(step, body: before, live: restored), run: nil)
             emit(.undone(address: step.address, what: "restored"))
@@ -169,7 +169,7 @@ struct JournalUndo {
                 // Still the object from before the run (a delete that never happened, a replace that had not deleted
                 // yet): keep it, and make sure the state records it.
                 let recorded = try store.object(address: step.address)
-                if step.action == Action.delete.rawValue || (step.phase == .started && recorded?.uid == live.uid) {
+                if action == .delete || (step.phase == .started && recorded?.uid == live.uid) {
                     try store.upsert(record(step, body: before, live: live), run: nil)
                     return .nothing
                 }
@@ -178,7 +178,7 @@ struct JournalUndo {
                 _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
             }
             if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
-            emit(.undoStarted(address: step.address, what: "recreate the deleted object"))
+            emit(.undoStarted(address: step.address, what: Action.delete.undo(existed: true)))
             var restored = try await Executor.recreate(before, client: client, serverSideApply: true, timeout: timeout)
             // Objects others compute values from (a token, an address) are waited for, so those values can be derived.
             if let r = mesh.resource(at: step.address), let ready = r.readiness.condition, producers.contains(step.address) {
