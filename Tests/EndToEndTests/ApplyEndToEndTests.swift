@@ -92,7 +92,7 @@ extension EndToEnd {
         let changed = removal.changes.filter { $0.action.changes }
         #expect(!changed.isEmpty)
         #expect(changed.allSatisfy { $0.action == .delete }, "\(changed.map { "\($0.action) \($0.address)" })")
-        #expect(changed.allSatisfy { $0.cluster == "remote2" || $0.address.contains("remote2") }, "\(changed.map(\.address))")
+        #expect(changed.allSatisfy { $0.cluster == "remote2" || $0.address.description.contains("remote2") }, "\(changed.map(\.address.description))")
         let (_, removed) = try await Self.apply(smaller)
         guard case .succeeded = removed else { Issue.record("removal apply: \(removed)"); return }
 

@@ -50,16 +50,16 @@ extension EndToEnd {
 
         let report = try await session.drift()
         #expect(report.hasDrift)
-        let istiod = report.findings.first { $0.address == "external/apps/Deployment/external-istiod/istiod" }
+        let istiod = report.findings.first { $0.address.description == "external/apps/Deployment/external-istiod/istiod" }
         #expect(istiod?.kind == .modified)
         #expect(istiod?.fields.map(\.path) == [".spec.replicas"])
         #expect(istiod?.fields.first?.manager == "kubectl-edit")
         #expect(istiod?.fields.first?.live == 3)
-        let ns = report.findings.first { $0.address == "config/core/Namespace/_/sample" }
+        let ns = report.findings.first { $0.address.description == "config/core/Namespace/_/sample" }
         #expect(ns?.fields.first?.path == ".metadata.labels.istio-injection")
         #expect(ns?.fields.first?.manager == "kubectl-label")
-        #expect(report.findings.contains { $0.kind == .deleted && $0.address.hasSuffix("/istio-remote-secret-remote2") })
-        #expect(report.findings.contains { $0.kind == .orphan && $0.address == "config/core/ConfigMap/sample/stray" })
+        #expect(report.findings.contains { $0.kind == .deleted && $0.address.description.hasSuffix("/istio-remote-secret-remote2") })
+        #expect(report.findings.contains { $0.kind == .orphan && $0.address.description == "config/core/ConfigMap/sample/stray" })
 
         // JSON and metrics formats.
         let json = try JSON(data: report.json())
@@ -108,7 +108,7 @@ extension EndToEnd {
         try await h.sims["remote2"]!.stop()
         let report = try await session.drift()
         #expect(report.unreachable.keys.sorted() == ["remote2"])
-        #expect(report.findings.contains { $0.address == "config/core/Namespace/_/sample" })
+        #expect(report.findings.contains { $0.address.description == "config/core/Namespace/_/sample" })
         #expect(!report.findings.contains { $0.cluster == "remote2" })
         #expect(report.prometheusText().contains(#"meshform_drift_cluster_up{mesh="\#(report.mesh)",cluster="remote2"} 0"#))
     }

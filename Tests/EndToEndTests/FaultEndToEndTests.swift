@@ -23,7 +23,7 @@ extension EndToEnd {
         guard case .succeeded = result else { Issue.record("apply under faults: \(result)"); return }
         for sim in h.sims.values { sim.setFaults(FaultSettings()) }
         let (plan, _) = try await session.plan(PlanOptions())
-        #expect(!plan.hasChanges, "\(plan.changes.filter { $0.action.changes }.map(\.address))")
+        #expect(!plan.hasChanges, "\(plan.changes.filter { $0.action.changes }.map(\.address.description))")
     }
 
     @Test(arguments: StateKind.allCases) func aPersistentFailureRollsBackEveryClusterAndTheState(_ state: StateKind) async throws {

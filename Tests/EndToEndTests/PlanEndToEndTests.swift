@@ -16,7 +16,7 @@ extension EndToEnd {
         #expect(plan.changes.allSatisfy { $0.action == .create })
         #expect(plan.changes.count == session.mesh.resources.count)
         // Computed values are shown as known after apply, never as the placeholder.
-        let remoteSecret = plan.changes.first { $0.address.hasSuffix("/istio-kubeconfig") }
+        let remoteSecret = plan.changes.first { $0.address.description.hasSuffix("/istio-kubeconfig") }
         #expect(remoteSecret?.afterUnknown.isEmpty == false)
         #expect(remoteSecret?.sensitive == true)
         let text = PlanText(color: false).render(plan)
@@ -53,7 +53,7 @@ extension EndToEnd {
         let changed = plan.changes.filter { $0.action.changes }
         #expect(changed.count == 1)
         #expect(changed.first?.action == .update)
-        #expect(changed.first?.address == "external/apps/Deployment/external-istiod/istiod")
+        #expect(changed.first?.address.description == "external/apps/Deployment/external-istiod/istiod")
         #expect(changed.first?.fields.map(\.path) == [".spec.replicas"])
         #expect(changed.first?.fields.first?.before == 5)
 
@@ -77,7 +77,7 @@ extension EndToEnd {
         let (plan, _) = try await withoutSleep.plan(PlanOptions())
         let changed = plan.changes.filter { $0.action.changes }
         #expect(!changed.isEmpty)
-        #expect(changed.allSatisfy { $0.action == .delete && $0.address.hasPrefix("config/networking.istio.io/") && $0.address.contains("/sample/") },
+        #expect(changed.allSatisfy { $0.action == .delete && $0.address.description.hasPrefix("config/networking.istio.io/") && $0.address.description.contains("/sample/") },
                 "\(changed.map { "\($0.action) \($0.address)" })")
     }
 
@@ -155,7 +155,7 @@ extension EndToEnd {
         let istiod = "external/apps/Deployment/external-istiod/istiod"
         var options = PlanOptions(); options.targets = [istiod]
         let (plan, _) = try await session.plan(options)
-        let addresses = Set(plan.changes.map(\.address))
+        let addresses = Set(plan.changes.map(\.address.description))
         #expect(addresses.contains(istiod))
         #expect(addresses.contains("external/core/Namespace/_/external-istiod"))
         #expect(addresses.count < session.mesh.resources.count)
@@ -175,8 +175,8 @@ extension EndToEnd {
         let sample = "config/core/Namespace/_/sample"
 
         let (plan, _) = try await session.plan(PlanOptions())
-        #expect(plan.changes.first { $0.address == sample }?.action == .adopt)
-        #expect(plan.changes.first { $0.address == sample }?.fields.contains { $0.path.hasPrefix(".metadata.labels") } == true)
+        #expect(plan.changes.first { $0.address.description == sample }?.action == .adopt)
+        #expect(plan.changes.first { $0.address.description == sample }?.fields.contains { $0.path.hasPrefix(".metadata.labels") } == true)
         _ = try await ApplyEndToEndTests.apply(session)
         #expect(try StateStore.openReadOnly(path: h.statePath).object(address: sample) == nil)
 
@@ -198,7 +198,7 @@ extension EndToEnd {
                                  fieldManager: "kubectl-edit", force: true)
         var options = PlanOptions(); options.serverDryRun = true
         let (plan, _) = try await session.plan(options)
-        let change = plan.changes.first { $0.address == "external/apps/Deployment/external-istiod/istiod" }
+        let change = plan.changes.first { $0.address.description == "external/apps/Deployment/external-istiod/istiod" }
         #expect(change?.action == .update)
         #expect(change?.fields.map(\.path) == [".spec.replicas"])
         #expect(change?.after?[path: ["spec", "replicas"]] == 1)

@@ -178,7 +178,7 @@ extension EndToEnd {
                                   fieldManager: "kubectl-edit", force: true)
         }
         let (plan, applied) = try await ApplyEndToEndTests.apply(session)
-        #expect(plan.changes.filter { $0.action == .update }.count == 2, "\(plan.changes.filter { $0.action.changes }.map(\.address))")
+        #expect(plan.changes.filter { $0.action == .update }.count == 2, "\(plan.changes.filter { $0.action.changes }.map(\.address.description))")
         guard case .succeeded = applied else { Issue.record("apply: \(applied)"); return }
 
         let injectorNow = hook(try #require(try await c.get(mutating, namespace: nil, name: injector.name!)))

@@ -53,9 +53,9 @@ extension EndToEnd {
         let (rotation, runner) = try await session.rotationPlan(cluster: "config", at: Date(timeIntervalSince1970: 1_800_000_000))
         #expect(rotation.clusters == ["config"])
         let token = "config/core/Secret/\(Self.ns)/istiod-istio-remote-secret-token"
-        #expect(rotation.plan.changes.filter { $0.action == .create }.map(\.address) == [token + "-20270115080000"])
-        #expect(rotation.plan.changes.filter { $0.action == .update }.map(\.address) == ["external/core/Secret/\(Self.ns)/istio-kubeconfig"])
-        #expect(rotation.plan.changes.filter { $0.action == .delete }.map(\.address) == [token])
+        #expect(rotation.plan.changes.filter { $0.action == .create }.map(\.address.description) == [token + "-20270115080000"])
+        #expect(rotation.plan.changes.filter { $0.action == .update }.map(\.address.description) == ["external/core/Secret/\(Self.ns)/istio-kubeconfig"])
+        #expect(rotation.plan.changes.filter { $0.action == .delete }.map(\.address.description) == [token])
         #expect(rotation.text.contains("2. restart external/\(Self.ns)/istiod"))
         #expect(try await Self.authenticates(oldConfig), "planning changed nothing")
 

@@ -176,7 +176,7 @@ extension EndToEnd {
             let report = try await session.drift()
             checks += 1
             if report.applyInProgress { during += 1 }
-            let orphans = report.findings.filter { $0.kind == .orphan }.map(\.address)
+            let orphans = report.findings.filter { $0.kind == .orphan }.map(\.address.description)
             #expect(orphans.isEmpty, "reported as orphans during an apply: \(orphans)")
             if !report.applyInProgress, checks > 1 { break }
             if checks > 200 { break }

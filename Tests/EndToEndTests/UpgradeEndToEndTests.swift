@@ -65,8 +65,8 @@ extension EndToEnd {
         let plan = try await Self.applyPhase(h, file, 1)
         // Phase 1 only creates: nothing the old revision uses is changed or removed, except the gateway's route added.
         let changed = plan.changes.filter { $0.action.changes }
-        #expect(changed.allSatisfy { $0.action == .create || $0.address.hasSuffix("/VirtualService/\(Self.ns)/external-istiod-vs") },
-                "\(changed.filter { $0.action != .create }.map(\.address))")
+        #expect(changed.allSatisfy { $0.action == .create || $0.address.description.hasSuffix("/VirtualService/\(Self.ns)/external-istiod-vs") },
+                "\(changed.filter { $0.action != .create }.map(\.address.description))")
         #expect(!changed.contains { $0.action == .delete })
 
         try await h.withClient("external") { c in
@@ -134,7 +134,7 @@ extension EndToEnd {
         _ = try await Self.applyPhase(h, file, 1)
         _ = try await Self.applyPhase(h, file, 2)
         let plan = try await Self.applyPhase(h, file, 3, finalize: true)
-        let deleted = Set(plan.changes.filter { $0.action == .delete }.map(\.address))
+        let deleted = Set(plan.changes.filter { $0.action == .delete }.map(\.address.description))
         #expect(deleted.contains("external/apps/Deployment/\(Self.ns)/istiod"))
         #expect(!plan.changes.contains { $0.action == .create }, "phase 3 only removes")
 
@@ -272,7 +272,7 @@ extension EndToEnd {
         // The restart annotation is not Meshform's field: no drift, nothing to apply.
         let (after, _) = try await U.session(h, file).plan(PlanOptions())
         #expect(after.upgrade?.staleWorkloads == [])
-        #expect(!after.changes.contains { $0.action.changes && $0.address.contains("/Deployment/sample/") })
+        #expect(!after.changes.contains { $0.action.changes && $0.address.description.contains("/Deployment/sample/") })
     }
 }
 }

@@ -36,13 +36,13 @@ import Testing
     @Test func destroyTargetSelectsWhatDependsOnItNeverWhatItDependsOn() throws {
         let workload = try address(kind: "Deployment", name: "sleep")
         var o = PlanOptions(); o.operation = .destroy; o.targets = [workload]
-        let deleted = try plan(o).changes.filter { $0.action == .delete }.map(\.address)
+        let deleted = try plan(o).changes.filter { $0.action == .delete }.map(\.address.description)
         #expect(deleted == [workload], "a workload's Deployment: nothing depends on it")
 
         // A namespace: everything in it goes with it (dependents first), nothing it depends on.
         let namespace = try address(kind: "Namespace", name: "sample")
         o.targets = [namespace]
-        let withContents = try plan(o).changes.filter { $0.action == .delete }.map(\.address)
+        let withContents = try plan(o).changes.filter { $0.action == .delete }.map(\.address.description)
         let dependents = Set(mesh.resources.filter { $0.dependsOn.contains { $0.description == namespace } }.map(\.address.description))
         #expect(!dependents.isEmpty)
         #expect(Set(withContents) == dependents.union([namespace]).union(transitiveDependents(of: dependents)))
@@ -66,7 +66,7 @@ import Testing
         let workload = try address(kind: "Deployment", name: "sleep")
         var o = PlanOptions(); o.targets = [workload]
         let selected = Set(try plan(o, state: appliedState(except: Set(mesh.resources.map(\.address.description))),
-                                    live: LiveObjects()).changes.map(\.address))
+                                    live: LiveObjects()).changes.map(\.address.description))
         let r = try #require(mesh.resource(at: workload))
         #expect(selected.contains(workload))
         #expect(r.dependsOn.allSatisfy { selected.contains($0.description) })
@@ -80,7 +80,7 @@ import Testing
         #expect(throws: PlanError.unknownReplace("remote1/apps/Deployment/sample/nope")) { try plan(o) }
         let workload = try address(kind: "Deployment", name: "sleep")
         o.replace = [workload]
-        #expect(try plan(o).changes.first { $0.address == workload }?.action == .replace)
+        #expect(try plan(o).changes.first { $0.address.description == workload }?.action == .replace)
     }
 
     @Test func preventDestroyRefusesReplaceAndDeleteInEveryOperation() throws {
@@ -112,13 +112,13 @@ import Testing
         var live = allLive
         live.objects[istiod]?[path: ["spec", "selector"]] = ["matchLabels": ["app": "other"]]
         // An immutable field differs: without --adopt it stays an (unapproved) adoption, never a replace.
-        let change = try #require(try plan(PlanOptions(), state: state, live: live).changes.first { $0.address == istiod })
+        let change = try #require(try plan(PlanOptions(), state: state, live: live).changes.first { $0.address.description == istiod })
         #expect(change.action == .adopt && !change.adoptApproved)
         #expect(change.reason?.contains("immutable field") == true)
         var o = PlanOptions(); o.replace = [istiod]
         #expect(throws: PlanError.replaceUnmanaged(istiod)) { try plan(o, state: state, live: live) }
         // With --adopt the user takes it over: then it may be replaced.
         o = PlanOptions(); o.adopt = true
-        #expect(try plan(o, state: state, live: live).changes.first { $0.address == istiod }?.action == .replace)
+        #expect(try plan(o, state: state, live: live).changes.first { $0.address.description == istiod }?.action == .replace)
     }
 }

@@ -39,7 +39,7 @@ public final class Executor: Sendable {
     /// only here, in memory, for the run's duration; the journal holds them masked.
 
     struct CompletedStep: Sendable {
-        var address: String
+        var address: ResourceAddress
         var action: Action
         var target: ObjectRef
         /// The object's previous applied version (state) and live version before this step, if any.
@@ -76,17 +76,18 @@ public final class Executor: Sendable {
         let run = try store.beginRun(kind: plan.operation == .destroy ? .destroy : .apply, who: options.who,
                                      configHash: plan.configHash)
         if let lease { try store.attachRun(run, to: lease.lock) }
-        let stateBefore = Dictionary((try store.objects()).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let stateBefore = Dictionary((try store.objects()).compactMap { o in (try? ResourceAddress(parsing: o.address)).map { ($0, o) } },
+                                     uniquingKeysWith: { a, _ in a })
         let steps = plan.changes.filter { $0.action.changes && ($0.action != .adopt || $0.adoptApproved) }
         let byAddress = Dictionary(steps.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         var summary = ApplySummary()
 
         // Phase 1: creates, updates, replaces, adoptions, in dependency order.
         let forward = steps.filter { $0.action != .delete }.map(\.address)
-        var deps: [String: Set<String>] = [:]
+        var deps: [ResourceAddress: Set<ResourceAddress>] = [:]
         for a in forward {
             guard let r = mesh.resource(at: a) else { continue }
-            deps[a] = Set(r.dependsOn.map(\.description)).union(r.computed.map { $0.producer.description })
+            deps[a] = Set(r.dependsOn).union(r.computed.map(\.producer))
         }
         var outcome = await GraphWalk.run(vertices: forward, dependencies: deps, parallelism: options.parallelism) { a in
             try await self.applyStep(byAddress[a]!, run: run, previous: stateBefore[a])
@@ -94,9 +95,10 @@ public final class Executor: Sendable {
         // Phase 2: deletions, dependents first (the plan lists them in that order).
         if outcome.succeeded {
             let backward = steps.filter { $0.action == .delete }.map(\.address)
-            var reverse: [String: Set<String>] = [:]
+            var reverse: [ResourceAddress: Set<ResourceAddress>] = [:]
             for a in backward {
-                for d in stateBefore[a]?.dependencies ?? [] where byAddress[d]?.action == .delete { reverse[d, default: []].insert(a) }
+                for d in (stateBefore[a]?.dependencies ?? []).compactMap({ try? ResourceAddress(parsing: $0) })
+                where byAddress[d]?.action == .delete { reverse[d, default: []].insert(a) }
             }
             let deletes = await GraphWalk.run(vertices: backward, dependencies: reverse, parallelism: options.parallelism) { a in
                 try await self.deleteStep(byAddress[a]!, run: run, previous: stateBefore[a])
@@ -116,16 +118,16 @@ public final class Executor: Sendable {
         let message = Self.describe(failure.error)
         guard options.rollback else {
             try store.finishRun(run, outcome: .failed, message: "\(failure.vertex): \(message)")
-            return .failedKept(failed: failure.vertex, error: message, summary: summary)
+            return .failedKept(failed: failure.vertex.description, error: message, summary: summary)
         }
         let left = await rollback(run: run)
         if lease?.lost == true { throw leaseLost(run: run) }
         if left.isEmpty {
             try store.finishRun(run, outcome: .rolledBack, message: "\(failure.vertex): \(message)")
-            return .rolledBack(failed: failure.vertex, error: message)
+            return .rolledBack(failed: failure.vertex.description, error: message)
         }
         try store.finishRun(run, outcome: .rollbackFailed, message: left.joined(separator: "\n"))
-        return .rollbackFailed(failed: failure.vertex, error: message, left: left)
+        return .rollbackFailed(failed: failure.vertex.description, error: message, left: left)
     }
 
     // MARK: - The lease
@@ -163,13 +165,13 @@ public final class Executor: Sendable {
         try checkLease()
         guard let r = mesh.resource(at: change.address) else { throw ApplyError.notInMesh(change.address) }
         let started = ContinuousClock.now
-        emit(.started(address: change.address, action: change.action))
+        emit(.started(address: change.address.description, action: change.action))
         let c = try client(r.address.cluster)
         let target = ObjectRef(cluster: r.address.cluster, object: r.body)
         // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
         let previousLive = change.action == .create ? nil : try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = r.dependsOn.map(\.description).sorted()
-        try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: change.action, target: target,
                                previous: previous, previousLive: previousLive))
@@ -187,26 +189,26 @@ public final class Executor: Sendable {
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             let waitFor = r.readiness.condition
-            try await store.journal(run, step: JournalStep(address: change.address, action: change.action,
+            try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
                                                      after: record.applied, error: nil, dependencies: dependencies),
                               recording: .upsert(record))
             var ready = applied
             if waitFor != nil {
                 if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
-                    emit(.waiting(address: change.address, what: $0))
+                    emit(.waiting(address: change.address.description, what: $0))
                 }) { ready = live }
-                try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .done,
+                try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .done,
                                                          before: previous?.applied, after: record.applied, error: nil,
                                                          dependencies: dependencies))
             }
             resolveProduced(by: r.address, from: ready)
-            emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
+            emit(.finished(address: change.address.description, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
-            emit(.failed(address: change.address, action: change.action, error: message))
+            emit(.failed(address: change.address.description, action: change.action, error: message))
             throw error
         }
     }
@@ -214,30 +216,30 @@ public final class Executor: Sendable {
     private func deleteStep(_ change: PlannedChange, run: RunID, previous: ManagedObject?) async throws {
         try checkLease()
         let started = ContinuousClock.now
-        emit(.started(address: change.address, action: .delete))
+        emit(.started(address: change.address.description, action: .delete))
         let target = try deletionTarget(change, previous: previous)
         let c = try client(target.cluster)
         let previousLive = try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = previous?.dependencies
-        try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: .delete, target: target, previous: previous, previousLive: previousLive))
         do {
             if previousLive != nil {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
                                        waitUntilGone: options.deletionTimeout) { [emit] in
-                    emit(.waiting(address: change.address, what: "deletion (\($0))"))
+                    emit(.waiting(address: change.address.description, what: "deletion (\($0))"))
                 }
             }
-            try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .done,
+            try await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .done,
                                                      before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
-                              recording: .remove(change.address))
-            emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
+                              recording: .remove(change.address.description))
+            emit(.finished(address: change.address.description, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
-            emit(.failed(address: change.address, action: .delete, error: message))
+            emit(.failed(address: change.address.description, action: .delete, error: message))
             throw error
         }
     }
@@ -256,7 +258,7 @@ public final class Executor: Sendable {
     /// died) but was not ready when the plan read it: waits for the producer's readiness, as its own step would.
     private func resolveFromUnchangedProducers(_ r: Resource) async throws {
         for cv in r.computed where progress.withLock({ $0.computed[cv.placeholder] }) == nil {
-            guard let p = mesh.resource(at: cv.producer.description), let ready = p.readiness.condition,
+            guard let p = mesh.resource(at: cv.producer), let ready = p.readiness.condition,
                   let c = clients[cv.producer.cluster] else { continue }
             let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
             let live = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: options.readinessTimeout)
@@ -297,19 +299,19 @@ public final class Executor: Sendable {
             let what = Self.undoDescription(step)
             let notUndone = { steps[$0...].map { "\($0.address): not undone (\(Self.undoDescription($0)))" } }
             if lease?.lost == true { return notUndone(i) }
-            emit(.undoStarted(address: step.address, what: what))
+            emit(.undoStarted(address: step.address.description, what: what))
             do {
-                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoStarted,
+                try await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undoStarted,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 try await undo(step, run: run)
-                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undone,
+                try await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undone,
                                                          before: nil, after: step.previous?.applied, error: nil))
-                emit(.undone(address: step.address, what: what))
+                emit(.undone(address: step.address.description, what: what))
             } catch {
                 let message = Self.describe(error)
-                try? await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoFailed,
+                try? await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undoFailed,
                                                           before: nil, after: nil, error: message))
-                emit(.undoFailed(address: step.address, what: what, error: message))
+                emit(.undoFailed(address: step.address.description, what: what, error: message))
                 // Stop here: later undos may depend on this one. Say exactly what is left.
                 return ["\(step.address): \(what) failed: \(message)"] + notUndone(i + 1)
             }
@@ -331,7 +333,7 @@ public final class Executor: Sendable {
                 _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
                                        waitUntilGone: options.deletionTimeout)
             }
-            try store.remove(address: s.address, run: run)
+            try store.remove(address: s.address.description, run: run)
             return
         }
         // It existed: put back the version that was live before (secret values kept in memory for this run only).
@@ -348,7 +350,7 @@ public final class Executor: Sendable {
                                            waitUntilGone: options.deletionTimeout)
                 }
                 restored = try await Self.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
-                    [emit] in emit(.waiting(address: s.address, what: $0))
+                    [emit] in emit(.waiting(address: s.address.description, what: $0))
                 }
             }
         } else if let p = s.previous, !p.sensitive {
@@ -361,7 +363,7 @@ public final class Executor: Sendable {
             p.uid = restored.uid; p.resourceVersion = restored.resourceVersion
             try store.upsert(p, run: run)
         } else {
-            try store.remove(address: s.address, run: run)
+            try store.remove(address: s.address.description, run: run)
         }
     }
 
@@ -391,24 +393,9 @@ public final class Executor: Sendable {
     }
 }
 
-/// The body sent to the API server for a resource: computed values filled in, secret `stringData` folded into
-/// `data`, and, once the object exists (`live`), the fields other controllers own by rule (webhook caBundle...) released
-/// without being reset (`ManagedFields.releasing`). Apply and `plan --server-dry-run` send exactly this.
-enum ApplyBody {
-    static func make(_ r: Resource, computed: ComputedValues, live: JSON?) throws -> JSON {
-        var body = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
-        if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
-            throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
-        }
-        body = SecretBody.foldingStringData(body)
-        if let live { body = ManagedFields.releasing(r.ignoreFields.map(FieldPattern.init), in: body, live: live, manager: ManagedFields.meshform) }
-        return body
-    }
-}
-
 public enum ApplyError: Error, CustomStringConvertible {
     case noConnection(cluster: String)
-    case notInMesh(String)
+    case notInMesh(ResourceAddress)
     case computedUnknown(address: String, producer: String)
     case leaseLost(run: String)
     public var description: String {

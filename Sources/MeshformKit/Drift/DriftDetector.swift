@@ -37,8 +37,9 @@ public struct DriftDetector: Sendable {
         // Objects an unfinished run is changing are that run's business (its recovery's, if it died), not drift.
         let inFlight = Set(snapshot.unfinishedJournal.map(\.address))
         for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil && !inFlight.contains(o.address) {
+            guard let address = try? ResourceAddress(parsing: o.address) else { continue }
             guard let l = live.objects[o.address] else {
-                findings.append(.init(kind: .deleted, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: []))
+                findings.append(.init(kind: .deleted, address: address, cluster: o.cluster, objectKind: o.kind, fields: []))
                 continue
             }
             // Objects no longer in the mesh file keep the built-in rules for istiod's webhook patches.
@@ -50,7 +51,7 @@ public struct DriftDetector: Sendable {
                     DriftReport.DriftedField(path: $0.path, applied: $0.after, live: $0.before,
                                              manager: ManagedFields.owner(of: $0.path, in: l, except: ManagedFields.meshform))
                 }
-                findings.append(.init(kind: .modified, address: o.address, cluster: o.cluster, objectKind: o.kind, fields: fields))
+                findings.append(.init(kind: .modified, address: address, cluster: o.cluster, objectKind: o.kind, fields: fields))
             }
         }
         let later = recheck()
@@ -58,7 +59,7 @@ public struct DriftDetector: Sendable {
         for (cluster, objects) in labelled.sorted(by: { $0.key < $1.key }) {
             for o in objects {
                 guard let address = try? ResourceAddress(cluster: cluster, object: o), !known.contains(address.description) else { continue }
-                findings.append(.init(kind: .orphan, address: address.description, cluster: cluster, objectKind: o.kind ?? "", fields: []))
+                findings.append(.init(kind: .orphan, address: address, cluster: cluster, objectKind: o.kind ?? "", fields: []))
             }
         }
         findings.sort { ($0.kind == .orphan ? 1 : 0, $0.address) < ($1.kind == .orphan ? 1 : 0, $1.address) }

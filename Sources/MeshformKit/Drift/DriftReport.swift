@@ -17,7 +17,8 @@ public struct DriftReport: Codable, Sendable {
 
     public struct Finding: Codable, Sendable, Equatable {
         public var kind: Kind
-        public var address: String
+        /// Coded as its text, as docs/drift.md shows.
+        public var address: ResourceAddress
         public var cluster: String
         public var objectKind: String
         /// For `modified`: each field, with applied and live values (secret values never appear) and the manager that owns it live.
@@ -27,7 +28,7 @@ public struct DriftReport: Codable, Sendable {
 
         /// The form the state's drift history keeps.
         public var record: DriftFinding {
-            DriftFinding(address: address, cluster: cluster, kind: DriftKind(rawValue: kind.rawValue) ?? .modified,
+            DriftFinding(address: address.description, cluster: cluster, kind: DriftKind(rawValue: kind.rawValue) ?? .modified,
                          fields: fields.map(\.path))
         }
     }

@@ -3,25 +3,26 @@
 /// running finish, so the result says exactly what was done (which rollback needs).
 public enum GraphWalk {
     /// A vertex's result (a named struct: Swift 6.3 release builds crashed copying tuple task-group results).
-    struct Finished: Sendable { var vertex: String; var error: (any Error)? }
+    struct Finished<Vertex: Sendable>: Sendable { var vertex: Vertex; var error: (any Error)? }
 
-    public struct Outcome: Sendable {
+    /// What a walk did; `Vertex` is what it walked (resource addresses, for apply).
+    public struct Outcome<Vertex: Sendable>: Sendable {
         /// Vertices that succeeded, in the order they finished.
-        public var completed: [String] = []
+        public var completed: [Vertex] = []
         /// Vertices that failed, with their errors.
-        public var failed: [(vertex: String, error: any Error)] = []
+        public var failed: [(vertex: Vertex, error: any Error)] = []
         /// Vertices never started (a dependency failed, or the walk stopped).
-        public var notStarted: [String] = []
+        public var notStarted: [Vertex] = []
         public var succeeded: Bool { failed.isEmpty && notStarted.isEmpty }
     }
 
     /// Walks `vertices` (in a stable order that ties are broken by) respecting `dependencies`
     /// (vertex -> the vertices it needs first; unknown names are ignored).
-    public static func run(vertices: [String], dependencies: [String: Set<String>], parallelism: Int,
-                           _ body: @escaping @Sendable (String) async throws -> Void) async -> Outcome {
+    public static func run<Vertex: Hashable & Sendable>(vertices: [Vertex], dependencies: [Vertex: Set<Vertex>], parallelism: Int,
+                           _ body: @escaping @Sendable (Vertex) async throws -> Void) async -> Outcome<Vertex> {
         let known = Set(vertices)
-        var waitingOn: [String: Set<String>] = [:]
-        var dependents: [String: [String]] = [:]
+        var waitingOn: [Vertex: Set<Vertex>] = [:]
+        var dependents: [Vertex: [Vertex]] = [:]
         for v in vertices {
             let deps = (dependencies[v] ?? []).intersection(known).subtracting([v])
             waitingOn[v] = deps
@@ -29,11 +30,11 @@ public enum GraphWalk {
         }
         let position = Dictionary(uniqueKeysWithValues: vertices.enumerated().map { ($1, $0) })
         var ready = vertices.filter { waitingOn[$0]!.isEmpty }
-        var outcome = Outcome()
-        var started = Set<String>()
+        var outcome = Outcome<Vertex>()
+        var started = Set<Vertex>()
         var stopping = false
 
-        await withTaskGroup(of: Finished.self) { group in
+        await withTaskGroup(of: Finished<Vertex>.self) { group in
             var running = 0
             while true {
                 // Start what is ready, up to the bound, in the given order; none after a failure.

@@ -51,7 +51,8 @@ public struct Plan: Codable, Sendable {
 
 /// What the plan does to one resource.
 public struct PlannedChange: Codable, Sendable {
-    public var address: String
+    /// Coded as its text (`ResourceAddress`'s Codable): the plan file and JSON hold the same string as before.
+    public var address: ResourceAddress
     public var cluster: String
     public var action: Action
     /// Why, when it is not obvious: "deleted outside Meshform", "immutable field .spec.selector changed".

@@ -18,7 +18,7 @@ public enum PlanJSON {
             "summary": ["add": .int(s.add), "change": .int(s.change), "destroy": .int(s.destroy), "adopt": .int(s.adopt)],
             "resource_changes": .array(plan.changes.map { c in
                 [
-                    "address": .string(c.address),
+                    "address": .string(c.address.description),
                     "cluster": .string(c.cluster),
                     "action": .string(c.action.rawValue),
                     "reason": c.reason.map(JSON.string) ?? .null,

@@ -67,7 +67,7 @@ public struct Planner {
         for o in DestroyOrder.sorted(gone) where selected?.contains(o.address) ?? true {
             let liveObject = live.objects[o.address]
             changes.append(PlannedChange(
-                address: o.address, cluster: o.cluster, action: .delete,
+                address: try ResourceAddress(parsing: o.address), cluster: o.cluster, action: .delete,
                 reason: liveObject == nil ? "already gone; removed from state" :
                     (options.operation == .destroy ? nil : "no longer in the mesh file"),
                 fields: [], before: liveObject.map(masked), after: nil, afterUnknown: [], sensitive: o.sensitive))
@@ -75,7 +75,7 @@ public struct Planner {
         // Terraform's prevent_destroy: any plan that would delete or replace a protected object is refused, whatever
         // the operation (https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle#prevent_destroy).
         for c in changes where c.action == .delete || c.action == .replace {
-            if let r = mesh.resource(at: c.address), r.preventDestroy { throw PlanError.preventDestroy(address: c.address, action: c.action) }
+            if let r = mesh.resource(at: c.address), r.preventDestroy { throw PlanError.preventDestroy(address: c.address.description, action: c.action) }
         }
         let plan = Plan(operation: options.operation, mesh: mesh.topology.name, meshFile: meshFile,
                         stateLineage: state?.lineage, stateSerial: state?.serial, configHash: mesh.configHash,
@@ -90,7 +90,7 @@ public struct Planner {
         let unknown = ComputedValues.unknownPaths(in: intended, placeholders: r.computed.map(\.placeholder))
             .map { $0.hasPrefix(".stringData.") ? ".data." + $0.dropFirst(".stringData.".count) : $0 }
         let maskedIntended = masked(intended)
-        var c = PlannedChange(address: address, cluster: r.address.cluster, action: .noOp, reason: nil, fields: [],
+        var c = PlannedChange(address: r.address, cluster: r.address.cluster, action: .noOp, reason: nil, fields: [],
                               before: nil, after: maskedIntended, afterUnknown: unknown, sensitive: r.sensitive)
         guard let liveObject = live.objects[address] else {
             c.action = .create

@@ -20,11 +20,11 @@ struct ServerDryRun {
                 group.addTask {
                     var c = c
                     do {
-                        let body = try ApplyBody.make(r, computed: computed, live: live.objects[c.address])
+                        let body = try ApplyBody.make(r, computed: computed, live: live.objects[c.address.description])
                         let result = ServerOwnedFields.restorable(
                             try await client.apply(body, fieldManager: ManagedFields.meshform, force: true, dryRun: true))
                         c.after = mask(result)
-                        if let before = live.objects[c.address] {
+                        if let before = live.objects[c.address.description] {
                             c.fields = FieldDiff.compare(intended: mask(result), live: mask(before))
                         }
                     } catch {

@@ -202,7 +202,7 @@ struct JournalUndo {
         }
         var values = ComputedValues()
         for cv in r.computed {
-            guard let producerClient = clients[cv.producer.cluster], let p = mesh.resource(at: cv.producer.description) else { continue }
+            guard let producerClient = clients[cv.producer.cluster], let p = mesh.resource(at: cv.producer) else { continue }
             let t = Executor.ObjectRef(cluster: cv.producer.cluster, object: p.body)
             let live = try await producerClient.get(t.gvk, namespace: t.namespace, name: t.name)
             values[cv.placeholder] = ComputedValues.resolve(cv, producer: live, endpoint: { endpoints[$0] })
