@@ -40,7 +40,7 @@ public struct DriftEvent: Codable, Sendable, Equatable {
     init(row: SQLRow) throws {
         id = row.int("id"); address = row.text("address"); cluster = row.text("cluster")
         kind = DriftKind(rawValue: row.text("kind")) ?? .modified
-        fields = try JSONDecoder().decode([String].self, from: Data(row.text("fields").utf8))
+        fields = try row.textList("fields")
         firstSeen = Millis.date(row.int("first_seen")); lastSeen = Millis.date(row.int("last_seen"))
         resolvedAt = row.optInt("resolved_at").map(Millis.date)
     }
@@ -64,7 +64,7 @@ extension StateStore {
             for f in findings {
                 let key = "\(f.kind.rawValue) \(f.address)"
                 guard seen.insert(key).inserted else { continue }
-                let fields = String(decoding: try JSONEncoder().encode(f.fields), as: UTF8.self)
+                let fields = f.fields
                 if let e = openByKey[key] {
                     try tx.execute("UPDATE drift_events SET last_seen = ?, fields = ?, cluster = ? WHERE id = ?",
                                    [t, fields, f.cluster, e.id])

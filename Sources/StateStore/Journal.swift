@@ -46,7 +46,7 @@ public struct JournalStep: Codable, Sendable, Equatable {
         before = try row.optText("before").map { try JSON.parse(Data($0.utf8)) }
         after = try row.optText("after").map { try JSON.parse(Data($0.utf8)) }
         error = row.optText("error"); at = Millis.date(row.int("at"))
-        dependencies = try row.optText("dependencies").map { try JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+        dependencies = try row.optTextList("dependencies")
     }
 }
 
@@ -76,7 +76,7 @@ extension StateStore {
 
     /// The one transaction both `journal`s run.
     private func journalTransaction(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws -> @Sendable (any SQLTx) throws -> Void {
-        let dependencies = try step.dependencies.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let dependencies = step.dependencies
         let object = change.flatMap { if case .upsert(let o) = $0 { return masked(o) } else { return nil } }
         let before = step.before.map { maskSecrets($0).canonicalText }, after = step.after.map { maskSecrets($0).canonicalText }
         return { [self] tx in

@@ -104,7 +104,6 @@ extension StateStore {
     }
 
     func insert(_ o: ManagedObject, run: RunID?, _ tx: any SQLTx) throws {
-        let deps = String(decoding: try JSONEncoder().encode(o.dependencies), as: UTF8.self)
         try tx.execute("""
             INSERT INTO objects (address, cluster, api_version, kind, namespace, name, uid, resource_version, applied,
                                  applied_hash, dependencies, sensitive, created_at, updated_at, last_run)
@@ -116,7 +115,7 @@ extension StateStore {
                 applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
                 sensitive = excluded.sensitive, updated_at = excluded.updated_at, last_run = excluded.last_run
             """, [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
-                             o.applied.canonicalText, o.appliedHash, deps, o.sensitive, Millis.from(o.createdAt),
+                             o.applied.canonicalText, o.appliedHash, o.dependencies, o.sensitive, Millis.from(o.createdAt),
                              Millis.from(o.updatedAt), run?.rawValue])
     }
 }

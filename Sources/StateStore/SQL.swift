@@ -1,4 +1,5 @@
 import Foundation
+import KubeModel
 
 /// The few value types the state stores: whole numbers, text and NULL. Both backends hold exactly these
 /// (SQLite INTEGER/TEXT, PostgreSQL BIGINT/TEXT), so every query above `StateBackend` is written once.
@@ -93,3 +94,24 @@ extension StateBackend {
 }
 
 enum LockAttempt { case acquired(StateLock), heldBy(StateLock) }
+
+/// A list of texts in one column (an object's dependencies, a drift event's fields): a JSON array, written and read
+/// with KubeModel's `JSON`, the state's one JSON codec (objects' bodies are stored with it too).
+extension Array: SQLBindable where Element == String {
+    var sqlValue: SQLValue { .text(JSON.array(map(JSON.string)).canonicalText) }
+}
+
+extension SQLRow {
+    /// A column written as a list of texts; throws unless it holds a JSON array of strings.
+    func textList(_ c: String) throws -> [String] {
+        let items = try JSON.parse(Data(text(c).utf8)).array ?? [JSON.null]
+        return try items.map { item in
+            guard let s = item.string else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "column \(c) is not a JSON array of strings"))
+            }
+            return s
+        }
+    }
+
+    func optTextList(_ c: String) throws -> [String]? { optText(c) == nil ? nil : try textList(c) }
+}

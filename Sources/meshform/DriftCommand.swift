@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KubeModel
 import MeshformKit
 
 struct DriftCommand: AsyncParsableCommand {
@@ -54,8 +55,7 @@ struct DriftHistory: AsyncParsableCommand {
         try await runReportingErrors {
             let events = try await mesh.session().driftHistory()
             if json {
-                let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .prettyPrinted]; e.dateEncodingStrategy = .iso8601
-                print(String(decoding: try e.encode(events), as: UTF8.self))
+                print(String(decoding: try CodableJSON.encode(events, pretty: true), as: UTF8.self))
             } else {
                 for ev in events {
                     let status = ev.resolvedAt.map { "resolved \(Self.time($0))" } ?? "OPEN"

@@ -139,12 +139,9 @@ struct StateHistory: ParsableCommand {
         let snap = try store.snapshot()
         let runs = try store.runs(limit: limit)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.dateEncodingStrategy = .iso8601
             struct Out: Encodable { let lineage: String; let serial: Int; let lock: StateLock?; let unfinishedRun: Run?; let runs: [Run] }
             let out = Out(lineage: snap.lineage, serial: snap.serial, lock: snap.lock, unfinishedRun: snap.unfinishedRun, runs: runs)
-            print(String(decoding: try enc.encode(out), as: UTF8.self))
+            print(String(decoding: try CodableJSON.encode(out, pretty: true), as: UTF8.self))
             return
         }
         print("lineage \(snap.lineage), serial \(snap.serial), \(snap.objects.count) objects")

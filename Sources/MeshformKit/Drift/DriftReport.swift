@@ -67,10 +67,7 @@ public struct DriftReport: Codable, Sendable {
 
     /// The documented JSON form (docs/drift.md).
     public func json() -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
-        return (try? e.encode(self)) ?? Data("{}".utf8)
+        (try? CodableJSON.encode(self, pretty: true)) ?? Data("{}".utf8)
     }
 
     enum CodingKeys: String, CodingKey {

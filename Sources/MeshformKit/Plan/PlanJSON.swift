@@ -45,7 +45,7 @@ public enum SavedPlan {
     static let magic = "meshform-plan"
 
     public static func write(_ plan: Plan, to path: String) throws {
-        var file: JSON = ["kind": .string(magic), "plan": try JSON(data: JSONEncoder.sorted.encode(plan))]
+        var file: JSON = ["kind": .string(magic), "plan": try JSON(data: CodableJSON.encode(plan))]
         file["format_version"] = .int(Plan.formatVersion)
         try PrivateFile.write(file.encoded(pretty: true), to: path)
     }
@@ -59,7 +59,7 @@ public enum SavedPlan {
             throw SavedPlanError.notAPlan(path: path)
         }
         guard file["format_version"]?.int == Plan.formatVersion else { throw SavedPlanError.version(path: path) }
-        do { return try JSONDecoder.iso.decode(Plan.self, from: plan.encoded()) } catch { throw SavedPlanError.notAPlan(path: path) }
+        do { return try CodableJSON.decode(Plan.self, from: plan.encoded()) } catch { throw SavedPlanError.notAPlan(path: path) }
     }
 
     /// Whether `path` looks like a saved plan rather than a mesh file.
@@ -80,14 +80,4 @@ public enum SavedPlanError: Error, CustomStringConvertible {
         case .version(let p): return "\(p) was saved by another version of Meshform; run meshform plan again"
         }
     }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; e.dateEncodingStrategy = .iso8601; return e
-    }
-}
-
-extension JSONDecoder {
-    static var iso: JSONDecoder { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }
 }
