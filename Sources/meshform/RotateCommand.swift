@@ -7,7 +7,7 @@ struct RotateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
         abstract: "Rotate the mesh's credentials (docs/day2.md).",
-        subcommands: [RotateRemoteSecretsCommand.self])
+        subcommands: [RotateRemoteSecretsCommand.self, RotateGatewayTLSCommand.self])
 }
 
 struct RotateRemoteSecretsCommand: AsyncParsableCommand {
@@ -46,6 +46,50 @@ struct RotateRemoteSecretsCommand: AsyncParsableCommand {
             }
             if case .succeeded = result {
                 print("\nRotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
+            } else {
+                try ApplyRunner.report(result, hadChanges: true, verb: "rotate")
+            }
+        }
+    }
+}
+
+struct RotateGatewayTLSCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway-tls",
+        abstract: "The control-plane gateway's certificate from controlPlane.tls.certFile/keyFile: a new Secret, the gateway moved to it, then the old one deleted.",
+        discussion: """
+        Replace the files the mesh file names first. Shows what it will do (secret values masked, certificates by their
+        SHA-256 fingerprint) and asks for 'yes' (or -auto-approve). The old Secret is deleted only once the gateway
+        presents the new certificate on 15012 and 15017; if it does not, the gateway is pointed back at the old Secret.
+        Exit codes as apply: 0 rotated, 1 error (the output says what, if anything, was changed), 3 a rollback could not
+        undo everything.
+        """)
+
+    @OptionGroup var mesh: MeshOptions
+    @Flag(name: .customLong("json"), help: "Print the rotation plan as JSON and change nothing.") var json = false
+    @Flag(name: .customLong("plan-only"), help: "Print the rotation plan and change nothing.") var planOnly = false
+    @OptionGroup var run: RunOptions
+
+    func run() async throws {
+        try await runReportingErrors {
+            let session = try await mesh.session()
+            let (rotation, runner) = try await session.gatewayTLSRotationPlan()
+            if json { print(String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)); return }
+            print(rotation.text)
+            print(PlanText(color: Terminal.useColor(noColor: mesh.noColor)).render(rotation.plan))
+            if planOnly { return }
+            if !run.autoApprove {
+                guard Terminal.isInteractive else { throw SessionError.needsApproval }
+                guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate the gateway's certificate as shown above.") else {
+                    throw SessionError.notConfirmed
+                }
+            }
+            let result = try await runner.rotateGatewayTLS(rotation, previous: session, request: run.request(PlanOptions())) {
+                print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
+            }
+            if case .succeeded = result {
+                print(rotation.checked ? "\nRotation complete: the gateway serves the certificate of Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is deleted."
+                                       : "\nRotation applied: the gateway refers to Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is kept until the next meshform apply.")
             } else {
                 try ApplyRunner.report(result, hadChanges: true, verb: "rotate")
             }

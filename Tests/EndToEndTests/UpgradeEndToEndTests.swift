@@ -111,7 +111,9 @@ extension EndToEnd {
                 let tag = try await c.get(Self.mwc, namespace: nil, name: Self.tagWebhook)
                 #expect(tag?.labels["istio.io/rev"] == "1-25-0" && tag?.labels["istio.io/tag"] == "default", "\(cluster)")
                 #expect(!Self.webhookURLs(tag).isEmpty && Self.webhookURLs(tag).allSatisfy { !$0.contains("/rev/") }, "\(Self.webhookURLs(tag))")
-                #expect(tag?["webhooks"]?.array?.first?[path: ["namespaceSelector", "matchExpressions"]]?.array?.first?["key"]?.string == "istio-injection")
+                // Istio's revision-tags template for `default`: the `namespace.` hook selects istio-injection=enabled.
+                let hook = tag?["webhooks"]?.array?.first { $0["name"] == "namespace.sidecar-injector.istio.io" }
+                #expect(hook?[path: ["namespaceSelector", "matchExpressions"]]?.array?.first?["key"]?.string == "istio-injection")
             }
         }
         try await h.withClient("external") { c in

@@ -53,7 +53,9 @@ enum DependencyRules {
         var istiodNeeds: [ResourceAddress] = []
         if let config = t.configCluster {
             istiodNeeds += crdsByCluster[config.name] ?? []
+            // The mesh config: `istio`, or `istio-REV` as the istiod chart names a revision's (templates/configmap.yaml).
             istiodNeeds += [ResourceAddress(cluster: config.name, group: "core", kind: "ConfigMap", namespace: cp.namespace, name: "istio"),
+                            ResourceAddress(cluster: config.name, group: "core", kind: "ConfigMap", namespace: cp.namespace, name: "istio" + IstioRevision(t).suffix),
                             RemoteSecret(cluster: config, topology: t).secretAddress].compactMap(exists)
         }
 

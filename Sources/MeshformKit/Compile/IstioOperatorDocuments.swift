@@ -75,7 +75,11 @@ public enum IstioOperatorDocuments {
             spec["values"] = ["global": global, "pilot": ["env": env]]
         case .middle, .newest:
             spec["profile"] = "empty"
-            let volume = { (name: String, cm: String) -> JSON in .string("name: \(name)\nconfigMap:\n  name: \(cm)") }
+            // A revision's objects are named `-REV` (the istiod chart's templates: deployment.yaml `istiod-REV`,
+            // configmap.yaml `istio-REV`, istiod-injector-configmap.yaml `istio-sidecar-injector-REV`), so the guide's
+            // overlay targets that Deployment and mounts those ConfigMaps.
+            let suffix = IstioRevision(t).suffix
+            let volume = { (name: String, cm: String) -> JSON in .string("name: \(name)\nconfigMap:\n  name: \(cm)\(suffix)") }
             let mount = { (name: String, path: String) -> JSON in .string("name: \(name)\nmountPath: \(path)") }
             // The IP-address variant names the webhooks istiod patches (it has no DNS name to put in their URLs).
             let ip = form == .newest && cp.address.isIPAddress
@@ -88,7 +92,7 @@ public enum IstioOperatorDocuments {
             for k in cp.istiodEnv.keys.sorted() { env.append(["name": .string(k), "value": .string(cp.istiodEnv[k]!)]) }
             spec["components"] = ["pilot": [
                 "enabled": true,
-                "k8s": ["overlays": [["kind": "Deployment", "name": "istiod", "patches": [
+                "k8s": ["overlays": [["kind": "Deployment", "name": .string("istiod" + suffix), "patches": [
                     ["path": "spec.template.spec.volumes[100]", "value": volume("config-volume", "istio")],
                     ["path": "spec.template.spec.volumes[100]", "value": volume("inject-volume", "istio-sidecar-injector")],
                     ["path": "spec.template.spec.containers[0].volumeMounts[100]", "value": mount("config-volume", "/etc/istio/config")],
@@ -106,7 +110,7 @@ public enum IstioOperatorDocuments {
             spec["values"] = (spec["values"] ?? .object([:])).applyingMergePatch(cp.istiodValues)
         }
         return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
-                "metadata": ["namespace": .string(cp.namespace)], "spec": spec]
+                "metadata": ["namespace": .string(cp.namespace)], "spec": revisioned(spec, t)]
     }
 
     /// remote-config-cluster.yaml: the config cluster's install. The newest form folds in the guide's
@@ -120,16 +124,17 @@ public enum IstioOperatorDocuments {
         case .middle:
             spec = ["profile": "external", "components": ["base": ["enabled": true]],
                     "values": ["global": ["istioNamespace": .string(ns)], "pilot": ["configMap": true],
-                               "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
+                               "istiodRemote": ["injectionURL": .string("\(webhookBase(t, address))/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
         case .newest:
             var values = newestRemoteValues(t, c, address: address)
             values[path: ["global", "configCluster"]] = true
             values[path: ["pilot", "configMap"]] = true
-            if !t.controlPlane.address.isIPAddress { values[path: ["base", "validationURL"]] = .string("https://\(address):15017/validate") }
-            values["defaultRevision"] = "default"
+            if !t.controlPlane.address.isIPAddress { values[path: ["base", "validationURL"]] = .string("\(webhookBase(t, address))/validate") }
+            // The default-revision validator (`istiod-default-validator`) follows the default tag to the mesh file's revision.
+            values["defaultRevision"] = .string(IstioRevision(t).name)
             spec = ["profile": "remote", "values": values]
         }
-        return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": spec]
+        return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": revisioned(spec, t)]
     }
 
     /// A further remote (endpoints only, no mesh config): second-config-cluster.yaml (middle),
@@ -145,11 +150,11 @@ public enum IstioOperatorDocuments {
         case .middle:
             spec = ["profile": "external",
                     "values": ["global": ["istioNamespace": .string(ns)],
-                               "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
+                               "istiodRemote": ["injectionURL": .string("\(webhookBase(t, address))/inject/:ENV:cluster=\(c.name):ENV:net=\(c.network)")]]]
         case .newest:
             spec = ["profile": "remote", "values": newestRemoteValues(t, c, address: address)]
         }
-        return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": spec]
+        return ["apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": ["namespace": .string(ns)], "spec": revisioned(spec, t)]
     }
 
     /// The newest revision's remote values: `injectionURL`, or with an IP address (no DNS name for a URL's
@@ -160,9 +165,25 @@ public enum IstioOperatorDocuments {
             values[path: ["global", "remotePilotAddress"]] = .string(address)
             values[path: ["istiodRemote", "injectionPath"]] = .string(injectionPath(c))
         } else {
-            values[path: ["istiodRemote", "injectionURL"]] = .string("https://\(address):15017" + injectionPath(c))
+            values[path: ["istiodRemote", "injectionURL"]] = .string(webhookBase(t, address) + injectionPath(c))
         }
         return values
+    }
+
+    /// Where the webhooks call istiod: `https://ADDRESS:15017`, and for a revision `.../rev/REV`, the path the
+    /// control-plane gateway routes to that revision's istiod (RevisionGlue), so two revisions share one address.
+    static func webhookBase(_ t: MeshTopology, _ address: String) -> String {
+        "https://\(address):15017" + IstioRevision(t).webhookPathPrefix
+    }
+
+    /// `spec` with the mesh file's revision, as `istioctl manifest generate --set revision=REV` sets it (the
+    /// IstioOperator's `spec.revision`; the helm renderer passes it as the charts' `revision` value). The
+    /// unrevisioned install's document is the guide's, unchanged.
+    static func revisioned(_ spec: JSON, _ t: MeshTopology) -> JSON {
+        guard let rev = t.istio.revision, rev != IstioRevision.defaultName else { return spec }
+        var s = spec
+        s["revision"] = .string(rev)
+        return s
     }
 
     /// `/inject/cluster/NAME/net/NETWORK`: the injector learns the pod's cluster and network from the path;
@@ -175,8 +196,8 @@ public enum IstioOperatorDocuments {
     static func seedRemote(_ t: MeshTopology, _ c: ClusterSpec, address: String, validation: Bool) -> JSON {
         var values: JSON = ["global": ["caAddress": .string("\(address):15012"), "istioNamespace": .string(t.controlPlane.namespace),
                                        "meshID": .string(t.meshID), "multiCluster": ["clusterName": .string(c.name)]],
-                            "istiodRemote": ["injectionURL": .string("https://\(address):15017/inject")]]
-        if validation { values["base"] = ["validationURL": .string("https://\(address):15017/validate")] }
+                            "istiodRemote": ["injectionURL": .string("\(webhookBase(t, address))/inject")]]
+        if validation { values["base"] = ["validationURL": .string("\(webhookBase(t, address))/validate")] }
         else { values[path: ["global", "network"]] = .string(c.network) }
         return ["profile": "remote", "meshConfig": meshConfig(t, address: address, form: .seed),
                 "components": ["pilot": ["enabled": false], "ingressGateways": [["name": "istio-ingressgateway", "enabled": false]],

@@ -26,14 +26,20 @@ public struct IstioRevision: Sendable, Hashable, CustomStringConvertible {
         ["revision": name, "revisionSuffix": suffix, "revisionPath": webhookPathPrefix]
     }
 
-    /// Why the mesh file's revision cannot be installed, if it cannot: only pre-rendered manifests take it so far
-    /// (`{{revision}}`...); istioctl and helm would render the unrevisioned install while the routing and the
-    /// default tag name the revision's istiod.
+    /// The first Istio release with revision tags (`istioctl x revision tag set`, the default tag a canary upgrade
+    /// moves): revisions came in 1.6, tags in 1.10 (istio.io/latest/blog/2021/revision-tags/).
+    static let firstWithTags = IstioVersion("1.10.0")!
+
+    /// Why the mesh file's revision cannot be installed, if it cannot: istioctl and helm are given the revision
+    /// (`revision` in the IstioOperator document, as `--set revision=REV`; the charts' `revision` value), but the
+    /// default tag a canary upgrade moves needs Istio 1.10 or later. Pre-rendered manifests take it as written
+    /// (`{{revision}}`...).
     static func unsupported(_ t: MeshTopology) -> (message: String, fix: String)? {
         guard let rev = t.istio.revision, rev != defaultName else { return nil }
         if case .manifests = t.istio.renderer { return nil }
-        return ("istio.revision '\(rev)' needs istio.renderer manifests: the istioctl and helm renderers do not pass a revision to Istio's tools yet",
-                "render the revision's manifests yourself (istioctl manifest generate --set revision=\(rev), docs/day2.md) and use renderer manifests, or remove istio.revision.")
+        guard let v = IstioVersion(t.istio.version), v < firstWithTags else { return nil }
+        return ("istio.revision '\(rev)' needs Istio 1.10 or later with the istioctl and helm renderers (revision tags came in 1.10), and istio.version is \(t.istio.version)",
+                "upgrade to 1.10 or later in place first, or render the revision's manifests yourself and use renderer manifests.")
     }
 
     /// The revision an object belongs to, from its `istio.io/rev` label.

@@ -66,24 +66,47 @@ enum RevisionGlue {
 
     // MARK: - The default revision tag
 
-    /// The default revision tag's injection webhook on a data-plane cluster (what `istioctl tag set default
-    /// --revision REV` writes): the revision's rendered webhook, selecting the namespaces labelled
-    /// `istio-injection=enabled`, calling the webhook path without the revision prefix (which the gateway routes to
-    /// the mesh file's revision), labelled `istio.io/tag: default`. It keeps the unrevisioned install's webhook
-    /// name (`istio-sidecar-injector-NAMESPACE`), so moving the tag from one revision to the next is one update of
-    /// one object: never two webhooks injecting the same namespace, never a moment with none.
+    /// The default revision tag's injection webhook on a data-plane cluster: what `istioctl tag set default
+    /// --revision REV` writes, Istio's revision-tags template for the tag `default` (istio/istio
+    /// manifests/charts/istio-control/istio-discovery/templates/revision-tags-mwc.yaml): the revision's webhook core
+    /// (`clientConfig`, rules, policies) four times, selecting pods and namespaces labelled `istio.io/rev=default`
+    /// (`rev.namespace.`, `rev.object.`) and, as the unrevisioned install's webhooks do (mutatingwebhook.yaml's
+    /// "webhooks for default revision"), namespaces labelled `istio-injection=enabled` (`namespace.`) and pods
+    /// labelled `sidecar.istio.io/inject=true` (`object.`). It calls the webhook path without the revision prefix
+    /// (which the gateway routes to the mesh file's revision) and is labelled `istio.io/tag: default`. It keeps the
+    /// unrevisioned install's webhook name (`istio-sidecar-injector-NAMESPACE`, not the template's
+    /// `istio-revision-tag-default-NAMESPACE`), so moving the tag from one revision to the next is one update of one
+    /// object: never two webhooks injecting the same namespace, never a moment with none.
     static func defaultTag(revisionWebhook w: JSON, revision rev: IstioRevision, namespace: String) -> JSON {
         var tag = w
         tag[path: ["metadata", "name"]] = .string("istio-sidecar-injector-\(namespace)")
         var labels = w.labels
         labels["istio.io/tag"] = "default"
         tag[path: ["metadata", "labels"]] = .object(labels.mapValues(JSON.string))
-        tag["webhooks"] = .array((w["webhooks"]?.array ?? []).map { hook in
-            var h = hook
-            if let url = h[path: ["clientConfig", "url"]]?.string {
-                h[path: ["clientConfig", "url"]] = .string(url.replacingOccurrences(of: ":15017" + rev.webhookPathPrefix + "/", with: ":15017/"))
-            }
-            h["namespaceSelector"] = ["matchExpressions": [["key": "istio-injection", "operator": "In", "values": ["enabled"]]]]
+        guard var core = w["webhooks"]?.array?.first else { return tag }
+        core["namespaceSelector"] = nil
+        core["objectSelector"] = nil
+        if let url = core[path: ["clientConfig", "url"]]?.string {
+            core[path: ["clientConfig", "url"]] = .string(url.replacingOccurrences(of: ":15017" + rev.webhookPathPrefix + "/", with: ":15017/"))
+        }
+        func expr(_ key: String, _ op: String, _ values: [String] = []) -> JSON {
+            values.isEmpty ? ["key": .string(key), "operator": .string(op)]
+                : ["key": .string(key), "operator": .string(op), "values": .array(values.map(JSON.string))]
+        }
+        let notDisabled = expr("sidecar.istio.io/inject", "NotIn", ["false"])
+        let hooks: [(String, [JSON], [JSON])] = [
+            ("rev.namespace.", [expr("istio.io/rev", "In", ["default"]), expr("istio-injection", "DoesNotExist")], [notDisabled]),
+            ("rev.object.", [expr("istio.io/rev", "DoesNotExist"), expr("istio-injection", "DoesNotExist")],
+             [notDisabled, expr("istio.io/rev", "In", ["default"])]),
+            ("namespace.", [expr("istio-injection", "In", ["enabled"])], [notDisabled]),
+            ("object.", [expr("istio-injection", "DoesNotExist"), expr("istio.io/rev", "DoesNotExist")],
+             [expr("sidecar.istio.io/inject", "In", ["true"]), expr("istio.io/rev", "DoesNotExist")]),
+        ]
+        tag["webhooks"] = .array(hooks.map { prefix, ns, obj in
+            var h = core
+            h["name"] = .string(prefix + "sidecar-injector.istio.io")
+            h["namespaceSelector"] = ["matchExpressions": .array(ns)]
+            h["objectSelector"] = ["matchExpressions": .array(obj)]
             return h
         })
         return tag

@@ -16,7 +16,9 @@ import Synchronization
 ///   `env` map, and the guide's volume overlays the chart's `volumes`/`volumeMounts`;
 /// - remote installs (config cluster and further remotes) -> `base` then `istiod`, both with `profile: remote`, as
 ///   istioctl renders the remote profile (base enabled); `base` gets `defaultRevision` (the guide's
-///   `--set values.defaultRevision=default`, else none) and `base.validationURL`.
+///   `--set values.defaultRevision=default`, else none) and `base.validationURL`;
+/// - a revision (the document's `revision`) -> the `istiod` chart's `revision` value (`base` has none: its
+///   `defaultRevision` names the revision its default validator serves).
 /// The charts' `appVersion` must have the mesh file's `istio.version` minor release (a development chart,
 /// 1.0.0, passes).
 public struct HelmRenderer: ComponentRenderer {
@@ -87,9 +89,12 @@ public struct HelmRenderer: ComponentRenderer {
         return Invocation(chart: "gateway", release: g["name"]?.string ?? "gateway", namespace: g["namespace"]?.string ?? namespace, values: v)
     }
 
-    /// The `istiod` chart's values for an IstioOperator document.
+    /// The `istiod` chart's values for an IstioOperator document. The document's `revision` (istioctl's
+    /// `--set revision=REV`) is the chart's `revision` value, which names every object of the release `-REV` and
+    /// labels it `istio.io/rev: REV` (istio-discovery templates/deployment.yaml, mutatingwebhook.yaml, ...).
     static func istiodValues(_ spec: JSON) -> JSON {
         var v = spec["values"] ?? .object([:])
+        if let rev = spec["revision"] { v["revision"] = rev }
         if let pilot = v["pilot"]?.object {
             v["pilot"] = nil
             for (k, x) in pilot { v[k] = x }

@@ -77,6 +77,18 @@ public enum FieldDiff {
             let sub = path + [.key(key)]
             if let i = intended?[key] {
                 if case .object = i { removals(previous: p[key]!, intended: i, live: live?[key], path: sub, ignore: ignore, into: &out) }
+                // A named element (a webhook, a container) the intent drops: server-side apply removes it from the
+                // associative list (its key is `name`), so it is a removal like a dropped field ("the same rule applies
+                // to associative lists": kubernetes.io/docs/reference/using-api/server-side-apply, Field management).
+                if case .array(let pa) = p[key]!, case .array(let ia) = i, let prev = namedElements(pa),
+                   let kept = ia.isEmpty ? [:] : namedElements(ia) {
+                    let liveNamed = live?[key]?.array.flatMap(namedElements) ?? [:]
+                    for name in prev.keys.sorted() {
+                        let el = sub + [.named(name)]
+                        if let k = kept[name] { removals(previous: prev[name]!, intended: k, live: liveNamed[name], path: el, ignore: ignore, into: &out) }
+                        else if let l = liveNamed[name], !ignore.contains(where: { $0.matches(el) }) { out.append(FieldChange(path: render(el), before: l, after: nil)) }
+                    }
+                }
             } else if let l = live?[key], !ignore.contains(where: { $0.matches(sub) }) {
                 out.append(FieldChange(path: render(sub), before: l, after: nil))
             }
