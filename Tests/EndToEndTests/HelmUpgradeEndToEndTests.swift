@@ -53,7 +53,7 @@ extension EndToEnd {
 
         // Phase 1: the charts' revision objects beside the old ones; nothing the old revision uses changes.
         let p1 = try await U.applyPhase(h, file, 1)
-        #expect(p1.changes.filter { $0.action.changes }.allSatisfy { $0.action == .create || $0.address.hasSuffix("/VirtualService/\(U.ns)/external-istiod-vs") },
+        #expect(p1.changes.filter { $0.action.changes }.allSatisfy { $0.action == .create || $0.address.description.hasSuffix("/VirtualService/\(U.ns)/external-istiod-vs") },
                 "\(p1.changes.filter { $0.action.changes && $0.action != .create }.map(\.address))")
         try await h.withClient("external") { c in
             #expect(try await c.get(U.deployment, namespace: U.ns, name: "istiod") != nil)
@@ -120,7 +120,7 @@ extension EndToEnd {
 
         // Phase 3 after -finalize: the old revision's objects go; nothing of the new one is touched.
         let p3 = try await U.applyPhase(h, file, 3, finalize: true)
-        #expect(p3.changes.contains { $0.action == .delete && $0.address == "external/apps/Deployment/\(U.ns)/istiod" })
+        #expect(p3.changes.contains { $0.action == .delete && $0.address.description == "external/apps/Deployment/\(U.ns)/istiod" })
         #expect(!p3.changes.contains { $0.action.changes && $0.action != .delete })
         try await h.withClient("external") { c in
             let old = try await c.get(U.deployment, namespace: U.ns, name: "istiod")

@@ -48,9 +48,9 @@ import Testing
         #expect(FieldDiff.compare(intended: Self.applied, live: live, previouslyApplied: Self.applied).isEmpty)
     }
 
-    @Test func thePlanTextShowsTheRemovedWebhook() {
+    @Test func thePlanTextShowsTheRemovedWebhook() throws {
         let fields = FieldDiff.compare(intended: Self.tag, live: Self.applied, previouslyApplied: Self.applied)
-        let change = PlannedChange(address: "config/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod",
+        let change = PlannedChange(address: try ResourceAddress(parsing: "config/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/istio-sidecar-injector-external-istiod"),
                                    cluster: "config", action: .update, reason: nil, fields: fields, before: Self.applied, after: Self.tag,
                                    afterUnknown: [], sensitive: false)
         let plan = Plan(operation: .apply, mesh: "m", meshFile: "m.yaml", stateLineage: nil, stateSerial: 1, configHash: "",

@@ -159,13 +159,13 @@ extension MeshSession {
         let rotation = MeshSession(self, mesh: GatewayTLSRotation.rotating(mesh, stamp: RemoteSecretRotation.stamp(date)))
         guard let new = GatewayTLSRotation.secret(in: rotation.mesh) else { throw GatewayTLSRotationError.notManaged }
         var (plan, _) = try await rotation.plan(PlanOptions())
-        guard plan.changes.contains(where: { $0.action == .delete && $0.address == old.description }) else {
+        guard plan.changes.contains(where: { $0.action == .delete && $0.address == old }) else {
             throw GatewayTLSRotationError.notApplied
         }
-        let expected: Set<String> = [old.description, new.description]
-        let others = plan.changes.filter { $0.action.changes && !expected.contains($0.address) && !($0.action == .update && $0.address.contains("/Gateway/")) }
-        if !others.isEmpty { throw GatewayTLSRotationError.otherChanges(others.map(\.address)) }
-        for i in plan.changes.indices where plan.changes[i].address == old.description && plan.changes[i].action == .delete {
+        let expected: Set<ResourceAddress> = [old, new]
+        let others = plan.changes.filter { $0.action.changes && !expected.contains($0.address) && !($0.action == .update && $0.address.kind == "Gateway") }
+        if !others.isEmpty { throw GatewayTLSRotationError.otherChanges(others.map(\.address.description)) }
+        for i in plan.changes.indices where plan.changes[i].address == old && plan.changes[i].action == .delete {
             plan.changes[i].reason = "the old certificate: deleted last, once the gateway serves the new one"
         }
         let cp = mesh.topology.controlPlane
@@ -205,7 +205,7 @@ extension MeshSession {
             // Secret deleted), leaving the old Secret exactly as it is (the files now hold the new certificate).
             var back = base
             var (undo, _) = try await previous.plan(PlanOptions())
-            let old = GatewayTLSRotation.secret(in: previous.mesh)?.description
+            let old = GatewayTLSRotation.secret(in: previous.mesh)
             undo.changes = undo.changes.filter { $0.address != old }
             back.saved = undo
             let (_, undone) = try await previous.apply(back, confirm: { _ in true }, emit: emit)
