@@ -47,18 +47,6 @@ public final class Executor: Sendable {
         var previousLive: JSON?
     }
 
-    /// Where an object lives: what a delete, a recreate or an undo addresses.
-    struct ObjectRef: Sendable {
-        var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String
-        init(cluster: String, object o: JSON) {
-            self.cluster = cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion ?? "v1", kind: o.kind ?? "")
-            namespace = o.namespace; name = o.name ?? ""
-        }
-        init(_ o: ManagedObject) {
-            cluster = o.cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind); namespace = o.namespace; name = o.name
-        }
-    }
-
     public init(mesh: CompiledMesh, clients: [String: KubeClient], endpoints: [String: ClusterEndpoint], store: StateStore,
                 computed: ComputedValues, options: ApplyOptions, lease: LockRenewal? = nil,
                 emit: @escaping @Sendable (ApplyEvent) -> Void) {
@@ -349,7 +337,7 @@ public final class Executor: Sendable {
                     _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
                                            waitUntilGone: options.deletionTimeout)
                 }
-                restored = try await Self.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
+                restored = try await Recreation.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
                     [emit] in emit(.waiting(address: s.address, what: $0))
                 }
             }
@@ -366,30 +354,17 @@ public final class Executor: Sendable {
             try store.remove(address: s.address.description, run: run)
         }
     }
+}
 
-    /// Writes back an object that was deleted, ready for what depends on it: an object still terminating is
-    /// waited for until gone (a create over it answers 409 AlreadyExists, and a terminating namespace takes no new
-    /// objects: https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace), and afterwards a CustomResourceDefinition is
-    /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
-    /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
-    /// state records); otherwise create it as it was (a live object, with other managers' fields).
-    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration,
-                         progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> JSON {
-        let t = ObjectRef(cluster: "", object: body)
-        // The same name still being deleted, or its namespace terminating: a real server refuses the create.
-        try await Recreation.waitUntilPossible(body, client: c, timeout: timeout, progress: progress)
-        var created = serverSideApply ? try await c.apply(body, fieldManager: ManagedFields.meshform, force: true) : try await c.create(body)
-        let ready: WaitCondition? = switch t.gvk.kind {
-        case "CustomResourceDefinition": Readiness.established.condition
-        case "Namespace": .fieldPresent(path: ["status", "phase"])
-        default: nil
-        }
-        if let ready {
-            created = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
-            // A new kind is served once established; forget discovery so its objects are found.
-            if t.gvk.kind == "CustomResourceDefinition" { await c.invalidateDiscovery() }
-        }
-        return created
+/// Where an object lives: what a delete, a recreate or an undo addresses.
+struct ObjectRef: Sendable {
+    var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String
+    init(cluster: String, object o: JSON) {
+        self.cluster = cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion ?? "v1", kind: o.kind ?? "")
+        namespace = o.namespace; name = o.name ?? ""
+    }
+    init(_ o: ManagedObject) {
+        cluster = o.cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind); namespace = o.namespace; name = o.name
     }
 }
 

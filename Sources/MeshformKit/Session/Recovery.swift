@@ -52,7 +52,7 @@ extension MeshSession {
             }
             try store.attachRun(run.id, to: lease.lock)
             let undo = Self.undoOrder(steps)
-            let lines = undo.map { "\($0.address): undo \($0.actionWord) (\($0.phase.rawValue))" }
+            let lines = undo.map { "\($0.address?.description ?? ""): undo \($0.actionWord) (\($0.phase.rawValue))" }
             guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
                                         options: clientOptions)
@@ -133,7 +133,7 @@ struct JournalUndo {
         guard let reference = step.after ?? step.before ?? mesh.resource(at: address)?.body, reference.name != nil else {
             return .nothing
         }
-        let t = Executor.ObjectRef(cluster: address.cluster, object: reference)
+        let t = ObjectRef(cluster: address.cluster, object: reference)
         let live = try await client.get(t.gvk, namespace: t.namespace, name: t.name)
         let present = live.map { !$0.isTerminating } ?? false
 
@@ -182,7 +182,7 @@ struct JournalUndo {
             }
             if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
             emit(.undoStarted(address: address, what: Action.delete.undo(existed: true)))
-            var restored = try await Executor.recreate(before, client: client, serverSideApply: true, timeout: timeout)
+            var restored = try await Recreation.recreate(before, client: client, serverSideApply: true, timeout: timeout)
             // Objects others compute values from (a token, an address) are waited for, so those values can be derived.
             if let r = mesh.resource(at: address), let ready = r.readiness.condition, producers.contains(address) {
                 restored = try await client.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
@@ -206,7 +206,7 @@ struct JournalUndo {
         var values = ComputedValues()
         for cv in r.computed {
             guard let producerClient = clients[cv.producer.cluster], let p = mesh.resource(at: cv.producer) else { continue }
-            let t = Executor.ObjectRef(cluster: cv.producer.cluster, object: p.body)
+            let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
             let live = try await producerClient.get(t.gvk, namespace: t.namespace, name: t.name)
             values[cv.placeholder] = ComputedValues.resolve(cv, producer: live, endpoint: { endpoints[$0] })
         }
