@@ -50,8 +50,8 @@ func measure(_ location: String, readers: Int) throws -> (perStep: Double, snaps
     let start = Date()
     for i in 0..<steps {
         let o = object(i)
-        try store.journal(run, step: JournalStep(address: o.address, action: .create, phase: .started))
-        try store.journal(run, step: JournalStep(address: o.address, action: .create, phase: .done, after: o.applied), recording: .upsert(o))
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: o.address), action: .create, phase: .started))
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: o.address), action: .create, phase: .done, after: o.applied), recording: .upsert(o))
     }
     let elapsed = Date().timeIntervalSince(start)
     tally.finish()

@@ -12,7 +12,8 @@ public enum JournalPhase: String, Codable, Sendable, CaseIterable {
 
 /// One journal entry: one object, one action, one phase, with what is needed to undo it.
 public struct JournalStep: Codable, Sendable, Equatable {
-    public var address: String
+    /// The object; nil only for the entry about the run itself (`leaseLost`), stored as an empty address.
+    public var address: ResourceAddress?
     /// The planner's action on the object, stored as its `rawValue`. Nil for the one entry about the run itself
     /// rather than an object (`leaseLost`), stored as the word `lock`.
     public var action: Action?
@@ -27,7 +28,7 @@ public struct JournalStep: Codable, Sendable, Equatable {
     /// again when it recreates an object this run deleted.
     public var dependencies: [String]?
 
-    public init(address: String, action: Action?, phase: JournalPhase, before: JSON? = nil, after: JSON? = nil,
+    public init(address: ResourceAddress?, action: Action?, phase: JournalPhase, before: JSON? = nil, after: JSON? = nil,
                 error: String? = nil, at: Date = Date(), dependencies: [String]? = nil) {
         self.address = address; self.action = action; self.phase = phase
         self.before = before; self.after = after; self.error = error; self.at = at; self.dependencies = dependencies
@@ -35,14 +36,15 @@ public struct JournalStep: Codable, Sendable, Equatable {
 
     /// The entry a run writes when its lock's lease is lost and it stops: about the run, not an object.
     public static func leaseLost(_ message: String) -> JournalStep {
-        JournalStep(address: "", action: nil, phase: .failed, error: message)
+        JournalStep(address: nil, action: nil, phase: .failed, error: message)
     }
 
     /// The `action` column's word: the action's raw value, or `lock` for `leaseLost`.
     public var actionWord: String { action?.rawValue ?? "lock" }
 
     init(row: SQLRow) throws {
-        address = row.text("address"); action = Action(rawValue: row.text("action")); phase = JournalPhase(rawValue: row.text("phase")) ?? .failed
+        address = row.text("address").isEmpty ? nil : try ResourceAddress(parsing: row.text("address"))
+        action = Action(rawValue: row.text("action")); phase = JournalPhase(rawValue: row.text("phase")) ?? .failed
         before = try row.optText("before").map { try JSON.parse(Data($0.utf8)) }
         after = try row.optText("after").map { try JSON.parse(Data($0.utf8)) }
         error = row.optText("error"); at = Millis.date(row.int("at"))
@@ -87,7 +89,7 @@ extension StateStore {
             }
             try tx.execute("""
                 INSERT INTO journal (run, address, action, phase, before, after, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [id.rawValue, step.address, step.actionWord, step.phase.rawValue, before, after,
+                """, [id.rawValue, step.address?.description ?? "", step.actionWord, step.phase.rawValue, before, after,
                       step.error, Millis.from(step.at), dependencies])
         }
     }
@@ -99,7 +101,7 @@ extension StateStore {
         try read { tx in
             var known = Set(try tx.texts("SELECT address FROM objects"))
             let unfinished = try Self.unfinishedRun(tx)
-            for s in unfinished?.1 ?? [] { known.insert(s.address) }
+            for s in unfinished?.1 ?? [] { if let a = s.address { known.insert(a.description) } }
             return (known, unfinished != nil)
         }
     }

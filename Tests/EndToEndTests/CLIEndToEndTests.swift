@@ -101,7 +101,7 @@ extension EndToEnd {
         for _ in 0..<300 where !started {
             try await Task.sleep(for: .milliseconds(50))
             if let store = try? StateStore.openReadOnly(path: h.statePath), let snap = try? store.snapshot() {
-                started = snap.unfinishedJournal.contains { $0.address.hasSuffix("/Deployment/external-istiod/istiod") }
+                started = snap.unfinishedJournal.contains { $0.address?.description.hasSuffix("/Deployment/external-istiod/istiod") == true }
             }
         }
         #expect(started)

@@ -77,7 +77,7 @@ extension EndToEnd {
         var request = MeshSession.ApplyRequest()
         request.apply.readinessTimeout = .seconds(30)
         let (_, result) = try await session.apply(request, confirm: { _ in true }, emit: { event in
-            if case .started(let address, _) = event, address == failing {
+            if case .started(let address, _) = event, address.description == failing {
                 var f = FaultSettings(); f.failWrites = ["sample/helloworld-v2", "Namespace//sample"]
                 remote2.setFaults(f)
             }

@@ -72,7 +72,7 @@ extension EndToEnd {
             for _ in 0..<300 where !started {
                 try await Task.sleep(for: .milliseconds(50))
                 if let snap = try? StateStore.openReadOnly(path: url).snapshot() {
-                    started = snap.unfinishedJournal.contains { $0.address.hasSuffix("/Deployment/external-istiod/istiod") }
+                    started = snap.unfinishedJournal.contains { $0.address?.description.hasSuffix("/Deployment/external-istiod/istiod") == true }
                 }
             }
             #expect(started)
@@ -92,7 +92,7 @@ extension EndToEnd {
             // Stopped before its next step: every object it made is in its journal, and it did not make them all.
             let (run, journal) = try #require(try StateStore.openReadOnly(path: url).unfinishedRun())
             #expect(run.finishedAt == nil)
-            let journalled = Set(journal.map(\.address)), made = Set(try await h.managedObjects())
+            let journalled = Set(journal.compactMap { $0.address?.description }), made = Set(try await h.managedObjects())
             #expect(made.isSubset(of: journalled), "made but not journalled: \(made.subtracting(journalled).sorted())")
             let meshSize = try await h.session(file).mesh.resources.count
             #expect(made.count < meshSize)
@@ -142,7 +142,7 @@ extension EndToEnd {
             for _ in 0..<300 where !started {
                 try await Task.sleep(for: .milliseconds(50))
                 if let snap = try? StateStore.openReadOnly(path: url).snapshot() {
-                    started = snap.unfinishedJournal.contains { $0.address.hasSuffix("/Deployment/external-istiod/istiod") }
+                    started = snap.unfinishedJournal.contains { $0.address?.description.hasSuffix("/Deployment/external-istiod/istiod") == true }
                 }
             }
             #expect(started)

@@ -73,7 +73,7 @@ extension EndToEnd {
         #expect(recorded.uid == liveUID, "the state follows the recreated object")
         // The write was journalled the moment the server accepted it, before its readiness wait failed.
         let run = try #require(try store.runs(limit: 1).first)
-        let phases = try store.journal(of: run.id).filter { $0.address == Self.sleep }.map(\.phase)
+        let phases = try store.journal(of: run.id).filter { $0.address?.description == Self.sleep }.map(\.phase)
         #expect(phases == [.started, .written, .failed, .undoStarted, .undone])
         try await expectNoChanges(session)
     }
@@ -218,14 +218,14 @@ extension EndToEnd {
         let store = try StateStore.open(path: h.statePath)
         let recorded = try #require(try store.object(address: address))
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
-        try await store.journal(run, step: JournalStep(address: address, action: .delete, phase: .started, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: address), action: .delete, phase: .started, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
         _ = try await h.withClient(recorded.cluster) {
             try await $0.delete(GroupVersionKind(apiVersion: recorded.apiVersion, kind: recorded.kind), namespace: recorded.namespace,
                                 name: recorded.name, waitUntilGone: .seconds(5))
         }
         try store.remove(address: address, run: run)
-        try await store.journal(run, step: JournalStep(address: address, action: .delete, phase: .done, before: recorded.applied,
+        try await store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: address), action: .delete, phase: .done, before: recorded.applied,
                                                  dependencies: recorded.dependencies))
     }
 

@@ -71,7 +71,7 @@ import KubeModel
             let store = try StateStore.open(path: t.path)
             try store.upsert(managed(deployment("web")), run: nil)
             let run = try store.beginRun(kind: .apply, who: "ci", configHash: "h")
-            try store.journal(run, step: JournalStep(address: "remote1/apps/Deployment/sample/web", action: .create, phase: .started,
+            try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: "remote1/apps/Deployment/sample/web"), action: .create, phase: .started,
                                                      before: nil, after: deployment("web")))
             try store.finishRun(run, outcome: .succeeded, message: nil)
         }

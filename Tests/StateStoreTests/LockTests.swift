@@ -160,7 +160,7 @@ import KubeModel
         let store = try StateStore.open(path: t.path)
         try store.upsert(managed(deployment("a")), run: nil)
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
-        try store.journal(run, step: JournalStep(address: "c/apps/Deployment/default/b", action: .create, phase: .started,
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: "c/apps/Deployment/default/b"), action: .create, phase: .started,
                                                  dependencies: ["c/core/Namespace/_/default"]))
         let steps = try store.journal(of: run)
         #expect(steps.first?.dependencies == ["c/core/Namespace/_/default"])

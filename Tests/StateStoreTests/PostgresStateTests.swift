@@ -17,7 +17,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: "h1")
         let web = managed(deployment("web")), api = managed(deployment("api"), deps: [web.address])
         try store.upsert([web, api], run: run)
-        try store.journal(run, step: JournalStep(address: web.address, action: .create, phase: .started, after: web.applied, dependencies: []))
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .create, phase: .started, after: web.applied, dependencies: []))
         try store.recordCluster(ClusterRecord(name: "remote1", context: "ctx", kubeconfig: nil))
         try store.recordDriftCheck(findings: [DriftFinding(address: web.address, cluster: "remote1", kind: .modified, fields: ["spec.replicas"])], at: Date())
         #expect(try store.serial() == 1)
@@ -44,16 +44,16 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
             let store = try StateStore.open(path: location)
             let run = try store.beginRun(kind: .apply, who: "alice", configHash: nil)
             let web = managed(deployment("web"))
-            try store.journal(run, step: JournalStep(address: web.address, action: .create, phase: .done, after: web.applied),
+            try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .create, phase: .done, after: web.applied),
                               recording: .upsert(web))
             #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
             // A step whose journal entry cannot be written records nothing either: the run ID is not in `runs`.
             #expect(throws: StateError.self) {
-                try store.journal(RunID(rawValue: "no-such-run"), step: JournalStep(address: web.address, action: .delete, phase: .done),
+                try store.journal(RunID(rawValue: "no-such-run"), step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .delete, phase: .done),
                                   recording: .remove(web.address))
             }
             #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
-            try store.journal(run, step: JournalStep(address: web.address, action: .delete, phase: .done), recording: .remove(web.address))
+            try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .delete, phase: .done), recording: .remove(web.address))
             #expect(try store.serial() == 2 && store.object(address: web.address) == nil && store.journal(of: run).count == 2)
         }
     }
@@ -159,7 +159,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let run = try sqlite.beginRun(kind: .apply, who: "alice", configHash: "h")
         let secret: JSON = ["apiVersion": "v1", "kind": "Secret", "metadata": ["name": "tok", "namespace": "sample"], "stringData": ["token": "canary-123"]]
         try sqlite.upsert([managed(deployment("web")), managed(secret)], run: run)
-        try await sqlite.journal(run, step: JournalStep(address: "a", action: .create, phase: .done, dependencies: ["b"]))
+        try await sqlite.journal(run, step: JournalStep(address: try ResourceAddress(parsing: "remote1/apps/Deployment/sample/a"), action: .create, phase: .done, dependencies: ["b"]))
         try sqlite.finishRun(run, outcome: .succeeded, message: nil)
         try sqlite.recordDriftCheck(findings: [DriftFinding(address: "a", cluster: "remote1", kind: .deleted)], at: Date())
         let before = try sqlite.snapshot()
@@ -174,7 +174,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         #expect(try onPG.journal(of: run) == sqlite.journal(of: run) && onPG.driftHistory() == sqlite.driftHistory())
         // Generated ids continue above the copied ones.
         let r2 = try onPG.beginRun(kind: .apply, who: "bob", configHash: nil)
-        try await onPG.journal(r2, step: JournalStep(address: "c", action: .create, phase: .started))
+        try await onPG.journal(r2, step: JournalStep(address: try ResourceAddress(parsing: "remote1/apps/Deployment/sample/c"), action: .create, phase: .started))
         #expect(try onPG.runs(limit: 5).first?.id == r2)
 
         // And back, to a new file.

@@ -30,7 +30,7 @@ import KubeModel
             try store.upsert(managed(["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "control", "namespace": "external-istiod"],
                                       "data": ["k": .string(control)]], cluster: "external"), run: nil)
             let run = try store.beginRun(kind: .apply, who: "ci", configHash: "h")
-            try store.journal(run, step: JournalStep(address: secret.address, action: .update, phase: .started,
+            try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: secret.address), action: .update, phase: .started,
                                                      before: remoteSecret(), after: remoteSecret()))
             try store.finishRun(run, outcome: .succeeded, message: nil)
             let stored = try #require(try store.object(address: secret.address))

@@ -37,7 +37,7 @@ import KubeModel
                             "stringData": ["remote1": .string("token: \(SecretCanaryTests.token)")]]
         try store.upsert([managed(deployment("helloworld")), managed(secret, cluster: "external")], run: nil)
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: "sha256:cfg")
-        try store.journal(run, step: JournalStep(address: "a", action: .create, phase: .started, after: secret))
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: "remote1/apps/Deployment/sample/a"), action: .create, phase: .started, after: secret))
         try store.finishRun(run, outcome: .failed, message: "remote1: connection refused")
         return store
     }

@@ -1,15 +1,16 @@
 import Foundation
+import KubeModel
 import StateStore
 
-/// What apply, destroy and recover report as they go; the CLI turns each into one line.
+/// What apply, destroy and recover report as they go; the CLI turns each into one line (an address as its text).
 public enum ApplyEvent: Sendable {
-    case started(address: String, action: Action)
-    case waiting(address: String, what: String)
-    case finished(address: String, action: Action, elapsed: Duration)
-    case failed(address: String, action: Action, error: String)
-    case undoStarted(address: String, what: String)
-    case undone(address: String, what: String)
-    case undoFailed(address: String, what: String, error: String)
+    case started(address: ResourceAddress, action: Action)
+    case waiting(address: ResourceAddress, what: String)
+    case finished(address: ResourceAddress, action: Action, elapsed: Duration)
+    case failed(address: ResourceAddress, action: Action, error: String)
+    case undoStarted(address: ResourceAddress, what: String)
+    case undone(address: ResourceAddress, what: String)
+    case undoFailed(address: ResourceAddress, what: String, error: String)
     case note(String)
     /// Hostname mode: the control-plane gateway's load-balancer address, which the user's DNS name must resolve to.
     case pointHostname(hostname: String, address: String)

@@ -47,18 +47,6 @@ public final class Executor: Sendable {
         var previousLive: JSON?
     }
 
-    /// Where an object lives: what a delete, a recreate or an undo addresses.
-    struct ObjectRef: Sendable {
-        var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String
-        init(cluster: String, object o: JSON) {
-            self.cluster = cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion ?? "v1", kind: o.kind ?? "")
-            namespace = o.namespace; name = o.name ?? ""
-        }
-        init(_ o: ManagedObject) {
-            cluster = o.cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind); namespace = o.namespace; name = o.name
-        }
-    }
-
     public init(mesh: CompiledMesh, clients: [String: KubeClient], endpoints: [String: ClusterEndpoint], store: StateStore,
                 computed: ComputedValues, options: ApplyOptions, lease: LockRenewal? = nil,
                 emit: @escaping @Sendable (ApplyEvent) -> Void) {
@@ -165,13 +153,13 @@ public final class Executor: Sendable {
         try checkLease()
         guard let r = mesh.resource(at: change.address) else { throw ApplyError.notInMesh(change.address) }
         let started = ContinuousClock.now
-        emit(.started(address: change.address.description, action: change.action))
+        emit(.started(address: change.address, action: change.action))
         let c = try client(r.address.cluster)
         let target = ObjectRef(cluster: r.address.cluster, object: r.body)
         // A create's plan saw nothing live: no need to ask again (one request fewer per new object).
         let previousLive = change.action == .create ? nil : try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = r.dependsOn.map(\.description).sorted()
-        try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: change.action, target: target,
                                previous: previous, previousLive: previousLive))
@@ -189,26 +177,26 @@ public final class Executor: Sendable {
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
             let record = managedObject(r, sent: body, live: applied, previous: previous)
             let waitFor = r.readiness.condition
-            try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action,
+            try await store.journal(run, step: JournalStep(address: change.address, action: change.action,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
                                                      after: record.applied, error: nil, dependencies: dependencies),
                               recording: .upsert(record))
             var ready = applied
             if waitFor != nil {
                 if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
-                    emit(.waiting(address: change.address.description, what: $0))
+                    emit(.waiting(address: change.address, what: $0))
                 }) { ready = live }
-                try await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .done,
+                try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .done,
                                                          before: previous?.applied, after: record.applied, error: nil,
                                                          dependencies: dependencies))
             }
             resolveProduced(by: r.address, from: ready)
-            emit(.finished(address: change.address.description, action: change.action, elapsed: ContinuousClock.now - started))
+            emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address.description, action: change.action, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
-            emit(.failed(address: change.address.description, action: change.action, error: message))
+            emit(.failed(address: change.address, action: change.action, error: message))
             throw error
         }
     }
@@ -216,30 +204,30 @@ public final class Executor: Sendable {
     private func deleteStep(_ change: PlannedChange, run: RunID, previous: ManagedObject?) async throws {
         try checkLease()
         let started = ContinuousClock.now
-        emit(.started(address: change.address.description, action: .delete))
+        emit(.started(address: change.address, action: .delete))
         let target = try deletionTarget(change, previous: previous)
         let c = try client(target.cluster)
         let previousLive = try await c.get(target.gvk, namespace: target.namespace, name: target.name)
         let dependencies = previous?.dependencies
-        try await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .started,
+        try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .started,
                                                  before: previous?.applied, after: nil, error: nil, dependencies: dependencies))
         remember(CompletedStep(address: change.address, action: .delete, target: target, previous: previous, previousLive: previousLive))
         do {
             if previousLive != nil {
                 _ = try await c.delete(target.gvk, namespace: target.namespace, name: target.name, propagation: "Background",
                                        waitUntilGone: options.deletionTimeout) { [emit] in
-                    emit(.waiting(address: change.address.description, what: "deletion (\($0))"))
+                    emit(.waiting(address: change.address, what: "deletion (\($0))"))
                 }
             }
-            try await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .done,
+            try await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .done,
                                                      before: previous?.applied, after: nil, error: nil, dependencies: dependencies),
                               recording: .remove(change.address.description))
-            emit(.finished(address: change.address.description, action: .delete, elapsed: ContinuousClock.now - started))
+            emit(.finished(address: change.address, action: .delete, elapsed: ContinuousClock.now - started))
         } catch {
             let message = Self.describe(error)
-            try? await store.journal(run, step: JournalStep(address: change.address.description, action: .delete, phase: .failed,
+            try? await store.journal(run, step: JournalStep(address: change.address, action: .delete, phase: .failed,
                                                       before: previous?.applied, after: nil, error: message, dependencies: dependencies))
-            emit(.failed(address: change.address.description, action: .delete, error: message))
+            emit(.failed(address: change.address, action: .delete, error: message))
             throw error
         }
     }
@@ -299,19 +287,19 @@ public final class Executor: Sendable {
             let what = Self.undoDescription(step)
             let notUndone = { steps[$0...].map { "\($0.address): not undone (\(Self.undoDescription($0)))" } }
             if lease?.lost == true { return notUndone(i) }
-            emit(.undoStarted(address: step.address.description, what: what))
+            emit(.undoStarted(address: step.address, what: what))
             do {
-                try await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undoStarted,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoStarted,
                                                          before: nil, after: step.previous?.applied, error: nil))
                 try await undo(step, run: run)
-                try await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undone,
+                try await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undone,
                                                          before: nil, after: step.previous?.applied, error: nil))
-                emit(.undone(address: step.address.description, what: what))
+                emit(.undone(address: step.address, what: what))
             } catch {
                 let message = Self.describe(error)
-                try? await store.journal(run, step: JournalStep(address: step.address.description, action: step.action, phase: .undoFailed,
+                try? await store.journal(run, step: JournalStep(address: step.address, action: step.action, phase: .undoFailed,
                                                           before: nil, after: nil, error: message))
-                emit(.undoFailed(address: step.address.description, what: what, error: message))
+                emit(.undoFailed(address: step.address, what: what, error: message))
                 // Stop here: later undos may depend on this one. Say exactly what is left.
                 return ["\(step.address): \(what) failed: \(message)"] + notUndone(i + 1)
             }
@@ -349,8 +337,8 @@ public final class Executor: Sendable {
                     _ = try await c.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground",
                                            waitUntilGone: options.deletionTimeout)
                 }
-                restored = try await Self.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
-                    [emit] in emit(.waiting(address: s.address.description, what: $0))
+                restored = try await Recreation.recreate(ServerOwnedFields.restorable(old), client: c, serverSideApply: false, timeout: options.readinessTimeout) {
+                    [emit] in emit(.waiting(address: s.address, what: $0))
                 }
             }
         } else if let p = s.previous, !p.sensitive {
@@ -366,30 +354,17 @@ public final class Executor: Sendable {
             try store.remove(address: s.address.description, run: run)
         }
     }
+}
 
-    /// Writes back an object that was deleted, ready for what depends on it: an object still terminating is
-    /// waited for until gone (a create over it answers 409 AlreadyExists, and a terminating namespace takes no new
-    /// objects: https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace), and afterwards a CustomResourceDefinition is
-    /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
-    /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
-    /// state records); otherwise create it as it was (a live object, with other managers' fields).
-    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration,
-                         progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> JSON {
-        let t = ObjectRef(cluster: "", object: body)
-        // The same name still being deleted, or its namespace terminating: a real server refuses the create.
-        try await Recreation.waitUntilPossible(body, client: c, timeout: timeout, progress: progress)
-        var created = serverSideApply ? try await c.apply(body, fieldManager: ManagedFields.meshform, force: true) : try await c.create(body)
-        let ready: WaitCondition? = switch t.gvk.kind {
-        case "CustomResourceDefinition": Readiness.established.condition
-        case "Namespace": .fieldPresent(path: ["status", "phase"])
-        default: nil
-        }
-        if let ready {
-            created = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
-            // A new kind is served once established; forget discovery so its objects are found.
-            if t.gvk.kind == "CustomResourceDefinition" { await c.invalidateDiscovery() }
-        }
-        return created
+/// Where an object lives: what a delete, a recreate or an undo addresses.
+struct ObjectRef: Sendable {
+    var cluster: String; var gvk: GroupVersionKind; var namespace: String?; var name: String
+    init(cluster: String, object o: JSON) {
+        self.cluster = cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion ?? "v1", kind: o.kind ?? "")
+        namespace = o.namespace; name = o.name ?? ""
+    }
+    init(_ o: ManagedObject) {
+        cluster = o.cluster; gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind); namespace = o.namespace; name = o.name
     }
 }
 

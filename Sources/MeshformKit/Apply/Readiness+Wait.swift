@@ -43,11 +43,37 @@ public enum ReadinessError: Error, CustomStringConvertible {
     }
 }
 
-/// Before a rollback recreates an object it deleted: a real API server refuses a create while the same name is still
-/// being deleted (finalizers: 409 AlreadyExists) or into a namespace that is terminating (403 Forbidden). Waits for
-/// both to finish, with progress; a namespace that finished terminating is created again as it was (its own deletion
-/// did not complete in this run, so the state still records it).
+/// Writing back an object that a run deleted (rollback and `recover`: `recreate`), and what must finish first
+/// (`waitUntilPossible`): a real API server refuses a create while the same name is still being deleted (finalizers:
+/// 409 AlreadyExists) or into a namespace that is terminating (403 Forbidden). Waits for both to finish, with progress;
+/// a namespace that finished terminating is created again as it was (its own deletion did not complete in this run,
+/// so the state still records it).
 enum Recreation {
+    /// Writes back an object that was deleted, ready for what depends on it: an object still terminating is
+    /// waited for until gone (a create over it answers 409 AlreadyExists, and a terminating namespace takes no new
+    /// objects: https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace), and afterwards a CustomResourceDefinition is
+    /// waited for until Established (its kind is served) and a Namespace until it has its phase (Active), so the
+    /// objects recreated after it are accepted. `serverSideApply`: write `body` as Meshform's fields (what the
+    /// state records); otherwise create it as it was (a live object, with other managers' fields).
+    static func recreate(_ body: JSON, client c: KubeClient, serverSideApply: Bool, timeout: Duration,
+                         progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> JSON {
+        let t = ObjectRef(cluster: "", object: body)
+        // The same name still being deleted, or its namespace terminating: a real server refuses the create.
+        try await Recreation.waitUntilPossible(body, client: c, timeout: timeout, progress: progress)
+        var created = serverSideApply ? try await c.apply(body, fieldManager: ManagedFields.meshform, force: true) : try await c.create(body)
+        let ready: WaitCondition? = switch t.gvk.kind {
+        case "CustomResourceDefinition": Readiness.established.condition
+        case "Namespace": .fieldPresent(path: ["status", "phase"])
+        default: nil
+        }
+        if let ready {
+            created = try await c.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
+            // A new kind is served once established; forget discovery so its objects are found.
+            if t.gvk.kind == "CustomResourceDefinition" { await c.invalidateDiscovery() }
+        }
+        return created
+    }
+
     static func waitUntilPossible(_ object: JSON, client c: KubeClient, timeout: Duration,
                                   progress: @escaping @Sendable (String) -> Void) async throws {
         let gvk = GroupVersionKind(apiVersion: object.apiVersion ?? "v1", kind: object.kind ?? "")

@@ -1,3 +1,5 @@
+import KubeModel
+
 /// Why a mesh could not be compiled; each case says what to change.
 public enum CompileError: Error, CustomStringConvertible {
     case unreadableFile(path: String, what: String)

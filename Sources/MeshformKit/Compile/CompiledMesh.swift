@@ -1,3 +1,5 @@
+import KubeModel
+
 /// The compiler's output: every object of the mesh, on its cluster, in a deterministic apply order.
 public struct CompiledMesh: Sendable {
     public var topology: MeshTopology

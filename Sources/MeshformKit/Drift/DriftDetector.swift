@@ -35,7 +35,7 @@ public struct DriftDetector: Sendable {
         unreachable.merge(listErrors) { a, _ in a }
         var findings: [DriftReport.Finding] = []
         // Objects an unfinished run is changing are that run's business (its recovery's, if it died), not drift.
-        let inFlight = Set(snapshot.unfinishedJournal.map(\.address))
+        let inFlight = Set(snapshot.unfinishedJournal.compactMap { $0.address?.description })
         for o in snapshot.objects.sorted(by: { $0.address < $1.address }) where live.unreachable[o.cluster] == nil && !inFlight.contains(o.address) {
             guard let address = try? ResourceAddress(parsing: o.address) else { continue }
             guard let l = live.objects[o.address] else {

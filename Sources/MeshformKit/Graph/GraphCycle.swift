@@ -1,3 +1,5 @@
+import KubeModel
+
 /// Cycle detection (Tarjan's strongly connected components): a cycle means no apply order exists, and the
 /// report names every resource in each cycle so the user can see which dependency to break.
 public struct GraphCycleError: Error, CustomStringConvertible, Equatable {

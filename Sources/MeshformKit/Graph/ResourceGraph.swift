@@ -1,4 +1,5 @@
 import HeapModule
+import KubeModel
 
 /// The dependency graph of a compiled mesh: vertices are resources, an edge `a -> b` means `a` depends on `b`
 /// (so `b` is applied first).

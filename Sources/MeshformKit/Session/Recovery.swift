@@ -37,7 +37,7 @@ extension MeshSession {
             var r = request
             r.plan.operation = run.kind == .destroy ? .destroy : .apply
             // Objects the dead run created but could not record are its own work, not someone else's: take them over.
-            r.plan.adoptAddresses = Set(steps.map(\.address).filter { !$0.isEmpty })
+            r.plan.adoptAddresses = Set(steps.compactMap { $0.address?.description })
             r.continuing = run.id
             return try await apply(r, confirm: { await confirm(.plan($0)) }, emit: emit).1
         case .rollback:
@@ -52,7 +52,7 @@ extension MeshSession {
             }
             try store.attachRun(run.id, to: lease.lock)
             let undo = Self.undoOrder(steps)
-            let lines = undo.map { "\($0.address): undo \($0.actionWord) (\($0.phase.rawValue))" }
+            let lines = undo.map { "\($0.address?.description ?? ""): undo \($0.actionWord) (\($0.phase.rawValue))" }
             guard await confirm(.rollback(run: run, undo: lines)) else { throw SessionError.notConfirmed }
             let clusters = try Clusters(topology: mesh.topology, recorded: try store.clusters(), environment: environment,
                                         options: clientOptions)
@@ -62,26 +62,28 @@ extension MeshSession {
                 var undoneCount = 0
                 var deferred: [JournalStep] = []
                 for step in undo {
-                    if lease.lost { left.append("\(step.address): not undone (the state lock was lost)"); continue }
+                    guard let address = step.address else { continue }
+                    if lease.lost { left.append("\(address): not undone (the state lock was lost)"); continue }
                     do {
                         switch try await undoer.undo(step) {
                         case .undone: undoneCount += 1
                         case .nothing: break
                         case .derive: deferred.append(step)
-                        case .left(let why): left.append("\(step.address): \(why)")
+                        case .left(let why): left.append("\(address): \(why)")
                         }
                     } catch {
-                        left.append("\(step.address): \(error)")
-                        emit(.undoFailed(address: step.address, what: "undo \(step.actionWord)", error: String(describing: error)))
+                        left.append("\(address): \(error)")
+                        emit(.undoFailed(address: address, what: "undo \(step.actionWord)", error: String(describing: error)))
                     }
                 }
                 // Secrets re-derived from live objects last, once every object they are computed from is back.
                 for step in deferred {
+                    guard let address = step.address else { continue }
                     do {
-                        if let why = try await undoer.rederive(step) { left.append("\(step.address): \(why)") } else { undoneCount += 1 }
+                        if let why = try await undoer.rederive(step) { left.append("\(address): \(why)") } else { undoneCount += 1 }
                     } catch {
-                        left.append("\(step.address): \(error)")
-                        emit(.undoFailed(address: step.address, what: "re-derive the secret", error: String(describing: error)))
+                        left.append("\(address): \(error)")
+                        emit(.undoFailed(address: address, what: "re-derive the secret", error: String(describing: error)))
                     }
                 }
                 if left.isEmpty {
@@ -98,11 +100,12 @@ extension MeshSession {
     /// reverse of the order the steps started, so dependents are undone before what they depend on, and deleted
     /// dependencies are recreated before their dependents.
     static func undoOrder(_ steps: [JournalStep]) -> [JournalStep] {
-        var last: [String: JournalStep] = [:]
-        var order: [String] = []
-        for s in steps where !s.address.isEmpty && [.started, .written, .done].contains(s.phase) {
-            if last[s.address] == nil { order.append(s.address) }
-            last[s.address] = s
+        var last: [ResourceAddress: JournalStep] = [:]
+        var order: [ResourceAddress] = []
+        for s in steps where [.started, .written, .done].contains(s.phase) {
+            guard let address = s.address else { continue }
+            if last[address] == nil { order.append(address) }
+            last[address] = s
         }
         return order.reversed().compactMap { last[$0] }
     }
@@ -125,12 +128,12 @@ struct JournalUndo {
     }
 
     func undo(_ step: JournalStep) async throws -> Outcome {
-        let address = try ResourceAddress(parsing: step.address)
+        guard let address = step.address else { return .nothing }
         guard let client = clients[address.cluster] else { throw ApplyError.noConnection(cluster: address.cluster) }
-        guard let reference = step.after ?? step.before ?? mesh.resource(at: step.address)?.body, reference.name != nil else {
+        guard let reference = step.after ?? step.before ?? mesh.resource(at: address)?.body, reference.name != nil else {
             return .nothing
         }
-        let t = Executor.ObjectRef(cluster: address.cluster, object: reference)
+        let t = ObjectRef(cluster: address.cluster, object: reference)
         let live = try await client.get(t.gvk, namespace: t.namespace, name: t.name)
         let present = live.map { !$0.isTerminating } ?? false
 
@@ -138,54 +141,54 @@ struct JournalUndo {
         switch action {
         case .adopt where step.before == nil:
             // It existed before the run, unknown to state: released, left in the cluster.
-            try store.remove(address: step.address, run: nil)
-            emit(.undone(address: step.address, what: "released from state, left in the cluster"))
+            try store.remove(address: address.description, run: nil)
+            emit(.undone(address: address, what: "released from state, left in the cluster"))
             return .undone
         case .create, .adopt:
             // It did not exist before the run: delete it if it got created.
             if live != nil {
-                emit(.undoStarted(address: step.address, what: action.undo(existed: false)))
+                emit(.undoStarted(address: address, what: action.undo(existed: false)))
                 _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
             }
             if let before = step.before {
                 // In state but deleted outside Meshform before the run: the state goes back to that record.
-                try store.upsert(record(step, body: before, live: nil), run: nil)
+                try store.upsert(record(step, at: address, body: before, live: nil), run: nil)
             } else {
-                try store.remove(address: step.address, run: nil)
+                try store.remove(address: address.description, run: nil)
             }
-            if live != nil { emit(.undone(address: step.address, what: "deleted")) }
+            if live != nil { emit(.undone(address: address, what: "deleted")) }
             return live != nil ? .undone : .nothing
         case .update:
             guard let before = step.before else { return .nothing }
             if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
-            emit(.undoStarted(address: step.address, what: action.undo(existed: true)))
+            emit(.undoStarted(address: address, what: action.undo(existed: true)))
             let restored = try await client.apply(before, fieldManager: ManagedFields.meshform, force: true)
-            try store.upsert(record(step, body: before, live: restored), run: nil)
-            emit(.undone(address: step.address, what: "restored"))
+            try store.upsert(record(step, at: address, body: before, live: restored), run: nil)
+            emit(.undone(address: address, what: "restored"))
             return .undone
         case .delete, .replace:
             guard let before = step.before else { return .nothing }
             if present, let live {
                 // Still the object from before the run (a delete that never happened, a replace that had not deleted
                 // yet): keep it, and make sure the state records it.
-                let recorded = try store.object(address: step.address)
+                let recorded = try store.object(address: address.description)
                 if action == .delete || (step.phase == .started && recorded?.uid == live.uid) {
-                    try store.upsert(record(step, body: before, live: live), run: nil)
+                    try store.upsert(record(step, at: address, body: before, live: live), run: nil)
                     return .nothing
                 }
                 // A replace's new object: delete it, then recreate the previous one.
-                emit(.undoStarted(address: step.address, what: "delete the replacement"))
+                emit(.undoStarted(address: address, what: "delete the replacement"))
                 _ = try await client.delete(t.gvk, namespace: t.namespace, name: t.name, propagation: "Foreground", waitUntilGone: timeout)
             }
             if SecretBody.isSecret(before), SecretBody.holdsValues(before) { return .derive }
-            emit(.undoStarted(address: step.address, what: Action.delete.undo(existed: true)))
-            var restored = try await Executor.recreate(before, client: client, serverSideApply: true, timeout: timeout)
+            emit(.undoStarted(address: address, what: Action.delete.undo(existed: true)))
+            var restored = try await Recreation.recreate(before, client: client, serverSideApply: true, timeout: timeout)
             // Objects others compute values from (a token, an address) are waited for, so those values can be derived.
-            if let r = mesh.resource(at: step.address), let ready = r.readiness.condition, producers.contains(step.address) {
+            if let r = mesh.resource(at: address), let ready = r.readiness.condition, producers.contains(address) {
                 restored = try await client.wait(for: ready, gvk: t.gvk, namespace: t.namespace, name: t.name, timeout: timeout)
             }
-            try store.upsert(record(step, body: before, live: restored), run: nil)
-            emit(.undone(address: step.address, what: "recreated"))
+            try store.upsert(record(step, at: address, body: before, live: restored), run: nil)
+            emit(.undone(address: address, what: "recreated"))
             return .undone
         case .noOp:
             return .nothing
@@ -197,13 +200,13 @@ struct JournalUndo {
     /// mesh file only when their keyed hash shows they are the previous ones. Returns why it could not, or nil.
     func rederive(_ step: JournalStep) async throws -> String? {
         let cannot = "not restored: its previous values were never stored (secrets never are)"
-        guard let r = mesh.resource(at: step.address), let client = clients[r.address.cluster] else {
+        guard let address = step.address, let r = mesh.resource(at: address), let client = clients[address.cluster] else {
             return "\(cannot), and the mesh file no longer declares it; recreate it by hand"
         }
         var values = ComputedValues()
         for cv in r.computed {
             guard let producerClient = clients[cv.producer.cluster], let p = mesh.resource(at: cv.producer) else { continue }
-            let t = Executor.ObjectRef(cluster: cv.producer.cluster, object: p.body)
+            let t = ObjectRef(cluster: cv.producer.cluster, object: p.body)
             let live = try await producerClient.get(t.gvk, namespace: t.namespace, name: t.name)
             values[cv.placeholder] = ComputedValues.resolve(cv, producer: live, endpoint: { endpoints[$0] })
         }
@@ -215,23 +218,22 @@ struct JournalUndo {
         if r.computed.isEmpty, let before = step.before, store.maskSecrets(body) != before {
             return "\(cannot), and the mesh file now declares other values; run `meshform apply` to write those"
         }
-        emit(.undoStarted(address: step.address, what: "re-derive the secret from the mesh file"))
+        emit(.undoStarted(address: address, what: "re-derive the secret from the mesh file"))
         let restored = try await client.apply(body, fieldManager: ManagedFields.meshform, force: true)
-        try store.upsert(record(step, body: store.maskSecrets(body), live: restored), run: nil)
-        emit(.undone(address: step.address, what: "re-derived"))
+        try store.upsert(record(step, at: address, body: store.maskSecrets(body), live: restored), run: nil)
+        emit(.undone(address: address, what: "re-derived"))
         return nil
     }
 
     /// Addresses whose live object yields a computed value for another resource.
-    var producers: Set<String> { Set(mesh.resources.flatMap { $0.computed.map(\.producer.description) }) }
+    var producers: Set<ResourceAddress> { Set(mesh.resources.flatMap { $0.computed.map(\.producer) }) }
 
     /// The state record of an object put back: what was applied before the run, its dependencies as journalled.
-    func record(_ step: JournalStep, body: JSON, live: JSON?) throws -> ManagedObject {
-        let address = try ResourceAddress(parsing: step.address)
-        let existing = try store.object(address: step.address)
-        let r = mesh.resource(at: step.address)
+    func record(_ step: JournalStep, at address: ResourceAddress, body: JSON, live: JSON?) throws -> ManagedObject {
+        let existing = try store.object(address: address.description)
+        let r = mesh.resource(at: address)
         return ManagedObject(
-            address: step.address, cluster: address.cluster, apiVersion: body.apiVersion ?? "v1", kind: body.kind ?? "",
+            address: address.description, cluster: address.cluster, apiVersion: body.apiVersion ?? "v1", kind: body.kind ?? "",
             namespace: body.namespace, name: body.name ?? "", uid: live?.uid, resourceVersion: live?.resourceVersion,
             applied: body, dependencies: step.dependencies ?? existing?.dependencies ?? r?.dependsOn.map(\.description).sorted() ?? [],
             sensitive: existing?.sensitive ?? r?.sensitive ?? SecretBody.isSecret(body), createdAt: existing?.createdAt ?? Date())

@@ -7,6 +7,9 @@ import KubeModel
 /// `remote1/networking.istio.io/Gateway/external-istiod/external-istiod-gw` or
 /// `external/core/Namespace/_/external-istiod`. Ordering is by the text, which makes every order built
 /// on addresses deterministic.
+///
+/// It lives in KubeModel so that every layer, the state's journal included, names an object with this one type;
+/// its text appears only at the edges (plan and drift JSON, SQL columns, the terminal).
 public struct ResourceAddress: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
     public var cluster: String
     public var group: String
