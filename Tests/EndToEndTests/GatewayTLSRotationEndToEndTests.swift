@@ -37,7 +37,7 @@ extension EndToEnd {
     /// A new self-signed certificate and key for the same name, written over the mesh file's files (openssl).
     static func replaceCertificate(cert: URL, key: URL) async throws -> Bool {
         guard ExternalToolPath.onPath("openssl") else { print("skipped: openssl is not on PATH, so no new certificate can be made"); return false }
-        let r = try await MeshHarness.run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        let r = try await MeshHarness.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                                                       "-days", "30", "-subj", "/O=Meshform test/CN=istiod.mesh.example.com",
                                                       "-addext", "subjectAltName=DNS:istiod.mesh.example.com",
                                                       "-keyout", key.path, "-out", cert.path])
@@ -165,18 +165,18 @@ extension EndToEnd {
 /// pushes to the gateway over SDS). `freeze()` keeps the certificate it served last, as a gateway that never gets the
 /// new Secret would.
 final class GatewayStandIn: Sendable {
+    let client: KubeClient
     let channels = Mutex<[Channel]>([])
     let frozen = Mutex<NIOSSLContext?>(nil)
     let last = Mutex<NIOSSLContext?>(nil)
 
     static func start(_ h: MeshHarness) async throws -> GatewayStandIn? {
-        let client = try h.client("external")
-        let s = GatewayStandIn()
+        let s = GatewayStandIn(client: try h.client("external"))
         for port in [15012, 15017] {
             let bound = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { c in
-                    c.eventLoop.makeFutureWithTask { try await s.context(client) }
+                    c.eventLoop.makeFutureWithTask { try await s.context() }
                         .flatMapThrowing { try c.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: $0)) }
                 }
                 .bind(host: "127.0.0.1", port: port).get()
@@ -193,7 +193,9 @@ final class GatewayStandIn: Sendable {
     func freeze() { frozen.withLock { $0 = last.withLock { $0 } } }
 
     /// The TLS context of the Secret the Gateway names now.
-    func context(_ client: KubeClient) async throws -> NIOSSLContext {
+    init(client: KubeClient) { self.client = client }
+
+    func context() async throws -> NIOSSLContext {
         if let f = frozen.withLock({ $0 }) { return f }
         let gw = try await client.list(GroupVersionKind(apiVersion: "networking.istio.io/v1", kind: "Gateway"), namespace: nil)
             .first { $0[path: ["spec", "servers"]]?[0]?[path: ["tls", "credentialName"]] != nil }
@@ -210,7 +212,10 @@ final class GatewayStandIn: Sendable {
         return context
     }
 
-    func stop() async { for c in channels.withLock({ $0 }) { try? await c.close() } }
+    func stop() async {
+        for c in channels.withLock({ $0 }) { try? await c.close() }
+        try? await client.shutdown()
+    }
 }
 
 enum GatewayStandInError: Error { case noCredential }
