@@ -145,6 +145,32 @@ extension EndToEnd {
         #expect(plan.changes.filter { $0.action.changes }.map(\.address) == ["external/core/Secret/istio-system/\(Self.name)"])
     }
 
+    /// The command as a user runs it: `--plan-only`, `--json`, then the rotation with -auto-approve.
+    @Test func theCommandPlansThenRotates() async throws {
+        guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let (file, cert, key) = try Self.meshFile(h)
+        guard let standIn = try await GatewayStandIn.start(h) else { return }
+        defer { Task { await standIn.stop() } }
+        guard case .succeeded = try await Self.apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
+        guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
+        let keyText = try String(contentsOf: key, encoding: .utf8)
+        func meshform(_ args: [String]) async throws -> (status: Int32, output: String) {
+            try await MeshHarness.run(binary, ["rotate", "gateway-tls", file, "--state", h.statePath, "--no-color"] + args, environment: h.environment)
+        }
+        let plan = try await meshform(["--plan-only"])
+        #expect(plan.status == 0 && plan.output.contains("Rotation of the control-plane gateway's certificate"), "\(plan.output)")
+        #expect(plan.output.contains("Plan: 1 to add, 1 to change, 1 to destroy."))
+        let json = try await meshform(["--json"])
+        #expect(json.status == 0 && (try? YAMLDocuments.parseOne(json.output))?["operation"] == "rotate-gateway-tls", "\(json.output)")
+        let run = try await meshform(["-auto-approve"])
+        #expect(run.status == 0 && run.output.contains("Rotation complete: the gateway serves the certificate of Secret istio-system/\(Self.name)-"), "\(run.output)")
+        for out in [plan.output, json.output, run.output] { #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40))) }
+        if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(plan.output, json.output, run.output, separator: "\n-----\n") }
+        #expect(try await meshform(["--plan-only"]).output.contains("is the one Secret istio-system/\(Self.name)-"), "rotating again without new files is refused")
+    }
+
     @Test func refusedWhereTheMeshFileDoesNotManageTheCertificate() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
