@@ -180,9 +180,10 @@ public enum IstioOperatorDocuments {
     /// IstioOperator's `spec.revision`; the helm renderer passes it as the charts' `revision` value). The
     /// unrevisioned install's document is the guide's, unchanged.
     static func revisioned(_ spec: JSON, _ t: MeshTopology) -> JSON {
-        guard let rev = t.istio.revision, rev != IstioRevision.defaultName else { return spec }
+        let rev = IstioRevision(t)
+        guard !rev.isDefault else { return spec }
         var s = spec
-        s["revision"] = .string(rev)
+        s["revision"] = .string(rev.name)
         return s
     }
 
