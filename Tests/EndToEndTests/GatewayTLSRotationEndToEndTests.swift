@@ -37,7 +37,7 @@ extension EndToEnd {
     /// A new self-signed certificate and key for the same name, written over the mesh file's files (openssl).
     static func replaceCertificate(cert: URL, key: URL) async throws -> Bool {
         guard ExternalToolPath.onPath("openssl") else { print("skipped: openssl is not on PATH, so no new certificate can be made"); return false }
-        let r = try await MeshHarness.run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        let r = try await MeshHarness.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                                                       "-days", "30", "-subj", "/O=Meshform test/CN=istiod.mesh.example.com",
                                                       "-addext", "subjectAltName=DNS:istiod.mesh.example.com",
                                                       "-keyout", key.path, "-out", cert.path])
@@ -145,6 +145,32 @@ extension EndToEnd {
         #expect(plan.changes.filter { $0.action.changes }.map(\.address.description) == ["external/core/Secret/istio-system/\(Self.name)"])
     }
 
+    /// The command as a user runs it: `--plan-only`, `--json`, then the rotation with -auto-approve.
+    @Test func theCommandPlansThenRotates() async throws {
+        guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
+        let h = try await MeshHarness()
+        defer { Task { await h.stop() } }
+        let (file, cert, key) = try Self.meshFile(h)
+        guard let standIn = try await GatewayStandIn.start(h) else { return }
+        defer { Task { await standIn.stop() } }
+        guard case .succeeded = try await Self.apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
+        guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
+        let keyText = try String(contentsOf: key, encoding: .utf8)
+        func meshform(_ args: [String]) async throws -> (status: Int32, output: String) {
+            try await MeshHarness.run(binary, ["rotate", "gateway-tls", file, "--state", h.statePath, "--no-color"] + args, environment: h.environment)
+        }
+        let plan = try await meshform(["--plan-only"])
+        #expect(plan.status == 0 && plan.output.contains("Rotation of the control-plane gateway's certificate"), "\(plan.output)")
+        #expect(plan.output.contains("Plan: 1 to add, 1 to change, 1 to destroy."))
+        let json = try await meshform(["--json"])
+        #expect(json.status == 0 && (try? YAMLDocuments.parseOne(json.output))?["operation"] == "rotate-gateway-tls", "\(json.output)")
+        let run = try await meshform(["-auto-approve"])
+        #expect(run.status == 0 && run.output.contains("Rotation complete: the gateway serves the certificate of Secret istio-system/\(Self.name)-"), "\(run.output)")
+        for out in [plan.output, json.output, run.output] { #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40))) }
+        if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(plan.output, json.output, run.output, separator: "\n-----\n") }
+        #expect(try await meshform(["--plan-only"]).output.contains("is the one Secret istio-system/\(Self.name)-"), "rotating again without new files is refused")
+    }
+
     @Test func refusedWhereTheMeshFileDoesNotManageTheCertificate() async throws {
         let h = try await MeshHarness()
         defer { Task { await h.stop() } }
@@ -165,18 +191,18 @@ extension EndToEnd {
 /// pushes to the gateway over SDS). `freeze()` keeps the certificate it served last, as a gateway that never gets the
 /// new Secret would.
 final class GatewayStandIn: Sendable {
+    let client: KubeClient
     let channels = Mutex<[Channel]>([])
     let frozen = Mutex<NIOSSLContext?>(nil)
     let last = Mutex<NIOSSLContext?>(nil)
 
     static func start(_ h: MeshHarness) async throws -> GatewayStandIn? {
-        let client = try h.client("external")
-        let s = GatewayStandIn()
+        let s = GatewayStandIn(client: try h.client("external"))
         for port in [15012, 15017] {
             let bound = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { c in
-                    c.eventLoop.makeFutureWithTask { try await s.context(client) }
+                    c.eventLoop.makeFutureWithTask { try await s.context() }
                         .flatMapThrowing { try c.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: $0)) }
                 }
                 .bind(host: "127.0.0.1", port: port).get()
@@ -193,7 +219,9 @@ final class GatewayStandIn: Sendable {
     func freeze() { frozen.withLock { $0 = last.withLock { $0 } } }
 
     /// The TLS context of the Secret the Gateway names now.
-    func context(_ client: KubeClient) async throws -> NIOSSLContext {
+    init(client: KubeClient) { self.client = client }
+
+    func context() async throws -> NIOSSLContext {
         if let f = frozen.withLock({ $0 }) { return f }
         let gw = try await client.list(GroupVersionKind(apiVersion: "networking.istio.io/v1", kind: "Gateway"), namespace: nil)
             .first { $0[path: ["spec", "servers"]]?[0]?[path: ["tls", "credentialName"]] != nil }
@@ -210,7 +238,10 @@ final class GatewayStandIn: Sendable {
         return context
     }
 
-    func stop() async { for c in channels.withLock({ $0 }) { try? await c.close() } }
+    func stop() async {
+        for c in channels.withLock({ $0 }) { try? await c.close() }
+        try? await client.shutdown()
+    }
 }
 
 enum GatewayStandInError: Error { case noCredential }

@@ -95,6 +95,7 @@ extension EndToEnd {
         #expect(next.upgrade?.phase == 2)
         let (p2, _) = try await next.plan(PlanOptions())
         let text = PlanText(color: false).render(p2)
+        if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(text) }  // docs/day2.md's example
         #expect(text.contains("This plan runs phase 2 of 3 (move the default revision tag)"))
         #expect(PlanJSON.value(p2)["upgrade"]?["phase"]?.int == 2)
     }

@@ -27,6 +27,7 @@ import Testing
         #expect(remote[1].values["revision"] == "1-25-0" && remote[0].values["defaultRevision"] == "")
         let istiod = helm.invocations(for: comps["external-istiod@external"]!)
         #expect(istiod[0].values["revision"] == "1-25-0")
+        #expect(istiod[0].values[path: ["env", "SHARED_MESH_CONFIG"]] == "istio-1-25-0")
         // The guide's overlay mounts the revision's ConfigMaps (the chart names them `-REV`).
         #expect(istiod[0].values["volumes"] == [["name": "config-volume", "configMap": ["name": "istio-1-25-0"]],
                                                  ["name": "inject-volume", "configMap": ["name": "istio-sidecar-injector-1-25-0"]]])

@@ -88,7 +88,9 @@ public enum IstioOperatorDocuments {
                                ["name": "EXTERNAL_ISTIOD", "value": "true"]]
             // Newest: istiod also watches remote secrets on its own (external) cluster.
             if form == .newest { env.append(["name": "LOCAL_CLUSTER_SECRET_WATCHER", "value": "true"]) }
-            env += [["name": "CLUSTER_ID", "value": .string(config.name)], ["name": "SHARED_MESH_CONFIG", "value": "istio"]]
+            // SHARED_MESH_CONFIG names the config cluster's mesh-config ConfigMap, which the chart names `istio-REV` for a
+            // revision (istio/istio pilot/pkg/bootstrap/mesh.go reads it beside the mounted file).
+            env += [["name": "CLUSTER_ID", "value": .string(config.name)], ["name": "SHARED_MESH_CONFIG", "value": .string("istio" + suffix)]]
             for k in cp.istiodEnv.keys.sorted() { env.append(["name": .string(k), "value": .string(cp.istiodEnv[k]!)]) }
             spec["components"] = ["pilot": [
                 "enabled": true,
@@ -180,9 +182,10 @@ public enum IstioOperatorDocuments {
     /// IstioOperator's `spec.revision`; the helm renderer passes it as the charts' `revision` value). The
     /// unrevisioned install's document is the guide's, unchanged.
     static func revisioned(_ spec: JSON, _ t: MeshTopology) -> JSON {
-        guard let rev = t.istio.revision, rev != IstioRevision.defaultName else { return spec }
+        let rev = IstioRevision(t)
+        guard !rev.isDefault else { return spec }
         var s = spec
-        s["revision"] = .string(rev)
+        s["revision"] = .string(rev.name)
         return s
     }
 

@@ -156,6 +156,12 @@ extension MeshSession {
         if let upgrade { throw RotationError.upgradeInProgress(phase: upgrade.phase) }
         guard let old = GatewayTLSRotation.secret(in: mesh) else { throw GatewayTLSRotationError.notManaged }
         if mesh.topology.controlPlane.address.isIPAddress { throw GatewayTLSRotationError.passthrough }
+        // The files' certificate against the one the gateway's Secret holds: nothing to rotate if they are the same.
+        let cp = mesh.topology.controlPlane
+        let pem = try GlueObjects.tlsSecret(cp)?[path: ["data", "tls.crt"]]?.string.flatMap { Data(base64Encoded: $0) }
+        guard let pem, let newDER = TLSProbe.certificateDER(pem: pem) else { throw GatewayTLSRotationError.notManaged }
+        let oldDER = try await withClient(mesh.topology.externalCluster.name) { try await GatewayTLS.expectedCertificate(mesh.topology, client: $0) }
+        if oldDER == newDER { throw GatewayTLSRotationError.sameCertificate(secret: "\(cp.gateway.namespace)/\(old.name)") }
         let rotation = MeshSession(self, mesh: GatewayTLSRotation.rotating(mesh, stamp: RemoteSecretRotation.stamp(date)))
         guard let new = GatewayTLSRotation.secret(in: rotation.mesh) else { throw GatewayTLSRotationError.notManaged }
         var (plan, _) = try await rotation.plan(PlanOptions())
@@ -168,12 +174,6 @@ extension MeshSession {
         for i in plan.changes.indices where plan.changes[i].address == old && plan.changes[i].action == .delete {
             plan.changes[i].reason = "the old certificate: deleted last, once the gateway serves the new one"
         }
-        let cp = mesh.topology.controlPlane
-        let pem = try GlueObjects.tlsSecret(rotation.mesh.topology.controlPlane)?[path: ["data", "tls.crt"]]?.string
-            .flatMap { Data(base64Encoded: $0) }
-        guard let pem, let newDER = TLSProbe.certificateDER(pem: pem) else { throw GatewayTLSRotationError.notManaged }
-        let oldDER = try await withClient(mesh.topology.externalCluster.name) { try await GatewayTLS.expectedCertificate(mesh.topology, client: $0) }
-        if oldDER == newDER { throw GatewayTLSRotationError.sameCertificate(secret: "\(old.namespace ?? "")/\(old.name)") }
         return (GatewayTLSRotationPlan(plan: plan, oldSecret: "\(cp.gateway.namespace)/\(old.name)", newSecret: "\(cp.gateway.namespace)/\(new.name)",
                                        oldFingerprint: oldDER.map(Self.sha256), newFingerprint: Self.sha256(newDER),
                                        checked: cp.tls.checkHandshake),
