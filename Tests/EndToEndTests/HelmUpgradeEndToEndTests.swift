@@ -103,7 +103,7 @@ extension EndToEnd {
         // template's four hooks with the same URLs already, so the tag's move is a change of labels only.
         let p2 = try await U.applyPhase(h, file, 2)
         if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(PlanText(color: false).render(p2)) }
-        let tagChange = p2.changes.first { $0.address == "config/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/\(U.tagWebhook)" }
+        let tagChange = p2.changes.first { $0.address.description == "config/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/\(U.tagWebhook)" }
         #expect(tagChange?.action == .update && tagChange?.fields.allSatisfy { $0.path.hasPrefix(".metadata.labels.") } == true,
                 "\(tagChange?.fields.map(\.path) ?? [])")
         for cluster in ["config", "remote2"] {
