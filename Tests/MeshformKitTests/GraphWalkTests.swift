@@ -1,12 +1,16 @@
 import Testing
 import Foundation
+import Synchronization
 @testable import MeshformKit
 
 @Suite struct GraphWalkTests {
-    final class Recorder: @unchecked Sendable {
-        let lock = NSLock(); var order: [String] = []; var running = 0; var maxRunning = 0
-        func start(_ v: String) { lock.withLock { order.append(v); running += 1; maxRunning = max(maxRunning, running) } }
-        func end() { lock.withLock { running -= 1 } }
+    /// What the walk's concurrent bodies did: the order they started in and the most that ran at once.
+    final class Recorder: Sendable {
+        private let state = Mutex((order: [String](), running: 0, maxRunning: 0))
+        var order: [String] { state.withLock { $0.order } }
+        var maxRunning: Int { state.withLock { $0.maxRunning } }
+        func start(_ v: String) { state.withLock { $0.order.append(v); $0.running += 1; $0.maxRunning = max($0.maxRunning, $0.running) } }
+        func end() { state.withLock { $0.running -= 1 } }
     }
 
     @Test func everyVertexRunsAfterItsDependencies() async {
