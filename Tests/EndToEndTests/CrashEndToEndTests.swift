@@ -79,7 +79,7 @@ extension EndToEnd {
             env["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"] = String(point)
             let command = op == .destroy ? "destroy" : "apply"
             let run = try await MeshHarness.run(CLIEndToEndTests.binary!, [command, file, "-auto-approve", "--no-color"] + state, environment: env)
-            let killed = run.status == SIGKILL
+            let killed = run.status == 128 + SIGKILL   // ChildProcess reports a signal as a shell does
 
             let recovered = try await MeshHarness.run(CLIEndToEndTests.binary!, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--no-color"] + state,
                                                       environment: h.environment)

@@ -135,8 +135,8 @@ final class MeshHarness: Sendable {
     }
 
     /// Runs a program to completion through KubeClient's `ChildProcess` (no thread blocks while it runs, so the KubeSim
-    /// servers in this process that it talks to keep serving). Returns the exit status and what it printed: standard
-    /// output, then standard error.
+    /// servers in this process that it talks to keep serving). Returns the exit status (for a child killed by a signal,
+    /// 128 + its number, as a shell reports it) and what it printed: standard output, then standard error.
     static func run(_ path: String, _ args: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws
         -> (status: Int32, output: String)
     {
