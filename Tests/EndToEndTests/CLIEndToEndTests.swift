@@ -48,11 +48,11 @@ extension EndToEnd {
             let clean = try await meshform(h, ["drift", file, "--quiet"] + state)
             #expect(clean.status == 0 && clean.output.isEmpty, "\(clean.output)")
             let metrics = h.dir.appendingPathComponent("meshform.prom").path
-            let external = try h.client("external")
-            _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                      "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 2]],
-                                     fieldManager: "kubectl-edit", force: true)
-            try await external.shutdown()
+            try await h.withClient("external") { external in
+                _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 2]],
+                                         fieldManager: "kubectl-edit", force: true)
+            }
             let drifted = try await meshform(h, ["drift", file, "--json", "--metrics-file", metrics] + state)
             #expect(drifted.status == 2, "\(drifted.output)")
             #expect(try JSON(data: Data(drifted.output.utf8))["format_version"] == 1)

@@ -33,39 +33,39 @@ extension EndToEnd {
         try await MeshHarness.with { h in
             let session = try await h.session(try h.multiRemote())
             _ = try await ApplyEndToEndTests.apply(session)
-            let external = try h.client("external")
+            try await h.withClient("external") { external in
 
-            // istiod's own patches to its webhooks, and an edit of a field Meshform does not set: no changes.
-            try await IstiodStylePatches.apply(to: h, clusters: ["config", "remote2"])
-            _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                      "metadata": ["name": "istiod", "namespace": "external-istiod",
-                                                   "annotations": ["someone.example/note": "hello"]]],
-                                     fieldManager: "kubectl-edit", force: true)
-            let (quiet, _) = try await session.plan(PlanOptions())
-            #expect(!quiet.hasChanges, "\(quiet.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
+                // istiod's own patches to its webhooks, and an edit of a field Meshform does not set: no changes.
+                try await IstiodStylePatches.apply(to: h, clusters: ["config", "remote2"])
+                _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": ["name": "istiod", "namespace": "external-istiod",
+                                                       "annotations": ["someone.example/note": "hello"]]],
+                                         fieldManager: "kubectl-edit", force: true)
+                let (quiet, _) = try await session.plan(PlanOptions())
+                #expect(!quiet.hasChanges, "\(quiet.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
 
-            // An edit of a managed field: an update of exactly that field.
-            _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                      "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 5]],
-                                     fieldManager: "kubectl-edit", force: true)
-            let (plan, _) = try await session.plan(PlanOptions())
-            let changed = plan.changes.filter { $0.action.changes }
-            #expect(changed.count == 1)
-            #expect(changed.first?.action == .update)
-            #expect(changed.first?.address == "external/apps/Deployment/external-istiod/istiod")
-            #expect(changed.first?.fields.map(\.path) == [".spec.replicas"])
-            #expect(changed.first?.fields.first?.before == 5)
+                // An edit of a managed field: an update of exactly that field.
+                _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 5]],
+                                         fieldManager: "kubectl-edit", force: true)
+                let (plan, _) = try await session.plan(PlanOptions())
+                let changed = plan.changes.filter { $0.action.changes }
+                #expect(changed.count == 1)
+                #expect(changed.first?.action == .update)
+                #expect(changed.first?.address == "external/apps/Deployment/external-istiod/istiod")
+                #expect(changed.first?.fields.map(\.path) == [".spec.replicas"])
+                #expect(changed.first?.fields.first?.before == 5)
 
-            // JSON: the documented shape.
-            let json = try JSON(data: PlanJSON.encode(plan))
-            #expect(json["format_version"] == 1)
-            #expect(json[path: ["summary", "change"]] == 1)
-            let rc = json["resource_changes"]?.array?.first { $0["action"] == "update" }
-            #expect(rc?[path: ["change", "fields"]]?[0]?["path"] == ".spec.replicas")
-            for c in json["resource_changes"]?.array ?? [] {
-                for key in ["address", "cluster", "action", "sensitive", "change"] { #expect(c[key] != nil, "missing \(key)") }
+                // JSON: the documented shape.
+                let json = try JSON(data: PlanJSON.encode(plan))
+                #expect(json["format_version"] == 1)
+                #expect(json[path: ["summary", "change"]] == 1)
+                let rc = json["resource_changes"]?.array?.first { $0["action"] == "update" }
+                #expect(rc?[path: ["change", "fields"]]?[0]?["path"] == ".spec.replicas")
+                for c in json["resource_changes"]?.array ?? [] {
+                    for key in ["address", "cluster", "action", "sensitive", "change"] { #expect(c[key] != nil, "missing \(key)") }
+                }
             }
-            try await external.shutdown()
         }
     }
 
@@ -90,19 +90,19 @@ extension EndToEnd {
             await #expect { _ = try await ApplyEndToEndTests.apply(session) { $0.saved = early } }
                 throws: { if case SessionError.stalePlan = $0 { true } else { false } }
             // A plan made at serial N is refused once the serial moved.
-            let external = try h.client("external")
-            _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                      "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
-                                     fieldManager: "kubectl-edit", force: true)
-            let (saved, _) = try await session.plan(PlanOptions())
-            let path = h.dir.appendingPathComponent("saved.plan").path
-            try SavedPlan.write(saved, to: path)
-            let reread = try SavedPlan.read(path)
-            #expect(reread.stateSerial == saved.stateSerial && reread.changes.count == saved.changes.count)
-            _ = try await ApplyEndToEndTests.apply(session)   // moves the serial
-            await #expect { _ = try await ApplyEndToEndTests.apply(session) { $0.saved = reread } }
-                throws: { if case SessionError.stalePlan = $0 { true } else { false } }
-            try await external.shutdown()
+            try await h.withClient("external") { external in
+                _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
+                                         fieldManager: "kubectl-edit", force: true)
+                let (saved, _) = try await session.plan(PlanOptions())
+                let path = h.dir.appendingPathComponent("saved.plan").path
+                try SavedPlan.write(saved, to: path)
+                let reread = try SavedPlan.read(path)
+                #expect(reread.stateSerial == saved.stateSerial && reread.changes.count == saved.changes.count)
+                _ = try await ApplyEndToEndTests.apply(session)   // moves the serial
+                await #expect { _ = try await ApplyEndToEndTests.apply(session) { $0.saved = reread } }
+                    throws: { if case SessionError.stalePlan = $0 { true } else { false } }
+            }
         }
     }
 
@@ -126,20 +126,20 @@ extension EndToEnd {
 enum IstiodStylePatches {
     static func apply(to h: MeshHarness, clusters: [String]) async throws {
         for cluster in clusters {
-            let c = try h.client(cluster)
-            for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
-                let gvk = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: kind)
-                for o in try await c.list(gvk, namespace: nil) {
-                    let hooks = (o["webhooks"]?.array ?? []).map { w -> JSON in
-                        ["name": w["name"] ?? "", "failurePolicy": "Fail", "clientConfig": ["caBundle": "LS0tLS1CRUdJTi0tLS0t"]]
+            try await h.withClient(cluster) { c async throws in
+                for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+                    let gvk = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: kind)
+                    for o in try await c.list(gvk, namespace: nil) {
+                        let hooks = (o["webhooks"]?.array ?? []).map { w -> JSON in
+                            ["name": w["name"] ?? "", "failurePolicy": "Fail", "clientConfig": ["caBundle": "LS0tLS1CRUdJTi0tLS0t"]]
+                        }
+                        guard !hooks.isEmpty else { continue }
+                        _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(kind),
+                                               "metadata": ["name": o["metadata"]!["name"]!], "webhooks": .array(hooks)],
+                                              fieldManager: "pilot-discovery", force: true)
                     }
-                    guard !hooks.isEmpty else { continue }
-                    _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(kind),
-                                           "metadata": ["name": o["metadata"]!["name"]!], "webhooks": .array(hooks)],
-                                          fieldManager: "pilot-discovery", force: true)
                 }
             }
-            try await c.shutdown()
         }
     }
 }
@@ -166,9 +166,9 @@ extension EndToEnd {
 
     @Test(arguments: StateKind.allCases) func objectsThatExistButAreNotInStateAreAdoptedOnlyWhenAsked(_ state: StateKind) async throws {
         try await MeshHarness.with(state: state) { h in
-            let config = try h.client("config")
-            _ = try await config.create(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]])
-            try await config.shutdown()
+            try await h.withClient("config") { config in
+                _ = try await config.create(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]])
+            }
             let session = try await h.session(try h.multiRemote())
             let sample = "config/core/Namespace/_/sample"
 
@@ -190,22 +190,22 @@ extension EndToEnd {
         try await MeshHarness.with { h in
             let session = try await h.session(try h.multiRemote())
             _ = try await ApplyEndToEndTests.apply(session)
-            let external = try h.client("external")
-            _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
-                                      "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
-                                     fieldManager: "kubectl-edit", force: true)
-            var options = PlanOptions(); options.serverDryRun = true
-            let (plan, _) = try await session.plan(options)
-            let change = plan.changes.first { $0.address == "external/apps/Deployment/external-istiod/istiod" }
-            #expect(change?.action == .update)
-            #expect(change?.fields.map(\.path) == [".spec.replicas"])
-            #expect(change?.after?[path: ["spec", "replicas"]] == 1)
-            // The server's answer, not Meshform's body: it carries the other manager's fields too (the full object).
-            #expect(change?.after?[path: ["spec", "template"]] != nil)
-            // Dry run stores nothing.
-            #expect(try await external.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"),
-                                           namespace: "external-istiod", name: "istiod")?[path: ["spec", "replicas"]] == 4)
-            try await external.shutdown()
+            try await h.withClient("external") { external in
+                _ = try await external.apply(["apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": ["name": "istiod", "namespace": "external-istiod"], "spec": ["replicas": 4]],
+                                         fieldManager: "kubectl-edit", force: true)
+                var options = PlanOptions(); options.serverDryRun = true
+                let (plan, _) = try await session.plan(options)
+                let change = plan.changes.first { $0.address == "external/apps/Deployment/external-istiod/istiod" }
+                #expect(change?.action == .update)
+                #expect(change?.fields.map(\.path) == [".spec.replicas"])
+                #expect(change?.after?[path: ["spec", "replicas"]] == 1)
+                // The server's answer, not Meshform's body: it carries the other manager's fields too (the full object).
+                #expect(change?.after?[path: ["spec", "template"]] != nil)
+                // Dry run stores nothing.
+                #expect(try await external.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"),
+                                               namespace: "external-istiod", name: "istiod")?[path: ["spec", "replicas"]] == 4)
+            }
         }
     }
 }
