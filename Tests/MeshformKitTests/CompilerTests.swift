@@ -249,10 +249,11 @@ import Testing
             throws: { if case CompileError.conflictingObjects(let a, _, _) = $0 { a.description.hasSuffix("/ServiceAccount/external-istiod/istiod") } else { false } }
     }
 
-    /// The benchmark, as a test: 1 external + 50 remotes, every component rendered as the real
-    /// all-on istioctl output. Benchmarks/CompileBench prints the same measurement in detail.
+    /// 1 external + 50 remotes, every component rendered as the real all-on istioctl output, compile to every
+    /// object of every component. How long it takes is Benchmarks/CompileBench's to measure (release build), not a
+    /// test's: a time bound here measured the machine's load.
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func fiftyRemotesCompileWellUnderASecond() async throws {
+    func fiftyRemotesCompileToEveryComponentsObjects() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for kind in IstioComponent.Kind.allCases {
@@ -263,12 +264,7 @@ import Testing
         text += "controlPlane: {address: gateway-load-balancer, tls: {secretName: istiod-tls}}\n"
         let t = try loadMesh(text)
         let renderer = ManifestDirectoryRenderer(directory: dir.path)
-        _ = try await Compiler(renderer: renderer).compile(t)  // first run parses all-on.yaml once
-        let start = ContinuousClock.now
         let mesh = try await Compiler(renderer: renderer).compile(t)
-        let elapsed = ContinuousClock.now - start
         #expect(mesh.resources.count > 51 * 45)
-        print("compile 1 external + 50 remotes, \(mesh.resources.count) resources: \(elapsed)")
-        #expect(elapsed < .seconds(5), "debug build; the release benchmark must be well under 1 s")
     }
 }
