@@ -108,8 +108,8 @@ extension EndToEnd {
                 holder = try? StateStore.openReadOnly(path: url).currentLock()
             }
             let h1 = try #require(holder)
-            // Held by the other process, not by this one.
-            #expect(h1.pid != Int(getpid()) && h1.operation == "apply")
+            // Held by the other process: a live one, not this one.
+            #expect(h1.pid != Int(getpid()) && kill(pid_t(h1.pid), 0) == 0 && h1.operation == "apply")
             let second = try await meshform(h, pg, ["apply", file, "-auto-approve", "--state", url])
             #expect(second.status == 1, "\(second.output)")
             #expect(second.output.contains("locked by") && second.output.contains("pid \(h1.pid)"), "\(second.output)")
