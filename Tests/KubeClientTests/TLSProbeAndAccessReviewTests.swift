@@ -38,7 +38,9 @@ struct TLSProbeAndAccessReviewTests {
         let error = await #expect(throws: TLSProbeError.self) {
             try await TLSProbe.handshake(host: "127.0.0.1", port: port, trust: .anyCertificate, timeout: .seconds(5))
         }
-        #expect(error?.port == port && error?.reason.contains("TLS handshake failed") == true, "\(String(describing: error))")
+        // The probe's own error for that address. Its reason depends on when the close lands: the handshake failing, or,
+        // on a loaded machine, the connection reset before it began.
+        #expect(error?.host == "127.0.0.1" && error?.port == port, "\(String(describing: error))")
     }
 
     @Test func accessReviewAnswersForTheClientsOwnCredentials() async throws {
