@@ -3,7 +3,6 @@ import PackageDescription
 
 // Arrows point one way: meshform (CLI) -> MeshformKit -> {KubeClient, StateStore} -> KubeModel.
 // KubeSim is the local test/demo API server; only tests, benchmarks and the demo command use it.
-let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
@@ -90,38 +89,42 @@ let package = Package(
         ]),   // Swift 6 language mode
 
         // Benchmarks: `Benchmarks/run` runs them all.
-        .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v5),
+        .executableTarget(name: "CompileBench", dependencies: ["MeshformKit"], path: "Benchmarks/CompileBench", swiftSettings: v6),
         .executableTarget(name: "StateBench", dependencies: ["StateStore", "KubeModel", "PostgresTestSupport"],
-                          path: "Benchmarks/StateBench", swiftSettings: v5),
+                          path: "Benchmarks/StateBench", swiftSettings: v6),
         .executableTarget(name: "kubesim-bench", dependencies: [
             "KubeSim",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-        ], path: "Benchmarks/KubeSimBench", swiftSettings: v5),
+        ], path: "Benchmarks/KubeSimBench", swiftSettings: v6),
         // KubeClient's server-side apply throughput against the real kubectl on the same objects (moved out of the tests).
         .executableTarget(name: "ClientBench", dependencies: ["KubeClient", "KubeSim", "KubeModel"], path: "Benchmarks/ClientBench"),
 
-        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v5),
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v6),
         .testTarget(name: "KubeSimTests", dependencies: [
-            "KubeSim", "KubeModel",
+            "KubeSim", "KubeModel", "KubeClient", "TestSupport",   // KubeClient: ChildProcess runs curl and kubectl
             .product(name: "Hummingbird", package: "hummingbird"),      // TestWebhook: an admission webhook on loopback
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: v5),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"], swiftSettings: v5),
+        ], swiftSettings: v6),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"], swiftSettings: v6),
+        // What several test targets share: scoped cleanup of clients, a virtual clock.
+        .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport", swiftSettings: v6),
         // A real PostgreSQL server (initdb + pg_ctl) for the team-state tests and benchmark.
-        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v5),
-        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "PostgresTestSupport"], swiftSettings: v5),
-        .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim",
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v6),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "PostgresTestSupport",
+                                                            "KubeClient", "TestSupport"],   // ChildProcess runs the meshform binary
+                    swiftSettings: v6),
+        .testTarget(name: "MeshformKitTests", dependencies: ["MeshformKit", "KubeSim", "TestSupport",
                                                             .product(name: "PropertyBased", package: "swift-property-based")],
-                    swiftSettings: v5),
+                    swiftSettings: v6),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "MeshformKit", "KubeSim", "PostgresTestSupport",
+            "MeshformKit", "KubeSim", "PostgresTestSupport", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),     // ScriptedAPIServer: answers KubeSim does not give yet
             .product(name: "NIOSSL", package: "swift-nio-ssl"),   // TLSStandIn: a stand-in gateway's TLS
-        ], swiftSettings: v5),
+        ], swiftSettings: v6),
     ]
 )

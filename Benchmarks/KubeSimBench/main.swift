@@ -94,5 +94,5 @@ report("LIST 100 by label (paged)", await measure(max(1, gets / 20), { _ in
     try await call(.GET, "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dbench&limit=100")
 }, ok: [200]))
 
-try await client.shutdown()
+try await client.shutdown().get()   // the EventLoopFuture form: in Swift 6 mode top-level code resolves to it
 try await sim.stop()

@@ -36,18 +36,18 @@ public enum ChildProcess {
     static let etxtbsyBudget = Duration.seconds(5)
 
     /// Runs `executable` (a path) with `arguments` and `environment` (nil: this process's), `input` on its standard
-    /// input (nil: none), waiting at most `timeout` (nil: no limit). Throws `TimedOut` when the child was killed for its
+    /// input (nil: none), in `workingDirectory` (nil: this process's), waiting at most `timeout` (nil: no limit). Throws `TimedOut` when the child was killed for its
     /// timeout, and swift-subprocess's `SubprocessError` when it could not start or printed more than `outputLimit`.
     ///
     /// The timeout is a dispatch timer, not a task: it kills the child on time even while CPU-heavy work fills the
     /// cooperative pool. A cancelled caller's child is killed too (swift-subprocess's teardown).
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: [UInt8]? = nil, timeout: Duration? = nil) async throws -> Result {
+                           input: [UInt8]? = nil, workingDirectory: String? = nil, timeout: Duration? = nil) async throws -> Result {
         var delay = Duration.milliseconds(50), waited = Duration.zero
         while true {
             do {
-                if let input { return try await runOnce(executable, arguments, environment, timeout, input: .array(input)) }
-                return try await runOnce(executable, arguments, environment, timeout, input: .none)
+                if let input { return try await runOnce(executable, arguments, environment, workingDirectory, timeout, input: .array(input)) }
+                return try await runOnce(executable, arguments, environment, workingDirectory, timeout, input: .none)
             } catch let e as SubprocessError
                 where waited < etxtbsyBudget && e.underlyingError == Errno(rawValue: ETXTBSY) {
                 // A program written a moment ago can still be open for writing in a child another thread just forked;
@@ -62,11 +62,12 @@ public enum ChildProcess {
     }
 
     private static func runOnce<Input: InputProtocol>(_ executable: String, _ arguments: [String], _ environment: [String: String]?,
-                                                      _ timeout: Duration?, input: Input) async throws -> Result {
+                                                      _ workingDirectory: String?, _ timeout: Duration?, input: Input) async throws -> Result {
         let env: Subprocess.Environment = environment.map {
             .custom(Dictionary(uniqueKeysWithValues: $0.map { (Subprocess.Environment.Key(stringLiteral: $0.key), $0.value) }))
         } ?? .inherit
-        let config = Configuration(executable: .path(FilePath(executable)), arguments: Arguments(arguments), environment: env)
+        let config = Configuration(executable: .path(FilePath(executable)), arguments: Arguments(arguments), environment: env,
+                                   workingDirectory: workingDirectory.map { FilePath($0) })
         let timer = KillTimer()
         defer { timer.reaped() }
         let r = try await Subprocess.run(config, input: input, output: .bytes(limit: outputLimit), error: .bytes(limit: outputLimit)) {

@@ -70,14 +70,20 @@ extension StateStore {
     /// - Parameter lease: how long the lock holds without `renewLock` (or `keepRenewing`).
     public func acquireLock(who: String, operation: String, timeout: Duration = .zero, lease: Duration = .seconds(120),
                             run: RunID? = nil) async throws -> StateLock {
-        let deadline = ContinuousClock.now + timeout
+        try await acquireLock(who: who, operation: operation, timeout: timeout, lease: lease, run: run, clock: ContinuousClock())
+    }
+
+    /// `acquireLock` with its wait timed by `clock` (tests give one of their own, so a wait takes no real time).
+    public func acquireLock<C: Clock>(who: String, operation: String, timeout: Duration = .zero, lease: Duration = .seconds(120),
+                                      run: RunID? = nil, clock: C) async throws -> StateLock where C.Duration == Duration {
+        let deadline = clock.now.advanced(by: timeout)
         while true {
             switch try tryLock(who: who, operation: operation, lease: lease, run: run) {
             case .acquired(let mine): return mine
             case .heldBy(let holder):
-                let left = deadline - ContinuousClock.now
+                let left = clock.now.duration(to: deadline)
                 if left <= .zero { throw StateError.locked(path: path, holder: holder) }
-                try await Task.sleep(for: min(.milliseconds(100), left))
+                try await clock.sleep(until: clock.now.advanced(by: min(.milliseconds(100), left)), tolerance: nil)
             }
         }
     }

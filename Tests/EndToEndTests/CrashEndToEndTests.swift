@@ -56,59 +56,59 @@ extension EndToEnd {
 
     /// How many journal entries the operation writes when nothing kills it, and how many steps of each action.
     static func journalPoints(_ op: Operation) async throws -> (Int, [String: Int]) {
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        let file = try await prepare(op, h)
-        var request = MeshSession.ApplyRequest()
-        request.plan.operation = op == .destroy ? .destroy : .apply
-        let (_, r) = try await h.session(file).apply(request, confirm: { _ in true }, emit: { _ in })
-        guard case .succeeded = r else { throw CrashTestError("uninterrupted \(op): \(r)") }
-        let store = try StateStore.openReadOnly(path: h.statePath)
-        let run = try #require(try store.runs(limit: 1).first)
-        let journal = try store.journal(of: run.id)
-        let actions = Dictionary(grouping: journal.filter { $0.phase == .started }, by: \.actionWord).mapValues(\.count)
-        return (journal.count, actions)
+        return try await MeshHarness.with { h in
+            let file = try await prepare(op, h)
+            var request = MeshSession.ApplyRequest()
+            request.plan.operation = op == .destroy ? .destroy : .apply
+            let (_, r) = try await h.session(file).apply(request, confirm: { _ in true }, emit: { _ in })
+            guard case .succeeded = r else { throw CrashTestError("uninterrupted \(op): \(r)") }
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            let run = try #require(try store.runs(limit: 1).first)
+            let journal = try store.journal(of: run.id)
+            let actions = Dictionary(grouping: journal.filter { $0.phase == .started }, by: \.actionWord).mapValues(\.count)
+            return (journal.count, actions)
+        }
     }
 
     static func crash(_ op: Operation, at point: Int, recover mode: MeshSession.RecoveryMode) async throws -> Result {
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        let file = try await prepare(op, h)
-        let stateBefore = op == .apply ? [] : Set(try StateStore.openReadOnly(path: h.statePath).objects().map(\.address))
-        let state = ["--state", h.statePath]
-        var env = h.environment
-        env["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"] = String(point)
-        let command = op == .destroy ? "destroy" : "apply"
-        let run = try await MeshHarness.run(CLIEndToEndTests.binary!, [command, file, "-auto-approve", "--no-color"] + state, environment: env)
-        let killed = run.status == SIGKILL
+        return try await MeshHarness.with { h in
+            let file = try await prepare(op, h)
+            let stateBefore = op == .apply ? [] : Set(try StateStore.openReadOnly(path: h.statePath).objects().map(\.address))
+            let state = ["--state", h.statePath]
+            var env = h.environment
+            env["MESHFORM_CRASH_AFTER_JOURNAL_ENTRY"] = String(point)
+            let command = op == .destroy ? "destroy" : "apply"
+            let run = try await MeshHarness.run(CLIEndToEndTests.binary!, [command, file, "-auto-approve", "--no-color"] + state, environment: env)
+            let killed = run.status == 128 + SIGKILL   // ChildProcess reports a signal as a shell does
 
-        let recovered = try await MeshHarness.run(CLIEndToEndTests.binary!, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--no-color"] + state,
-                                                  environment: h.environment)
-        // What the state must now match: rolled back, the world before the run; continued, the world after it.
-        let undone = mode == .rollback
-        let planArgs: [String]
-        let expected: Set<String>
-        switch (op, undone) {
-        case (.apply, true): planArgs = ["--destroy", try base(h)]; expected = []
-        case (.apply, false): planArgs = [file]; expected = try await desired(h, file)
-        case (.update, true): planArgs = [try base(h)]; expected = stateBefore
-        case (.update, false): planArgs = [file]; expected = try await desired(h, file)
-        case (.destroy, true): planArgs = [file]; expected = stateBefore
-        case (.destroy, false): planArgs = ["--destroy", file]; expected = []
+            let recovered = try await MeshHarness.run(CLIEndToEndTests.binary!, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--no-color"] + state,
+                                                      environment: h.environment)
+            // What the state must now match: rolled back, the world before the run; continued, the world after it.
+            let undone = mode == .rollback
+            let planArgs: [String]
+            let expected: Set<String>
+            switch (op, undone) {
+            case (.apply, true): planArgs = ["--destroy", try base(h)]; expected = []
+            case (.apply, false): planArgs = [file]; expected = try await desired(h, file)
+            case (.update, true): planArgs = [try base(h)]; expected = stateBefore
+            case (.update, false): planArgs = [file]; expected = try await desired(h, file)
+            case (.destroy, true): planArgs = [file]; expected = stateBefore
+            case (.destroy, false): planArgs = ["--destroy", file]; expected = []
+            }
+            let plan = try await MeshHarness.run(CLIEndToEndTests.binary!, ["plan"] + planArgs + ["-detailed-exitcode", "--no-color"] + state,
+                                                 environment: h.environment)
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            let inState = Set(try store.objects().map(\.address))
+            let live = Set(try await h.managedObjects())
+            var result = Result(operation: op, mode: mode, point: point, killed: killed, recoverStatus: recovered.status,
+                                planStatus: plan.status, orphans: live.subtracting(inState).sorted(),
+                                lost: inState.subtracting(live).union(expected.subtracting(inState)).sorted(),
+                                integrity: try store.integrityProblems(), unfinished: try store.unfinishedRun() != nil)
+            if !result.ok {
+                result.integrity += ["run: \(run.output.suffix(600))", "recover: \(recovered.output.suffix(1500))", "plan: \(plan.output.suffix(800))"]
+            }
+            return result
         }
-        let plan = try await MeshHarness.run(CLIEndToEndTests.binary!, ["plan"] + planArgs + ["-detailed-exitcode", "--no-color"] + state,
-                                             environment: h.environment)
-        let store = try StateStore.openReadOnly(path: h.statePath)
-        let inState = Set(try store.objects().map(\.address))
-        let live = Set(try await h.managedObjects())
-        var result = Result(operation: op, mode: mode, point: point, killed: killed, recoverStatus: recovered.status,
-                            planStatus: plan.status, orphans: live.subtracting(inState).sorted(),
-                            lost: inState.subtracting(live).union(expected.subtracting(inState)).sorted(),
-                            integrity: try store.integrityProblems(), unfinished: try store.unfinishedRun() != nil)
-        if !result.ok {
-            result.integrity += ["run: \(run.output.suffix(600))", "recover: \(recovered.output.suffix(1500))", "plan: \(plan.output.suffix(800))"]
-        }
-        return result
     }
 
     static func desired(_ h: MeshHarness, _ file: String) async throws -> Set<String> {

@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeModel
 import Synchronization
+import TestSupport
 import Testing
 
 /// Meshform's writes carry `fieldValidation=Strict`, so a field the server would drop fails the apply by name instead
@@ -23,35 +24,35 @@ import Testing
     }
 
     @Test func strictValidationMakesAnUnknownFieldAnErrorNamingIt() async throws {
-        let server = try await ScriptedAPIServer { r in
+        try await ScriptedAPIServer.with(answer: { r in
             if r.method == "GET" { return .init(status: 200, body: Self.discovery) }
             guard r.uri.contains("fieldValidation=Strict") else { return .init(status: 200, body: r.body) }
             return .init(status: 400, body: #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"failed to create typed patch object (istio-system/istio; /v1, Kind=ConfigMap): .spec: field not declared in schema","reason":"BadRequest","code":400}"#)
+        }) { server in
+            try await withShutdown(try client(server)) { c async throws in
+                await #expect { _ = try await c.apply(Self.configMap, fieldManager: "meshform", force: true) } throws: { error in
+                    "\(error)".contains(".spec: field not declared in schema") && "\(error)".contains("istio-system/istio")
+                }
+                let patch = try #require(server.requests.first { $0.method == "PATCH" })
+                #expect(patch.uri.contains("fieldManager=meshform") && patch.uri.contains("fieldValidation=Strict"), "\(patch.uri)")
+            }
         }
-        defer { Task { await server.stop() } }
-        let c = try client(server)
-        defer { Task { try? await c.shutdown() } }
-        await #expect { _ = try await c.apply(Self.configMap, fieldManager: "meshform", force: true) } throws: { error in
-            "\(error)".contains(".spec: field not declared in schema") && "\(error)".contains("istio-system/istio")
-        }
-        let patch = try #require(server.requests.first { $0.method == "PATCH" })
-        #expect(patch.uri.contains("fieldManager=meshform") && patch.uri.contains("fieldValidation=Strict"), "\(patch.uri)")
     }
 
     @Test func theServersWarningsReachTheWarningHandler() async throws {
-        let server = try await ScriptedAPIServer { r in
+        try await ScriptedAPIServer.with(answer: { r in
             if r.method == "GET" { return .init(status: 200, body: Self.discovery) }
             return .init(status: 200, headers: [("Warning", #"299 - "unknown field \"spec.bogus\"""#),
                                                 ("Warning", #"299 - "v1 ConfigMap is fine", 199 - "not shown""#)],
                          body: r.body)
+        }) { server in
+            let seen = Mutex<[String]>([])
+            try await withShutdown(try client(server) { context, text in seen.withLock { $0.append("\(context): \(text)") } }) { c in
+                _ = try await c.apply(Self.configMap, fieldManager: "meshform", fieldValidation: .warn)
+                #expect(seen.withLock { $0 } == [#"scripted: unknown field "spec.bogus""#, "scripted: v1 ConfigMap is fine"])
+                #expect(server.requests.contains { $0.uri.contains("fieldValidation=Warn") })
+            }
         }
-        defer { Task { await server.stop() } }
-        let seen = Mutex<[String]>([])
-        let c = try client(server) { context, text in seen.withLock { $0.append("\(context): \(text)") } }
-        defer { Task { try? await c.shutdown() } }
-        _ = try await c.apply(Self.configMap, fieldManager: "meshform", fieldValidation: .warn)
-        #expect(seen.withLock { $0 } == [#"scripted: unknown field "spec.bogus""#, "scripted: v1 ConfigMap is fine"])
-        #expect(server.requests.contains { $0.uri.contains("fieldValidation=Warn") })
     }
 
     @Test func warningHeadersParseAsRFC7234() {

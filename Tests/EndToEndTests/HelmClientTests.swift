@@ -29,8 +29,7 @@ extension EndToEnd {
 
     @Test(.enabled(if: available, "needs Python 3.12 (helm-sdkpy, Helm's engine) and ../shared/fixtures/istio/charts"))
     func helmInstallsUpgradesAndUninstallsIstiosChartsAsOnARealCluster() async throws {
-        let h = try await MeshHarness()
-        do { try await run(h); await h.stop() } catch { await h.stop(); throw error }
+        try await MeshHarness.with { h in try await run(h) }
     }
 
     /// A release as installed: where, and the objects of its manifest.
@@ -152,34 +151,9 @@ extension EndToEnd {
 
     /// Runs tools/helm-client.py; Helm's answer is its stdout, a JSON document. Helm's errors fail the test.
     func helm(_ h: MeshHarness, _ args: [String]) async throws -> JSON {
-        let errors = h.dir.appendingPathComponent("helm-\(UUID().uuidString).err")
-        let (status, out) = try await Self.run(Self.python!, [Self.tool] + args, stderr: errors)
-        let err = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-        try #require(status == 0, "helm \(args[0]) \(args[3]): exit \(status): \(err.suffix(3000))")
-        return try JSON(data: out)
-    }
-
-    /// A process on a thread of its own (it talks to the in-process KubeSims), stderr to a file.
-    static func run(_ path: String, _ args: [String], stderr: URL) async throws -> (Int32, Data) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    FileManager.default.createFile(atPath: stderr.path, contents: nil)
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: path)
-                    p.arguments = args
-                    let out = Pipe()
-                    p.standardOutput = out
-                    p.standardError = try FileHandle(forWritingTo: stderr)
-                    try p.run()
-                    let data = out.fileHandleForReading.readDataToEndOfFile()
-                    p.waitUntilExit()
-                    continuation.resume(returning: (p.terminationStatus, data))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        let r = try await ChildProcess.run(Self.python!, [Self.tool] + args)
+        try #require(r.status == 0, "helm \(args[0]) \(args[3]): exit \(r.status): \(r.stderrText.suffix(3000))")
+        return try JSON(data: Data(r.stdout))
     }
 }
 }

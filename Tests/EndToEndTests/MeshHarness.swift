@@ -4,6 +4,7 @@ import KubeModel
 import KubeSim
 import PostgresTestSupport
 import StateStore
+import TestSupport
 import Testing
 @testable import MeshformKit
 
@@ -24,10 +25,10 @@ enum StateKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// Three (or more) KubeSim clusters on loopback, their kubeconfigs, the state (a file in a temporary directory or a
 /// schema on the test PostgreSQL server), and the real kubectl pointed at them: the world the end-to-end tests run the
 /// engine in.
-final class MeshHarness: @unchecked Sendable {
+final class MeshHarness: Sendable {
     let dir: URL
-    private(set) var sims: [String: KubeSim] = [:]
-    private(set) var kubeconfigs: [String: String] = [:]
+    let sims: [String: KubeSim]
+    let kubeconfigs: [String: String]
     let stateKind: StateKind
     /// A file path or a `postgres://` URL (no password: `environment` carries PGPASSWORD).
     let statePath: String
@@ -44,7 +45,7 @@ final class MeshHarness: @unchecked Sendable {
         return nil
     }
 
-    init(state: StateKind = .sqlite, clusters: [String] = ["external", "config", "remote2"],
+    private init(state: StateKind = .sqlite, clusters: [String] = ["external", "config", "remote2"],
          configure: (inout KubeSimOptions) -> Void = { _ in }) async throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshform-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -53,15 +54,24 @@ final class MeshHarness: @unchecked Sendable {
         case .sqlite: postgres = nil; statePath = dir.appendingPathComponent("state.db").path
         case .postgres: let pg = try PostgresTestServer.start(); postgres = pg; statePath = pg.url()
         }
-        for name in clusters {
-            var o = KubeSimOptions(name: name, port: 0)
-            o.controllerDelay = .milliseconds(20)
-            configure(&o)
-            let sim = try await KubeSim.start(o)
-            let path = dir.appendingPathComponent("\(name).kubeconfig").path
-            try sim.writeKubeconfig(to: path, contextName: name)
-            sims[name] = sim; kubeconfigs[name] = path
+        var sims: [String: KubeSim] = [:], kubeconfigs: [String: String] = [:]
+        do {
+            for name in clusters {
+                var o = KubeSimOptions(name: name, port: 0)
+                o.controllerDelay = .milliseconds(20)
+                configure(&o)
+                let sim = try await KubeSim.start(o)
+                sims[name] = sim
+                let path = dir.appendingPathComponent("\(name).kubeconfig").path
+                try sim.writeKubeconfig(to: path, contextName: name)
+                kubeconfigs[name] = path
+            }
+        } catch {
+            for s in sims.values { try? await s.stop() }
+            try? FileManager.default.removeItem(at: dir)
+            throw error
         }
+        self.sims = sims; self.kubeconfigs = kubeconfigs
     }
 
     /// The environment a user of the guide would have: KUBECONFIG listing every cluster's file, and the guide's
@@ -113,9 +123,8 @@ final class MeshHarness: @unchecked Sendable {
     }
 
     /// Runs `body` with a client of one cluster, shut down afterwards.
-    func withClient<T: Sendable>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
-        let c = try client(cluster)
-        do { let r = try await body(c); try await c.shutdown(); return r } catch { try? await c.shutdown(); throw error }
+    func withClient<T>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
+        try await withShutdown(try client(cluster), body)
     }
 
     /// Runs the real kubectl against one cluster. Returns exit status and combined output.
@@ -125,46 +134,30 @@ final class MeshHarness: @unchecked Sendable {
         return try await Self.run(k, ["--kubeconfig", kubeconfigs[cluster]!] + args)
     }
 
-    /// Runs a program to completion on a thread of its own: waiting for it on one of Swift's cooperative threads
-    /// (two, on two cores) would starve the KubeSim servers in this process that the program talks to.
+    /// Runs a program to completion through KubeClient's `ChildProcess` (no thread blocks while it runs, so the KubeSim
+    /// servers in this process that it talks to keep serving). Returns the exit status (for a child killed by a signal,
+    /// 128 + its number, as a shell reports it) and what it printed: standard output, then standard error.
     static func run(_ path: String, _ args: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws
         -> (status: Int32, output: String)
     {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: path)
-                    p.arguments = args
-                    if let environment { p.environment = environment }
-                    if let directory { p.currentDirectoryURL = directory }
-                    let pipe = Pipe()
-                    p.standardOutput = pipe; p.standardError = pipe
-                    try p.run()
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    p.waitUntilExit()
-                    continuation.resume(returning: (p.terminationStatus, String(decoding: data, as: UTF8.self)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        let r = try await ChildProcess.run(path, args, environment: environment, workingDirectory: directory?.path)
+        return (r.status, r.stdoutText + r.stderrText)
     }
 
     /// Every object in a cluster, as a comparable snapshot (resourceVersion, managedFields and timestamps removed).
     func snapshot(_ cluster: String) async throws -> [String: JSON] {
-        let c = try client(cluster)
-        defer { Task { try? await c.shutdown() } }
-        var out: [String: JSON] = [:]
-        for r in try await c.listKinds() where r.verbs.contains("list") && !r.name.contains("/") {
-            let gvk = r.gvk
-            for var o in try await c.list(gvk, namespace: nil) {
-                for k in ["resourceVersion", "managedFields", "creationTimestamp", "generation", "uid"] { o[path: ["metadata", k]] = nil }
-                o["status"] = nil
-                out["\(gvk.kind)/\(o.namespace ?? "_")/\(o.name ?? "")"] = o
+        try await withClient(cluster) { c in
+            var out: [String: JSON] = [:]
+            for r in try await c.listKinds() where r.verbs.contains("list") && !r.name.contains("/") {
+                let gvk = r.gvk
+                for var o in try await c.list(gvk, namespace: nil) {
+                    for k in ["resourceVersion", "managedFields", "creationTimestamp", "generation", "uid"] { o[path: ["metadata", k]] = nil }
+                    o["status"] = nil
+                    out["\(gvk.kind)/\(o.namespace ?? "_")/\(o.name ?? "")"] = o
+                }
             }
+            return out
         }
-        return out
     }
 
     func stop() async {
@@ -174,9 +167,10 @@ final class MeshHarness: @unchecked Sendable {
 
     /// Runs `body` in a new harness and stops it afterwards, whether `body` returns or throws: cleanup the test
     /// awaits, not a task left running after it.
-    static func with<T>(state: StateKind = .sqlite, configure: (inout KubeSimOptions) -> Void = { _ in },
+    static func with<T>(state: StateKind = .sqlite, clusters: [String] = ["external", "config", "remote2"],
+                        configure: (inout KubeSimOptions) -> Void = { _ in },
                         _ body: (MeshHarness) async throws -> T) async throws -> T {
-        let h = try await MeshHarness(state: state, configure: configure)
+        let h = try await MeshHarness(state: state, clusters: clusters, configure: configure)
         do {
             let result = try await body(h)
             await h.stop()

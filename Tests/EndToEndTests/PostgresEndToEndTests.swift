@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import PostgresTestSupport
 @testable import StateStore
 import Testing
@@ -68,14 +69,7 @@ extension EndToEnd {
             let file = try h.multiRemote(), url = h.statePath
             async let applying = meshform(h, pg, ["apply", file, "-auto-approve", "--no-color", "--state", url])
             // istiod's Deployment waits 3 s to be available: the apply is surely mid-way when its session ends.
-            var started = false
-            for _ in 0..<300 where !started {
-                try await Task.sleep(for: .milliseconds(50))
-                if let snap = try? StateStore.openReadOnly(path: url).snapshot() {
-                    started = snap.unfinishedJournal.contains { $0.address?.description.hasSuffix("/Deployment/external-istiod/istiod") == true }
-                }
-            }
-            #expect(started)
+            #expect(try await h.waitForStartedStep("/Deployment/external-istiod/istiod", state: url))
             // The session holding the mesh's lock is the apply's (one connection per store).
             let k = PostgresBackend.key("lock", try PostgresLocation(url: url))
             let ended = try pg.psql("""
@@ -99,17 +93,7 @@ extension EndToEnd {
 
             let recovered = try await meshform(h, pg, ["recover", file, "--\(mode.rawValue)", "-auto-approve", "--state", url])
             #expect(recovered.status == 0, "\(recovered.output)")
-            let store = try StateStore.openReadOnly(path: url)
-            #expect(try store.unfinishedRun() == nil)
-            let managed = try await h.managedObjects()
-            switch mode {
-            case .rollback:
-                #expect(managed.isEmpty, "left behind: \(managed)")
-                #expect(try store.objects().isEmpty)
-            case .continue:
-                #expect(Set(managed) == Set(try store.objects().map(\.address)))
-                #expect(try await meshform(h, pg, ["plan", file, "-detailed-exitcode", "--state", url]).status == 0)
-            }
+            try await h.expectRecovered(mode, file: file, output: recovered.output)
         }
     }
 
@@ -117,18 +101,19 @@ extension EndToEnd {
         let pg = try PostgresTestServer.start()
         try await MeshHarness.with(configure: { $0.controllerDelay = .seconds(2) }) { h in
             let file = try h.multiRemote(), url = pg.url()
-            let first = try spawnApply(h, pg, file, url)
+            let first = spawnApply(h, pg, file, url)
             var holder: StateLock?
             for _ in 0..<200 where holder == nil {
                 try await Task.sleep(for: .milliseconds(50))
                 holder = try? StateStore.openReadOnly(path: url).currentLock()
             }
             let h1 = try #require(holder)
-            #expect(h1.pid == Int(first.pid) && h1.operation == "apply")
+            // Held by the other process: a live one, not this one.
+            #expect(h1.pid != Int(getpid()) && kill(pid_t(h1.pid), 0) == 0 && h1.operation == "apply")
             let second = try await meshform(h, pg, ["apply", file, "-auto-approve", "--state", url])
             #expect(second.status == 1, "\(second.output)")
-            #expect(second.output.contains("locked by") && second.output.contains("pid \(first.pid)"), "\(second.output)")
-            #expect(await first.exit.first { _ in true } == 0)
+            #expect(second.output.contains("locked by") && second.output.contains("pid \(h1.pid)"), "\(second.output)")
+            #expect(try await first.value.status == 0)
             #expect(try await meshform(h, pg, ["plan", file, "-detailed-exitcode", "--state", url]).status == 0)
         }
     }
@@ -137,17 +122,10 @@ extension EndToEnd {
         let pg = try PostgresTestServer.start()
         try await MeshHarness.with(configure: { $0.controllerDelay = .seconds(3) }) { h in
             let file = try h.multiRemote(), url = pg.url()
-            let p = try spawnApply(h, pg, file, url)
-            var started = false
-            for _ in 0..<300 where !started {
-                try await Task.sleep(for: .milliseconds(50))
-                if let snap = try? StateStore.openReadOnly(path: url).snapshot() {
-                    started = snap.unfinishedJournal.contains { $0.address?.description.hasSuffix("/Deployment/external-istiod/istiod") == true }
-                }
-            }
-            #expect(started)
-            kill(p.pid, SIGKILL)
-            _ = await p.exit.first { _ in true }
+            let apply = spawnApply(h, pg, file, url)
+            #expect(try await h.waitForStartedStep("/Deployment/external-istiod/istiod", state: url))
+            apply.cancel()
+            _ = try? await apply.value
             // Its session ended with it: the server released the advisory lock, no lease to wait out, no unlock needed.
             var freed = false
             for _ in 0..<100 where !freed {
@@ -190,17 +168,11 @@ extension EndToEnd {
         }
     }
 
-    /// Starts `meshform apply` in a process of its own: its pid, and its exit status when it ends (no thread waits).
-    func spawnApply(_ h: MeshHarness, _ pg: PostgresTestServer, _ file: String, _ url: String) throws -> (pid: Int32, exit: AsyncStream<Int32>) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLIEndToEndTests.binary!)
-        p.arguments = ["apply", file, "-auto-approve", "--state", url]
-        p.environment = h.environment.merging(pg.environment) { $1 }
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-        let (exit, ended) = AsyncStream<Int32>.makeStream()
-        p.terminationHandler = { ended.yield($0.terminationStatus); ended.finish() }
-        try p.run()
-        return (p.processIdentifier, exit)
+    /// Starts `meshform apply` in a process of its own (KubeClient's `ChildProcess`): cancel the task to kill it with
+    /// SIGKILL, as swift-subprocess's teardown does; its value is the run's result.
+    func spawnApply(_ h: MeshHarness, _ pg: PostgresTestServer, _ file: String, _ url: String) -> Task<ChildProcess.Result, Error> {
+        let binary = CLIEndToEndTests.binary!, environment = h.environment.merging(pg.environment) { $1 }
+        return Task { try await ChildProcess.run(binary, ["apply", file, "-auto-approve", "--state", url], environment: environment) }
     }
 }
 }

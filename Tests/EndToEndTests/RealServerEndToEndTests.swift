@@ -41,108 +41,106 @@ extension EndToEnd {
     /// After an apply, every object (those of the real istioctl output among them) is rewritten live as a real server stores it (a PUT
     /// by another manager, as the server's own canonical form would be): `plan -detailed-exitcode` is still 0 and
     /// `drift` still clean.
-    @Test func convergesWhereTheServerCanonicalisesValues() async throws {
-        guard MeshHarness.hasSharedFixtures else {
-            print("skipped: ../shared/fixtures/istio is absent, so there is no real istioctl output to apply"); return
-        }
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        let session = try await Self.realIstioctlMesh(h)
-        let (_, result) = try await ApplyEndToEndTests.apply(session)
-        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+    @Test(.enabled(if: MeshHarness.hasSharedFixtures, "../shared/fixtures/istio is absent, so there is no real istioctl output to apply"))
+    func convergesWhereTheServerCanonicalisesValues() async throws {
+        try await MeshHarness.with { h in
+            let session = try await Self.realIstioctlMesh(h)
+            let (_, result) = try await ApplyEndToEndTests.apply(session)
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
 
-        var rewritten: [String] = []
-        let state = try StateStore.openReadOnly(path: h.statePath).objects()
-        for o in state {
-            let c = try h.client(o.cluster)
-            defer { Task { try? await c.shutdown() } }
-            let gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind)
-            guard let live = try await c.get(gvk, namespace: o.namespace, name: o.name) else { Issue.record("\(o.address) is gone"); continue }
-            let stored = ServerCanonicalForm.isBuiltIn(apiVersion: o.apiVersion) ? Self.asRealServerStores(live) : live
-            if stored != live {
-                let r = try await c.resource(for: gvk)
-                let put = try await c.request(method: .PUT, path: r.path(namespace: o.namespace, name: o.name),
-                                              query: [("fieldManager", "kube-apiserver")], body: Data(stored.canonicalText.utf8),
-                                              contentType: "application/json")
-                #expect(put.isSuccess, "\(o.address): \(put.status)")
-                rewritten.append(o.address)
+            var rewritten: [String] = []
+            let state = try StateStore.openReadOnly(path: h.statePath).objects()
+            for o in state {
+                try await h.withClient(o.cluster) { c in
+                    let gvk = GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind)
+                    guard let live = try await c.get(gvk, namespace: o.namespace, name: o.name) else { Issue.record("\(o.address) is gone"); return }
+                    let stored = ServerCanonicalForm.isBuiltIn(apiVersion: o.apiVersion) ? Self.asRealServerStores(live) : live
+                    if stored != live {
+                        let r = try await c.resource(for: gvk)
+                        let put = try await c.request(method: .PUT, path: r.path(namespace: o.namespace, name: o.name),
+                                                      query: [("fieldManager", "kube-apiserver")], body: Data(stored.canonicalText.utf8),
+                                                      contentType: "application/json")
+                        #expect(put.isSuccess, "\(o.address): \(put.status)")
+                        rewritten.append(o.address)
+                    }
+                }
             }
-        }
-        // The fixture's own values are ones a real server rewrites, and the state keeps them as sent. (Once KubeSim
-        // canonicalises by itself, `rewritten` may be empty: the live values below hold either way.)
-        let istiod = "external/apps/Deployment/istio-system/istiod"
-        print("rewritten as a real server stores them: \(rewritten.sorted())")
-        let applied = try #require(state.first { $0.address == istiod }).applied
-        #expect(applied[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2048Mi")
-        let c = try h.client("external")
-        defer { Task { try? await c.shutdown() } }
-        let live = try #require(try await c.get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: "istio-system", name: "istiod"))
-        #expect(live[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2Gi")
-        let gateway = try #require(try await c.get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: "istio-system",
-                                                   name: "istio-ingressgateway"))
-        #expect(gateway[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "limits"]] == ["cpu": "2", "memory": "1Gi"])
+            // The fixture's own values are ones a real server rewrites, and the state keeps them as sent. (Once KubeSim
+            // canonicalises by itself, `rewritten` may be empty: the live values below hold either way.)
+            let istiod = "external/apps/Deployment/istio-system/istiod"
+            print("rewritten as a real server stores them: \(rewritten.sorted())")
+            let applied = try #require(state.first { $0.address == istiod }).applied
+            #expect(applied[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2048Mi")
+            try await h.withClient("external") { c in
+                let live = try #require(try await c.get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: "istio-system", name: "istiod"))
+                #expect(live[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "requests", "memory"]] == "2Gi")
+                let gateway = try #require(try await c.get(GroupVersionKind(apiVersion: "apps/v1", kind: "Deployment"), namespace: "istio-system",
+                                                           name: "istio-ingressgateway"))
+                #expect(gateway[path: ["spec", "template", "spec", "containers"]]?[0]?[path: ["resources", "limits"]] == ["cpu": "2", "memory": "1Gi"])
 
-        let (again, _) = try await session.plan(PlanOptions())
-        #expect(!again.hasChanges, "\(again.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
-        let drift = try await session.drift()
-        #expect(!drift.hasDrift, "\(drift.text())")
-        if let binary = CLIEndToEndTests.binary {
-            let plan = try await MeshHarness.run(binary, ["plan", session.meshFile, "-detailed-exitcode", "--state", h.statePath], environment: h.environment)
-            #expect(plan.status == 0, "\(plan.output)")
-            let cron = try await MeshHarness.run(binary, ["drift", session.meshFile, "--quiet", "--state", h.statePath], environment: h.environment)
-            #expect(cron.status == 0 && cron.output.isEmpty, "\(cron.output)")
+                let (again, _) = try await session.plan(PlanOptions())
+                #expect(!again.hasChanges, "\(again.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address) \($0.fields.map(\.path))" })")
+                let drift = try await session.drift()
+                #expect(!drift.hasDrift, "\(drift.text())")
+                if let binary = CLIEndToEndTests.binary {
+                    let plan = try await MeshHarness.run(binary, ["plan", session.meshFile, "-detailed-exitcode", "--state", h.statePath], environment: h.environment)
+                    #expect(plan.status == 0, "\(plan.output)")
+                    let cron = try await MeshHarness.run(binary, ["drift", session.meshFile, "--quiet", "--state", h.statePath], environment: h.environment)
+                    #expect(cron.status == 0 && cron.output.isEmpty, "\(cron.output)")
+                }
+            }
         }
     }
 
     /// A drift credential that may read each namespace but not list across all of them (RBAC as many teams grant it):
     /// the LIST for orphans gets 403, and drift says so and exits 1 instead of reporting "no orphans".
     @Test func aRefusedListForOrphansIsAnErrorNamingClusterAndKind() async throws {
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        let (_, result) = try await ApplyEndToEndTests.apply(session)
-        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+        try await MeshHarness.with { h in
+            let session = try await h.session(try h.multiRemote())
+            let (_, result) = try await ApplyEndToEndTests.apply(session)
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
 
-        let admin = try h.client("external")
-        defer { Task { try? await admin.shutdown() } }
-        let state = try StateStore.openReadOnly(path: h.statePath).objects().filter { $0.cluster == "external" }
-        let rbac = "rbac.authorization.k8s.io/v1"
-        let readAll: JSON = [["apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]]]
-        let clusterScoped: JSON = [["apiGroups": ["*"], "verbs": ["get", "list"], "resources": [
-            "namespaces", "clusterroles", "clusterrolebindings", "customresourcedefinitions",
-            "mutatingwebhookconfigurations", "validatingwebhookconfigurations"]]]
-        for o: JSON in [
-            ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "drift", "namespace": "default"]],
-            ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-namespaced"], "rules": readAll],
-            ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-cluster"], "rules": clusterScoped],
-            ["apiVersion": .string(rbac), "kind": "ClusterRoleBinding", "metadata": ["name": "drift-cluster"],
-             "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-cluster"],
-             "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
-        ] { _ = try await admin.apply(o, fieldManager: "test", force: true) }
-        for ns in Set(state.compactMap(\.namespace)) {
-            _ = try await admin.apply(["apiVersion": .string(rbac), "kind": "RoleBinding", "metadata": ["name": "drift", "namespace": .string(ns)],
-                                       "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-namespaced"],
-                                       "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
-                                      fieldManager: "test", force: true)
-        }
-        let token = try await admin.requestToken(namespace: "default", serviceAccount: "drift")
-        // The restricted kubeconfig comes first in KUBECONFIG, so its `external` context wins (kubectl's merge rule).
-        let restricted = h.dir.appendingPathComponent("restricted.kubeconfig")
-        let adminConfig = try String(contentsOfFile: h.kubeconfigs["external"]!, encoding: .utf8)
-        let tokenLine = try #require(adminConfig.split(separator: "\n").first { $0.contains("token:") })
-        try adminConfig.replacingOccurrences(of: String(tokenLine), with: "    token: \(token)").write(to: restricted, atomically: true, encoding: .utf8)
-        var env = h.environment
-        env["KUBECONFIG"] = restricted.path + ":" + env["KUBECONFIG"]!
-        let restrictedSession = try await MeshSession(meshFile: session.meshFile, statePath: h.statePath, environment: env)
+            try await h.withClient("external") { admin in
+                let state = try StateStore.openReadOnly(path: h.statePath).objects().filter { $0.cluster == "external" }
+                let rbac = "rbac.authorization.k8s.io/v1"
+                let readAll: JSON = [["apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list"]]]
+                let clusterScoped: JSON = [["apiGroups": ["*"], "verbs": ["get", "list"], "resources": [
+                    "namespaces", "clusterroles", "clusterrolebindings", "customresourcedefinitions",
+                    "mutatingwebhookconfigurations", "validatingwebhookconfigurations"]]]
+                for o: JSON in [
+                    ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": ["name": "drift", "namespace": "default"]],
+                    ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-namespaced"], "rules": readAll],
+                    ["apiVersion": .string(rbac), "kind": "ClusterRole", "metadata": ["name": "drift-cluster"], "rules": clusterScoped],
+                    ["apiVersion": .string(rbac), "kind": "ClusterRoleBinding", "metadata": ["name": "drift-cluster"],
+                     "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-cluster"],
+                     "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
+                ] { _ = try await admin.apply(o, fieldManager: "test", force: true) }
+                for ns in Set(state.compactMap(\.namespace)) {
+                    _ = try await admin.apply(["apiVersion": .string(rbac), "kind": "RoleBinding", "metadata": ["name": "drift", "namespace": .string(ns)],
+                                               "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drift-namespaced"],
+                                               "subjects": [["kind": "ServiceAccount", "name": "drift", "namespace": "default"]]],
+                                              fieldManager: "test", force: true)
+                }
+                let token = try await admin.requestToken(namespace: "default", serviceAccount: "drift")
+                // The restricted kubeconfig comes first in KUBECONFIG, so its `external` context wins (kubectl's merge rule).
+                let restricted = h.dir.appendingPathComponent("restricted.kubeconfig")
+                let adminConfig = try String(contentsOfFile: h.kubeconfigs["external"]!, encoding: .utf8)
+                let tokenLine = try #require(adminConfig.split(separator: "\n").first { $0.contains("token:") })
+                try adminConfig.replacingOccurrences(of: String(tokenLine), with: "    token: \(token)").write(to: restricted, atomically: true, encoding: .utf8)
+                var env = h.environment
+                env["KUBECONFIG"] = restricted.path + ":" + env["KUBECONFIG"]!
+                let restrictedSession = try await MeshSession(meshFile: session.meshFile, statePath: h.statePath, environment: env)
 
-        let report = try await restrictedSession.drift()
-        let error = try #require(report.unreachable["external"], "a refused LIST was counted as no orphans: \(report.text())")
-        #expect(error.contains("listing Deployment (apps/v1) to find orphans failed") && error.contains("forbidden"), "\(error)")
-        #expect(report.findings.isEmpty, "\(report.text())")
-        #expect(report.text().contains("Error: cluster external could not be checked: listing"))
-        if let binary = CLIEndToEndTests.binary {
-            let cron = try await MeshHarness.run(binary, ["drift", session.meshFile, "--quiet", "--state", h.statePath], environment: env)
-            #expect(cron.status == 1 && cron.output.contains("cluster external") && cron.output.contains("Deployment"), "\(cron.output)")
+                let report = try await restrictedSession.drift()
+                let error = try #require(report.unreachable["external"], "a refused LIST was counted as no orphans: \(report.text())")
+                #expect(error.contains("listing Deployment (apps/v1) to find orphans failed") && error.contains("forbidden"), "\(error)")
+                #expect(report.findings.isEmpty, "\(report.text())")
+                #expect(report.text().contains("Error: cluster external could not be checked: listing"))
+                if let binary = CLIEndToEndTests.binary {
+                    let cron = try await MeshHarness.run(binary, ["drift", session.meshFile, "--quiet", "--state", h.statePath], environment: env)
+                    #expect(cron.status == 1 && cron.output.contains("cluster external") && cron.output.contains("Deployment"), "\(cron.output)")
+                }
+            }
         }
     }
 
@@ -151,49 +149,49 @@ extension EndToEnd {
     /// Dropping a field only Meshform owns would let the server reset it (KubeSim removes it; a real server sets the
     /// default `Fail`).
     @Test func webhookFieldsMeshformStopsOwningKeepTheirLiveValue() async throws {
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        let (_, result) = try await ApplyEndToEndTests.apply(session)
-        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
-        let c = try h.client("config")
-        defer { Task { try? await c.shutdown() } }
-        let mutating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration")
-        let validating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration")
-        let injector = try #require(try await c.list(mutating, namespace: nil).first)
-        let validator = try #require(try await c.list(validating, namespace: nil).first)
-        let hook = { (o: JSON) in o["webhooks"]?[0] ?? [:] }
-        #expect(hook(validator)["failurePolicy"] == "Ignore", "the demo renders the validator with Ignore")
+        try await MeshHarness.with { h in
+            let session = try await h.session(try h.multiRemote())
+            let (_, result) = try await ApplyEndToEndTests.apply(session)
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            try await h.withClient("config") { c in
+                let mutating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration")
+                let validating = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration")
+                let injector = try #require(try await c.list(mutating, namespace: nil).first)
+                let validator = try #require(try await c.list(validating, namespace: nil).first)
+                let hook = { (o: JSON) in o["webhooks"]?[0] ?? [:] }
+                #expect(hook(validator)["failurePolicy"] == "Ignore", "the demo renders the validator with Ignore")
 
-        // istiod patches the injector's caBundle and failurePolicy (its own manager); someone edits both URLs.
-        _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                               "metadata": ["name": injector["metadata"]!["name"]!],
-                               "webhooks": [["name": hook(injector)["name"]!, "failurePolicy": "Ignore",
-                                             "clientConfig": ["caBundle": "TFMwdExTMUNSVWRKVGk="]]]],
-                              fieldManager: "pilot-discovery", force: true)
-        for (gvk, o) in [(mutating, injector), (validating, validator)] {
-            _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(gvk.kind),
-                                   "metadata": ["name": o["metadata"]!["name"]!],
-                                   "webhooks": [["name": hook(o)["name"]!, "clientConfig": ["url": "https://elsewhere.example:15017/x"]]]],
-                                  fieldManager: "kubectl-edit", force: true)
-        }
-        let (plan, applied) = try await ApplyEndToEndTests.apply(session)
-        #expect(plan.changes.filter { $0.action == .update }.count == 2, "\(plan.changes.filter { $0.action.changes }.map(\.address.description))")
-        guard case .succeeded = applied else { Issue.record("apply: \(applied)"); return }
+                // istiod patches the injector's caBundle and failurePolicy (its own manager); someone edits both URLs.
+                _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                                       "metadata": ["name": injector["metadata"]!["name"]!],
+                                       "webhooks": [["name": hook(injector)["name"]!, "failurePolicy": "Ignore",
+                                                     "clientConfig": ["caBundle": "TFMwdExTMUNSVWRKVGk="]]]],
+                                      fieldManager: "pilot-discovery", force: true)
+                for (gvk, o) in [(mutating, injector), (validating, validator)] {
+                    _ = try await c.apply(["apiVersion": "admissionregistration.k8s.io/v1", "kind": .string(gvk.kind),
+                                           "metadata": ["name": o["metadata"]!["name"]!],
+                                           "webhooks": [["name": hook(o)["name"]!, "clientConfig": ["url": "https://elsewhere.example:15017/x"]]]],
+                                          fieldManager: "kubectl-edit", force: true)
+                }
+                let (plan, applied) = try await ApplyEndToEndTests.apply(session)
+                #expect(plan.changes.filter { $0.action == .update }.count == 2, "\(plan.changes.filter { $0.action.changes }.map(\.address.description))")
+                guard case .succeeded = applied else { Issue.record("apply: \(applied)"); return }
 
-        let injectorNow = hook(try #require(try await c.get(mutating, namespace: nil, name: injector.name!)))
-        let validatorNow = hook(try #require(try await c.get(validating, namespace: nil, name: validator.name!)))
-        #expect(injectorNow[path: ["clientConfig", "url"]] == hook(injector)[path: ["clientConfig", "url"]])
-        #expect(injectorNow[path: ["clientConfig", "caBundle"]] == "TFMwdExTMUNSVWRKVGk=" && injectorNow["failurePolicy"] == "Ignore",
-                "istiod's values stay: \(injectorNow)")
-        #expect(validatorNow[path: ["clientConfig", "url"]] == hook(validator)[path: ["clientConfig", "url"]])
-        #expect(validatorNow["failurePolicy"] == "Ignore", "not reset: \(validatorNow)")
-        if MeshHarness.kubectlPath != nil {
-            let seen = try await h.kubectl("config", ["get", "validatingwebhookconfiguration", validator.name!, "-o", "jsonpath={.webhooks[0].failurePolicy}"])
-            #expect(seen.status == 0 && seen.output == "Ignore", "kubectl: \(seen.output)")
+                let injectorNow = hook(try #require(try await c.get(mutating, namespace: nil, name: injector.name!)))
+                let validatorNow = hook(try #require(try await c.get(validating, namespace: nil, name: validator.name!)))
+                #expect(injectorNow[path: ["clientConfig", "url"]] == hook(injector)[path: ["clientConfig", "url"]])
+                #expect(injectorNow[path: ["clientConfig", "caBundle"]] == "TFMwdExTMUNSVWRKVGk=" && injectorNow["failurePolicy"] == "Ignore",
+                        "istiod's values stay: \(injectorNow)")
+                #expect(validatorNow[path: ["clientConfig", "url"]] == hook(validator)[path: ["clientConfig", "url"]])
+                #expect(validatorNow["failurePolicy"] == "Ignore", "not reset: \(validatorNow)")
+                if MeshHarness.kubectlPath != nil {
+                    let seen = try await h.kubectl("config", ["get", "validatingwebhookconfiguration", validator.name!, "-o", "jsonpath={.webhooks[0].failurePolicy}"])
+                    #expect(seen.status == 0 && seen.output == "Ignore", "kubectl: \(seen.output)")
+                }
+                let (after, _) = try await session.plan(PlanOptions())
+                #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
+            }
         }
-        let (after, _) = try await session.plan(PlanOptions())
-        #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.address) \($0.fields.map(\.path))" })")
     }
 }
 }

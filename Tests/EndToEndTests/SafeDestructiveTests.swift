@@ -42,174 +42,174 @@ extension EndToEnd {
     }
 
     @Test(arguments: StateKind.allCases) func aFailedReplaceIsUndoneByDeletingTheNewAndRecreatingTheOld(_ state: StateKind) async throws {
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        _ = try await ApplyEndToEndTests.apply(session)
-        let before = try await world(h)
-        let oldUID = try await h.withClient("config") {
-            try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
+        try await MeshHarness.with(state: state) { h in
+            let session = try await h.session(try h.multiRemote())
+            _ = try await ApplyEndToEndTests.apply(session)
+            let before = try await world(h)
+            let oldUID = try await h.withClient("config") {
+                try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
+            }
+            // The replacement is accepted, then its readiness wait fails (its pods never become ready, so it fails however
+            // long the state write before the wait takes): the replace must be undone.
+            var neverReady = FaultSettings()
+            neverReady.podsNeverReady = true
+            h.sims["config"]!.setFaults(neverReady)
+            let (_, result) = try await ApplyEndToEndTests.apply(session) {
+                $0.plan.replace = [Self.sleep]
+                $0.apply.readinessTimeout = .milliseconds(1)
+            }
+            h.sims["config"]!.setFaults(FaultSettings())
+            guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
+            #expect(failed == Self.sleep)
+            let after = try await world(h)
+            expectSameWorld(before, after)
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            let recorded = try #require(try store.object(address: Self.sleep))
+            let liveUID = try await h.withClient("config") {
+                try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
+            }
+            #expect(liveUID != nil && liveUID != oldUID, "the previous object was recreated (a new uid)")
+            #expect(recorded.uid == liveUID, "the state follows the recreated object")
+            // The write was journalled the moment the server accepted it, before its readiness wait failed.
+            let run = try #require(try store.runs(limit: 1).first)
+            let phases = try store.journal(of: run.id).filter { $0.address?.description == Self.sleep }.map(\.phase)
+            #expect(phases == [.started, .written, .failed, .undoStarted, .undone])
+            try await expectNoChanges(session)
         }
-        // The replacement is accepted, then its readiness wait fails (its pods never become ready, so it fails however
-        // long the state write before the wait takes): the replace must be undone.
-        var neverReady = FaultSettings()
-        neverReady.podsNeverReady = true
-        h.sims["config"]!.setFaults(neverReady)
-        let (_, result) = try await ApplyEndToEndTests.apply(session) {
-            $0.plan.replace = [Self.sleep]
-            $0.apply.readinessTimeout = .milliseconds(1)
-        }
-        h.sims["config"]!.setFaults(FaultSettings())
-        guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
-        #expect(failed == Self.sleep)
-        let after = try await world(h)
-        expectSameWorld(before, after)
-        let store = try StateStore.openReadOnly(path: h.statePath)
-        let recorded = try #require(try store.object(address: Self.sleep))
-        let liveUID = try await h.withClient("config") {
-            try await $0.get(GroupVersionKind(group: "apps", version: "v1", kind: "Deployment"), namespace: "sample", name: "sleep")?.uid
-        }
-        #expect(liveUID != nil && liveUID != oldUID, "the previous object was recreated (a new uid)")
-        #expect(recorded.uid == liveUID, "the state follows the recreated object")
-        // The write was journalled the moment the server accepted it, before its readiness wait failed.
-        let run = try #require(try store.runs(limit: 1).first)
-        let phases = try store.journal(of: run.id).filter { $0.address?.description == Self.sleep }.map(\.phase)
-        #expect(phases == [.started, .written, .failed, .undoStarted, .undone])
-        try await expectNoChanges(session)
     }
 
     @Test(arguments: StateKind.allCases) func aWriteWhoseReadinessFailsIsInStateAtOnce(_ state: StateKind) async throws {
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        let (_, result) = try await ApplyEndToEndTests.apply(session) {
-            $0.apply.rollback = false
-            $0.apply.readinessTimeout = .milliseconds(1)
+        try await MeshHarness.with(state: state) { h in
+            let session = try await h.session(try h.multiRemote())
+            let (_, result) = try await ApplyEndToEndTests.apply(session) {
+                $0.apply.rollback = false
+                $0.apply.readinessTimeout = .milliseconds(1)
+            }
+            guard case .failedKept(let failed, _, _) = result else { Issue.record("expected a kept failure, got \(result)"); return }
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            #expect(try store.object(address: failed) != nil, "\(failed) was accepted by the server: the state must know it")
+            let managed = Set(try await h.managedObjects()), inState = Set(try store.objects().map(\.address))
+            #expect(managed == inState, "live but unknown to state: \(managed.subtracting(inState).sorted())")
         }
-        guard case .failedKept(let failed, _, _) = result else { Issue.record("expected a kept failure, got \(result)"); return }
-        let store = try StateStore.openReadOnly(path: h.statePath)
-        #expect(try store.object(address: failed) != nil, "\(failed) was accepted by the server: the state must know it")
-        let managed = Set(try await h.managedObjects()), inState = Set(try store.objects().map(\.address))
-        #expect(managed == inState, "live but unknown to state: \(managed.subtracting(inState).sorted())")
     }
 
     @Test(arguments: StateKind.allCases) func aFailedDestroyRecreatesInDependencyOrderAndRecordsTheState(_ state: StateKind) async throws {
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        _ = try await ApplyEndToEndTests.apply(session)
-        let before = try await world(h)
-        // The config cluster's control-plane namespace is among the last objects a destroy deletes: by then its
-        // CRDs, webhooks and workloads are gone, and must come back CRDs established and namespaces active first.
-        var f = FaultSettings(); f.failWrites = ["Namespace//external-istiod"]
-        h.sims["config"]!.setFaults(f)
-        let (_, result) = try await ApplyEndToEndTests.apply(session) { $0.plan.operation = .destroy }
-        h.sims["config"]!.setFaults(FaultSettings())
-        guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
-        #expect(failed == "config/core/Namespace/_/external-istiod")
-        expectSameWorld(before, try await world(h))
-        try await expectNoChanges(session)
+        try await MeshHarness.with(state: state) { h in
+            let session = try await h.session(try h.multiRemote())
+            _ = try await ApplyEndToEndTests.apply(session)
+            let before = try await world(h)
+            // The config cluster's control-plane namespace is among the last objects a destroy deletes: by then its
+            // CRDs, webhooks and workloads are gone, and must come back CRDs established and namespaces active first.
+            var f = FaultSettings(); f.failWrites = ["Namespace//external-istiod"]
+            h.sims["config"]!.setFaults(f)
+            let (_, result) = try await ApplyEndToEndTests.apply(session) { $0.plan.operation = .destroy }
+            h.sims["config"]!.setFaults(FaultSettings())
+            guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
+            #expect(failed == "config/core/Namespace/_/external-istiod")
+            expectSameWorld(before, try await world(h))
+            try await expectNoChanges(session)
+        }
     }
 
     @Test func losingTheLeaseStopsTheRunBeforeItsNextStepAndIsJournalled() async throws {
-        let h = try await MeshHarness()
-        defer { Task { await h.stop() } }
-        for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 15; sim.setFaults(f) }
-        let session = try await h.session(try h.multiRemote())
-        let other = try StateStore.open(path: h.statePath, create: true)
-        let broken = Mutex(false)
-        var request = MeshSession.ApplyRequest()
-        request.lease = .milliseconds(300)
-        request.apply.parallelism = 2
-        await #expect(throws: ApplyError.self) {
-            _ = try await session.apply(request, confirm: { _ in true }, emit: { event in
-                // Someone breaks the lock as the first step starts (`meshform state unlock ID`).
-                guard case .started = event, broken.withLock({ let was = $0; $0 = true; return !was }) else { return }
-                if let l = try? other.currentLock() { try? other.forceUnlock(id: l.id) }
-            })
+        try await MeshHarness.with { h in
+            for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 15; sim.setFaults(f) }
+            let session = try await h.session(try h.multiRemote())
+            let other = try StateStore.open(path: h.statePath, create: true)
+            let broken = Mutex(false)
+            var request = MeshSession.ApplyRequest()
+            request.lease = .milliseconds(300)
+            request.apply.parallelism = 2
+            await #expect {
+                _ = try await session.apply(request, confirm: { _ in true }, emit: { event in
+                    // Someone breaks the lock as the first step starts (`meshform state unlock ID`).
+                    guard case .started = event, broken.withLock({ let was = $0; $0 = true; return !was }) else { return }
+                    if let l = try? other.currentLock() { try? other.forceUnlock(id: l.id) }
+                })
+            } throws: { if case ApplyError.leaseLost = $0 { true } else { false } }
+            let (run, steps) = try #require(try other.unfinishedRun())
+            #expect(run.finishedAt == nil, "left unfinished, for recover")
+            #expect(steps.last?.actionWord == "lock" && steps.last?.phase == .failed)
+            let started = Set(steps.filter { $0.phase == .started }.map(\.address))
+            #expect(started.count < session.mesh.resources.count, "it stopped early: \(started.count) steps started")
+            // Nothing was written after the loss was journalled.
+            let lossAt = try #require(steps.lastIndex { $0.actionWord == "lock" })
+            #expect(lossAt == steps.count - 1)
         }
-        let (run, steps) = try #require(try other.unfinishedRun())
-        #expect(run.finishedAt == nil, "left unfinished, for recover")
-        #expect(steps.last?.actionWord == "lock" && steps.last?.phase == .failed)
-        let started = Set(steps.filter { $0.phase == .started }.map(\.address))
-        #expect(started.count < session.mesh.resources.count, "it stopped early: \(started.count) steps started")
-        // Nothing was written after the loss was journalled.
-        let lossAt = try #require(steps.lastIndex { $0.actionWord == "lock" })
-        #expect(lossAt == steps.count - 1)
     }
 
     @Test(arguments: StateKind.allCases) func applyWaitsForTheLockAndNamesItsRunInIt(_ state: StateKind) async throws {
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let session = try await h.session(try h.multiRemote())
-        let other = try StateStore.open(path: h.statePath, create: true)
-        let held = try await other.acquireLock(who: "bob", operation: "apply", timeout: .zero)
-        let seen = Mutex<StateLock?>(nil)
-        let applying = Task {
-            try await ApplyEndToEndTests.apply(session) { $0.lockTimeout = .seconds(30) }
+        try await MeshHarness.with(state: state) { h in
+            let session = try await h.session(try h.multiRemote())
+            let other = try StateStore.open(path: h.statePath, create: true)
+            let held = try await other.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+            let seen = Mutex<StateLock?>(nil)
+            let applying = Task {
+                try await ApplyEndToEndTests.apply(session) { $0.lockTimeout = .seconds(30) }
+            }
+            // The apply is waiting (without a thread blocked: this task still runs); release, and it goes on.
+            try await Task.sleep(for: .milliseconds(300))
+            try other.releaseLock(held)
+            var run: RunID?
+            for _ in 0..<300 where run == nil {
+                try await Task.sleep(for: .milliseconds(20))
+                if let l = try other.currentLock(), l.run != nil { seen.withLock { $0 = l }; run = l.run }
+            }
+            let (_, result) = try await applying.value
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            let lock = try #require(seen.withLock { $0 })
+            #expect(lock.holder == StateStore.currentUser() && lock.host == ProcessInfo.processInfo.hostName)
+            #expect(try other.runs(limit: 1).first?.id == lock.run, "the lock named the apply's run")
         }
-        // The apply is waiting (without a thread blocked: this task still runs); release, and it goes on.
-        try await Task.sleep(for: .milliseconds(300))
-        try other.releaseLock(held)
-        var run: RunID?
-        for _ in 0..<300 where run == nil {
-            try await Task.sleep(for: .milliseconds(20))
-            if let l = try other.currentLock(), l.run != nil { seen.withLock { $0 = l }; run = l.run }
-        }
-        let (_, result) = try await applying.value
-        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
-        let lock = try #require(seen.withLock { $0 })
-        #expect(lock.holder == StateStore.currentUser() && lock.host == ProcessInfo.processInfo.hostName)
-        #expect(try other.runs(limit: 1).first?.id == lock.run, "the lock named the apply's run")
     }
 
     @Test(arguments: StateKind.allCases) func driftDuringAnApplyNeverReportsItsObjectsAsOrphans(_ state: StateKind) async throws {
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 10; sim.setFaults(f) }
-        let session = try await h.session(try h.multiRemote())
-        // A first apply of part of the mesh, so drift has a state to read.
-        _ = try await ApplyEndToEndTests.apply(session) { $0.plan.targets = ["external/core/Namespace/_/external-istiod"] }
-        let applying = Task { try await ApplyEndToEndTests.apply(session) }
-        var checks = 0, during = 0
-        while true {
-            let report = try await session.drift()
-            checks += 1
-            if report.applyInProgress { during += 1 }
-            let orphans = report.findings.filter { $0.kind == .orphan }.map(\.address.description)
-            #expect(orphans.isEmpty, "reported as orphans during an apply: \(orphans)")
-            if !report.applyInProgress, checks > 1 { break }
-            if checks > 200 { break }
+        try await MeshHarness.with(state: state) { h in
+            for sim in h.sims.values { var f = FaultSettings(); f.latencyMs = 10; sim.setFaults(f) }
+            let session = try await h.session(try h.multiRemote())
+            // A first apply of part of the mesh, so drift has a state to read.
+            _ = try await ApplyEndToEndTests.apply(session) { $0.plan.targets = ["external/core/Namespace/_/external-istiod"] }
+            let applying = Task { try await ApplyEndToEndTests.apply(session) }
+            var checks = 0, during = 0
+            while true {
+                let report = try await session.drift()
+                checks += 1
+                if report.applyInProgress { during += 1 }
+                let orphans = report.findings.filter { $0.kind == .orphan }.map(\.address.description)
+                #expect(orphans.isEmpty, "reported as orphans during an apply: \(orphans)")
+                if !report.applyInProgress, checks > 1 { break }
+                if checks > 200 { break }
+            }
+            let (_, result) = try await applying.value
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            #expect(during > 0, "drift ran while the apply was in progress")
         }
-        let (_, result) = try await applying.value
-        guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
-        #expect(during > 0, "drift ran while the apply was in progress")
     }
 
     /// A crashed destroy deleted a Secret the mesh file no longer declares (its remote was removed): its values
     /// were never stored, so `recover --rollback` cannot restore it, says so, and exits 3.
     @Test(arguments: StateKind.allCases) func aSecretRecoverCannotRestoreIsListedWithExitCode3(_ state: StateKind) async throws {
         guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let full = try h.multiRemote()
-        _ = try await ApplyEndToEndTests.apply(try await h.session(full))
-        let secret = "external/core/Secret/external-istiod/istio-remote-secret-remote2"
-        try await simulateDeadDelete(h, secret)
-        let store = try StateStore.openReadOnly(path: h.statePath)
-        let without = try h.multiRemote([MeshEdits.removingSecondRemote])
-        let args = ["recover", without, "--rollback", "--state", h.statePath, "--no-color"]
+        try await MeshHarness.with(state: state) { h in
+            let full = try h.multiRemote()
+            _ = try await ApplyEndToEndTests.apply(try await h.session(full))
+            let secret = "external/core/Secret/external-istiod/istio-remote-secret-remote2"
+            try await simulateDeadDelete(h, secret)
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            let without = try h.multiRemote([MeshEdits.removingSecondRemote])
+            let args = ["recover", without, "--rollback", "--state", h.statePath, "--no-color"]
 
-        // Without a terminal and without -auto-approve it asks, and changes nothing.
-        let refused = try await MeshHarness.run(binary, args, environment: h.environment)
-        #expect(refused.status == 1 && refused.output.contains("-auto-approve"), "\(refused.output)")
-        #expect(try store.unfinishedRun() != nil)
+            // Without a terminal and without -auto-approve it asks, and changes nothing.
+            let refused = try await MeshHarness.run(binary, args, environment: h.environment)
+            #expect(refused.status == 1 && refused.output.contains("-auto-approve"), "\(refused.output)")
+            #expect(try store.unfinishedRun() != nil)
 
-        let recovered = try await MeshHarness.run(binary, args + ["-auto-approve"], environment: h.environment)
-        #expect(recovered.status == 3, "\(recovered.output)")
-        #expect(recovered.output.contains(secret) && recovered.output.contains("never stored"), "\(recovered.output)")
-        #expect(try store.unfinishedRun() == nil)
-        #expect(try store.runs(limit: 1).first?.outcome == .rollbackFailed)
+            let recovered = try await MeshHarness.run(binary, args + ["-auto-approve"], environment: h.environment)
+            #expect(recovered.status == 3, "\(recovered.output)")
+            #expect(recovered.output.contains(secret) && recovered.output.contains("never stored"), "\(recovered.output)")
+            #expect(try store.unfinishedRun() == nil)
+            #expect(try store.runs(limit: 1).first?.outcome == .rollbackFailed)
+        }
     }
 
     /// What a run that died right after deleting `address` leaves, exactly as the executor journals it: the step
@@ -233,29 +233,29 @@ extension EndToEnd {
     /// only when their keyed hash shows they are the values that were there.
     @Test(arguments: StateKind.allCases) func aSecretFromTheMeshFileIsRestoredOnlyWithTheSameValues(_ state: StateKind) async throws {
         guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
-        let h = try await MeshHarness(state: state)
-        defer { Task { await h.stop() } }
-        let crt = h.dir.appendingPathComponent("tls.crt"), key = h.dir.appendingPathComponent("tls.key")
-        try "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
-        try "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".write(to: key, atomically: true, encoding: .utf8)
-        let file = try h.multiRemote([{ $0.replacingOccurrences(of: "certFile: demo/tls/gateway.crt", with: "certFile: \(crt.path)")
-                                          .replacingOccurrences(of: "keyFile: demo/tls/gateway.key", with: "keyFile: \(key.path)") }])
-        let session = try await h.session(file)
-        let tls = try #require(session.mesh.resources.first { $0.body.kind == "Secret" && $0.body.name == "external-istiod-tls" }).address.description
-        _ = try await ApplyEndToEndTests.apply(session)
-        let args = ["recover", file, "--rollback", "-auto-approve", "--state", h.statePath, "--no-color"]
+        try await MeshHarness.with(state: state) { h in
+            let crt = h.dir.appendingPathComponent("tls.crt"), key = h.dir.appendingPathComponent("tls.key")
+            try "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
+            try "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".write(to: key, atomically: true, encoding: .utf8)
+            let file = try h.multiRemote([{ $0.replacingOccurrences(of: "certFile: demo/tls/gateway.crt", with: "certFile: \(crt.path)")
+                                              .replacingOccurrences(of: "keyFile: demo/tls/gateway.key", with: "keyFile: \(key.path)") }])
+            let session = try await h.session(file)
+            let tls = try #require(session.mesh.resources.first { $0.body.kind == "Secret" && $0.body.name == "external-istiod-tls" }).address.description
+            _ = try await ApplyEndToEndTests.apply(session)
+            let args = ["recover", file, "--rollback", "-auto-approve", "--state", h.statePath, "--no-color"]
 
-        try await simulateDeadDelete(h, tls)
-        let same = try await MeshHarness.run(binary, args, environment: h.environment)
-        #expect(same.status == 0, "\(same.output)")
-        #expect(try StateStore.openReadOnly(path: h.statePath).object(address: tls) != nil)
-        try await expectNoChanges(session)
+            try await simulateDeadDelete(h, tls)
+            let same = try await MeshHarness.run(binary, args, environment: h.environment)
+            #expect(same.status == 0, "\(same.output)")
+            #expect(try StateStore.openReadOnly(path: h.statePath).object(address: tls) != nil)
+            try await expectNoChanges(session)
 
-        try await simulateDeadDelete(h, tls)
-        try "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
-        let other = try await MeshHarness.run(binary, args, environment: h.environment)
-        #expect(other.status == 3, "\(other.output)")
-        #expect(other.output.contains(tls) && other.output.contains("declares other values"), "\(other.output)")
+            try await simulateDeadDelete(h, tls)
+            try "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n".write(to: crt, atomically: true, encoding: .utf8)
+            let other = try await MeshHarness.run(binary, args, environment: h.environment)
+            #expect(other.status == 3, "\(other.output)")
+            #expect(other.output.contains(tls) && other.output.contains("declares other values"), "\(other.output)")
+        }
     }
 
     @Test func commandsThatChangeClustersNeedTheMeshFile() async throws {

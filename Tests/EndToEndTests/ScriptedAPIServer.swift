@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import TestSupport
 
 /// A plain-HTTP stand-in for an API server that answers as a real kube-apiserver does where KubeSim does not (yet):
 /// each request is recorded, and `answer` scripts the reply. For the engine's behaviour on those answers only.
@@ -25,7 +26,11 @@ final class ScriptedAPIServer: Sendable {
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { c in
-                c.pipeline.configureHTTPServerPipeline().flatMap { c.pipeline.addHandler(Handler(answer: answer, log: recorder)) }
+                // On the channel's event loop, so the handler (mutable, not Sendable) never leaves it.
+                c.eventLoop.makeCompletedFuture {
+                    try c.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try c.pipeline.syncOperations.addHandler(Handler(answer: answer, log: recorder))
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         log = recorder
@@ -50,7 +55,13 @@ final class ScriptedAPIServer: Sendable {
 
     func stop() async { try? await channel.close() }
 
-    private final class Handler: ChannelInboundHandler, @unchecked Sendable {
+    /// Runs `body` with a server answering by `answer`, stopped afterwards whether `body` returns or throws.
+    static func with<T>(answer: @escaping @Sendable (Request) -> Answer, _ body: (ScriptedAPIServer) async throws -> T) async throws -> T {
+        let server = try await ScriptedAPIServer(answer: answer)
+        return try await withCleanup({ try await body(server) }, cleanup: { await server.stop() })
+    }
+
+    private final class Handler: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let answer: @Sendable (Request) -> Answer

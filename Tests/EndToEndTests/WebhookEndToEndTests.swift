@@ -12,20 +12,20 @@ extension EndToEnd {
 /// at its readiness wait and rolls back. The message names the webhook that refused.
 @Suite struct UnreachableInjectorTests {
     @Test func anUnreachableInjectorFailsTheApplyNamingTheWebhook() async throws {
-        let h = try await MeshHarness { o in
+        try await MeshHarness.with(configure: { o in
             o.faults.runPods = true
             o.faults.callWebhooks = true
+        }) { h in
+            let session = try await h.session(try h.multiRemote())
+            let (_, result) = try await ApplyEndToEndTests.apply(session) { $0.apply.readinessTimeout = .seconds(5) }
+            var failed = "", error = ""
+            switch result {
+            case .rolledBack(let f, let e), .rollbackFailed(let f, let e, _), .failedKept(let f, let e, _): failed = f; error = e
+            case .succeeded: Issue.record("apply succeeded although the injector refuses every pod")
+            }
+            #expect(failed.contains("/Deployment/"), "\(failed)")
+            #expect(error.contains("pods cannot be created: Internal error occurred: failed calling webhook \"namespace.sidecar-injector.istio.io\": failed to call webhook: Post \"https://"), "\(error)")
         }
-        let session = try await h.session(try h.multiRemote())
-        let (_, result) = try await ApplyEndToEndTests.apply(session) { $0.apply.readinessTimeout = .seconds(5) }
-        var failed = "", error = ""
-        switch result {
-        case .rolledBack(let f, let e), .rollbackFailed(let f, let e, _), .failedKept(let f, let e, _): failed = f; error = e
-        case .succeeded: Issue.record("apply succeeded although the injector refuses every pod")
-        }
-        #expect(failed.contains("/Deployment/"), "\(failed)")
-        #expect(error.contains("pods cannot be created: Internal error occurred: failed calling webhook \"namespace.sidecar-injector.istio.io\": failed to call webhook: Post \"https://"), "\(error)")
-        await h.stop()
     }
 }
 }

@@ -79,6 +79,9 @@ import KubeModel
         let plugin = ExecCredentialPlugin(config: config(command: path, apiVersion: "client.authentication.k8s.io/v1"),
                                           contextName: "prod-eks", kubeconfigFile: "/home/u/.kube/config")
         let error = await #expect(throws: KubeError.self) { try await plugin.run() }
+        guard case .execPlugin(context: "prod-eks", file: "/home/u/.kube/config"?, _, _) = error else {
+            Issue.record("expected an exec plugin error for prod-eks, got \(String(describing: error))"); return
+        }
         let text = error?.description ?? ""
         #expect(text.contains("prod-eks") && text.contains("/home/u/.kube/config") && text.contains("SSO session expired"))
         #expect(!text.contains("partial-secret"))
@@ -90,6 +93,9 @@ import KubeModel
                            hint: "Install gke-gcloud-auth-plugin with: gcloud components install gke-gcloud-auth-plugin"),
             contextName: "gke_proj", kubeconfigFile: "/k", environment: ["PATH": "/nonexistent"])
         let error = await #expect(throws: KubeError.self) { try await plugin.run() }
+        guard case .execPlugin(context: "gke_proj", _, _, _) = error else {
+            Issue.record("expected an exec plugin error for gke_proj, got \(String(describing: error))"); return
+        }
         #expect(error?.description.contains("gcloud components install") == true)
         #expect(error?.description.contains("gke_proj") == true)
     }
@@ -101,7 +107,7 @@ import KubeModel
             let path = try dir.write("bin/p\(i)", "#!/bin/sh\necho '\(output)'\n", executable: true)
             let plugin = ExecCredentialPlugin(config: config(command: path, apiVersion: "client.authentication.k8s.io/v1"),
                                               contextName: "c", kubeconfigFile: nil)
-            await #expect(throws: KubeError.self) { try await plugin.run() }
+            await #expect { try await plugin.run() } throws: { if case KubeError.execPlugin(context: "c", _, _, _) = $0 { true } else { false } }
         }
     }
 
@@ -141,6 +147,7 @@ import KubeModel
             contextName: "sso", kubeconfigFile: nil, timeout: .milliseconds(300))
         let start = ContinuousClock.now
         let error = await #expect(throws: KubeError.self) { try await plugin.run() }
+        guard case .execPlugin = error else { Issue.record("expected an exec plugin error, got \(String(describing: error))"); return }
         #expect(error?.description.contains("did not finish") == true)
         // Well before the plugin's own 30 s sleep ends, however loaded the machine is.
         #expect(ContinuousClock.now - start < .seconds(25))

@@ -23,12 +23,12 @@ import KubeSim
     }
 
     @Test func kubeClientRequestsGoOverHTTP2() async throws {
-        let cluster = try await SimCluster.start("h2-client")
-        try await exercise(cluster)
-        let counts = cluster.sim.requestsByProtocol
-        #expect((counts["HTTP/2.0"]?["meshform-kubeclient"] ?? 0) >= 10, "\(counts)")
-        #expect(counts["HTTP/1.1"]?["meshform-kubeclient"] == nil, "\(counts)")
-        try await cluster.stop()
+        try await SimCluster.with("h2-client") { cluster in
+            try await exercise(cluster)
+            let counts = cluster.sim.requestsByProtocol
+            #expect((counts["HTTP/2.0"]?["meshform-kubeclient"] ?? 0) >= 10, "\(counts)")
+            #expect(counts["HTTP/1.1"]?["meshform-kubeclient"] == nil, "\(counts)")
+        }
     }
 
     @Test func kubeClientFallsBackToHTTP1WhenTheServerOffersOnlyThat() async throws {

@@ -87,7 +87,8 @@ import Testing
         let f2 = try dir.write("b", second)
         let kc = try Kubeconfig.load(explicitPath: f2, environment: ["KUBECONFIG": f1])
         #expect(kc.currentContext == "beta")
-        #expect(throws: KubeError.self) { try Kubeconfig.load(explicitPath: dir.path + "/absent", environment: [:]) }
+        #expect { try Kubeconfig.load(explicitPath: dir.path + "/absent", environment: [:]) }
+            throws: { if case KubeError.kubeconfig(let file, _, _) = $0 { file == dir.path + "/absent" } else { false } }
     }
 
     @Test func missingContextErrorNamesTheContextAndTheFile() throws {
@@ -95,6 +96,7 @@ import Testing
         let f = try dir.write("config", first)
         let kc = try Kubeconfig.load(explicitPath: f)
         let error = try #require(throws: KubeError.self) { try ClusterConnection(kubeconfig: kc, context: "gamma") }
+        guard case .kubeconfig(_, "gamma", _) = error else { Issue.record("expected a kubeconfig error for gamma, got \(error)"); return }
         #expect(error.description.contains("gamma"))
         #expect(error.description.contains(f))
         #expect(error.description.contains("alpha"))   // lists what is available
@@ -104,17 +106,20 @@ import Testing
         let dir = try TempDirectory(); defer { dir.remove() }
         let broken = try dir.write("broken", "clusters: [unclosed")
         let e1 = try #require(throws: KubeError.self) { try Kubeconfig.load(environment: ["KUBECONFIG": broken]) }
+        guard case .kubeconfig(broken?, _, _) = e1 else { Issue.record("expected a kubeconfig error naming the file, got \(e1)"); return }
         #expect(e1.description.contains(broken))
         let unreadable = try dir.write("unreadable", first)
         try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: unreadable)
         if getuid() != 0 {   // root reads anything
             let e2 = try #require(throws: KubeError.self) { try Kubeconfig.load(environment: ["KUBECONFIG": unreadable]) }
+            guard case .kubeconfig(unreadable?, _, _) = e2 else { Issue.record("expected a kubeconfig error naming the file, got \(e2)"); return }
             #expect(e2.description.contains(unreadable))
         }
         // A CA file named in the kubeconfig but absent: the error names the context and the kubeconfig file.
         let f = try dir.write("config", first)
         let kc = try Kubeconfig.load(explicitPath: f)
         let e3 = try #require(throws: KubeError.self) { try ClusterConnection(kubeconfig: kc, context: "shared-ctx") }
+        guard case .kubeconfig(_, "shared-ctx", _) = e3 else { Issue.record("expected a kubeconfig error for shared-ctx, got \(e3)"); return }
         #expect(e3.description.contains("shared-ctx") && e3.description.contains(f) && e3.description.contains("ca.pem"))
     }
 
@@ -137,7 +142,8 @@ import Testing
         #expect(cert == Data("CERT".utf8) && key == Data("KEY".utf8))
         let bad = good.replacingOccurrences(of: "certificate-authority-data: ", with: "certificate-authority-data: '%%%")
             .replacingOccurrences(of: "}\nusers", with: "'}\nusers")
-        #expect(throws: KubeError.self) { try Kubeconfig.parse(bad, file: "/x/config") }
+        #expect { try Kubeconfig.parse(bad, file: "/x/config") }
+            throws: { if case KubeError.kubeconfig("/x/config"?, _, _) = $0 { true } else { false } }
     }
 
     @Test func descriptionsNeverShowSecrets() async throws {

@@ -2,15 +2,32 @@ import Foundation
 import KubeClient
 import KubeModel
 import KubeSim
+import TestSupport
 
 /// A KubeSim over real HTTPS, and helpers to reach it through a kubeconfig file as a user would.
 struct SimCluster {
     let sim: KubeSim
     let dir: TempDirectory
 
-    static func start(_ name: String, faults: FaultSettings = FaultSettings()) async throws -> SimCluster {
-        let sim = try await KubeSim.start(KubeSimOptions(name: name, port: 0, controllerDelay: .milliseconds(30), faults: faults))
+    static func start(_ name: String, faults: FaultSettings = FaultSettings(),
+                      controllerDelay: Duration = .milliseconds(30)) async throws -> SimCluster {
+        let sim = try await KubeSim.start(KubeSimOptions(name: name, port: 0, controllerDelay: controllerDelay, faults: faults))
         return SimCluster(sim: sim, dir: try TempDirectory())
+    }
+
+    /// Runs `body` with a new cluster and stops it afterwards, whether `body` returns or throws.
+    static func with<T>(_ name: String, faults: FaultSettings = FaultSettings(), controllerDelay: Duration = .milliseconds(30),
+                        _ body: (SimCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(name, faults: faults, controllerDelay: controllerDelay)
+        let result: T
+        do { result = try await body(cluster) } catch { try? await cluster.stop(); throw error }
+        try await cluster.stop()
+        return result
+    }
+
+    /// Runs `body` with a client of this cluster (see `client(options:)`), shut down afterwards.
+    func withClient<T>(options: ClientOptions = ClientOptions(), _ body: (KubeClient) async throws -> T) async throws -> T {
+        try await withShutdown(try client(options: options), body)
     }
 
     /// Writes the sim's own kubeconfig and returns its path.

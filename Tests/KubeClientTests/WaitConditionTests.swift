@@ -70,18 +70,18 @@ import Testing
     /// KubeSim keeps a deleted namespace Terminating for its controller delay: the delete waits, and says why.
     @Test func aNamespaceDeletionIsWaitedForWithProgress() async throws {
         // Its controller takes a second and a half to remove the namespace: the first poll sees it terminating.
-        let sim = try await KubeSim.start(KubeSimOptions(name: "waits", port: 0, controllerDelay: .milliseconds(1500)))
-        let cluster = SimCluster(sim: sim, dir: try TempDirectory())
-        let c = try cluster.client()
-        defer { Task { try? await c.shutdown(); try? await cluster.stop() } }
-        _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]], fieldManager: "test")
-        _ = try await c.apply(configMap("cm", namespace: "sample", data: ["a": "b"]), fieldManager: "test")
-        let heard = Mutex<[String]>([])
-        let deleted = try await c.delete(namespaceKind, namespace: nil, name: "sample", waitUntilGone: .seconds(30)) { text in
-            heard.withLock { $0.append(text) }
+        try await SimCluster.with("waits", controllerDelay: .milliseconds(1500)) { cluster in
+            try await cluster.withClient { c in
+                _ = try await c.apply(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "sample"]], fieldManager: "test")
+                _ = try await c.apply(configMap("cm", namespace: "sample", data: ["a": "b"]), fieldManager: "test")
+                let heard = Mutex<[String]>([])
+                let deleted = try await c.delete(namespaceKind, namespace: nil, name: "sample", waitUntilGone: .seconds(30)) { text in
+                    heard.withLock { $0.append(text) }
+                }
+                #expect(deleted)
+                #expect(try await c.get(namespaceKind, namespace: nil, name: "sample") == nil)
+                #expect(heard.withLock { $0 }.first?.hasPrefix("namespace terminating") == true, "\(heard.withLock { $0 })")
+            }
         }
-        #expect(deleted)
-        #expect(try await c.get(namespaceKind, namespace: nil, name: "sample") == nil)
-        #expect(heard.withLock { $0 }.first?.hasPrefix("namespace terminating") == true, "\(heard.withLock { $0 })")
     }
 }

@@ -18,19 +18,12 @@ import Testing
 
     @Test(.enabled(if: available, "needs Go and Kubernetes' structured-merge-diff (apt-get install golang-go golang-k8s-sigs-structured-merge-diff-dev; .ci/run installs them)"))
     func applyAgreesWithStructuredMergeDiff() async throws {
-        let t = try await TestSim.start()
-        do {
-            try await run(t)
-            try await t.stop()
-        } catch {
-            try? await t.stop()
-            throw error
-        }
+        try await TestSim.with { t in try await run(t) }
     }
 
     func run(_ t: TestSim) async throws {
         let tool = t.dir + "/ssa-reference"
-        let built = try TestSim.runBlocking(Fixtures.packageRoot.path + "/tools/ssa-reference/build", [tool], stdin: nil)
+        let built = try await TestSim.run(Fixtures.packageRoot.path + "/tools/ssa-reference/build", [tool])
         try #require(built.2 == 0, "tools/ssa-reference/build failed: \(built.1)")
 
         let crd = try await t.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body: Self.crd)
@@ -257,12 +250,7 @@ import Testing
             "containers": list(container, type: "map", keys: ["name"]),
             "strategy": ["type": "object", "properties": ["type": string, "maxSurge": integer]],
         ]]
-        return ["apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": ["name": "widgets.diff.meshform.test"],
-                "spec": ["group": "diff.meshform.test", "scope": "Namespaced",
-                         "names": ["plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"],
-                         "versions": [["name": "v1", "served": true, "storage": true,
-                                       "schema": ["openAPIV3Schema": ["type": "object", "properties": ["spec": spec]]]]]]]
+        return WidgetCRD.definition(group: "diff.meshform.test", spec: spec)
     }()
 }
 

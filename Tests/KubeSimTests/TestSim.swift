@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import KubeModel
 @testable import KubeSim
 
@@ -9,17 +10,42 @@ struct TestSim {
     let dir: String
 
     static func start(_ name: String = "test", dataDir: String? = nil, delay: Duration = .milliseconds(20)) async throws -> TestSim {
-        let sim = try await KubeSim.start(KubeSimOptions(name: name, dataDir: dataDir, controllerDelay: delay))
+        try await start(options: KubeSimOptions(name: name, dataDir: dataDir, controllerDelay: delay))
+    }
+
+    /// A TestSim started with the given options.
+    static func start(options: KubeSimOptions) async throws -> TestSim {
+        let sim = try await KubeSim.start(options)
         let dir = NSTemporaryDirectory() + "kubesim-test-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try sim.writeKubeconfig(to: dir + "/kubeconfig")
-        try Data(sim.caPEM.utf8).write(to: URL(fileURLWithPath: dir + "/ca.crt"))
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try sim.writeKubeconfig(to: dir + "/kubeconfig")
+            try Data(sim.caPEM.utf8).write(to: URL(fileURLWithPath: dir + "/ca.crt"))
+        } catch {
+            try? await sim.stop()
+            throw error
+        }
         return TestSim(sim: sim, dir: dir)
     }
 
     func stop() async throws {
         try await sim.stop()
         try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Runs `body` with a new sim and stops it afterwards, whether `body` returns or throws: cleanup the test awaits,
+    /// not a task left running after it.
+    static func with<T>(_ name: String = "test", dataDir: String? = nil, delay: Duration = .milliseconds(20),
+                        _ body: (TestSim) async throws -> T) async throws -> T {
+        try await with(options: KubeSimOptions(name: name, dataDir: dataDir, controllerDelay: delay), body)
+    }
+
+    static func with<T>(options: KubeSimOptions, _ body: (TestSim) async throws -> T) async throws -> T {
+        let t = try await start(options: options)
+        let result: T
+        do { result = try await body(t) } catch { try? await t.stop(); throw error }
+        try await t.stop()
+        return result
     }
 
     struct HTTPAnswer {
@@ -67,32 +93,15 @@ struct TestSim {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    /// Runs a process on its own thread: blocking a Swift concurrency thread here would starve the
-    /// in-process server (the pool has one thread per core).
+    /// Runs a program through KubeClient's `ChildProcess` (no thread blocks while it runs, so the in-process server
+    /// keeps serving); returns (stdout, stderr, exit status).
     func run(_ exe: String, _ args: [String], stdin: Data?) async throws -> (String, String, Int32) {
-        try await withCheckedThrowingContinuation { cont in
-            Thread.detachNewThread {
-                do { cont.resume(returning: try Self.runBlocking(exe, args, stdin: stdin)) } catch { cont.resume(throwing: error) }
-            }
-        }
+        try await Self.run(exe, args, stdin: stdin)
     }
 
-    static func runBlocking(_ exe: String, _ args: [String], stdin: Data?) throws -> (String, String, Int32) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out; p.standardError = err; p.standardInput = inp
-        try p.run()
-        if let stdin { inp.fileHandleForWriting.write(stdin) }
-        try inp.fileHandleForWriting.close()
-        var e = Data()
-        let errReader = Thread { e = err.fileHandleForReading.readDataToEndOfFile() }
-        errReader.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        while !errReader.isFinished { usleep(1000) }
-        p.waitUntilExit()
-        return (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self), p.terminationStatus)
+    static func run(_ exe: String, _ args: [String], stdin: Data? = nil) async throws -> (String, String, Int32) {
+        let r = try await ChildProcess.run(exe, args, input: stdin.map { Array($0) })
+        return (r.stdoutText, r.stderrText, r.status)
     }
 
     /// Polls until `check` holds (controllers act after a delay), for at most `seconds`.

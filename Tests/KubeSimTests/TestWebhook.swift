@@ -82,4 +82,13 @@ final class TestWebhook: Sendable {
         await group.triggerGracefulShutdown()
         _ = await task.result
     }
+
+    /// Runs `body` with a new webhook server and stops it afterwards, whether `body` returns or throws.
+    static func with<T>(_ body: (TestWebhook) async throws -> T) async throws -> T {
+        let hook = try await start()
+        let result: T
+        do { result = try await body(hook) } catch { await hook.stop(); throw error }
+        await hook.stop()
+        return result
+    }
 }

@@ -114,7 +114,7 @@ import Testing
         let c = IstioComponent(kind: .remoteCluster, cluster: "remote2", istioOperator: [:], namespace: "external-istiod",
                                istioVersion: "1.24.0", parameters: ["address": "istiod.example.com", "cluster": "remote2"])
         let r = ManifestDirectoryRenderer(directory: dir.path)
-        await #expect(throws: RenderError.self) { try await r.render(c) }
+        await #expect { try await r.render(c) } throws: { ($0 as? RenderError)?.message.hasPrefix("no pre-rendered manifest") == true }
         try "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x-{{cluster}}}\ndata: {url: 'https://{{ address }}:15017'}\n"
             .write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
         let docs = try await ManifestDirectoryRenderer(directory: dir.path).render(c).documents
@@ -187,7 +187,8 @@ import Testing
         #expect(calls.contains("template istiod istiod --namespace external-istiod"))
         #expect(mesh.resource(at: try ResourceAddress(parsing: "external/core/ServiceAccount/istio-system/istio-ingressgateway")) != nil)
         let wrong = HelmRenderer(path: script.path, charts: dir.appendingPathComponent("charts").path, expectedVersion: "1.22.0")
-        await #expect(throws: RenderError.self) { try await Compiler(renderer: wrong).compile(t) }
+        await #expect { try await Compiler(renderer: wrong).compile(t) }
+            throws: { ($0 as? RenderError)?.message.contains("but istio.version is 1.22.0") == true }
     }
 
     /// A render without the remote secret's ServiceAccount: Meshform creates it with the RBAC istioctl
@@ -244,13 +245,15 @@ import Testing
             .write(to: dir.appendingPathComponent("sa.yaml"), atomically: true, encoding: .utf8)
         let text = minimalMesh + "\n    manifests: [\(dir.path)/sa.yaml]\n"
         let t = try loadMesh(text.replacingOccurrences(of: "namespace: sample", with: "namespace: external-istiod"))
-        await #expect(throws: CompileError.self) { try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t) }
+        await #expect { try await Compiler(renderer: ManifestDirectoryRenderer(directory: TestPaths.demoManifests)).compile(t) }
+            throws: { if case CompileError.conflictingObjects(let a, _, _) = $0 { a.description.hasSuffix("/ServiceAccount/external-istiod/istiod") } else { false } }
     }
 
-    /// The benchmark, as a test: 1 external + 50 remotes, every component rendered as the real
-    /// all-on istioctl output. Benchmarks/CompileBench prints the same measurement in detail.
+    /// 1 external + 50 remotes, every component rendered as the real all-on istioctl output, compile to every
+    /// object of every component. How long it takes is Benchmarks/CompileBench's to measure (release build), not a
+    /// test's: a time bound here measured the machine's load.
     @Test(.enabled(if: TestPaths.fixturesPresent, "../shared/fixtures/istio is absent"))
-    func fiftyRemotesCompileWellUnderASecond() async throws {
+    func fiftyRemotesCompileToEveryComponentsObjects() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for kind in IstioComponent.Kind.allCases {
@@ -261,12 +264,7 @@ import Testing
         text += "controlPlane: {address: gateway-load-balancer, tls: {secretName: istiod-tls}}\n"
         let t = try loadMesh(text)
         let renderer = ManifestDirectoryRenderer(directory: dir.path)
-        _ = try await Compiler(renderer: renderer).compile(t)  // first run parses all-on.yaml once
-        let start = ContinuousClock.now
         let mesh = try await Compiler(renderer: renderer).compile(t)
-        let elapsed = ContinuousClock.now - start
         #expect(mesh.resources.count > 51 * 45)
-        print("compile 1 external + 50 remotes, \(mesh.resources.count) resources: \(elapsed)")
-        #expect(elapsed < .seconds(5), "debug build; the release benchmark must be well under 1 s")
     }
 }

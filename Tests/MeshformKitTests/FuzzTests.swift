@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import GRDB
 import KubeModel
 import PropertyBased
@@ -127,10 +128,10 @@ import Testing
         return u.ru_maxrss * 1024
     }
 
-    final class Tally: @unchecked Sendable {
+    struct Tally {
         var cases = 0, hangs = 0, unlocated = 0, valid = 0
         var examples: [String] = []
-        func record(_ o: Outcome, seconds: Double, input: String) {
+        mutating func record(_ o: Outcome, seconds: Double, input: String) {
             cases += 1
             if seconds > FuzzTests.hangSeconds { hangs += 1; examples.append("hang (\(seconds) s): \(input.prefix(200))") }
             switch o {
@@ -146,7 +147,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let memoryBefore = Self.residentMemory()
         var memoryPeak = memoryBefore
-        let mesh = Tally()
+        var mesh = Tally()
         let clock = ContinuousClock()
         var samples: [String] = []
         await propertyCheck(count: Self.meshCases, input: Gen.int(in: 0...(Self.sources.count - 1)), Gen.int(in: 0...10),
@@ -190,15 +191,10 @@ import Testing
         for (i, text) in texts.enumerated() {
             let path = dir.appendingPathComponent("sample-\(i).yaml").path
             try text.write(toFile: path, atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["validate", path, "--quiet"]
-            p.environment = ProcessInfo.processInfo.environment.merging(guideEnvironment) { _, b in b }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            if p.terminationReason != .exit || ![0, 1].contains(p.terminationStatus) { crashes += 1 }
+            let r = try await ChildProcess.run(binary, ["validate", path, "--quiet"],
+                                               environment: ProcessInfo.processInfo.environment.merging(guideEnvironment) { _, b in b })
+            // ChildProcess reports a signal as 128 + its number, as a shell does.
+            if ![0, 1].contains(r.status) { crashes += 1 }
         }
         return (texts.count, crashes)
     }
@@ -221,7 +217,7 @@ struct StateFuzz {
     let dir: URL
     var template: Data = Data()
 
-    final class Tally: @unchecked Sendable {
+    struct Tally {
         var cases = 0, refused = 0, hangs = 0, unlocated = 0, touched = 0
         var examples: [String] = []
     }
@@ -259,7 +255,7 @@ struct StateFuzz {
     ]
 
     func run(cases: Int) async throws -> Tally {
-        let t = Tally()
+        var t = Tally()
         let clock = ContinuousClock()
         await propertyCheck(count: cases, input: Gen.int(in: 0...3), Gen.int(in: 0...1_000_000), Gen.int(in: 0...1_000_000)) { op, a, b in
             let path = dir.appendingPathComponent("state-\(t.cases).db").path

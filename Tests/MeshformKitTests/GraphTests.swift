@@ -199,7 +199,7 @@ import Testing
         #expect(a.group == "networking.istio.io" && a.namespace == "external-istiod")
         #expect(try ResourceAddress(parsing: "external/core/Namespace/_/external-istiod").namespace == nil)
         #expect(ResourceAddress(cluster: "x", group: "", kind: "Secret", namespace: "n", name: "s").description == "x/core/Secret/n/s")
-        #expect(throws: AddressError.self) { try ResourceAddress(parsing: "a/b/c") }
+        #expect(throws: AddressError.malformed("a/b/c")) { try ResourceAddress(parsing: "a/b/c") }
         #expect(a.gvk(version: "v1").apiVersion == "networking.istio.io/v1")
         let data = try JSONEncoder().encode([a])
         #expect(try JSONDecoder().decode([ResourceAddress].self, from: data) == [a])

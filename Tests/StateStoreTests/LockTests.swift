@@ -1,4 +1,6 @@
 import Foundation
+import KubeClient
+import TestSupport
 import Testing
 import GRDB
 import KubeModel
@@ -10,9 +12,9 @@ import KubeModel
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
         let run = try a.beginRun(kind: .apply, who: "alice", configHash: nil)
         let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, run: run)
-        let start = Date()
-        let e = await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
-        #expect(Date().timeIntervalSince(start) < 0.5)
+        let clock = VirtualClock()
+        let e = await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .zero, clock: clock) }
+        #expect(clock.sleeps.isEmpty, "no wait with a zero timeout")
         guard case .locked(let path, let holder) = e else { Issue.record("expected .locked, got \(String(describing: e))"); return }
         #expect(path == t.path)
         #expect(holder.holder == "alice" && holder.operation == "apply" && holder.id == lock.id && holder.run == run)
@@ -28,18 +30,17 @@ import KubeModel
         let t = TempState()
         let a = try StateStore.open(path: t.path), b = try StateStore.open(path: t.path)
         let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero)
-        // Times out: waits about the timeout, then names the holder.
-        let start = Date()
-        await #expect(throws: StateError.self) { try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(300)) }
-        let waited = Date().timeIntervalSince(start)
-        // It waited the timeout out before giving up. How much longer depends on the machine's load (the wait is a
-        // Task.sleep on a shared pool: 11 s was seen under CI load), so no upper bound short of "it did give up".
-        #expect(waited >= 0.29, "gave up after \(waited) s, before its 0.3 s timeout")
-        // Released while waiting: gets it.
-        // (A Thread, not a Task: the synchronous wait below may occupy a cooperative-pool thread.)
-        Thread.detachNewThread { Thread.sleep(forTimeInterval: 0.2); try? a.releaseLock(lock) }
-        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5))
+        // Times out: waits the whole timeout (trying again every 100 ms), then names the holder. The wait is timed by a
+        // virtual clock, so it takes no real time and is the same under any load.
+        let clock = VirtualClock()
+        await #expect { try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(300), clock: clock) }
+            throws: { if case StateError.locked(_, let holder) = $0 { holder.id == lock.id } else { false } }
+        #expect(clock.sleeps == [.milliseconds(100), .milliseconds(100), .milliseconds(100)])
+        // Released while it waits: its next try gets it.
+        let releasing = VirtualClock { _ in try? a.releaseLock(lock) }
+        let l2 = try await b.acquireLock(who: "bob", operation: "apply", timeout: .seconds(5), clock: releasing)
         #expect(l2.holder == "bob")
+        #expect(releasing.sleeps == [.milliseconds(100)])
     }
 
     @Test func expiredLeaseIsTakenOverAndItsHolderLearnsIt() async throws {
@@ -57,9 +58,13 @@ import KubeModel
     @Test func renewKeepsTheLeaseAlive() async throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
-        var l = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
-        for _ in 0..<4 { try await Task.sleep(for: .milliseconds(50)); l = try store.renewLock(l, lease: .milliseconds(150)) }
-        await #expect(throws: StateError.self) { try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+        let l = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .milliseconds(150))
+        let renewed = try store.renewLock(l, lease: .seconds(600))
+        // The lease now ends 10 minutes from the renewal, in the store too, and the lock still holds.
+        #expect(renewed.id == l.id && renewed.expiresAt.timeIntervalSince(l.expiresAt) > 590)
+        #expect(try store.currentLock()?.expiresAt.timeIntervalSince(l.expiresAt) ?? 0 > 590)
+        await #expect { try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero) }
+            throws: { if case StateError.locked(_, let holder) = $0 { holder.id == l.id } else { false } }
     }
 
     @Test func asyncWaitAndRenewerKeepTheLease() async throws {
@@ -68,9 +73,8 @@ import KubeModel
         let lock = try await a.acquireLock(who: "alice", operation: "apply", timeout: .zero, lease: .seconds(1))
         let renewer = a.keepRenewing(lock, lease: .seconds(1), interval: .milliseconds(100))
         // Well past the original lease: the renewer kept it alive.
-        await #expect(throws: StateError.self) {
-            try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(1800))
-        }
+        await #expect { try await b.acquireLock(who: "bob", operation: "apply", timeout: .milliseconds(1800)) }
+            throws: { if case StateError.locked(_, let holder) = $0 { holder.id == lock.id } else { false } }
         #expect(!renewer.lost)
         renewer.stop()
         try a.releaseLock(lock)
@@ -82,10 +86,11 @@ import KubeModel
         let t = TempState()
         let store = try StateStore.open(path: t.path)
         // A real process that has exited: its pid is free.
-        let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/true"); try p.run(); p.waitUntilExit()
+        let shell = try await ChildProcess.run("/bin/sh", ["-c", "echo $$"])   // the shell prints its own pid, then exits
+        let pid = try #require(Int(shell.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)))
         var l = try await store.acquireLock(who: "crashed", operation: "apply", timeout: .zero)
-        try await store.pool.write { try $0.execute(sql: "UPDATE lock SET pid = ?", arguments: [Int(p.processIdentifier)]) }
-        l.pid = Int(p.processIdentifier)
+        try await store.pool.write { try $0.execute(sql: "UPDATE lock SET pid = ?", arguments: [pid]) }
+        l.pid = pid
         #expect(try store.currentLock() == nil)
         let mine = try await store.acquireLock(who: "bob", operation: "apply", timeout: .zero)
         #expect(mine.holder == "bob")
@@ -103,28 +108,28 @@ import KubeModel
         #expect(throws: StateError.lockLost(path: t.path, id: l.id)) { try store.releaseLock(l) }
     }
 
-    @Test func readersNeverWaitForTheLockOrAWriteTransaction() async throws {
+    @Test(.timeLimit(.minutes(1))) func readersNeverWaitForTheLockOrAWriteTransaction() async throws {
         let t = TempState()
         let writer = try StateStore.open(path: t.path)
         try writer.upsert(managed(deployment("a")), run: nil)
         _ = try await writer.acquireLock(who: "alice", operation: "apply", timeout: .zero)
         let reader = try StateStore.openReadOnly(path: t.path)
         // Hold a write transaction open on the writer while the reader reads.
-        let entered = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            try? writer.pool.write { db in
-                try db.execute(sql: "UPDATE meta SET value = 99 WHERE key = 'serial'")
-                entered.signal(); finish.wait()
-            }
+        // (On a thread of its own: it blocks until the reader has read. A reader that waited for it would never read:
+        // the test would hang until its time limit, and fail.)
+        let finish = DispatchSemaphore(value: 0)
+        await withCheckedContinuation { (entered: CheckedContinuation<Void, Never>) in
+            Thread {
+                try? writer.pool.write { db in
+                    try db.execute(sql: "UPDATE meta SET value = 99 WHERE key = 'serial'")
+                    entered.resume(); finish.wait()
+                }
+            }.start()
         }
-        thread.start()
-        entered.wait()
-        let start = Date()
         let snap = try reader.snapshot()
-        #expect(Date().timeIntervalSince(start) < 0.5)
+        finish.signal()
         #expect(snap.serial == 1)          // the committed state, not the half-written one
         #expect(snap.lock?.holder == "alice" && snap.applyInProgress)
-        finish.signal()
     }
 }
 

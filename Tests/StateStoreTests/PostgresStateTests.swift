@@ -48,10 +48,10 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
                               recording: .upsert(web))
             #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
             // A step whose journal entry cannot be written records nothing either: the run ID is not in `runs`.
-            #expect(throws: StateError.self) {
+            #expect {
                 try store.journal(RunID(rawValue: "no-such-run"), step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .delete, phase: .done),
                                   recording: .remove(web.address))
-            }
+            } throws: { if case StateError.io(_, let detail) = $0 { detail.lowercased().contains("foreign key") } else { false } }
             #expect(try store.serial() == 1 && store.object(address: web.address) != nil)
             try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: web.address), action: .delete, phase: .done), recording: .remove(web.address))
             #expect(try store.serial() == 2 && store.object(address: web.address) == nil && store.journal(of: run).count == 2)
@@ -60,11 +60,15 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
 
     @Test func badLocationsAreRefusedBeforeAnythingIsTouched() throws {
         let e = #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice:hunter2@db.example.com/mesh") }
+        #expect({ if case .badLocation? = e { true } else { false } }(), "\(String(describing: e))")
         #expect(e?.description.contains("PGPASSWORD") == true && e?.description.contains("hunter2") == false)
-        #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?password=hunter2") }
+        #expect { try StateStore.open(path: "postgres://alice@db.example.com/mesh?password=hunter2") }
+            throws: { if case StateError.badLocation = $0 { true } else { false } }
         let mode = #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?sslmode=prefer") }
+        #expect({ if case .badLocation? = mode { true } else { false } }(), "\(String(describing: mode))")
         #expect(mode?.description.contains("verify-full") == true)
-        #expect(throws: StateError.self) { try StateStore.open(path: "postgres://alice@db.example.com/mesh?schema=Bad-Name") }
+        #expect { try StateStore.open(path: "postgres://alice@db.example.com/mesh?schema=Bad-Name") }
+            throws: { if case StateError.badLocation = $0 { true } else { false } }
         let loc = try PostgresLocation(url: "postgres://alice@db.example.com/mesh", environment: ["HOME": "/nonexistent"])
         #expect(loc.sslMode == .verifyFull && loc.port == 5432 && loc.schema == "meshform" && loc.password == nil)
         #expect(StateLocation.forMesh("postgres://a@h/db?sslmode=disable", mesh: "Prod-East") == "postgres://a@h/db?sslmode=disable&schema=prod_east")
@@ -88,16 +92,20 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let pg = try postgres(), url = pg.url()
         let wrong = try PostgresLocation(url: url, environment: ["PGPASSWORD": "wrong"])
         let e = #expect(throws: StateError.self) { _ = try PostgresBackend.open(wrong, create: true, readOnly: false) }
+        #expect({ if case .io? = e { true } else { false } }(), "\(String(describing: e))")
         #expect(e?.description.contains("password authentication failed") == true && e?.description.contains("wrong") == false)
         #expect(try StateStore.exists(at: url) == false)
         let none = try PostgresLocation(url: url, environment: ["HOME": "/nonexistent"])
         let e2 = #expect(throws: StateError.self) { _ = try PostgresBackend.open(none, create: true, readOnly: false) }
+        #expect({ if case .io? = e2 { true } else { false } }(), "\(String(describing: e2))")
         #expect(e2?.description.contains("PGPASSWORD") == true)
         let closed = url.replacingOccurrences(of: ":\(pg.port)/", with: ":\(try PostgresTestServer.freePort())/")
         let e3 = #expect(throws: StateError.self) { try StateStore.open(path: closed) }
+        #expect({ if case .io? = e3 { true } else { false } }(), "\(String(describing: e3))")
         #expect(e3?.description.contains("127.0.0.1") == true)
         // TLS is verified by default: a server without TLS is refused, not used in clear.
         let e4 = #expect(throws: StateError.self) { try StateStore.open(path: url.replacingOccurrences(of: "sslmode=disable", with: "sslmode=verify-full")) }
+        #expect({ if case .io? = e4 { true } else { false } }(), "\(String(describing: e4))")
         #expect(e4?.description.contains("TLS") == true)
     }
 
@@ -144,9 +152,10 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let pg = try postgres(), url = pg.url()
         let holder = try StateStore.open(path: url), admin = try StateStore.open(path: url)
         let lock = try await holder.acquireLock(who: "alice", operation: "apply", timeout: .zero)
-        #expect(throws: StateError.self) { try admin.forceUnlock(id: "not-the-lock") }
+        #expect { try admin.forceUnlock(id: "not-the-lock") } throws: { if case StateError.noSuchLock(_, "not-the-lock", _) = $0 { true } else { false } }
         try admin.forceUnlock(id: lock.id)
-        #expect(throws: StateError.self) { try holder.renewLock(lock) }
+        // Its session was ended with the lock (pg_terminate_backend): the holder's next renewal finds the connection lost.
+        #expect { try holder.renewLock(lock) } throws: { if case StateError.io(_, let detail) = $0 { detail.contains("was lost") } else { false } }
         // The server frees the ended session's advisory lock once its backend process has gone, a moment after
         // pg_terminate_backend returns: the taker waits for that, as any second applier would.
         let mine = try await admin.acquireLock(who: "bob", operation: "apply", timeout: .seconds(30))
@@ -189,6 +198,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let other = try StateStore.open(path: pg.url())
         try other.upsert(managed(deployment("theirs")), run: nil)
         let e = await #expect(throws: StateError.self) { _ = try await sqlite.migrate(to: other, who: "alice") }
+        #expect({ if case .lineageMismatch? = e { true } else { false } }(), "\(String(describing: e))")
         #expect(e?.description.contains("another state") == true)
         #expect(try other.objects().map(\.name) == ["theirs"] && other.serial() == 1)
     }
@@ -221,15 +231,18 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
 
         // Another CA: refused, saying the certificate is not trusted and which roots were used.
         let wrongCA = #expect(throws: StateError.self) { try open(url(server, host: "localhost", mode: "verify-full", root: certs.otherCA)) }
+        #expect({ if case .io? = wrongCA { true } else { false } }(), "\(String(describing: wrongCA))")
         #expect(wrongCA?.description.contains("certificate") == true && wrongCA?.description.contains(certs.otherCA) == true, "\(String(describing: wrongCA))")
 
         // The right CA, but an address the certificate does not name (it lists DNS:localhost only): refused, naming it.
         let wrongHost = #expect(throws: StateError.self) { try open(url(server, host: "127.0.0.1", mode: "verify-full", root: certs.ca)) }
+        #expect({ if case .io? = wrongHost { true } else { false } }(), "\(String(describing: wrongHost))")
         #expect(wrongHost?.description.contains("does not name 127.0.0.1") == true, "\(String(describing: wrongHost))")
         // verify-ca checks the chain only, as libpq's does: the same address is accepted.
         #expect(try open(url(server, host: "127.0.0.1", mode: "verify-ca", root: certs.ca)).serial() == 1)
         // And verify-ca still refuses a chain it cannot trust.
-        #expect(throws: StateError.self) { try open(url(server, host: "127.0.0.1", mode: "verify-ca", root: certs.otherCA)) }
+        #expect { try open(url(server, host: "127.0.0.1", mode: "verify-ca", root: certs.otherCA)) }
+            throws: { if case StateError.io(_, let detail) = $0 { detail.contains("certificate") } else { false } }
 
         // sslmode=disable still works on loopback: plaintext, as asked.
         let plain = try open(url(server, host: "127.0.0.1", mode: "disable", root: nil))
@@ -242,6 +255,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
         let pg = try postgres()
         let url = pg.url().replacingOccurrences(of: "sslmode=disable", with: "sslmode=verify-full")
         let e = #expect(throws: StateError.self) { try StateStore.open(path: url) }
+        #expect({ if case .io? = e { true } else { false } }(), "\(String(describing: e))")
         #expect(e?.description.contains("does not offer TLS") == true, "\(String(describing: e))")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import Testing
 import KubeModel
 @testable import StateStore
@@ -17,17 +18,9 @@ import KubeModel
 
     struct Result { var status: Int32; var out: String; var err: String }
 
-    func meshform(_ args: [String], cwd: String? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(Self.binary))
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    func meshform(_ args: [String], cwd: String? = nil) async throws -> Result {
+        let r = try await ChildProcess.run(try #require(Self.binary), args, workingDirectory: cwd)
+        return Result(status: r.status, out: r.stdoutText, err: r.stderrText)
     }
 
     func populated(_ t: TempState) throws -> StateStore {
@@ -43,20 +36,20 @@ import KubeModel
     }
 
     @Test(.enabled(if: binary != nil, "meshform binary not built next to the tests"))
-    func listShowAndHistoryNeverPrintTheSecret() throws {
+    func listShowAndHistoryNeverPrintTheSecret() async throws {
         let t = TempState()
         _ = try populated(t)
-        let list = try meshform(["state", "list", "--state", t.path])
+        let list = try await meshform(["state", "list", "--state", t.path])
         #expect(list.status == 0)
         #expect(list.out.split(separator: "\n") == ["external/core/Secret/external-istiod/istio-remote-secret-remote1",
                                                    "remote1/apps/Deployment/sample/helloworld"])
-        let show = try meshform(["state", "show", "--state", t.path, "external/core/Secret/external-istiod/istio-remote-secret-remote1"])
+        let show = try await meshform(["state", "show", "--state", t.path, "external/core/Secret/external-istiod/istio-remote-secret-remote1"])
         #expect(show.status == 0)
         #expect(show.out.contains("remote1: (sensitive)"))
-        let showJSON = try meshform(["state", "show", "--json", "--state", t.path, "external/core/Secret/external-istiod/istio-remote-secret-remote1"])
-        let history = try meshform(["state", "history", "--state", t.path])
+        let showJSON = try await meshform(["state", "show", "--json", "--state", t.path, "external/core/Secret/external-istiod/istio-remote-secret-remote1"])
+        let history = try await meshform(["state", "history", "--state", t.path])
         #expect(history.status == 0 && history.out.contains("alice") && history.out.contains("failed"))
-        let historyJSON = try meshform(["state", "history", "--json", "--state", t.path])
+        let historyJSON = try await meshform(["state", "history", "--json", "--state", t.path])
         #expect(historyJSON.status == 0)
         let parsed = try JSON(data: Data(historyJSON.out.utf8))
         #expect(parsed["runs"]?[0]?["who"] == "alice")
@@ -68,13 +61,13 @@ import KubeModel
     }
 
     @Test(.enabled(if: binary != nil, "meshform binary not built next to the tests"))
-    func defaultsToTheOnlyStateFileUnderState() throws {
+    func defaultsToTheOnlyStateFileUnderState() async throws {
         let t = TempState()
         _ = try populated(t)
-        let r = try meshform(["state", "list"], cwd: t.dir)
+        let r = try await meshform(["state", "list"], cwd: t.dir)
         #expect(r.status == 0 && r.out.contains("helloworld"))
         _ = try StateStore.open(path: t.dir + "/state/other.db")
-        let two = try meshform(["state", "list"], cwd: t.dir)
+        let two = try await meshform(["state", "list"], cwd: t.dir)
         #expect(two.status == 1 && two.err.contains("--state"))
     }
 
@@ -83,19 +76,19 @@ import KubeModel
         let t = TempState()
         let store = try populated(t)
         let lock = try await store.acquireLock(who: "alice", operation: "apply", timeout: .zero)
-        let history = try meshform(["state", "history", "--state", t.path])
+        let history = try await meshform(["state", "history", "--state", t.path])
         #expect(history.out.contains("LOCKED by alice") && history.out.contains(lock.id))
-        let wrong = try meshform(["state", "unlock", "--state", t.path, "nope"])
+        let wrong = try await meshform(["state", "unlock", "--state", t.path, "nope"])
         #expect(wrong.status == 1 && wrong.err.contains(lock.id))
-        let ok = try meshform(["state", "unlock", "--state", t.path, lock.id])
+        let ok = try await meshform(["state", "unlock", "--state", t.path, lock.id])
         #expect(ok.status == 0)
         #expect(try store.currentLock() == nil)
 
         let garbage = t.file("garbage.db")
         try "not a database".write(toFile: garbage, atomically: true, encoding: .utf8)
-        let bad = try meshform(["state", "list", "--state", garbage])
+        let bad = try await meshform(["state", "list", "--state", garbage])
         #expect(bad.status == 1 && bad.err.contains(garbage) && bad.err.contains("not a Meshform state file"))
-        let missing = try meshform(["state", "show", "--state", t.file("nothing.db"), "x"])
+        let missing = try await meshform(["state", "show", "--state", t.file("nothing.db"), "x"])
         #expect(missing.status == 1 && missing.err.contains("does not exist"))
     }
 }
