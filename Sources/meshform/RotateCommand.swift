@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MeshformKit
+import KubeModel
 
 /// `meshform rotate`: new credentials for what holds the mesh together, as a plan first.
 struct RotateCommand: AsyncParsableCommand {
@@ -31,24 +32,9 @@ struct RotateRemoteSecretsCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let session = try await mesh.session()
             let (rotation, runner) = try await session.rotationPlan(cluster: cluster)
-            if json { print(String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)); return }
-            print(rotation.text)
-            print(PlanText(color: Terminal.useColor(noColor: mesh.noColor)).render(rotation.plan))
-            if planOnly { return }
-            if !run.autoApprove {
-                guard Terminal.isInteractive else { throw SessionError.needsApproval }
-                guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate the remote secrets as shown above.") else {
-                    throw SessionError.notConfirmed
-                }
-            }
-            let result = try await runner.rotate(rotation, request: run.request(PlanOptions())) {
-                print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
-            }
-            if case .succeeded = result {
-                print("\nRotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
-            } else {
-                try ApplyRunner.report(result, hadChanges: true, verb: "rotate")
-            }
+            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the remote secrets", options: (mesh, json, planOnly, run),
+                                    perform: { try await runner.rotate(rotation, request: run.request(PlanOptions()), emit: $0) },
+                                    complete: "Rotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
         }
     }
 }
@@ -74,25 +60,31 @@ struct RotateGatewayTLSCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let session = try await mesh.session()
             let (rotation, runner) = try await session.gatewayTLSRotationPlan()
-            if json { print(String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)); return }
-            print(rotation.text)
-            print(PlanText(color: Terminal.useColor(noColor: mesh.noColor)).render(rotation.plan))
-            if planOnly { return }
-            if !run.autoApprove {
-                guard Terminal.isInteractive else { throw SessionError.needsApproval }
-                guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate the gateway's certificate as shown above.") else {
-                    throw SessionError.notConfirmed
-                }
-            }
-            let result = try await runner.rotateGatewayTLS(rotation, previous: session, request: run.request(PlanOptions())) {
-                print(Terminal.line(for: $0)); fflush(nil)  // all streams: no reference to the global `stdout` (Swift 6)
-            }
-            if case .succeeded = result {
-                print(rotation.checked ? "\nRotation complete: the gateway serves the certificate of Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is deleted."
-                                       : "\nRotation applied: the gateway refers to Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is kept until the next meshform apply.")
-            } else {
-                try ApplyRunner.report(result, hadChanges: true, verb: "rotate")
-            }
+            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the gateway's certificate", options: (mesh, json, planOnly, run),
+                                    perform: { try await runner.rotateGatewayTLS(rotation, previous: session, request: run.request(PlanOptions()), emit: $0) },
+                                    complete: rotation.checked
+                                        ? "Rotation complete: the gateway serves the certificate of Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is deleted."
+                                        : "Rotation applied: the gateway refers to Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is kept until the next meshform apply.")
         }
     }
+}
+
+/// What every rotation does on the command line: its plan (or JSON, and stop), the question unless -auto-approve, the
+/// run with each event printed as apply prints it, and the outcome with apply's exit codes.
+private func presentAndRun(json value: JSON, text: String, plan: Plan, what: String,
+                           options: (mesh: MeshOptions, json: Bool, planOnly: Bool, run: RunOptions),
+                           perform: (@escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult,
+                           complete: String) async throws {
+    if options.json { print(String(decoding: value.encoded(pretty: true), as: UTF8.self)); return }
+    print(text)
+    print(PlanText(color: Terminal.useColor(noColor: options.mesh.noColor)).render(plan))
+    if options.planOnly { return }
+    if !options.run.autoApprove {
+        guard Terminal.isInteractive else { throw SessionError.needsApproval }
+        guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate \(what) as shown above.") else {
+            throw SessionError.notConfirmed
+        }
+    }
+    let result = try await perform { print(Terminal.line(for: $0)); fflush(nil) }  // all streams: no global `stdout` (Swift 6)
+    if case .succeeded = result { print("\n" + complete) } else { try ApplyRunner.report(result, hadChanges: true, verb: "rotate") }
 }

@@ -186,11 +186,7 @@ extension MeshSession {
     public func rotateGatewayTLS(_ rotation: GatewayTLSRotationPlan, previous: MeshSession, request base: ApplyRequest,
                                  emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult {
         // 1. The new Secret and the Gateway pointing at it: the plan without its deletion, applied exactly.
-        var first = base
-        var plan = rotation.plan
-        plan.changes = plan.changes.filter { $0.action != .delete }
-        first.saved = plan
-        let (_, created) = try await apply(first, confirm: { _ in true }, emit: emit)
+        let created = try await applyWithoutDeletions(rotation.plan, request: base, emit: emit)
         guard case .succeeded = created else { return created }
         guard rotation.checked else {
             emit(.note("the gateway was not checked (controlPlane.tls.checkHandshake is false): Secret \(rotation.oldSecret) is kept; the next meshform apply deletes it"))

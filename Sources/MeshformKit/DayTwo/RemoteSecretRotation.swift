@@ -151,15 +151,19 @@ extension MeshSession {
                 rotation)
     }
 
+    /// A rotation's first step: its plan without the deletions (the old credentials go last), applied exactly as planned.
+    func applyWithoutDeletions(_ plan: Plan, request: ApplyRequest, emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult {
+        var request = request
+        request.saved = plan
+        request.saved!.changes = plan.changes.filter { $0.action != .delete }
+        return try await apply(request, confirm: { _ in true }, emit: emit).1
+    }
+
     /// Runs a rotation planned by `rotationPlan` on its session (see `RemoteSecretRotation` for the order).
     public func rotate(_ rotation: RotationPlan, request base: ApplyRequest,
                        emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult {
         // 1. New tokens and remote secrets: the plan without its deletions, applied exactly.
-        var first = base
-        var plan = rotation.plan
-        plan.changes = plan.changes.filter { $0.action != .delete }
-        first.saved = plan
-        let (_, created) = try await apply(first, confirm: { _ in true }, emit: emit)
+        let created = try await applyWithoutDeletions(rotation.plan, request: base, emit: emit)
         guard case .succeeded = created else { return created }
 
         let t = mesh.topology
