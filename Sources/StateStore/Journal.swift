@@ -68,7 +68,7 @@ extension StateStore {
 
     /// The one transaction both `journal`s run.
     private func journalTransaction(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws -> @Sendable (any SQLTx) throws -> Void {
-        let dependencies = try step.dependencies.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let dependencies = step.dependencies.map { JSON.array($0.map(JSON.string)).canonicalText }
         let object = change.flatMap { if case .upsert(let o) = $0 { return masked(o) } else { return nil } }
         let before = step.before.map { maskSecrets($0).canonicalText }, after = step.after.map { maskSecrets($0).canonicalText }
         return { [self] tx in
