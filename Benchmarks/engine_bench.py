@@ -299,7 +299,7 @@ def print_peer(label, p, t, objects, clusters, latency, waits=""):
 class Setup:
     """A fleet, a mesh applied to it (untimed unless asked), and the objects per cluster."""
 
-    def __init__(self, args, remotes, tag, everywhere=None, workload_objects=0):
+    def __init__(self, args, remotes, tag, everywhere=None, workload_objects=0, peers=True):
         self.work = tempfile.mkdtemp(prefix=f"meshform-bench-{tag}-")
         self.names = cluster_names(remotes)
         self.fleet = Fleet(self.names, self.work, args.latency)
@@ -317,9 +317,16 @@ class Setup:
                     f.write(f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bench-{i:05d}}}\ndata: {{index: \"{i}\", owner: bench}}\n")
             self.mesh = mesh_file(self.work, f"bench{tag}", remotes, self.manifests,
                                   workloads=[(f"bench-{c}", c, cm) for c in self.names if c != "external"])
-        plan = timed(meshform("plan", self.mesh, "--json") + self.state, self.env)  # also fills the manifest cache
-        self.objs = objects_by_cluster(plan.out)
-        self.total = sum(len(v) for v in self.objs.values())
+        if peers:
+            plan = timed(meshform("plan", self.mesh, "--json") + self.state, self.env)  # also fills the manifest cache
+            self.objs = objects_by_cluster(plan.out)
+            self.total = sum(len(v) for v in self.objs.values())
+        else:
+            # No kubectl peer needs the objects: only their number, from the text plan's summary (a JSON plan of a
+            # 1,000-cluster mesh is about a gigabyte).
+            plan = timed(meshform("plan", self.mesh) + self.state, self.env)  # also fills the manifest cache
+            self.objs = None
+            self.total = int(re.search(r"Plan: (\d+) to add", plan.out).group(1))
 
     def apply(self, parallelism=50):
         return timed(meshform("apply", self.mesh, "-auto-approve", "--parallelism", str(parallelism)) + self.state, self.env,
@@ -446,27 +453,31 @@ def bench_table(args):
 def bench_scaling(args):
     """Plan (no change), drift (none) and apply (from nothing) at growing fleet sizes, all-on.yaml on every cluster,
     meshform only (kubectl peers are in the table): how cost grows per object."""
-    sizes = [10, 50, 100] + ([1000] if args.with_1000 else [])
+    sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else [10, 50, 100] + ([1000] if args.with_1000 else [])
     rows = []
     for clusters in sizes:
-        s = Setup(args, clusters - 1, f"scale{clusters}", everywhere=ALL_ON)
+        # The 1,000-cluster point takes minutes per run: its figures are single runs unless asked (--repeat-1000).
+        repeat = args.repeat if clusters < 1000 else args.repeat_1000
+        s = Setup(args, clusters - 1, f"scale{clusters}", everywhere=ALL_ON, peers=False)
         try:
             a = s.apply(50)
-            p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, args.repeat, fleet=s.fleet)
-            d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, args.repeat, fleet=s.fleet)
-            rows.append((clusters, s.total, p, d, a))
-            print(f"  {clusters:5} clusters, {s.total:6,} objects: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB, "
-                  f"drift {d.seconds:6.2f} s {d.rss_mb:6.0f} MB, apply {a.seconds:6.2f} s {a.rss_mb:6.0f} MB", flush=True)
+            p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, repeat, fleet=s.fleet)
+            d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, repeat, fleet=s.fleet)
+            rows.append((clusters, s.total, p, d, a, repeat))
+            print(f"  {clusters:5} clusters, {s.total:6,} objects: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB CPU {p.cpu_s:6.2f} s, "
+                  f"drift {d.seconds:6.2f} s {d.rss_mb:6.0f} MB CPU {d.cpu_s:6.2f} s, "
+                  f"apply {a.seconds:6.2f} s {a.rss_mb:6.0f} MB CPU {a.cpu_s:6.2f} s  [{runs_label(repeat)}]", flush=True)
         finally:
             s.stop()
     print()
     print(f"Scaling: release build, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, KubeSim fleet (one process), "
           f"all-on.yaml on every cluster, latency {args.latency} ms, "
-          f"manifest cache warm; plan and drift median of {args.repeat}, apply (from nothing, parallelism 50) 1 run"
+          f"manifest cache warm; plan and drift median of {args.repeat} (1,000 clusters: {runs_label(args.repeat_1000)}), "
+          f"apply (from nothing, parallelism 50) 1 run"
           + ("" if args.with_1000 else "; the 1,000-cluster point needs --with-1000 (about 50,000 objects, minutes)"))
     print("| clusters | objects | plan | plan RSS | plan CPU/object | drift | drift RSS | drift CPU/object | apply | apply RSS | apply CPU/object | goal (1,000: plan and drift < 15 s, < 1.5 GB) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for clusters, n, p, d, a in rows:
+    for clusters, n, p, d, a, _ in rows:
         goal = "-"
         if clusters == 1000:
             goal = verdict(p.seconds < 15 and p.rss_mb < 1536 and d.seconds < 15 and d.rss_mb < 1536)
@@ -486,6 +497,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="meshform runs per figure (median)")
     ap.add_argument("--peer-repeat", type=int, default=1, help="kubectl runs per plan/drift figure (median)")
     ap.add_argument("--with-1000", action="store_true", help="scaling: add the 1,000-cluster point")
+    ap.add_argument("--repeat-1000", type=int, default=1, help="meshform runs per figure at 1,000 clusters (median)")
+    ap.add_argument("--sizes", default=None, help="scaling: the cluster counts, comma-separated (default 10,50,100[,1000])")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not os.path.exists(ALL_ON):

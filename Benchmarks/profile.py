@@ -45,11 +45,11 @@ def heap_top(data, top):
     """The peak heap, and which functions hold it: heaptrack's peak cost per call stack, summed per function over the
     stacks it is on (inclusive), the project's own functions first. Demangled."""
     r = subprocess.run(["heaptrack_print", "-f", data, "--print-peaks", "0", "--print-allocators", "0", "--print-leaks", "0",
-                        "--print-temporary", "0", "--print-histogram", "0"], capture_output=True, text=True)
+                        "--print-temporary", "0"], capture_output=True, text=True)
     summary = "\n".join(l for l in r.stdout.splitlines() if l.startswith(("peak heap memory", "peak RSS", "calls to allocation")))
     stacks = os.path.join(os.path.dirname(data), "heap-peak-stacks.txt")
     subprocess.run(["heaptrack_print", "-f", data, "--print-peaks", "0", "--print-allocators", "0", "--print-leaks", "0",
-                    "--print-temporary", "0", "--print-histogram", "0", "-F", stacks, "--flamegraph-cost-type", "peak"],
+                    "--print-temporary", "0", "-F", stacks, "--flamegraph-cost-type", "peak"],
                    capture_output=True, text=True)
     lines = demangle(open(stacks).read()).splitlines()
     inclusive, total = {}, 0

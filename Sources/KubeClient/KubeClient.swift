@@ -54,12 +54,14 @@ public actor KubeClient {
     }
 
     /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
+    /// `sharing`: parse the answer sharing equal parts with earlier ones (`JSONInterner`).
     nonisolated func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
-              contentType: String = "application/json", site: ErrorSite) async throws -> JSON {
+              contentType: String = "application/json", site: ErrorSite, sharing: JSONInterner? = nil) async throws -> JSON {
         let response = try await transport.send(method: method, path: path, query: query, body: body.map { Data($0.canonicalText.utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
         guard response.isSuccess else { throw KubeError.from(response, site: site) }
-        return response.json ?? .null
+        guard let sharing else { return response.json ?? .null }
+        return response.body.isEmpty ? .null : (try? JSON.parse(response.body, sharing: sharing)) ?? .null
     }
 
     // MARK: Discovery
@@ -138,24 +140,30 @@ public actor KubeClient {
 
     /// Every object of a kind, following `continue` tokens through all pages. A nil namespace lists across all
     /// namespaces. Items carry `apiVersion` and `kind` (the server omits them inside lists).
-    public nonisolated func list(_ gvk: GroupVersionKind, namespace: String?, labelSelector: String? = nil) async throws -> [JSON] {
+    /// `sharing`: parts equal to ones already read through the same interner are shared, not copied (`JSONInterner`).
+    public nonisolated func list(_ gvk: GroupVersionKind, namespace: String?, labelSelector: String? = nil,
+                                 sharing: JSONInterner? = nil) async throws -> [JSON] {
         let r = try await resource(for: gvk)
         let ns = r.namespaced ? namespace : nil
         let where_ = site("list", Self.describe(gvk, ns, nil))
         var items: [JSON] = []
         var token: String?
+        let apiVersion = JSON.string(gvk.apiVersion), kind = JSON.string(gvk.kind)
         repeat {
             var query = [("limit", String(options.pageSize))]
             if let labelSelector { query.append(("labelSelector", labelSelector)) }
             if let token { query.append(("continue", token)) }
-            let page = try await call(.GET, r.path(namespace: ns), query: query, site: where_)
-            for var item in page["items"]?.array ?? [] {
-                if item.apiVersion == nil { item["apiVersion"] = .string(gvk.apiVersion) }
-                if item.kind == nil { item["kind"] = .string(gvk.kind) }
-                items.append(item)
-            }
+            var page = try await call(.GET, r.path(namespace: ns), query: query, site: where_, sharing: sharing)
             token = page[path: ["metadata", "continue"]]?.string
             if token?.isEmpty == true { token = nil }
+            var pageItems = page["items"]?.array ?? []
+            page = .null  // the items' only holder now: filling in apiVersion and kind changes them in place
+            items.reserveCapacity(items.count + pageItems.count)
+            for k in pageItems.indices {
+                if pageItems[k].apiVersion == nil { pageItems[k]["apiVersion"] = apiVersion }
+                if pageItems[k].kind == nil { pageItems[k]["kind"] = kind }
+            }
+            items += pageItems
         } while token != nil
         return items
     }

@@ -69,7 +69,7 @@ public struct ClientOptions: Sendable {
     public var maxConnections: Int
     /// Page size for `list`.
     public var pageSize: Int
-    /// How often `wait` and `delete(waitUntilGone:)` look again.
+    /// How soon `wait` and `delete(waitUntilGone:)` look again the first time (then twice as long each time, up to 2 s).
     public var pollInterval: Duration
     /// Sent as `User-Agent`.
     public var userAgent: String
@@ -79,7 +79,7 @@ public struct ClientOptions: Sendable {
 
     public init(qps: Double = 200, burst: Int = 400, retry: RetryPolicy = .init(), requestTimeout: Duration = .seconds(60),
                 connectTimeout: Duration = .seconds(10), maxConnections: Int = 64, pageSize: Int = 500,
-                pollInterval: Duration = .milliseconds(50), userAgent: String = "meshform-kubeclient") {
+                pollInterval: Duration = .milliseconds(10), userAgent: String = "meshform-kubeclient") {
         self.qps = qps; self.burst = burst; self.retry = retry; self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout; self.maxConnections = maxConnections; self.pageSize = pageSize
         self.pollInterval = pollInterval; self.userAgent = userAgent

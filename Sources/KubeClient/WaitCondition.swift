@@ -135,19 +135,24 @@ public enum WaitCondition: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension KubeClient {
-    /// Polls the object until `condition` holds, and returns it (`.null` for `.gone`).
+    /// Polls the object until `condition` holds, and returns it (`.null` for `.gone`), looking again after
+    /// `options.pollInterval`, then twice as long each time, up to 2 s: a short first look for what a controller settles
+    /// at once, few requests for what takes minutes.
     /// Throws `KubeError.timeout` saying what it was still waiting for and what it last saw.
+    /// `seen`: the object as the caller just got it (an apply's answer), looked at first instead of reading it again
+    /// (unless `timeout` is shorter than one interval: then the one look there is time for is a fresh read).
     /// `progress` hears what is still awaited each time that changes (replicas, finalizers, a namespace's content).
     @discardableResult
     public nonisolated func wait(for condition: WaitCondition, gvk: GroupVersionKind, namespace: String?, name: String,
-                     timeout: Duration, progress: (@Sendable (String) -> Void)? = nil) async throws -> JSON {
+                     timeout: Duration, seen: JSON? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> JSON {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var interval = options.pollInterval
         var last: JSON?
         var told: String?
+        var known = timeout >= interval ? seen : nil
         while true {
-            last = try await get(gvk, namespace: namespace, name: name)
+            if let seen = known { last = seen; known = nil } else { last = try await get(gvk, namespace: namespace, name: name) }
             if condition.isMet(by: last) { return last ?? .null }
             if let failure = condition.failure(last) {
                 throw KubeError.timeout(site("wait", Self.describe(gvk, namespace, name)),

@@ -27,6 +27,7 @@ extension JSON {
                 if let newValue { self = .object([key: newValue]) }
                 return
             }
+            self = .null  // `o` is now the only reference: the dictionary is changed in place, not copied
             o[key] = newValue
             self = .object(o)
         }
@@ -46,9 +47,11 @@ extension JSON {
         }
         set {
             guard let first = path.first else { if let newValue { self = newValue }; return }
+            if path.count == 1 { self[first] = newValue; return }
             var child = self[first] ?? .object([:])
+            self[first] = nil  // `child` is now the only reference: changed in place, not copied
             child[path: Array(path.dropFirst())] = newValue
-            if path.count == 1 { self[first] = newValue } else { self[first] = child }
+            self[first] = child
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A byte-level JSON reader and canonical writer for large volumes (the state file's object bodies,
 /// LIST responses of hundreds of objects). Added for StateStore: the `Codable` path (`JSON(data:)`,
@@ -10,8 +11,14 @@ import Foundation
 extension JSON {
     /// Parses JSON text. Throws `JSONTextError` with the byte offset on malformed input.
     public static func parse(_ data: Data) throws -> JSON {
+        try parse(data, sharing: nil)
+    }
+
+    /// Parses JSON text; with `interner`, every object and list equal to one it has seen (in this text or another it
+    /// was given) is that one, shared, not a copy (see `JSONInterner`).
+    public static func parse(_ data: Data, sharing interner: JSONInterner?) throws -> JSON {
         try data.withUnsafeBytes { raw in
-            var p = FastReader(bytes: raw.bindMemory(to: UInt8.self))
+            var p = FastReader(bytes: raw.bindMemory(to: UInt8.self), interner: interner)
             p.skipSpace()
             let v = try p.value(depth: 0)
             p.skipSpace()
@@ -37,11 +44,40 @@ public struct JSONTextError: Error, CustomStringConvertible {
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
+/// Shares equal objects and lists among the texts it parses (`JSON.parse(_:sharing:)`): the same CRD read from a hundred
+/// clusters is held once, and comparing two shared values is an identity check (Dictionary and Array `==` start with
+/// one). Values are matched by a hash of their text, bottom-up, and confirmed equal before they are shared.
+/// It keeps every distinct value it has seen, so it lives as long as one read whose results are kept anyway (a plan).
+public final class JSONInterner: Sendable {
+    private let table = Mutex<[UInt64: JSON]>([:])
+    public init() {}
+
+    /// How many distinct values it holds.
+    public var count: Int { table.withLock { $0.count } }
+
+    func shared(_ value: JSON, hash: UInt64) -> JSON {
+        table.withLock { t in
+            guard let known = t[hash] else { t[hash] = value; return value }
+            return known == value ? known : value
+        }
+    }
+}
+
 private struct FastReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var i = 0
+    let interner: JSONInterner?
+    /// With an interner: the hash of the value `value` returned last (of its text, combined bottom-up).
+    var hash: UInt64 = 0
+    /// The members of the objects and the elements of the lists being read, innermost last: one buffer for every level,
+    /// so each object and list is built once at its final size rather than grown by doubling.
+    var members: [(String, JSON)] = []
+    var elements: [JSON] = []
+    /// Keys too long for a small string (over 15 bytes), one copy per text: CRD schemas repeat
+    /// `x-kubernetes-preserve-unknown-fields` thousands of times.
+    var longKeys: [UInt64: String] = [:]
 
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>, interner: JSONInterner?) { self.bytes = bytes; self.interner = interner }
 
     func fail(_ reason: String) -> JSONTextError { JSONTextError(offset: i, reason: reason) }
 
@@ -56,47 +92,104 @@ private struct FastReader {
         }
     }
 
+    /// FNV-1a over `bytes[range]`, folded into `seed`.
+    func fnv(_ range: Range<Int>, _ seed: UInt64 = 0xcbf29ce484222325) -> UInt64 {
+        var h = seed
+        for k in range { h = (h ^ UInt64(bytes[k])) &* 0x100000001b3 }
+        return h
+    }
+
+    static func mix(_ h: UInt64, _ v: UInt64) -> UInt64 { (h ^ (v &+ 0x9e3779b97f4a7c15 &+ (h << 6) &+ (h >> 2))) &* 0x100000001b3 }
+
     mutating func value(depth: Int) throws -> JSON {
         guard depth < 512 else { throw fail("nested too deeply") }
         guard i < bytes.count else { throw fail("unexpected end") }
+        let start = i
+        let v: JSON
         switch bytes[i] {
-        case UInt8(ascii: "{"):
-            i += 1; skipSpace()
-            var o = [String: JSON]()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
-            while true {
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-                let k = try string()
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected :") }
-                i += 1; skipSpace()
-                o[k] = try value(depth: depth + 1)
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
-                throw fail("expected , or }")
-            }
-        case UInt8(ascii: "["):
-            i += 1; skipSpace()
-            var a = [JSON]()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-            while true {
-                skipSpace()
-                a.append(try value(depth: depth + 1))
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-                throw fail("expected , or ]")
-            }
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
-        default: return try number()
+        case UInt8(ascii: "{"): return try object(depth: depth)
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "\""): v = .string(try string())
+        case UInt8(ascii: "t"): try expect("true"); v = .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); v = .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); v = .null
+        default: v = try number()
         }
+        if interner != nil { hash = fnv(start..<i) }
+        return v
+    }
+
+    mutating func object(depth: Int) throws -> JSON {
+        i += 1; skipSpace()
+        var h: UInt64 = 0x7b
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; hash = h; return .object([:]) }
+        let base = members.count
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+            let keyStart = i
+            let k = try key()
+            if interner != nil { h = Self.mix(h, fnv(keyStart..<i)) }
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected :") }
+            i += 1; skipSpace()
+            let v = try value(depth: depth + 1)
+            if interner != nil { h = Self.mix(h, hash) }
+            members.append((k, v))
+            skipSpace()
+            guard i < bytes.count else { throw fail("unexpected end") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; break }
+            throw fail("expected , or }")
+        }
+        var o = [String: JSON](minimumCapacity: members.count - base)
+        for (k, v) in members[base...] { o[k] = v }  // a repeated key: the last one wins
+        members.removeSubrange(base...)
+        return share(.object(o), h, depth: depth)
+    }
+
+    mutating func array(depth: Int) throws -> JSON {
+        i += 1; skipSpace()
+        var h: UInt64 = 0x5b
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; hash = h; return .array([]) }
+        let base = elements.count
+        while true {
+            skipSpace()
+            elements.append(try value(depth: depth + 1))
+            if interner != nil { h = Self.mix(h, hash) }
+            skipSpace()
+            guard i < bytes.count else { throw fail("unexpected end") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; break }
+            throw fail("expected , or ]")
+        }
+        let a = Array(elements[base...])
+        elements.removeSubrange(base...)
+        return share(.array(a), h, depth: depth)
+    }
+
+    /// The interner's equal value, if any. The outer levels (a LIST, its items, each item: depth 0 to 2) are not
+    /// shared: each holds its own object's identity, so no two are equal.
+    mutating func share(_ v: JSON, _ h: UInt64, depth: Int) -> JSON {
+        hash = h
+        guard depth > 2, let interner else { return v }
+        return interner.shared(v, hash: h)
+    }
+
+    /// An object key; a long one without escapes is read once per text.
+    mutating func key() throws -> String {
+        let start = i + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return try string() }  // escapes
+        i = end + 1
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        guard end - start > 15 else { return String(decoding: text, as: UTF8.self) }
+        let h = fnv(start..<end)
+        if let known = longKeys[h], known.utf8.elementsEqual(text) { return known }
+        let k = String(decoding: text, as: UTF8.self)
+        longKeys[h] = k
+        return k
     }
 
     mutating func number() throws -> JSON {
@@ -176,13 +269,13 @@ private enum FastWriter {
 
     static func write(_ v: JSON, into out: inout [UInt8]) {
         switch v {
-        case .null: out.append(contentsOf: [110, 117, 108, 108])
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
-        case .int(let n): out.append(contentsOf: Array(String(n).utf8))
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let n): out.append(contentsOf: String(n).utf8)
         case .double(let d):
             // Swift's shortest round-trip spelling keeps a fraction or exponent ("1.0", "1e+20"), so a
             // double reads back as a double.
-            if !d.isFinite { out.append(contentsOf: [110, 117, 108, 108]) } else { out.append(contentsOf: Array("\(d)".utf8)) }
+            if !d.isFinite { out.append(contentsOf: "null".utf8) } else { out.append(contentsOf: "\(d)".utf8) }
         case .string(let s): string(s, into: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -193,11 +286,11 @@ private enum FastWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            for (k, key) in o.keys.sorted().enumerated() {
+            for (k, member) in o.sorted(by: { $0.key < $1.key }).enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
-                string(key, into: &out)
+                string(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                write(o[key]!, into: &out)
+                write(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }

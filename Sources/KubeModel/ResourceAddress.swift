@@ -1,5 +1,3 @@
-import KubeModel
-
 /// The stable name of one Kubernetes object in one cluster: `cluster/group/Kind/namespace/name`.
 ///
 /// The core group is spelled `core` and a cluster-scoped object's namespace `_`, so every address has

@@ -16,7 +16,18 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     public var uid: String?
     public var resourceVersion: String?
     /// What Meshform sent. For Secrets, data values are keyed hashes (`maskSecrets`), never clear text.
-    public var applied: JSON
+    /// Read from the state, it stays the stored text until read here, and is parsed at each reading (a plan that finds
+    /// the object unchanged by its hash never parses it; drift parses one object at a time): read it once where needed.
+    public var applied: JSON {
+        get { body.value }
+        set { body = .value(newValue) }
+    }
+    private var body: AppliedBody
+    /// `applied` as the state stores it (canonical JSON text), without parsing it when it was read as text.
+    var appliedText: String {
+        if case .text(let t) = body { return t }
+        return applied.canonicalText
+    }
     /// Hash of `applied` (see `StateStore.contentHash`). For a Secret passed in unmasked, the store masks it
     /// and recomputes this hash over the masked body.
     public var appliedHash: String
@@ -33,19 +44,83 @@ public struct ManagedObject: Codable, Sendable, Equatable {
                 dependencies: [String] = [], sensitive: Bool = false, createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.address = address; self.cluster = cluster; self.apiVersion = apiVersion; self.kind = kind
         self.namespace = namespace; self.name = name; self.uid = uid; self.resourceVersion = resourceVersion
-        self.applied = applied; self.appliedHash = appliedHash ?? StateStore.contentHash(applied)
+        self.body = .value(applied); self.appliedHash = appliedHash ?? StateStore.contentHash(applied)
         self.dependencies = dependencies; self.sensitive = sensitive; self.createdAt = createdAt; self.updatedAt = updatedAt
     }
 
-    init(row: SQLRow) throws {
+    /// `texts`: the applied texts read so far, by hash; an equal body (the same CRD in every cluster) is held once.
+    init(row: SQLRow, sharing texts: inout [String: String]) throws {
         address = row.text("address"); cluster = row.text("cluster"); apiVersion = row.text("api_version"); kind = row.text("kind")
         namespace = row.optText("namespace"); name = row.text("name"); uid = row.optText("uid")
         resourceVersion = row.optText("resource_version")
-        applied = try JSON.parse(Data(row.text("applied").utf8))
         appliedHash = row.text("applied_hash")
-        dependencies = try JSONDecoder().decode([String].self, from: Data(row.text("dependencies").utf8))
+        // The state is checked to hold a JSON object here when it is opened (Schema.valueProblem), so it parses later.
+        let text = row.text("applied")
+        if let known = texts[appliedHash], known == text { body = .text(known) } else { texts[appliedHash] = text; body = .text(text) }
+        guard let deps = try JSON.parse(Data(row.text("dependencies").utf8)).array?.compactMap(\.string) else {
+            throw StateError.corrupt(path: "", detail: "objects row \(address): dependencies is not a JSON list")
+        }
+        dependencies = deps
         sensitive = row.int("sensitive") != 0
         createdAt = Millis.date(row.int("created_at")); updatedAt = Millis.date(row.int("updated_at"))
+    }
+
+    init(row: SQLRow) throws {
+        var texts: [String: String] = [:]
+        try self.init(row: row, sharing: &texts)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case address, cluster, apiVersion, kind, namespace, name, uid, resourceVersion, applied, appliedHash, dependencies,
+             sensitive, createdAt, updatedAt
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        address = try c.decode(String.self, forKey: .address); cluster = try c.decode(String.self, forKey: .cluster)
+        apiVersion = try c.decode(String.self, forKey: .apiVersion); kind = try c.decode(String.self, forKey: .kind)
+        namespace = try c.decodeIfPresent(String.self, forKey: .namespace); name = try c.decode(String.self, forKey: .name)
+        uid = try c.decodeIfPresent(String.self, forKey: .uid)
+        resourceVersion = try c.decodeIfPresent(String.self, forKey: .resourceVersion)
+        body = .value(try c.decode(JSON.self, forKey: .applied)); appliedHash = try c.decode(String.self, forKey: .appliedHash)
+        dependencies = try c.decode([String].self, forKey: .dependencies); sensitive = try c.decode(Bool.self, forKey: .sensitive)
+        createdAt = try c.decode(Date.self, forKey: .createdAt); updatedAt = try c.decode(Date.self, forKey: .updatedAt)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(address, forKey: .address); try c.encode(cluster, forKey: .cluster)
+        try c.encode(apiVersion, forKey: .apiVersion); try c.encode(kind, forKey: .kind)
+        try c.encodeIfPresent(namespace, forKey: .namespace); try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(uid, forKey: .uid); try c.encodeIfPresent(resourceVersion, forKey: .resourceVersion)
+        try c.encode(applied, forKey: .applied); try c.encode(appliedHash, forKey: .appliedHash)
+        try c.encode(dependencies, forKey: .dependencies); try c.encode(sensitive, forKey: .sensitive)
+        try c.encode(createdAt, forKey: .createdAt); try c.encode(updatedAt, forKey: .updatedAt)
+    }
+
+    public static func == (a: ManagedObject, b: ManagedObject) -> Bool {
+        a.address == b.address && a.cluster == b.cluster && a.apiVersion == b.apiVersion && a.kind == b.kind
+            && a.namespace == b.namespace && a.name == b.name && a.uid == b.uid && a.resourceVersion == b.resourceVersion
+            && a.appliedHash == b.appliedHash && a.dependencies == b.dependencies && a.sensitive == b.sensitive
+            && a.createdAt == b.createdAt && a.updatedAt == b.updatedAt && a.body.isEqual(to: b.body)
+    }
+}
+
+/// `ManagedObject.applied`: a value, or the state's text of one, parsed when read.
+private enum AppliedBody: Sendable {
+    case value(JSON)
+    case text(String)
+
+    var value: JSON {
+        switch self {
+        case .value(let v): return v
+        case .text(let t): return (try? JSON.parse(Data(t.utf8))) ?? .null
+        }
+    }
+
+    func isEqual(to other: AppliedBody) -> Bool {
+        if case .text(let a) = self, case .text(let b) = other, a == b { return true }
+        return value == other.value
     }
 }
 
@@ -92,7 +167,9 @@ extension StateStore {
     }
 
     static func objects(_ tx: any SQLTx) throws -> [ManagedObject] {
-        try tx.rows("SELECT * FROM objects ORDER BY address").map(ManagedObject.init(row:))
+        var objects: [ManagedObject] = [], texts: [String: String] = [:]
+        try tx.forEachRow("SELECT * FROM objects ORDER BY address") { objects.append(try ManagedObject(row: $0, sharing: &texts)) }
+        return objects
     }
 
     /// The object as it may be stored: masked, and its hash recomputed when masking changed the body.
@@ -115,7 +192,7 @@ extension StateStore {
                 applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
                 sensitive = excluded.sensitive, updated_at = excluded.updated_at, last_run = excluded.last_run
             """, [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
-                             o.applied.canonicalText, o.appliedHash, o.dependencies, o.sensitive, Millis.from(o.createdAt),
+                             o.appliedText, o.appliedHash, o.dependencies, o.sensitive, Millis.from(o.createdAt),
                              Millis.from(o.updatedAt), run?.rawValue])
     }
 }

@@ -38,11 +38,17 @@ extension SQLValue {
 /// share (standard SQL plus `INSERT ... ON CONFLICT ... DO UPDATE`, which SQLite and PostgreSQL both accept).
 protocol SQLTx {
     func rows(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> [SQLRow]
+    /// `rows`, one at a time: a backend that can hands each row over as it is read, never holding them all.
+    func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws
     /// Runs a statement and returns the number of rows it changed.
     @discardableResult func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int
 }
 
 extension SQLTx {
+    func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws {
+        for row in try rows(sql, arguments) { try body(row) }
+    }
+    func forEachRow(_ sql: String, _ body: (SQLRow) throws -> Void) throws { try forEachRow(sql, [], body) }
     func rows(_ sql: String) throws -> [SQLRow] { try rows(sql, []) }
     func row(_ sql: String, _ arguments: [(any SQLBindable)?] = []) throws -> SQLRow? { try rows(sql, arguments).first }
     /// The first column of the first row.

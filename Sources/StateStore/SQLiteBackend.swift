@@ -212,19 +212,26 @@ struct GRDBTx: SQLTx {
     let db: Database
 
     func rows(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> [SQLRow] {
-        try Row.fetchAll(db, sql: sql, arguments: Self.arguments(arguments)).map { row in
-            var values = [String: SQLValue](minimumCapacity: row.count)
-            for (column, v) in row {
-                switch v.storage {
-                case .null: values[column] = .null
-                case .int64(let i): values[column] = .int(i)
-                case .double(let d): values[column] = .int(Int64(d))
-                case .string(let s): values[column] = .text(s)
-                case .blob(let b): values[column] = .text(String(decoding: b, as: UTF8.self))
-                }
+        try Row.fetchAll(db, sql: sql, arguments: Self.arguments(arguments)).map(Self.row)
+    }
+
+    func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: Self.arguments(arguments))
+        while let row = try cursor.next() { try body(Self.row(row)) }
+    }
+
+    static func row(_ row: Row) -> SQLRow {
+        var values = [String: SQLValue](minimumCapacity: row.count)
+        for (column, v) in row {
+            switch v.storage {
+            case .null: values[column] = .null
+            case .int64(let i): values[column] = .int(i)
+            case .double(let d): values[column] = .int(Int64(d))
+            case .string(let s): values[column] = .text(s)
+            case .blob(let b): values[column] = .text(String(decoding: b, as: UTF8.self))
             }
-            return SQLRow(values: values)
         }
+        return SQLRow(values: values)
     }
 
     func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int {

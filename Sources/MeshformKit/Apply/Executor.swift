@@ -183,7 +183,7 @@ public final class Executor: Sendable {
                               recording: .upsert(record))
             var ready = applied
             if waitFor != nil {
-                if let live = try await r.readiness.wait(for: r, client: c, timeout: options.readinessTimeout, progress: { [emit] in
+                if let live = try await r.readiness.wait(for: r, applied: applied, client: c, timeout: options.readinessTimeout, progress: { [emit] in
                     emit(.waiting(address: change.address, what: $0))
                 }) { ready = live }
                 try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .done,

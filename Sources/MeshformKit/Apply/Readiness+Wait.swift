@@ -13,14 +13,17 @@ extension Readiness {
         }
     }
 
-    /// Waits until `r`, just applied, is ready, telling `progress` what it still waits for as that changes. A
-    /// load-balancer address that never comes is a `ReadinessError` saying what to do instead.
-    func wait(for r: Resource, client c: KubeClient, timeout: Duration, progress: @escaping @Sendable (String) -> Void) async throws -> JSON? {
+    /// Waits until `r`, just applied (`applied`: the server's answer, looked at first), is ready, telling `progress`
+    /// what it still waits for as that changes. A load-balancer address that never comes is a `ReadinessError` saying
+    /// what to do instead.
+    func wait(for r: Resource, applied: JSON? = nil, client c: KubeClient, timeout: Duration,
+              progress: @escaping @Sendable (String) -> Void) async throws -> JSON? {
         guard let condition else { return nil }
         let gvk = GroupVersionKind(apiVersion: r.body.apiVersion ?? "v1", kind: r.body.kind ?? "")
         progress(condition.description)
         do {
-            return try await c.wait(for: condition, gvk: gvk, namespace: r.body.namespace, name: r.body.name ?? "", timeout: timeout) {
+            return try await c.wait(for: condition, gvk: gvk, namespace: r.body.namespace, name: r.body.name ?? "", timeout: timeout,
+                                    seen: applied) {
                 progress("\(condition) (\($0))")
             }
         } catch KubeError.timeout where self == .loadBalancerAddress {

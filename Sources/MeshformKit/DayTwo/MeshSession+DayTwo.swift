@@ -24,7 +24,7 @@ extension MeshSession {
     /// proxy again). Returns what was restarted.
     public func restartWorkloads(batch: Int, timeout: Duration,
                                  emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> [StaleWorkload] {
-        if let upgrade, upgrade.phase < 3 { throw UpgradeError.restartBeforeSwitch(next: upgrade.phase) }
+        if let upgrade = try dayTwoView().upgrade, upgrade.phase < 3 { throw UpgradeError.restartBeforeSwitch(next: upgrade.phase) }
         let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
         do {
             let t = mesh.topology

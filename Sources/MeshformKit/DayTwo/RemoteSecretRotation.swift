@@ -134,7 +134,7 @@ extension MeshSession {
     /// The rotation of the remote secrets of `cluster` (nil: every data-plane cluster), as a plan, and the session
     /// that runs it. Reads the clusters; writes nothing.
     public func rotationPlan(cluster: String?, at date: Date = Date()) async throws -> (RotationPlan, MeshSession) {
-        if let upgrade { throw RotationError.upgradeInProgress(phase: upgrade.phase) }
+        if let upgrade = try dayTwoView().upgrade { throw RotationError.upgradeInProgress(phase: upgrade.phase) }
         let t = mesh.topology
         let all = t.dataPlaneClusters
         let chosen = try cluster.map { name in

@@ -34,9 +34,12 @@ public struct LiveReader: Sendable {
     public var clients: [String: KubeClient]
     /// LIST calls in flight per cluster.
     public var parallelism: Int
+    /// Clusters read at a time: a fleet of hundreds is read a few dozen clusters at a time, so what is held at once
+    /// (the LIST answers being parsed) does not grow with the fleet.
+    public var clusterParallelism: Int
 
-    public init(clients: [String: KubeClient], parallelism: Int = 8) {
-        self.clients = clients; self.parallelism = parallelism
+    public init(clients: [String: KubeClient], parallelism: Int = 8, clusterParallelism: Int = 32) {
+        self.clients = clients; self.parallelism = parallelism; self.clusterParallelism = clusterParallelism
     }
 
     struct ListKey: Hashable, Sendable { var apiVersion: String; var kind: String; var namespace: String? }
@@ -44,29 +47,43 @@ public struct LiveReader: Sendable {
     struct ListRead: Sendable { var key: ListKey; var items: [JSON] }
     struct ClusterRead: Sendable { var cluster: String; var objects: [String: JSON]; var error: String? }
 
-    /// The live objects among `targets`.
+    /// The live objects among `targets`. Equal parts of objects (the same CRD in every cluster) are held once.
     public func read(_ targets: [LiveTarget]) async -> LiveObjects {
-        let byCluster = Dictionary(grouping: targets, by: \.cluster)
         var result = LiveObjects()
-        await withTaskGroup(of: ClusterRead.self) { group in
-            for (cluster, ts) in byCluster {
-                guard let client = clients[cluster] else {
-                    result.unreachable[cluster] = "no connection for cluster \(cluster)"; continue
-                }
-                group.addTask {
-                    do { return ClusterRead(cluster: cluster, objects: try await readCluster(client, ts), error: nil) }
-                    catch { return ClusterRead(cluster: cluster, objects: [:], error: String(describing: error)) }
-                }
-            }
-            for await read in group {
-                if let error = read.error { result.unreachable[read.cluster] = error }
-                else { result.objects.merge(read.objects) { a, _ in a } }
-            }
+        await read(targets, sharing: JSONInterner()) { read in
+            if let error = read.error { result.unreachable[read.cluster] = error }
+            else { result.objects.merge(read.objects) { a, _ in a } }
         }
         return result
     }
 
-    private func readCluster(_ client: KubeClient, _ targets: [LiveTarget]) async throws -> [String: JSON] {
+    /// Reads `targets` cluster by cluster, at most `clusterParallelism` clusters at a time, and hands each cluster's
+    /// live objects (or why it could not be read) to `body` as soon as its LISTs are done: what `body` does not keep is
+    /// dropped, so a caller that compares and forgets holds a few clusters' objects at a time, not the fleet's.
+    func read(_ targets: [LiveTarget], sharing: JSONInterner? = nil, eachCluster body: (ClusterRead) -> Void) async {
+        var byCluster = Dictionary(grouping: targets, by: \.cluster).sorted { $0.key < $1.key }[...]
+        await withTaskGroup(of: ClusterRead.self) { group in
+            func startNext() {
+                while let (cluster, ts) = byCluster.popFirst() {
+                    guard let client = clients[cluster] else {
+                        body(ClusterRead(cluster: cluster, objects: [:], error: "no connection for cluster \(cluster)")); continue
+                    }
+                    group.addTask {
+                        do { return ClusterRead(cluster: cluster, objects: try await readCluster(client, ts, sharing: sharing), error: nil) }
+                        catch { return ClusterRead(cluster: cluster, objects: [:], error: String(describing: error)) }
+                    }
+                    return
+                }
+            }
+            for _ in 0..<max(1, clusterParallelism) { startNext() }
+            for await read in group {
+                startNext()
+                body(read)
+            }
+        }
+    }
+
+    private func readCluster(_ client: KubeClient, _ targets: [LiveTarget], sharing: JSONInterner?) async throws -> [String: JSON] {
         let groups = Dictionary(grouping: targets) { ListKey(apiVersion: $0.apiVersion, kind: $0.kind, namespace: $0.namespace) }
         let keys = groups.keys.sorted { "\($0.apiVersion)/\($0.kind)/\($0.namespace ?? "")" < "\($1.apiVersion)/\($1.kind)/\($1.namespace ?? "")" }
         var found: [String: JSON] = [:]
@@ -75,14 +92,14 @@ public struct LiveReader: Sendable {
             var next = 0
             for _ in 0..<min(max(1, parallelism), keys.count) {
                 let key = keys[next]; next += 1
-                group.addTask { ListRead(key: key, items: try await Self.list(client, key)) }
+                group.addTask { ListRead(key: key, items: try await Self.list(client, key, sharing: sharing)) }
             }
             while let read = try await group.next() {
                 let wanted = Dictionary(groups[read.key]!.map { ($0.name, $0.address) }, uniquingKeysWith: { a, _ in a })
                 for item in read.items { if let name = item.name, let address = wanted[name] { found[address] = item } }
                 if next < keys.count {
                     let key = keys[next]; next += 1
-                    group.addTask { ListRead(key: key, items: try await Self.list(client, key)) }
+                    group.addTask { ListRead(key: key, items: try await Self.list(client, key, sharing: sharing)) }
                 }
             }
         }
@@ -90,9 +107,10 @@ public struct LiveReader: Sendable {
     }
 
     /// One LIST; a kind the cluster does not serve (its CRD is not installed yet) has no objects.
-    private static func list(_ client: KubeClient, _ key: ListKey) async throws -> [JSON] {
+    private static func list(_ client: KubeClient, _ key: ListKey, sharing: JSONInterner?) async throws -> [JSON] {
         do {
-            return try await client.list(GroupVersionKind(apiVersion: key.apiVersion, kind: key.kind), namespace: key.namespace)
+            return try await client.list(GroupVersionKind(apiVersion: key.apiVersion, kind: key.kind), namespace: key.namespace,
+                                         sharing: sharing)
         } catch KubeError.unknownKind {
             return []
         }

@@ -105,8 +105,11 @@ public struct Planner {
             c.reason = "exists in the cluster but not in state"
         }
         let ignore = r.ignoreFields.map(FieldPattern.init)
+        // When the state's hash of what was applied is the intended body's, no field was dropped since: the stored body
+        // is not even parsed.
+        let previous = s.flatMap { $0.appliedHash == StateStore.contentHash(maskedIntended) ? nil : $0.applied }
         var fields = FieldDiff.compare(intended: maskedIntended, live: maskedLive,
-                                       previouslyApplied: s?.applied, ignoring: ignore)
+                                       previouslyApplied: previous, ignoring: ignore)
         // A field whose value is still unknown shows as known after apply. Planning from state alone, nothing can
         // resolve it, so it is assumed unchanged rather than reported on every offline plan.
         let isUnknown = { (f: FieldChange) in unknown.contains { f.path.hasPrefix($0) || $0.hasPrefix(f.path) } }

@@ -2,43 +2,88 @@ import Foundation
 import KubeClient
 import KubeModel
 import StateStore
+import Synchronization
 
 /// One mesh file, compiled, with its state file: the operations the CLI offers (plan, apply, destroy, drift,
 /// recover), each with the guarantees users rely on. The CLI only parses arguments and prints.
 public final class MeshSession: Sendable {
     public let meshFile: String
-    public let mesh: CompiledMesh
     public let statePath: String
     public let environment: [String: String]
     /// How every cluster is reached (timeouts, retries), fixed for the session's life.
     public let clientOptions: ClientOptions
-    /// The canary upgrade in progress, and the phase `mesh` is (nil: none). See `CanaryUpgrade`.
-    public let upgrade: UpgradeStatus?
+    /// The mesh file's own compiled mesh, before day 2 aligns it with the state (`DayTwo.prepare`).
+    let compiled: CompiledMesh
+    /// `apply -finalize`: a canary upgrade's last phase may run.
+    let finalize: Bool
+    /// Whether `mesh` and `upgrade` follow the state (a mesh file's session) or are fixed (a day-2 operation's own
+    /// mesh, e.g. a rotation's, and the session `prepared` returns).
+    private let followsState: Bool
+    /// `mesh` and `upgrade` as the last state snapshot this session read has them (nil: none read yet).
+    private let dayTwo: Mutex<DayTwoView?>
+
+    /// What day 2 makes of the compiled mesh for one state snapshot (see `DayTwo.prepare`).
+    struct DayTwoView: Sendable { var mesh: CompiledMesh; var upgrade: UpgradeStatus? }
+
+    /// The mesh plan and apply work towards: the mesh file's, with the remote-secret tokens named as the state has
+    /// them and, during a canary upgrade, the next phase. Plan, apply and drift derive it from the one state snapshot
+    /// each reads (apply: under the write lock); read here first, the state is read once for it. Should the state
+    /// refuse it (an `UpgradeError`, an unreadable state), this is the mesh file's own mesh, and plan and apply
+    /// throw that error.
+    public var mesh: CompiledMesh { current.mesh }
+    /// The canary upgrade in progress, and the phase `mesh` is (nil: none). See `CanaryUpgrade` and `mesh`.
+    public var upgrade: UpgradeStatus? { current.upgrade }
 
     /// Loads and compiles `meshFile` (running istioctl or helm when the mesh file asks for them). Errors name the file,
-    /// line and column. `finalize`: a canary upgrade's last phase may run (`apply -finalize`).
+    /// line and column. `finalize`: a canary upgrade's last phase may run (`apply -finalize`). Reads no state: the
+    /// day-2 view of the mesh comes from the snapshot each operation reads.
     public init(meshFile: String, statePath: String? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 clientOptions: ClientOptions = ClientOptions(), finalize: Bool = false) async throws {
         self.meshFile = meshFile
         self.environment = environment
         self.clientOptions = clientOptions
+        self.finalize = finalize
         let topology = try MeshFile.load(path: meshFile, environment: environment)
-        let compiled = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
+        compiled = try await Compiler(renderer: Compiler.renderer(for: topology)).compile(topology)
         // `--state` or MESHFORM_STATE (the caller's `statePath`), else the mesh file's `state:`, else state/<mesh>.db.
         // A PostgreSQL URL gets this mesh's own schema when it names none.
-        let statePath = StateLocation.forMesh(statePath ?? topology.state ?? "state/\(topology.name).db", mesh: topology.name)
-        self.statePath = statePath
-        // On an applied mesh whose revision changed, the mesh is the next phase of a canary upgrade.
-        let state = try StateStore.exists(at: statePath) ? try StateStore.openReadOnly(path: statePath).snapshot() : nil
-        (self.mesh, self.upgrade) = try DayTwo.prepare(compiled, state: state, finalize: finalize)
+        self.statePath = StateLocation.forMesh(statePath ?? topology.state ?? "state/\(topology.name).db", mesh: topology.name)
+        followsState = true
+        dayTwo = Mutex(nil)
     }
 
     /// The same mesh file and state with another compiled mesh (a day-2 operation's, e.g. a rotation's).
-    init(_ other: MeshSession, mesh: CompiledMesh) {
-        meshFile = other.meshFile; environment = other.environment; statePath = other.statePath
-        clientOptions = other.clientOptions; upgrade = nil; self.mesh = mesh
+    convenience init(_ other: MeshSession, mesh: CompiledMesh) {
+        self.init(other, fixed: DayTwoView(mesh: mesh, upgrade: nil))
     }
+
+    private init(_ other: MeshSession, fixed view: DayTwoView) {
+        meshFile = other.meshFile; environment = other.environment; statePath = other.statePath
+        clientOptions = other.clientOptions; finalize = other.finalize
+        compiled = view.mesh; followsState = false; dayTwo = Mutex(view)
+    }
+
+    /// This session as the state snapshot `state` has it: a session whose `mesh` and `upgrade` are fixed to that
+    /// snapshot's, so one operation plans and applies against the state it read. Remembered as this session's view.
+    func prepared(_ state: StateSnapshot?) throws -> MeshSession {
+        guard followsState else { return self }
+        let (mesh, upgrade) = try DayTwo.prepare(compiled, state: state, finalize: finalize)
+        let view = DayTwoView(mesh: mesh, upgrade: upgrade)
+        dayTwo.withLock { $0 = view }
+        return MeshSession(self, fixed: view)
+    }
+
+    /// `mesh` and `upgrade`, reading the state for them if no operation has yet; throws what `DayTwo.prepare` or the
+    /// state throws (day-2 operations that must refuse a state a plan would refuse).
+    func dayTwoView() throws -> DayTwoView {
+        if let view = dayTwo.withLock({ $0 }) { return view }
+        let state = try stateExists ? try StateStore.openReadOnly(path: statePath).snapshot() : nil
+        _ = try prepared(state)
+        return dayTwo.withLock { $0 }!
+    }
+
+    private var current: DayTwoView { (try? dayTwoView()) ?? DayTwoView(mesh: compiled, upgrade: nil) }
 
     /// Whether the state exists yet (a file, or a PostgreSQL schema); an unreachable database is an error, not "no".
     public var stateExists: Bool { get throws { try StateStore.exists(at: statePath) } }
@@ -49,16 +94,19 @@ public final class MeshSession: Sendable {
     public func plan(_ options: PlanOptions) async throws -> (Plan, ComputedValues) {
         let store = try stateExists ? try StateStore.openReadOnly(path: statePath) : nil
         let clusters = options.refresh
-            ? try Clusters(topology: mesh.topology, recorded: try store?.clusters() ?? [], environment: environment, options: clientOptions)
+            ? try Clusters(topology: compiled.topology, recorded: try store?.clusters() ?? [], environment: environment, options: clientOptions)
             : nil
         return try await withCleanup {
-            // The state and the desired objects' live versions are both large: read them at the same time.
-            async let desiredLive: LiveObjects? = readLive(desiredTargets, clusters: clusters)
+            // The state and the desired objects' live versions are both large: read them at the same time (the mesh
+            // file's objects; those day 2 adds or renames are read once the state says which).
+            let targets = compiled.resources.map(LiveTarget.init)
+            async let desiredLive: LiveObjects? = readLive(targets, clusters: clusters)
             let snapshot = try store?.snapshot()
             let prefetched = await desiredLive
             if let run = snapshot?.unfinishedRun { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
             let masking = store.map(SecretMasking.init(store:)) ?? SecretMasking.ephemeral()
-            return try await makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking, prefetched: prefetched)
+            return try await prepared(snapshot).makePlan(options, snapshot: snapshot, clusters: clusters, masking: masking,
+                                                         prefetched: prefetched.map { (Set(targets.map(\.address)), $0) })
         } cleanup: { await clusters?.shutdown() }
     }
 
@@ -70,16 +118,18 @@ public final class MeshSession: Sendable {
         return await LiveReader(clients: clusters.clients).read(targets)
     }
 
-    /// `prefetched`: the desired objects' live versions when already read (plan reads them while it reads state).
+    /// `prefetched`: live versions already read, and of which addresses (plan reads the mesh file's objects while it
+    /// reads state). Called on a session `prepared` from `snapshot`.
     func makePlan(_ options: PlanOptions, snapshot: StateSnapshot?, clusters: Clusters?,
-                  masking: SecretMasking, prefetched: LiveObjects? = nil) async throws -> (Plan, ComputedValues) {
+                  masking: SecretMasking, prefetched: (addresses: Set<String>, live: LiveObjects)? = nil) async throws -> (Plan, ComputedValues) {
         var live = LiveObjects()
         if let clusters {
             let desired = Set(mesh.resources.map { $0.address.description })
             let stateOnly = (snapshot?.objects ?? []).filter { !desired.contains($0.address) }.map(LiveTarget.init)
             if let prefetched {
-                live = prefetched
-                let rest = stateOnly.isEmpty ? LiveObjects() : await LiveReader(clients: clusters.clients).read(stateOnly)
+                live = prefetched.live
+                let missing = (desiredTargets + stateOnly).filter { !prefetched.addresses.contains($0.address) }
+                let rest = missing.isEmpty ? LiveObjects() : await LiveReader(clients: clusters.clients).read(missing)
                 live.objects.merge(rest.objects) { a, _ in a }
                 live.unreachable.merge(rest.unreachable) { a, _ in a }
             } else {
@@ -128,6 +178,14 @@ public final class MeshSession: Sendable {
 
         let snapshot = try store.snapshot()
         if let run = snapshot.unfinishedRun, run.id != request.continuing { throw SessionError.unfinishedRun(id: run.id.rawValue, kind: run.kind.rawValue, startedAt: "\(run.startedAt)") }
+        // The mesh and upgrade phase as this snapshot, read under the lock, has them.
+        return try await prepared(snapshot).applyHoldingLock(request, existed: existed, store: store, lease: lease, snapshot: snapshot,
+                                                             confirm: confirm, emit: emit)
+    }
+
+    private func applyHoldingLock(_ request: ApplyRequest, existed: Bool, store: StateStore, lease: LockRenewal, snapshot: StateSnapshot,
+                                  confirm: @escaping @Sendable (Plan) async -> Bool,
+                                  emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> (Plan, ApplyResult) {
         let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
         return try await withCleanup {
             for c in mesh.topology.clusters {
@@ -189,6 +247,7 @@ public final class MeshSession: Sendable {
         // No lock: drift only adds its findings to the drift history, which never conflicts with an apply.
         let store = try StateStore.open(path: statePath, create: false)
         let snapshot = try store.snapshot()
+        let mesh = try prepared(snapshot).mesh
         let clusters = try Clusters(topology: mesh.topology, recorded: snapshot.clusters, environment: environment, options: clientOptions)
         return try await withCleanup {
             var ignore: [String: [String]] = [:]
