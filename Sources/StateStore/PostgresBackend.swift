@@ -105,6 +105,10 @@ final class PostgresBackend: StateBackend {
         case .server:
             let message = e.serverInfo?[.message] ?? "server error"
             let state = e.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            // 57P01 admin_shutdown, 57P02 crash_shutdown (PostgreSQL's errcodes, appendix A): the server ends this
+            // session (pg_terminate_backend, as `meshform state unlock` does, or a restart) and closes it: as lost as a
+            // dropped socket, whichever of the two the client happens to see first.
+            if let s = e.serverInfo?[.sqlState], s == "57P01" || s == "57P02" { return lost(pg, cause: message + state) }
             if e.serverInfo?[.sqlState] == "28P01" {
                 return "\(message)\(state); check PGPASSWORD or the line for \(pg.host):\(pg.port):\(pg.database):\(pg.user) in ~/.pgpass"
             }
@@ -138,8 +142,8 @@ final class PostgresBackend: StateBackend {
         return nil
     }
 
-    private static func lost(_ pg: PostgresLocation) -> String {
-        "the connection to \(pg.host):\(pg.port) was lost; a run stops here, and `meshform recover` finishes it from any machine"
+    private static func lost(_ pg: PostgresLocation, cause: String? = nil) -> String {
+        "the connection to \(pg.host):\(pg.port) was lost\(cause.map { " (\($0))" } ?? ""); a run stops here, and `meshform recover` finishes it from any machine"
     }
 
     private func tables(_ tx: any SQLTx) throws -> Set<String> {

@@ -94,10 +94,22 @@ import Testing
 
     @Test func aVersionChangeWithoutANewRevisionIsRefused() async throws {
         let old = try await Self.compile(try Self.multiRemote())
-        let bumped = try await Self.compile(try Self.multiRemote { $0.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.25.0\n") })
+        // The new version's rendering (the 1.25.0 stand-ins: istiod's image is 1.25.0) on the same, unrevisioned install.
+        let bumped = try await Self.compile(try Self.multiRemote {
+            $0.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.25.0\n").replacingOccurrences(of: "  manifests: demo\n", with: "  manifests: demo/1.25.0\n")
+        })
         #expect(throws: UpgradeError.sameRevision(revision: "default", from: "1.24.0", to: "1.25.0")) {
             _ = try CanaryUpgrade.phase(of: bumped, state: Self.state(of: old), finalize: false)
         }
+    }
+
+    /// A mesh file whose `istio.version` moved while the rendering did not (manifests not re-rendered) replaces nothing:
+    /// the istiod that would be applied is the one running, so there is no in-place upgrade to refuse.
+    @Test func aVersionChangeThatRendersTheSameIstiodIsNoUpgrade() async throws {
+        let old = try await Self.compile(try Self.multiRemote())
+        let bumped = try await Self.compile(try Self.multiRemote { $0.replacingOccurrences(of: "  version: 1.24.0\n", with: "  version: 1.25.0\n") })
+        let (_, status) = try CanaryUpgrade.phase(of: bumped, state: Self.state(of: old), finalize: false)
+        #expect(status == nil)
     }
 
     @Test func theIstiodVersionIsReadFromItsImage() {

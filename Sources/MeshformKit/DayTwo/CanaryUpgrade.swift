@@ -78,8 +78,11 @@ public enum CanaryUpgrade {
         }
         let old = applied.filter { $0.address != istiodAddress }
         guard let previous = old.first else {
-            // Same revision: a version change here would replace istiod in place, which is what a canary avoids.
-            if let current = applied.first, let was = imageVersion(current.applied), let now = IstioVersion(t.istio.version), was != now {
+            // Same revision: a version change here would replace istiod in place, which is what a canary avoids. The
+            // versions compared are the images of the istiod applied and of the istiod rendered now (the renderer's
+            // output, not `istio.version`): a mesh file's version is what it asks for, the image is what runs.
+            let rendered = final.resources.first { $0.address.description == istiodAddress }.flatMap { imageVersion($0.body) }
+            if let current = applied.first, let was = imageVersion(current.applied), let now = rendered ?? IstioVersion(t.istio.version), was != now {
                 throw UpgradeError.sameRevision(revision: to.name, from: was.description, to: now.description)
             }
             return (final, nil)

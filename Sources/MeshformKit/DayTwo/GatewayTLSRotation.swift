@@ -185,6 +185,9 @@ extension MeshSession {
     /// Runs a rotation planned by `gatewayTLSRotationPlan` on its session (see `GatewayTLSRotation` for the order).
     public func rotateGatewayTLS(_ rotation: GatewayTLSRotationPlan, previous: MeshSession, request base: ApplyRequest,
                                  emit: @escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult {
+        // The mesh as it is before the rotation, fixed: a mesh file's session follows the state (`MeshSession.mesh`),
+        // which after step 1 names the new Secret, and the way back must lead to the old one.
+        let previous = MeshSession(previous, mesh: previous.mesh)
         // 1. The new Secret and the Gateway pointing at it: the plan without its deletion, applied exactly.
         let created = try await applyWithoutDeletions(rotation.plan, request: base, emit: emit)
         guard case .succeeded = created else { return created }
