@@ -68,21 +68,27 @@ extension StateStore {
     /// Throws `StateError.locked` naming the holder (who, operation, pid, host, since, run, lock ID).
     /// An expired lease, or one whose process is gone on this host, is taken over.
     /// - Parameter lease: how long the lock holds without `renewLock` (or `keepRenewing`).
+    /// - Parameter waiting: called once, with the holder, when the lock is held and the call starts to wait for it
+    ///   (so a user sees why nothing happens, as Terraform's "Acquiring state lock" says).
     public func acquireLock(who: String, operation: String, timeout: Duration = .zero, lease: Duration = .seconds(120),
-                            run: RunID? = nil) async throws -> StateLock {
-        try await acquireLock(who: who, operation: operation, timeout: timeout, lease: lease, run: run, clock: ContinuousClock())
+                            run: RunID? = nil, waiting: (@Sendable (StateLock) -> Void)? = nil) async throws -> StateLock {
+        try await acquireLock(who: who, operation: operation, timeout: timeout, lease: lease, run: run, clock: ContinuousClock(),
+                              waiting: waiting)
     }
 
     /// `acquireLock` with its wait timed by `clock` (tests give one of their own, so a wait takes no real time).
     public func acquireLock<C: Clock>(who: String, operation: String, timeout: Duration = .zero, lease: Duration = .seconds(120),
-                                      run: RunID? = nil, clock: C) async throws -> StateLock where C.Duration == Duration {
+                                      run: RunID? = nil, clock: C,
+                                      waiting: (@Sendable (StateLock) -> Void)? = nil) async throws -> StateLock where C.Duration == Duration {
         let deadline = clock.now.advanced(by: timeout)
+        var told = false
         while true {
             switch try tryLock(who: who, operation: operation, lease: lease, run: run) {
             case .acquired(let mine): return mine
             case .heldBy(let holder):
                 let left = clock.now.duration(to: deadline)
                 if left <= .zero { throw StateError.locked(path: path, holder: holder) }
+                if !told { waiting?(holder); told = true }
                 try await clock.sleep(until: clock.now.advanced(by: min(.milliseconds(100), left)), tolerance: nil)
             }
         }

@@ -144,11 +144,22 @@ extension EndToEnd {
             let other = try StateStore.open(path: h.statePath, create: true)
             let held = try await other.acquireLock(who: "bob", operation: "apply", timeout: .zero)
             let seen = Mutex<StateLock?>(nil)
+            let waitingFor = Mutex<String?>(nil)
             let applying = Task {
-                try await ApplyEndToEndTests.apply(session) { $0.lockTimeout = .seconds(30) }
+                var r = MeshSession.ApplyRequest()
+                r.apply.readinessTimeout = .seconds(30)
+                r.lockTimeout = .seconds(30)
+                return try await session.apply(r, confirm: { _ in true }, emit: { e in
+                    if case .note(let text) = e, text.hasPrefix("waiting for the state lock") { waitingFor.withLock { $0 = $0 ?? text } }
+                })
             }
-            // The apply is waiting (without a thread blocked: this task still runs); release, and it goes on.
-            try await Task.sleep(for: .milliseconds(300))
+            // The apply says it is waiting, naming the holder (and no thread is blocked: this task still runs); release,
+            // and it goes on.
+            for _ in 0..<3_000 where waitingFor.withLock({ $0 }) == nil {   // the lock timeout, 30 s, at the most
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let said = try #require(waitingFor.withLock { $0 }, "the apply never said it waits for the lock")
+            #expect(said.contains("bob (apply, pid \(held.pid)"), "\(said)")
             try other.releaseLock(held)
             var run: RunID?
             for _ in 0..<300 where run == nil {

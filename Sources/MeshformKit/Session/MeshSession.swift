@@ -173,7 +173,7 @@ public final class MeshSession: Sendable {
         // StateStore.open creates missing parent directories itself, mode 0700.
         let store = try StateStore.open(path: statePath, create: true)
         let lease = try await Self.takeLock(store, who: request.apply.who, operation: request.plan.operation.rawValue,
-                                            timeout: request.lockTimeout, lease: request.lease)
+                                            timeout: request.lockTimeout, lease: request.lease, emit: emit)
         defer { Self.release(lease, store) }
 
         let snapshot = try store.snapshot()
@@ -214,9 +214,12 @@ public final class MeshSession: Sendable {
     /// The state's write lock, waited for without blocking a thread, and renewed until `release` by the store's one
     /// renewal mechanism (`keepRenewing`).
     /// A killed run stops renewing, so its lease expires by itself (or is taken over at once on this host).
+    /// While it waits, `emit` says who holds the lock.
     static func takeLock(_ store: StateStore, who: String, operation: String, timeout: Duration,
-                         lease: Duration = .seconds(120)) async throws -> LockRenewal {
-        let lock = try await store.acquireLock(who: who, operation: operation, timeout: timeout, lease: lease)
+                         lease: Duration = .seconds(120), emit: (@Sendable (ApplyEvent) -> Void)? = nil) async throws -> LockRenewal {
+        let lock = try await store.acquireLock(who: who, operation: operation, timeout: timeout, lease: lease) { holder in
+            emit?(.note("waiting for the state lock, held by \(holder.summary)"))
+        }
         return store.keepRenewing(lock, lease: lease)
     }
 

@@ -43,7 +43,7 @@ extension MeshSession {
         case .rollback:
             // The dead run's lock: the store takes over a lease whose holder is gone (dead pid here, or expired).
             let lease = try await Self.takeLock(store, who: request.apply.who, operation: "recover", timeout: request.lockTimeout,
-                                                lease: request.lease)
+                                                lease: request.lease, emit: emit)
             defer { Self.release(lease, store) }
             // Re-read under the lock: the run may have been finished meanwhile.
             guard let (run, steps) = try store.unfinishedRun() else {
