@@ -24,15 +24,14 @@ struct RotateRemoteSecretsCommand: AsyncParsableCommand {
 
     @OptionGroup var mesh: MeshOptions
     @Option(name: .long, help: "Only this data-plane cluster's remote secret (default: every one).") var cluster: String?
-    @Flag(name: .customLong("json"), help: "Print the rotation plan as JSON and change nothing.") var json = false
-    @Flag(name: .customLong("plan-only"), help: "Print the rotation plan and change nothing.") var planOnly = false
+    @OptionGroup var output: RotationOutput
     @OptionGroup var run: RunOptions
 
     func run() async throws {
         try await runReportingErrors {
             let session = try await mesh.session()
             let (rotation, runner) = try await session.rotationPlan(cluster: cluster)
-            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the remote secrets", options: (mesh, json, planOnly, run),
+            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the remote secrets", options: (mesh, output, run),
                                     perform: { try await runner.rotate(rotation, request: run.request(PlanOptions()), emit: $0) },
                                     complete: "Rotation complete: \(rotation.clusters.joined(separator: ", ")) use new tokens; the old ones no longer authenticate.")
         }
@@ -52,15 +51,14 @@ struct RotateGatewayTLSCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var mesh: MeshOptions
-    @Flag(name: .customLong("json"), help: "Print the rotation plan as JSON and change nothing.") var json = false
-    @Flag(name: .customLong("plan-only"), help: "Print the rotation plan and change nothing.") var planOnly = false
+    @OptionGroup var output: RotationOutput
     @OptionGroup var run: RunOptions
 
     func run() async throws {
         try await runReportingErrors {
             let session = try await mesh.session()
             let (rotation, runner) = try await session.gatewayTLSRotationPlan()
-            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the gateway's certificate", options: (mesh, json, planOnly, run),
+            try await presentAndRun(json: rotation.json, text: rotation.text, plan: rotation.plan, what: "the gateway's certificate", options: (mesh, output, run),
                                     perform: { try await runner.rotateGatewayTLS(rotation, previous: session, request: run.request(PlanOptions()), emit: $0) },
                                     complete: rotation.checked
                                         ? "Rotation complete: the gateway serves the certificate of Secret \(rotation.newSecret); Secret \(rotation.oldSecret) is deleted."
@@ -69,16 +67,22 @@ struct RotateGatewayTLSCommand: AsyncParsableCommand {
     }
 }
 
+/// The flags every rotation takes to show its plan and stop.
+struct RotationOutput: ParsableArguments {
+    @Flag(name: .customLong("json"), help: "Print the rotation plan as JSON and change nothing.") var json = false
+    @Flag(name: .customLong("plan-only"), help: "Print the rotation plan and change nothing.") var planOnly = false
+}
+
 /// What every rotation does on the command line: its plan (or JSON, and stop), the question unless -auto-approve, the
 /// run with each event printed as apply prints it, and the outcome with apply's exit codes.
 private func presentAndRun(json value: JSON, text: String, plan: Plan, what: String,
-                           options: (mesh: MeshOptions, json: Bool, planOnly: Bool, run: RunOptions),
+                           options: (mesh: MeshOptions, output: RotationOutput, run: RunOptions),
                            perform: (@escaping @Sendable (ApplyEvent) -> Void) async throws -> ApplyResult,
                            complete: String) async throws {
-    if options.json { print(String(decoding: value.encoded(pretty: true), as: UTF8.self)); return }
+    if options.output.json { print(String(decoding: value.encoded(pretty: true), as: UTF8.self)); return }
     print(text)
     print(PlanText(color: Terminal.useColor(noColor: options.mesh.noColor)).render(plan))
-    if options.planOnly { return }
+    if options.output.planOnly { return }
     if !options.run.autoApprove {
         guard Terminal.isInteractive else { throw SessionError.needsApproval }
         guard Terminal.confirm("Do you want to perform this rotation? Meshform will rotate \(what) as shown above.") else {
