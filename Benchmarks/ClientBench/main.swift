@@ -32,27 +32,14 @@ func perSecond(_ n: Int, _ elapsed: Duration) -> Double {
     Double(n) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
-/// Runs kubectl to completion on a thread of its own (never blocking a Swift concurrency thread, which would starve
-/// the in-process KubeSim it talks to). `home`: a fresh HOME, so its discovery cache starts empty as on a new machine.
+/// Runs kubectl to completion through the project's one process runner (`ChildProcess`: no Swift concurrency thread
+/// blocked, which would starve the in-process KubeSim it talks to). `home`: a fresh HOME, so its discovery cache starts
+/// empty as on a new machine. Its output is stdout then stderr.
 func kubectl(_ args: [String], home: String) async throws -> (status: Int32, output: Data) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            do {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                p.arguments = ["kubectl"] + args
-                var env = ProcessInfo.processInfo.environment
-                env["HOME"] = home
-                p.environment = env
-                let out = Pipe()
-                p.standardOutput = out; p.standardError = out
-                try p.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                p.waitUntilExit()
-                continuation.resume(returning: (p.terminationStatus, data))
-            } catch { continuation.resume(throwing: error) }
-        }.start()
-    }
+    var env = ProcessInfo.processInfo.environment
+    env["HOME"] = home
+    let r = try await ChildProcess.run("/usr/bin/env", ["kubectl"] + args, environment: env)
+    return (r.status, Data(r.stdout + r.stderr))
 }
 
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("clientbench-\(UUID().uuidString)")
