@@ -80,6 +80,9 @@ extension EndToEnd {
 
     @Test(arguments: StateKind.allCases) func aWriteWhoseReadinessFailsIsInStateAtOnce(_ state: StateKind) async throws {
         try await MeshHarness.with(state: state) { h in
+            // No pod ever becomes ready, so istiod's Deployment cannot become Available: a readiness wait fails for
+            // certain (a 1 ms timeout alone raced KubeSim's controllers, which under load could finish first).
+            for sim in h.sims.values { var f = FaultSettings(); f.podsNeverReady = true; sim.setFaults(f) }
             let session = try await h.session(try h.multiRemote())
             let (_, result) = try await ApplyEndToEndTests.apply(session) {
                 $0.apply.rollback = false
