@@ -246,14 +246,9 @@ extension MeshSession {
     /// Runs `body` with a client of `cluster`, shut down afterwards.
     func withClient<T: Sendable>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
         let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
-        do {
+        return try await withCleanup {
             guard let c = clusters.clients[cluster] else { throw RotationError.unknownCluster(cluster, known: Array(clusters.clients.keys)) }
-            let out = try await body(c)
-            await clusters.shutdown()
-            return out
-        } catch {
-            await clusters.shutdown()
-            throw error
-        }
+            return try await body(c)
+        } cleanup: { await clusters.shutdown() }
     }
 }
