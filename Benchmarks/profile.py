@@ -3,6 +3,7 @@
 
   Benchmarks/profile.py plan  [--remotes 20]    # no-change plan, all-on.yaml on each cluster
   Benchmarks/profile.py apply [--remotes 50]    # apply from nothing, parallelism 50
+  Benchmarks/profile.py drift [--remotes 19]    # drift, none present: 20 clusters, 10,000 objects (engine_bench's)
   options: --no-memory, --no-perf, --top 25, --out DIR (keeps perf.data and heaptrack's file)
 
 CPU: `perf record -g` (frame pointers and DWARF-less call graphs are enough for self cost); prints the top symbols
@@ -67,7 +68,7 @@ def heap_top(data, top):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["plan", "apply"])
+    ap.add_argument("which", choices=["plan", "apply", "drift"])
     ap.add_argument("--remotes", type=int, default=None)
     ap.add_argument("--latency", type=int, default=5)
     ap.add_argument("--top", type=int, default=25)
@@ -77,13 +78,17 @@ def main():
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix=f"meshform-profile-{args.which}-")
     os.makedirs(out, exist_ok=True)
-    remotes = args.remotes or (20 if args.which == "plan" else 50)
+    remotes = args.remotes or {"plan": 20, "apply": 50, "drift": 19}[args.which]
 
     def setup():
         if args.which == "plan":
             s = eb.Setup(args, remotes, f"prof{remotes}", everywhere=eb.ALL_ON)
             s.apply()
             return s, eb.meshform("plan", s.mesh, "-detailed-exitcode") + s.state, (0, 2)
+        if args.which == "drift":
+            s = eb.Setup(args, remotes, f"prof{remotes}", workload_objects=10000)
+            s.apply()
+            return s, eb.meshform("drift", s.mesh, "--quiet") + s.state, (0,)
         s = eb.Setup(args, remotes, f"prof{remotes}")
         return s, eb.meshform("apply", s.mesh, "-auto-approve", "--parallelism", "50") + s.state, (0,)
 

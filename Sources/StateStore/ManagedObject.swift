@@ -127,7 +127,7 @@ private enum AppliedBody: Sendable {
 extension StateStore {
     /// `sha256:<hex>` of the value's canonical (sorted-key) JSON: equal values always hash equal.
     public static func contentHash(_ value: JSON) -> String {
-        "sha256:" + Hex.encode(SHA256.hash(data: Data(value.canonicalText.utf8)))
+        "sha256:" + Hex.encode(SHA256.hash(data: value.canonicalBytes))
     }
 
     /// Every managed object, ordered by address.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KubeModel
 
 /// The state file's schema, as an ordered list of named migrations.
 ///
@@ -189,27 +190,4 @@ enum Millis {
     static var now: Int64 { from(Date()) }
     static func from(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-}
-
-enum Hex {
-    static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
-    static func decode(_ s: String) -> [UInt8]? {
-        var out = [UInt8](); out.reserveCapacity(s.count / 2)
-        var it = s.utf8.makeIterator()
-        while let a = it.next() {
-            guard let b = it.next(), let hi = nibble(a), let lo = nibble(b) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
-    }
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        case 65...70: return c - 55
-        default: return nil
-        }
-    }
 }

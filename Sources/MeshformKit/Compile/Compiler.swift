@@ -96,10 +96,11 @@ public struct Compiler: Sendable {
 
         // Workloads.
         var workloadObjects: [String: [ResourceAddress]] = [:]
+        var parsedManifests: [String: [JSON]] = [:]
         for w in t.workloads {
             let ns = GlueObjects.namespace(w.namespace, labels: w.injection ? ["istio-injection": "enabled"] : [:])
             try addGlue(w.cluster, ns, "workload \(w.name)")
-            for body in try GlueObjects.workloadObjects(w) {
+            for body in try GlueObjects.workloadObjects(w, parsed: &parsedManifests) {
                 try addGlue(w.cluster, body, "workload \(w.name)")
                 workloadObjects[w.name, default: []].append(try ResourceAddress(cluster: w.cluster, object: body))
             }
@@ -160,7 +161,7 @@ public struct Compiler: Sendable {
         h.update(data: Data(source.utf8))
         for d in renderedDigests { h.update(data: Data("\u{0}rendered \(d)".utf8)) }
         for g in glue { h.update(data: Data("\u{0}".utf8)); h.update(data: g.encoded()) }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(h.finalize())
     }
 
     /// The body with the ownership labels drift uses to find orphans.

@@ -79,23 +79,15 @@ enum GlueObjects {
     }
 
     /// A workload's objects: each manifest's documents matching its selector (as `kubectl apply -l`),
-    /// namespaced into the workload's namespace unless they name their own.
-    static func workloadObjects(_ w: WorkloadSpec) throws -> [JSON] {
+    /// namespaced into the workload's namespace unless they name their own. `parsed` holds each file's documents by
+    /// path for one compile: a fleet's remotes often run the same workload from the same file, which is then read and
+    /// parsed once; a large file goes through `ParsedManifestCache`, so a cron drift check does not parse it again.
+    static func workloadObjects(_ w: WorkloadSpec, parsed: inout [String: [JSON]]) throws -> [JSON] {
         var out: [JSON] = []
         for m in w.manifests {
-            let what = "manifest of workload \(w.name)"
-            let size = (try? FileManager.default.attributesOfItem(atPath: m.path)[.size] as? Int) ?? 0
-            if size > YAMLGuard.Limits.manifests.textBytes {
-                throw CompileError.invalidManifest(path: m.path, line: 1, column: 1, message: "the file is \(YAMLGuard.mebibytes(size)); the limit is \(YAMLGuard.mebibytes(YAMLGuard.Limits.manifests.textBytes))", what: what)
-            }
-            guard let text = try? String(contentsOfFile: m.path, encoding: .utf8) else {
-                throw CompileError.unreadableFile(path: m.path, what: what)
-            }
+            let docs = try parsed[m.path] ?? manifestDocuments(m.path, of: w)
+            parsed[m.path] = docs
             let selector = m.selector.flatMap(LabelSelector.init)
-            let docs: [JSON]
-            do { docs = try YAMLDocuments.parse(text) } catch let e as YAMLInputError {
-                throw CompileError.invalidManifest(path: m.path, line: e.line, column: e.column, message: e.message, what: what)
-            }
             for doc in docs.flatMap(expandList) where doc.kind != nil {
                 if let selector, !selector.matches(doc.labels) { continue }
                 var d = doc
@@ -104,6 +96,20 @@ enum GlueObjects {
             }
         }
         return out
+    }
+
+    private static func manifestDocuments(_ path: String, of w: WorkloadSpec) throws -> [JSON] {
+        let what = "manifest of workload \(w.name)"
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        if size > YAMLGuard.Limits.manifests.textBytes {
+            throw CompileError.invalidManifest(path: path, line: 1, column: 1, message: "the file is \(YAMLGuard.mebibytes(size)); the limit is \(YAMLGuard.mebibytes(YAMLGuard.Limits.manifests.textBytes))", what: what)
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CompileError.unreadableFile(path: path, what: what)
+        }
+        do { return try ParsedManifestCache.documents(text) } catch let e as YAMLInputError {
+            throw CompileError.invalidManifest(path: path, line: e.line, column: e.column, message: e.message, what: what)
+        }
     }
 
     /// `kind: List` documents hold their objects in `items`.

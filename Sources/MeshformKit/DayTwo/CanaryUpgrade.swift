@@ -158,7 +158,7 @@ public enum CanaryUpgrade {
         }
         var h = SHA256()
         h.update(data: Data("\(final.configHash) canary phase \(phase) from \(from.name)".utf8))
-        let hash = h.finalize().map { String(format: "%02x", $0) }.joined()
+        let hash = Hex.encode(h.finalize())
         return CompiledMesh(topology: t, resources: resources, configHash: hash, components: final.components,
                             graph: ResourceGraph(resources: resources))
     }

@@ -180,7 +180,7 @@ extension MeshSession {
                 rotation)
     }
 
-    static func sha256(_ der: [UInt8]) -> String { SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined() }
+    static func sha256(_ der: [UInt8]) -> String { Hex.encode(SHA256.hash(data: der)) }
 
     /// Runs a rotation planned by `gatewayTLSRotationPlan` on its session (see `GatewayTLSRotation` for the order).
     public func rotateGatewayTLS(_ rotation: GatewayTLSRotationPlan, previous: MeshSession, request base: ApplyRequest,

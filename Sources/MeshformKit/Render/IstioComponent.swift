@@ -65,7 +65,7 @@ public struct RenderedManifests: Sendable {
     init(documents: [JSON], digest: String) { self.documents = documents; self.digest = digest }
 
     static func digest(of text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(text.utf8)))
     }
 }
 

@@ -24,7 +24,7 @@ enum ParsedManifestCache {
 
     static func documents(_ text: String, in directory: URL?) throws -> [JSON] {
         guard text.utf8.count > 64 * 1024, let dir = directory else { return try YAMLDocuments.parse(text) }
-        let key = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let key = Hex.encode(SHA256.hash(data: Data(text.utf8)))
         let file = dir.appendingPathComponent(key + ".json")
         if let data = FileManager.default.contents(atPath: file.path), let docs = (try? JSON(data: data))?.array {
             return docs
