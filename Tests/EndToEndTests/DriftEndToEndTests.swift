@@ -42,6 +42,9 @@ extension EndToEnd {
                     let secret = GroupVersionKind(group: "", version: "v1", kind: "Secret")
                     _ = try await external.delete(secret, namespace: "external-istiod", name: "istio-remote-secret-remote2",
                                                   propagation: nil, waitUntilGone: .seconds(5))
+                    // Modified, and no longer found by the labelled LISTs: Meshform's own labels removed by kubectl.
+                    let unlabel = try await h.kubectl("external", ["label", "namespace", "external-istiod", "\(Compiler.managedByLabel)-", "\(Compiler.meshLabel)-"])
+                    #expect(unlabel.status == 0, "\(unlabel.output)")
                     // Orphan: an object carrying Meshform's labels that state does not know.
                     _ = try await config.create(["apiVersion": "v1", "kind": "ConfigMap",
                                              "metadata": ["name": "stray", "namespace": "sample",
@@ -59,6 +62,9 @@ extension EndToEnd {
                     #expect(ns?.fields.first?.path == ".metadata.labels.istio-injection")
                     #expect(ns?.fields.first?.manager == "kubectl-label")
                     #expect(report.findings.contains { $0.kind == .deleted && $0.address.description.hasSuffix("/istio-remote-secret-remote2") })
+                    let unlabelled = report.findings.first { $0.address.description == "external/core/Namespace/_/external-istiod" }
+                    #expect(unlabelled?.kind == .modified, "\(report.text())")
+                    #expect(unlabelled?.fields.contains { $0.path.contains("managed-by") } == true)
                     #expect(report.findings.contains { $0.kind == .orphan && $0.address.description == "config/core/ConfigMap/sample/stray" })
 
                     // JSON and metrics formats.

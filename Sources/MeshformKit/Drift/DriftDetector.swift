@@ -24,25 +24,34 @@ public struct DriftDetector: Sendable {
         self.ignoreFields = ignoreFields; self.mask = mask
     }
 
+    /// Clusters checked at a time, and LISTs in flight per cluster (as `LiveReader`).
+    public var clusterParallelism = 32
+    public var parallelism = 8
+
     public func check(configDrift: Bool?) async -> DriftReport {
         let start = ContinuousClock.now
-        let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
         // Objects an unfinished run is changing are that run's business (its recovery's, if it died), not drift.
         let inFlight = Set(snapshot.unfinishedJournal.compactMap { $0.address?.description })
-        let byCluster = Dictionary(grouping: snapshot.objects.filter { !inFlight.contains($0.address) }, by: \.cluster)
+        let stateAddresses = Set(snapshot.objects.map(\.address))
+        let byCluster = Dictionary(grouping: snapshot.objects, by: \.cluster).sorted { $0.key < $1.key }
+            .map { ClusterObjects(cluster: $0.key, objects: $0.value) }
         var findings: [DriftReport.Finding] = []
-        var unreachable: [String: String] = [:]
+        var unreachable: [String: String] = [:], listErrors: [String: String] = [:]
+        var unknownLabelled: [String: [Labelled]] = [:]
         // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped.
-        await LiveReader(clients: clients).read(snapshot.objects.map(LiveTarget.init)) { read in
-            if let error = read.error { unreachable[read.cluster] = error; return }
-            for o in byCluster[read.cluster] ?? [] { findings += finding(o, live: read.objects[o.address]) }
-        }
-        let (labelled, listErrors) = await labelledObjects(selector: selector, unreachable: unreachable)
+        await forEachConcurrently(byCluster, width: clusterParallelism, { c in
+            await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses)
+        }, then: { c in
+            if let error = c.error { unreachable[c.cluster] = error; return }
+            findings += c.findings
+            unknownLabelled[c.cluster] = c.unknownLabelled
+            if !c.listErrors.isEmpty { listErrors[c.cluster] = c.listErrors.joined(separator: "; ") }
+        })
         // A LIST that failed (403, 5xx...) found nothing, which is not "no orphans": the cluster was not fully checked.
         unreachable.merge(listErrors) { a, _ in a }
         let later = recheck()
-        let known = Set(snapshot.objects.map(\.address)).union(inFlight).union(later?.addresses ?? [])
-        for (cluster, objects) in labelled.sorted(by: { $0.key < $1.key }) {
+        let known = stateAddresses.union(inFlight).union(later?.addresses ?? [])
+        for (cluster, objects) in unknownLabelled.sorted(by: { $0.key < $1.key }) {
             for o in objects where !known.contains(o.address.description) {
                 findings.append(.init(kind: .orphan, address: o.address, cluster: cluster, objectKind: o.kind, fields: []))
             }
@@ -54,6 +63,58 @@ public struct DriftDetector: Sendable {
                            findings: findings, configDrift: configDrift, unreachable: unreachable,
                            clusters: clients.keys.sorted(),
                            applyInProgress: snapshot.applyInProgress || later?.runUnfinished == true, objectsChecked: snapshot.objects.count)
+    }
+
+    struct ClusterObjects: Sendable { var cluster: String; var objects: [ManagedObject] }
+    struct ClusterCheck: Sendable {
+        var cluster: String
+        var findings: [DriftReport.Finding] = []
+        /// Objects with this mesh's labels that the state did not know when it was read: orphans, unless an apply
+        /// running beside the check has recorded them since.
+        var unknownLabelled: [Labelled] = []
+        /// Labelled LISTs that failed: the cluster's orphans were not all looked for.
+        var listErrors: [String] = []
+        /// Why the cluster could not be read at all.
+        var error: String?
+    }
+    struct KindList: Sendable { var gvk: GroupVersionKind; var items: [JSON]?; var error: String? }
+
+    /// One cluster: one LIST per kind the state manages there, in every namespace, of the objects carrying this mesh's
+    /// labels (the server filters; `kubectl get -A -l`), which finds the managed objects and the orphans at once. A
+    /// managed object missing from it (its labels removed, or deleted) is then looked for without the label, by
+    /// `LiveReader`'s LIST per kind and namespace; so is every object of a kind whose labelled LIST failed.
+    private func checkCluster(_ cluster: String, _ objects: [ManagedObject], inFlight: Set<String>,
+                              stateAddresses: Set<String>) async -> ClusterCheck {
+        var out = ClusterCheck(cluster: cluster)
+        guard let client = clients[cluster] else { out.error = "no connection for cluster \(cluster)"; return out }
+        let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
+        let kinds = Set(objects.map { GroupVersionKind(apiVersion: $0.apiVersion, kind: $0.kind) }).sorted { $0.description < $1.description }
+        var live: [String: JSON] = [:]
+        await forEachConcurrently(kinds, width: parallelism, { gvk in
+            do { return KindList(gvk: gvk, items: try await client.list(gvk, namespace: nil, labelSelector: selector)) }
+            catch { return KindList(gvk: gvk, error: "listing \(gvk.kind) (\(gvk.apiVersion)) to find orphans failed: \(error)") }
+        }, then: { list in
+            guard let items = list.items else { out.listErrors.append(list.error ?? ""); return }
+            for o in items {
+                guard let address = try? ResourceAddress(cluster: cluster, object: o) else { continue }
+                let text = address.description
+                if stateAddresses.contains(text) { live[text] = o } else { out.unknownLabelled.append(Labelled(address: address, kind: o.kind ?? "")) }
+            }
+        })
+        out.listErrors.sort()
+        let compared = objects.filter { !inFlight.contains($0.address) }
+        let missing = compared.filter { live[$0.address] == nil }
+        if !missing.isEmpty {
+            do {
+                let found = try await LiveReader(clients: clients, parallelism: parallelism).readCluster(client, missing.map(LiveTarget.init), sharing: nil)
+                live.merge(found) { a, _ in a }
+            } catch {
+                out.error = String(describing: error)
+                return out
+            }
+        }
+        for o in compared { out.findings += finding(o, live: live[o.address]) }
+        return out
     }
 
     /// What one state object's live version says: deleted, modified (the fields, with who changed them) or nothing.
@@ -74,39 +135,4 @@ public struct DriftDetector: Sendable {
 
     /// An object found by the labelled LISTs: only its address and kind are kept.
     struct Labelled: Sendable { var address: ResourceAddress; var kind: String }
-
-    /// Every object carrying this mesh's ownership labels, in every namespace, of each kind the state manages in
-    /// that cluster: one labelled LIST per cluster and kind, the server filtering. Orphans are among them.
-    /// A LIST that fails is returned as its cluster's error, naming the kind.
-    private func labelledObjects(selector: String, unreachable: [String: String]) async -> ([String: [Labelled]], [String: String]) {
-        var kinds: [String: Set<GroupVersionKind>] = [:]
-        for o in snapshot.objects where unreachable[o.cluster] == nil {
-            kinds[o.cluster, default: []].insert(GroupVersionKind(apiVersion: o.apiVersion, kind: o.kind))
-        }
-        struct ClusterLabelled: Sendable { var cluster: String; var objects: [Labelled]; var errors: [String] }
-        return await withTaskGroup(of: ClusterLabelled.self) { group in
-            for (cluster, gvks) in kinds {
-                guard let client = clients[cluster] else { continue }
-                group.addTask {
-                    var out = ClusterLabelled(cluster: cluster, objects: [], errors: [])
-                    for gvk in gvks.sorted(by: { $0.description < $1.description }) {
-                        do {
-                            for o in try await client.list(gvk, namespace: nil, labelSelector: selector) {
-                                if let address = try? ResourceAddress(cluster: cluster, object: o) {
-                                    out.objects.append(Labelled(address: address, kind: o.kind ?? ""))
-                                }
-                            }
-                        } catch { out.errors.append("listing \(gvk.kind) (\(gvk.apiVersion)) to find orphans failed: \(error)") }
-                    }
-                    return out
-                }
-            }
-            var all: [String: [Labelled]] = [:], errors: [String: String] = [:]
-            for await l in group {
-                all[l.cluster] = l.objects
-                if !l.errors.isEmpty { errors[l.cluster] = l.errors.joined(separator: "; ") }
-            }
-            return (all, errors)
-        }
-    }
 }

@@ -46,6 +46,7 @@ public struct LiveReader: Sendable {
     // Task-group results are named structs, not tuples: Swift 6.3 release builds crashed copying tuple results.
     struct ListRead: Sendable { var key: ListKey; var items: [JSON] }
     struct ClusterRead: Sendable { var cluster: String; var objects: [String: JSON]; var error: String? }
+    struct ClusterTargets: Sendable { var cluster: String; var targets: [LiveTarget] }
 
     /// The live objects among `targets`. Equal parts of objects (the same CRD in every cluster) are held once.
     public func read(_ targets: [LiveTarget]) async -> LiveObjects {
@@ -61,29 +62,15 @@ public struct LiveReader: Sendable {
     /// live objects (or why it could not be read) to `body` as soon as its LISTs are done: what `body` does not keep is
     /// dropped, so a caller that compares and forgets holds a few clusters' objects at a time, not the fleet's.
     func read(_ targets: [LiveTarget], sharing: JSONInterner? = nil, eachCluster body: (ClusterRead) -> Void) async {
-        var byCluster = Dictionary(grouping: targets, by: \.cluster).sorted { $0.key < $1.key }[...]
-        await withTaskGroup(of: ClusterRead.self) { group in
-            func startNext() {
-                while let (cluster, ts) = byCluster.popFirst() {
-                    guard let client = clients[cluster] else {
-                        body(ClusterRead(cluster: cluster, objects: [:], error: "no connection for cluster \(cluster)")); continue
-                    }
-                    group.addTask {
-                        do { return ClusterRead(cluster: cluster, objects: try await readCluster(client, ts, sharing: sharing), error: nil) }
-                        catch { return ClusterRead(cluster: cluster, objects: [:], error: String(describing: error)) }
-                    }
-                    return
-                }
-            }
-            for _ in 0..<max(1, clusterParallelism) { startNext() }
-            for await read in group {
-                startNext()
-                body(read)
-            }
-        }
+        let byCluster = Dictionary(grouping: targets, by: \.cluster).sorted { $0.key < $1.key }.map { ClusterTargets(cluster: $0.key, targets: $0.value) }
+        await forEachConcurrently(byCluster, width: clusterParallelism, { [clients] c in
+            guard let client = clients[c.cluster] else { return ClusterRead(cluster: c.cluster, objects: [:], error: "no connection for cluster \(c.cluster)") }
+            do { return ClusterRead(cluster: c.cluster, objects: try await readCluster(client, c.targets, sharing: sharing), error: nil) }
+            catch { return ClusterRead(cluster: c.cluster, objects: [:], error: String(describing: error)) }
+        }, then: body)
     }
 
-    private func readCluster(_ client: KubeClient, _ targets: [LiveTarget], sharing: JSONInterner?) async throws -> [String: JSON] {
+    func readCluster(_ client: KubeClient, _ targets: [LiveTarget], sharing: JSONInterner?) async throws -> [String: JSON] {
         let groups = Dictionary(grouping: targets) { ListKey(apiVersion: $0.apiVersion, kind: $0.kind, namespace: $0.namespace) }
         let keys = groups.keys.sorted { "\($0.apiVersion)/\($0.kind)/\($0.namespace ?? "")" < "\($1.apiVersion)/\($1.kind)/\($1.namespace ?? "")" }
         var found: [String: JSON] = [:]
