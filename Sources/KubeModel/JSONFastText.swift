@@ -47,19 +47,42 @@ public struct JSONTextError: Error, CustomStringConvertible {
 /// Shares equal objects and lists among the texts it parses (`JSON.parse(_:sharing:)`): the same CRD read from a hundred
 /// clusters is held once, and comparing two shared values is an identity check (Dictionary and Array `==` start with
 /// one). Values are matched by a hash of their text, bottom-up, and confirmed equal before they are shared.
+///
+/// A large value met a second time also has its text remembered, so from the third time on it is not parsed at all:
+/// its text is found, compared byte for byte, and the shared value returned. An API server writes the same object the
+/// same way every time (Go's encoding/json: struct fields in order, map keys sorted), so a CRD's schema reads as the
+/// same bytes from every cluster; texts that differ just take the parsing path.
 /// It keeps every distinct value it has seen, so it lives as long as one read whose results are kept anyway (a plan).
 public final class JSONInterner: Sendable {
     private let table = Mutex<[UInt64: JSON]>([:])
+    private let texts = Mutex<[UInt64: KnownText]>([:])
     public init() {}
+
+    struct KnownText: Sendable { var bytes: [UInt8]; var value: JSON }
 
     /// How many distinct values it holds.
     public var count: Int { table.withLock { $0.count } }
+    /// How many texts it knows (values of 256 bytes or more, met at least twice).
+    public var textCount: Int { texts.withLock { $0.count } }
 
-    func shared(_ value: JSON, hash: UInt64) -> JSON {
+    /// The value equal to `value`, and whether it was already known.
+    func shared(_ value: JSON, hash: UInt64) -> (value: JSON, known: Bool) {
         table.withLock { t in
-            guard let known = t[hash] else { t[hash] = value; return value }
-            return known == value ? known : value
+            guard let known = t[hash] else { t[hash] = value; return (value, false) }
+            return known == value ? (known, true) : (value, false)
         }
+    }
+
+    /// The value whose text is exactly `text`, if it has been remembered.
+    func value(ofText text: UnsafeBufferPointer<UInt8>, hash: UInt64) -> JSON? {
+        texts.withLock { t in
+            guard let known = t[hash], known.bytes.elementsEqual(text) else { return nil }
+            return known.value
+        }
+    }
+
+    func remember(text: UnsafeBufferPointer<UInt8>, hash: UInt64, value: JSON) {
+        texts.withLock { t in if t[hash] == nil { t[hash] = KnownText(bytes: Array(text), value: value) } }
     }
 }
 
@@ -69,6 +92,8 @@ private struct FastReader {
     let interner: JSONInterner?
     /// With an interner: the hash of the value `value` returned last (of its text, combined bottom-up).
     var hash: UInt64 = 0
+    /// Whether the value `share` returned last was one the interner already held.
+    var lastShareWasKnown = false
     /// The members of the objects and the elements of the lists being read, innermost last: one buffer for every level,
     /// so each object and list is built once at its final size rather than grown by doubling.
     var members: [(String, JSON)] = []
@@ -107,8 +132,9 @@ private struct FastReader {
         let start = i
         let v: JSON
         switch bytes[i] {
-        case UInt8(ascii: "{"): return try object(depth: depth)
-        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            if interner != nil, Self.textShared.contains(depth) { return try sharedByText(depth: depth) }
+            return bytes[i] == UInt8(ascii: "{") ? try object(depth: depth) : try array(depth: depth)
         case UInt8(ascii: "\""): v = .string(try string())
         case UInt8(ascii: "t"): try expect("true"); v = .bool(true)
         case UInt8(ascii: "f"): try expect("false"); v = .bool(false)
@@ -168,12 +194,61 @@ private struct FastReader {
         return share(.array(a), h, depth: depth)
     }
 
+    /// Depths at which a value may be found by its text: an item's members (metadata, spec, status) and the two levels
+    /// below. Deeper values are found inside these; looking deeper would scan a miss's bytes once more per level.
+    static let textShared = 3...5
+    /// Values shorter than this are parsed: looking them up costs about as much.
+    static let minimumTextLength = 256
+
+    /// An object or list at a depth in `textShared`: by its text if the interner knows it, else parsed (and, if it is the
+    /// second time this value is met, its text remembered). The parent's hash of it is then the hash of its text, the
+    /// same either way.
+    mutating func sharedByText(depth: Int) throws -> JSON {
+        let start = i
+        guard let interner, let end = endOfValue(from: start), end - start >= Self.minimumTextLength else {
+            return bytes[i] == UInt8(ascii: "{") ? try object(depth: depth) : try array(depth: depth)
+        }
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        let textHash = fnv(start..<end)
+        if let known = interner.value(ofText: text, hash: textHash) {
+            i = end; hash = textHash
+            return known
+        }
+        let v = bytes[i] == UInt8(ascii: "{") ? try object(depth: depth) : try array(depth: depth)
+        if lastShareWasKnown { interner.remember(text: text, hash: textHash, value: v) }
+        hash = textHash
+        return v
+    }
+
+    /// The index just past the object or list that starts at `start`, found by matching brackets outside strings, without
+    /// checking anything else (parsing does that); nil if the text ends first.
+    func endOfValue(from start: Int) -> Int? {
+        var k = start, open = 0
+        while k < bytes.count {
+            switch bytes[k] {
+            case UInt8(ascii: "\""):
+                k += 1
+                while k < bytes.count, bytes[k] != UInt8(ascii: "\"") { k += bytes[k] == UInt8(ascii: "\\") ? 2 : 1 }
+            case UInt8(ascii: "{"), UInt8(ascii: "["): open += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                open -= 1
+                if open == 0 { return k + 1 }
+            default: break
+            }
+            k += 1
+        }
+        return nil
+    }
+
     /// The interner's equal value, if any. The outer levels (a LIST, its items, each item: depth 0 to 2) are not
     /// shared: each holds its own object's identity, so no two are equal.
     mutating func share(_ v: JSON, _ h: UInt64, depth: Int) -> JSON {
         hash = h
+        lastShareWasKnown = false
         guard depth > 2, let interner else { return v }
-        return interner.shared(v, hash: h)
+        let shared = interner.shared(v, hash: h)
+        lastShareWasKnown = shared.known
+        return shared.value
     }
 
     /// An object key; a long one without escapes is read once per text.

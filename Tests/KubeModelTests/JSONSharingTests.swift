@@ -33,4 +33,24 @@ import Testing
         #expect(first["items"]?[0]?["spec"] == second["items"]?[1]?["spec"])
         #expect(second["items"]?[0]?[path: ["metadata", "uid"]] == "2-a")
     }
+
+    /// A LIST answer with one item whose spec is over 256 bytes and holds brackets, quotes and backslashes in strings.
+    static func bigList(uid: String) -> Data {
+        let rules = (0..<12).map { #"{"name":"rule-\#($0)","match":"a}b]c{d[\\\"e","x-kubernetes-preserve-unknown-fields":true}"# }
+        return Data(#"{"kind":"List","items":[{"metadata":{"name":"big","uid":"\#(uid)"},"spec":{"rules":[\#(rules.joined(separator: ","))]}}]}"#.utf8)
+    }
+
+    @Test func aLargeValueMetTwiceIsKnownByItsTextAndReadAsParsingWould() throws {
+        let interner = JSONInterner()
+        let first = try JSON.parse(Self.bigList(uid: "1"), sharing: interner)
+        #expect(interner.textCount == 0, "met once: parsed, not yet remembered by text")
+        let second = try JSON.parse(Self.bigList(uid: "2"), sharing: interner)
+        #expect(interner.textCount == 2, "the spec and its rules, met twice, are remembered by their text")
+        let third = try JSON.parse(Self.bigList(uid: "3"), sharing: interner)
+        #expect(interner.textCount == 2, "the spec is found by its text; nothing in it is read again")
+        for (parsed, uid) in [(first, "1"), (second, "2"), (third, "3")] {
+            #expect(parsed == (try JSON.parse(Self.bigList(uid: uid))))
+        }
+        #expect(third[path: ["items"]]?[0]?[path: ["spec", "rules"]]?[11]?["match"] == #"a}b]c{d[\"e"#)
+    }
 }
