@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import KubeModel
 @testable import StateStore
@@ -40,6 +41,24 @@ import KubeModel
         try store.upsert((0..<50).map { managed(deployment("app\($0)")) }, run: nil)
         #expect(try store.serial() == 1)
         #expect(try store.objects().map(\.name) == (0..<50).map { "app\($0)" }.sorted())
+    }
+
+    /// The snapshot holds equal bodies once (the same CRD in every cluster of a fleet); every object still gets its own
+    /// body, and the integrity check sees a body that no longer matches its hash even where another row has that hash.
+    @Test func equalBodiesAreReadOnceAndEveryObjectGetsItsOwn() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        let same = deployment("app"), other = deployment("app", replicas: 5)
+        try store.upsert([managed(same, cluster: "r1"), managed(same, cluster: "r2"), managed(other, cluster: "r3")], run: nil)
+        let read = try store.snapshot().objects
+        #expect(read.map(\.cluster) == ["r1", "r2", "r3"])
+        #expect(read.map(\.applied) == [same, same, other])
+        #expect(try store.integrityProblems() == [])
+        // A body changed behind the state's back, its hash kept.
+        try DatabaseQueue(path: t.path).write {
+            try $0.execute(sql: "UPDATE objects SET applied = ? WHERE cluster = 'r2'", arguments: [deployment("app", replicas: 9).canonicalText])
+        }
+        #expect(try StateStore.open(path: t.path).integrityProblems() == ["r2/apps/Deployment/sample/app: applied_hash does not match its applied body"])
     }
 
     @Test func removeBumpsSerialOnlyWhenSomethingWasRemoved() throws {
