@@ -75,10 +75,9 @@ public final class JSONInterner: Sendable {
 
     /// The value whose text is exactly `text`, if it has been remembered.
     func value(ofText text: UnsafeBufferPointer<UInt8>, hash: UInt64) -> JSON? {
-        texts.withLock { t in
-            guard let known = t[hash], known.bytes.elementsEqual(text) else { return nil }
-            return known.value
-        }
+        guard let known = texts.withLock({ $0[hash] }), known.bytes.count == text.count else { return nil }
+        let equal = known.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }
+        return equal ? known.value : nil
     }
 
     func remember(text: UnsafeBufferPointer<UInt8>, hash: UInt64, value: JSON) {

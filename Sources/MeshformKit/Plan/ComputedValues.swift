@@ -29,6 +29,14 @@ public struct ComputedValues: Sendable {
         }
     }
 
+    /// Only the values of `placeholders` (a resource's own): each string of a body is then searched for those, not for
+    /// every value of a fleet.
+    public func restricted(to placeholders: [String]) -> ComputedValues {
+        var out = ComputedValues()
+        for p in placeholders { out.values[p] = values[p] }
+        return out
+    }
+
     /// `body` with every placeholder whose value is known replaced, in every string.
     public func substitute(in body: JSON) -> JSON {
         guard !values.isEmpty else { return body }

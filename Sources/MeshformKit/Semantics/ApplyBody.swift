@@ -6,7 +6,7 @@ import KubeModel
 /// lives here rather than in the executor.
 enum ApplyBody {
     static func make(_ r: Resource, computed: ComputedValues, live: JSON?) throws -> JSON {
-        var body = r.computed.isEmpty ? r.body : computed.substitute(in: r.body)
+        var body = r.computed.isEmpty ? r.body : computed.restricted(to: r.computed.map(\.placeholder)).substitute(in: r.body)
         if let missing = r.computed.first(where: { body.jsonString.contains($0.placeholder) }) {
             throw ApplyError.computedUnknown(address: r.address.description, producer: missing.producer.description)
         }
