@@ -207,6 +207,10 @@ public struct KubeconfigLoader: Sendable {
     let readFile: @Sendable (String) throws -> String
     private var parsed: [String: Kubeconfig] = [:]
     private var merged: [[String]: Kubeconfig] = [:]
+    /// Whole loads by what decides them: a fleet's clusters all load from the same `KUBECONFIG`, a list of a thousand
+    /// files, which is then split and each file looked for once, not once per cluster.
+    private var loaded: [LoadKey: Kubeconfig] = [:]
+    struct LoadKey: Hashable { var explicitPath: String?; var kubeconfig: String?; var home: String? }
 
     public init(readFile: @escaping @Sendable (String) throws -> String = { try Kubeconfig.readFile($0) }) {
         self.readFile = readFile
@@ -215,7 +219,11 @@ public struct KubeconfigLoader: Sendable {
     /// `Kubeconfig.load`, with every file parsed at most once per loader.
     public mutating func load(explicitPath: String? = nil,
                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Kubeconfig {
-        try merge(paths: try Kubeconfig.files(explicitPath: explicitPath, environment: environment))
+        let key = LoadKey(explicitPath: explicitPath, kubeconfig: environment["KUBECONFIG"], home: environment["HOME"])
+        if let done = loaded[key] { return done }
+        let config = try merge(paths: try Kubeconfig.files(explicitPath: explicitPath, environment: environment))
+        loaded[key] = config
+        return config
     }
 
     /// `Kubeconfig.merge(paths:)`, from files already parsed where possible; the same list merges once.

@@ -85,10 +85,9 @@ final class Transport: Sendable {
             var failure: KubeError
             do {
                 let response = try await client.execute(request, timeout: options.requestTimeout.timeAmount)
-                let bytes = try await response.body.collect(upTo: 256 << 20)
                 let answer = APIResponse(status: Int(response.status.code),
                                          headers: response.headers.map { ($0.name, $0.value) },
-                                         body: Data(bytes.readableBytesView), attempts: attempt)
+                                         body: try await Self.collect(response, upTo: 256 << 20), attempts: attempt)
                 if answer.status == 401, !refreshedCredentials, await state.invalidateRefreshableCredentials() {
                     // An exec credential or token file may have rotated: fetch it again once, outside the retry budget.
                     refreshedCredentials = true
@@ -156,6 +155,20 @@ final class Transport: Sendable {
     }
 
     func shutdown() async throws { try await state.shutdown() }
+
+    /// The whole answer, copied once into `Data`, sized up front when the server says how long it is: AsyncHTTPClient's
+    /// `collect` grows a buffer by doubling, and making `Data` of it was a second copy (a fleet's LISTs are a gigabyte).
+    static func collect(_ response: HTTPClientResponse, upTo limit: Int) async throws -> Data {
+        var body = Data()
+        if let length = response.headers.first(name: "Content-Length").flatMap({ Int($0) }), length <= limit {
+            body.reserveCapacity(length)
+        }
+        for try await fragment in response.body {
+            guard body.count + fragment.readableBytes <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+            fragment.withUnsafeReadableBytes { body.append($0.assumingMemoryBound(to: UInt8.self)) }
+        }
+        return body
+    }
 }
 
 /// The mutable part of a transport: the lazily built `HTTPClient` (it may need a client certificate from an
