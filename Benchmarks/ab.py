@@ -3,6 +3,7 @@
 
   Benchmarks/ab.py plan  OLD_BINARY [NEW_BINARY] [--remotes 20] [--runs 5]   # no-change plan, all-on.yaml everywhere
   Benchmarks/ab.py drift OLD_BINARY [NEW_BINARY] [--remotes 19] [--runs 5]   # drift, 10,000 objects on 20 clusters
+  Benchmarks/ab.py drift OLD [NEW] --all-on --remotes 100                       # drift as the scaling table runs it
 
 Copy the release binary from before the change first (cp .build/release/meshform /tmp/meshform-before), rebuild, then
 compare; NEW_BINARY defaults to .build/release/meshform. The mesh is applied once (with NEW), then OLD and NEW take turns
@@ -19,6 +20,7 @@ ap.add_argument("old")
 ap.add_argument("new", nargs="?", default=os.path.join(eb.BIN, "meshform"))
 ap.add_argument("--remotes", type=int, default=None, help="plan: 20, drift: 19 (20 clusters)")
 ap.add_argument("--objects", type=int, default=10000, help="drift: objects in all")
+ap.add_argument("--all-on", action="store_true", help="drift: all-on.yaml on every cluster (the scaling table's), no ConfigMaps")
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--latency", type=int, default=5)
 a = ap.parse_args()
@@ -29,6 +31,9 @@ os.environ["MESHFORM_BIN"] = binaries["new"]
 if a.which == "plan":
     s = eb.Setup(args, remotes, f"ab{remotes}", everywhere=eb.ALL_ON, peers=False)
     verb, ok = ["plan", s.mesh, "-detailed-exitcode"], (0,)
+elif a.all_on:
+    s = eb.Setup(args, remotes, f"abdrift{remotes}", everywhere=eb.ALL_ON, peers=False)
+    verb, ok = ["drift", s.mesh, "--quiet"], (0,)
 else:
     s = eb.Setup(args, remotes, "abdrift", workload_objects=a.objects, peers=False)
     verb, ok = ["drift", s.mesh, "--quiet"], (0,)

@@ -4,6 +4,7 @@
   Benchmarks/profile.py plan  [--remotes 20]    # no-change plan, all-on.yaml on each cluster
   Benchmarks/profile.py apply [--remotes 50]    # apply from nothing, parallelism 50
   Benchmarks/profile.py drift [--remotes 19]    # drift, none present: 20 clusters, 10,000 objects (engine_bench's)
+  Benchmarks/profile.py drift --all-on --remotes 100   # drift as the scaling table runs it
   options: --no-memory, --no-perf, --top 25, --out DIR (keeps perf.data and heaptrack's file)
 
 CPU: `perf record -g` (frame pointers and DWARF-less call graphs are enough for self cost); prints the top symbols
@@ -72,6 +73,7 @@ def main():
     ap.add_argument("--remotes", type=int, default=None)
     ap.add_argument("--latency", type=int, default=5)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--all-on", action="store_true", help="drift: all-on.yaml on every cluster (the scaling table's setup)")
     ap.add_argument("--no-perf", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--out", default=None)
@@ -86,7 +88,8 @@ def main():
             s.apply()
             return s, eb.meshform("plan", s.mesh, "-detailed-exitcode") + s.state, (0, 2)
         if args.which == "drift":
-            s = eb.Setup(args, remotes, f"prof{remotes}", workload_objects=10000)
+            s = (eb.Setup(args, remotes, f"prof{remotes}", everywhere=eb.ALL_ON) if args.all_on
+                 else eb.Setup(args, remotes, f"prof{remotes}", workload_objects=10000))
             s.apply()
             return s, eb.meshform("drift", s.mesh, "--quiet") + s.state, (0,)
         s = eb.Setup(args, remotes, f"prof{remotes}")

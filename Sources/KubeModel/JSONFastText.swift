@@ -53,10 +53,14 @@ public struct JSONTextError: Error, CustomStringConvertible {
 /// same way every time (Go's encoding/json: struct fields in order, map keys sorted), so a CRD's schema reads as the
 /// same bytes from every cluster; texts that differ just take the parsing path.
 /// It keeps every distinct value it has seen, so it lives as long as one read whose results are kept anyway (a plan).
+/// `holdsEveryValue: false` keeps only large values met twice, by their text (and 8 bytes for each large value met
+/// once): for a reader that drops what it has compared (drift), whose memory must not grow with the fleet.
 public final class JSONInterner: Sendable {
     private let table = Mutex<[UInt64: JSON]>([:])
     private let texts = Mutex<[UInt64: KnownText]>([:])
-    public init() {}
+    private let sightings = Mutex<Set<UInt64>>([])
+    let holdsEveryValue: Bool
+    public init(holdsEveryValue: Bool = true) { self.holdsEveryValue = holdsEveryValue }
 
     struct KnownText: Sendable { var bytes: [UInt8]; var value: JSON }
 
@@ -79,6 +83,9 @@ public final class JSONInterner: Sendable {
         let equal = known.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }
         return equal ? known.value : nil
     }
+
+    /// Whether a text with this hash was met before (each call is one meeting).
+    func metBefore(textHash: UInt64) -> Bool { !sightings.withLock { $0.insert(textHash).inserted } }
 
     func remember(text: UnsafeBufferPointer<UInt8>, hash: UInt64, value: JSON) {
         texts.withLock { t in if t[hash] == nil { t[hash] = KnownText(bytes: Array(text), value: value) } }
@@ -214,7 +221,8 @@ private struct FastReader {
             return known
         }
         let v = bytes[i] == UInt8(ascii: "{") ? try object(depth: depth) : try array(depth: depth)
-        if lastShareWasKnown { interner.remember(text: text, hash: textHash, value: v) }
+        let metTwice = interner.holdsEveryValue ? lastShareWasKnown : interner.metBefore(textHash: textHash)
+        if metTwice { interner.remember(text: text, hash: textHash, value: v) }
         hash = textHash
         return v
     }
@@ -244,7 +252,7 @@ private struct FastReader {
     mutating func share(_ v: JSON, _ h: UInt64, depth: Int) -> JSON {
         hash = h
         lastShareWasKnown = false
-        guard depth > 2, let interner else { return v }
+        guard depth > 2, let interner, interner.holdsEveryValue else { return v }
         let shared = interner.shared(v, hash: h)
         lastShareWasKnown = shared.known
         return shared.value

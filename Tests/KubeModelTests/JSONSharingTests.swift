@@ -53,4 +53,17 @@ import Testing
         }
         #expect(third[path: ["items"]]?[0]?[path: ["spec", "rules"]]?[11]?["match"] == #"a}b]c{d[\"e"#)
     }
+
+    /// Drift's interner: nothing met once is held, only the text of a large value met twice.
+    @Test func anInternerThatHoldsOnlyWhatRepeatsKeepsNoValueMetOnce() throws {
+        let interner = JSONInterner(holdsEveryValue: false)
+        let first = try JSON.parse(Self.bigList(uid: "1"), sharing: interner)
+        #expect(interner.count == 0 && interner.textCount == 0)
+        _ = try JSON.parse(Self.bigList(uid: "2"), sharing: interner)
+        #expect(interner.count == 0 && interner.textCount == 2, "the spec and its rules, met twice, by their text")
+        let third = try JSON.parse(Self.bigList(uid: "3"), sharing: interner)
+        #expect(interner.textCount == 2)
+        #expect(first == (try JSON.parse(Self.bigList(uid: "1"))))
+        #expect(third == (try JSON.parse(Self.bigList(uid: "3"))))
+    }
 }

@@ -38,9 +38,19 @@ public struct DriftDetector: Sendable {
         var findings: [DriftReport.Finding] = []
         var unreachable: [String: String] = [:], listErrors: [String: String] = [:]
         var unknownLabelled: [String: [Labelled]] = [:]
-        // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped.
-        await forEachConcurrently(byCluster, width: clusterParallelism, { c in
-            await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses)
+        // A body applied in many clusters (the same CRD in each) is parsed once here, not once per cluster.
+        var copies: [String: Int] = [:]
+        for o in snapshot.objects { copies[o.appliedHash, default: 0] += 1 }
+        var sharedBodies: [String: JSON] = [:]
+        for o in snapshot.objects where copies[o.appliedHash]! > 1 && sharedBodies[o.appliedHash] == nil {
+            sharedBodies[o.appliedHash] = o.applied
+        }
+        // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped; only large parts met
+        // in two clusters or more (the CRDs) are kept, to be found by their text in the next clusters instead of parsed.
+        let interner = JSONInterner(holdsEveryValue: false)
+        await forEachConcurrently(byCluster, width: clusterParallelism, { [sharedBodies] c in
+            await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses, sharedBodies: sharedBodies,
+                               sharing: interner)
         }, then: { c in
             if let error = c.error { unreachable[c.cluster] = error; return }
             findings += c.findings
@@ -84,14 +94,14 @@ public struct DriftDetector: Sendable {
     /// managed object missing from it (its labels removed, or deleted) is then looked for without the label, by
     /// `LiveReader`'s LIST per kind and namespace; so is every object of a kind whose labelled LIST failed.
     private func checkCluster(_ cluster: String, _ objects: [ManagedObject], inFlight: Set<String>,
-                              stateAddresses: Set<String>) async -> ClusterCheck {
+                              stateAddresses: Set<String>, sharedBodies: [String: JSON], sharing: JSONInterner) async -> ClusterCheck {
         var out = ClusterCheck(cluster: cluster)
         guard let client = clients[cluster] else { out.error = "no connection for cluster \(cluster)"; return out }
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
         let kinds = Set(objects.map { GroupVersionKind(apiVersion: $0.apiVersion, kind: $0.kind) }).sorted { $0.description < $1.description }
         var live: [String: JSON] = [:]
         await forEachConcurrently(kinds, width: parallelism, { gvk in
-            do { return KindList(gvk: gvk, items: try await client.list(gvk, namespace: nil, labelSelector: selector)) }
+            do { return KindList(gvk: gvk, items: try await client.list(gvk, namespace: nil, labelSelector: selector, sharing: sharing)) }
             catch { return KindList(gvk: gvk, error: "listing \(gvk.kind) (\(gvk.apiVersion)) to find orphans failed: \(error)") }
         }, then: { list in
             guard let items = list.items else { out.listErrors.append(list.error ?? ""); return }
@@ -106,25 +116,25 @@ public struct DriftDetector: Sendable {
         let missing = compared.filter { live[$0.address] == nil }
         if !missing.isEmpty {
             do {
-                let found = try await LiveReader(clients: clients, parallelism: parallelism).readCluster(client, missing.map(LiveTarget.init), sharing: nil)
+                let found = try await LiveReader(clients: clients, parallelism: parallelism).readCluster(client, missing.map(LiveTarget.init), sharing: sharing)
                 live.merge(found) { a, _ in a }
             } catch {
                 out.error = String(describing: error)
                 return out
             }
         }
-        for o in compared { out.findings += finding(o, live: live[o.address]) }
+        for o in compared { out.findings += finding(o, applied: sharedBodies[o.appliedHash] ?? o.applied, live: live[o.address]) }
         return out
     }
 
     /// What one state object's live version says: deleted, modified (the fields, with who changed them) or nothing.
-    private func finding(_ o: ManagedObject, live l: JSON?) -> [DriftReport.Finding] {
+    private func finding(_ o: ManagedObject, applied: JSON, live l: JSON?) -> [DriftReport.Finding] {
         guard let address = try? ResourceAddress(parsing: o.address) else { return [] }
         guard let l else { return [.init(kind: .deleted, address: address, cluster: o.cluster, objectKind: o.kind, fields: [])] }
         // Objects no longer in the mesh file keep the built-in rules for istiod's webhook patches.
         let rules = ignoreFields[o.address] ?? (o.kind.hasSuffix("WebhookConfiguration") ? Compiler.webhookIgnoreFields : [])
         let ignore = rules.map(FieldPattern.init)
-        let changes = FieldDiff.compare(intended: o.applied, live: mask(SecretBody.foldingStringData(l)), ignoring: ignore)
+        let changes = FieldDiff.compare(intended: applied, live: mask(SecretBody.foldingStringData(l)), ignoring: ignore)
         guard !changes.isEmpty else { return [] }
         let fields = changes.map {
             DriftReport.DriftedField(path: $0.path, applied: $0.after, live: $0.before,
