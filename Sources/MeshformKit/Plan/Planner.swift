@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeModel
 import StateStore
 
@@ -32,7 +33,7 @@ public struct PlanOptions: Sendable {
 
 /// Desired (the compiler) vs state (what was applied) vs live: the plan. A pure function of its inputs, so the
 /// same inputs give the same plan, byte for byte.
-public struct Planner {
+public struct Planner: Sendable {
     public var mesh: CompiledMesh
     public var state: StateSnapshot?
     public var live: LiveObjects
@@ -57,8 +58,9 @@ public struct Planner {
         for a in options.replace where !desiredAddresses.contains(a) { throw PlanError.unknownReplace(a) }
 
         if options.operation == .apply {
-            for r in mesh.resources where selected?.contains(r.address.description) ?? true {
-                changes.append(try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options))
+            let wanted = mesh.resources.filter { selected?.contains($0.address.description) ?? true }
+            changes = try Self.concurrentMap(wanted) { r in
+                try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options)
             }
         }
         // Deletions: everything in state that is no longer desired (destroy: everything in state).
@@ -136,6 +138,21 @@ public struct Planner {
             c.action = .update
         }
         return c
+    }
+
+    /// `transform` of every element, in order, on every core: each object's change (its hash, its comparison) depends on
+    /// nothing but its own inputs, and it is most of a plan's work. The first error thrown, in element order, is thrown.
+    static func concurrentMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @Sendable (T) throws -> R) throws -> [R] {
+        let chunkSize = 32
+        let chunks = (items.count + chunkSize - 1) / chunkSize
+        guard chunks > 1 else { return try items.map(transform) }
+        let results = Mutex<[Int: Result<[R], any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let part = items[(c * chunkSize)..<min(items.count, (c + 1) * chunkSize)]
+            let result = Result { try part.map(transform) }
+            results.withLock { $0[c] = result }
+        }
+        return try results.withLock { all in try (0..<chunks).flatMap { try all[$0]!.get() } }
     }
 
     /// Secret values replaced by their keyed hash, `stringData` folded into `data`: what may be shown and compared.
