@@ -207,6 +207,9 @@ public struct KubeconfigLoader: Sendable {
     let readFile: @Sendable (String) throws -> String
     private var parsed: [String: Kubeconfig] = [:]
     private var merged: [[String]: Kubeconfig] = [:]
+    /// `Kubeconfig.files` for the `KUBECONFIG`/`HOME` seen so far: each cluster asking again checked every listed
+    /// file for existence, N clusters x N files (5% of apply's CPU at 300 remotes, #17).
+    private var listed: [[String?]: [String]] = [:]
 
     public init(readFile: @escaping @Sendable (String) throws -> String = { try Kubeconfig.readFile($0) }) {
         self.readFile = readFile
@@ -215,7 +218,12 @@ public struct KubeconfigLoader: Sendable {
     /// `Kubeconfig.load`, with every file parsed at most once per loader.
     public mutating func load(explicitPath: String? = nil,
                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Kubeconfig {
-        try merge(paths: try Kubeconfig.files(explicitPath: explicitPath, environment: environment))
+        if explicitPath != nil { return try merge(paths: try Kubeconfig.files(explicitPath: explicitPath, environment: environment)) }
+        let key = [environment["KUBECONFIG"], environment["HOME"]]
+        if let paths = listed[key] { return try merge(paths: paths) }
+        let paths = try Kubeconfig.files(explicitPath: nil, environment: environment)
+        listed[key] = paths
+        return try merge(paths: paths)
     }
 
     /// `Kubeconfig.merge(paths:)`, from files already parsed where possible; the same list merges once.
