@@ -211,8 +211,11 @@ final class SQLiteBackend: StateBackend, Sendable {
 struct GRDBTx: SQLTx {
     let db: Database
 
+    /// Statements are prepared once per connection and reused (`cachedStatement`): every apply step runs the same few,
+    /// and preparing each again (parse, authorize) was a fifth of the journal's cost (#17). The state's SQL strings are
+    /// a fixed set, so the cache stays small.
     func rows(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> [SQLRow] {
-        try Row.fetchAll(db, sql: sql, arguments: Self.arguments(arguments)).map(Self.row)
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map(Self.row)
     }
 
     func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws {
@@ -235,7 +238,7 @@ struct GRDBTx: SQLTx {
     }
 
     func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int {
-        try db.execute(sql: sql, arguments: Self.arguments(arguments))
+        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
         return db.changesCount
     }
 
