@@ -47,9 +47,15 @@ final class Transport: Sendable {
         self.state = TransportState(connection: connection, options: options, dnsOverride: dnsOverride)
     }
 
-    static func encodeQuery(_ query: [(String, String)]) -> String {
+    /// RFC 3986's unreserved characters, built once (building it per request was 0.6% of apply's CPU, #17).
+    private static let unreserved: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
+        return allowed
+    }()
+
+    static func encodeQuery(_ query: [(String, String)]) -> String {
+        let allowed = unreserved
         return query.map { k, v in
             "\(k.addingPercentEncoding(withAllowedCharacters: allowed) ?? k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
         }.joined(separator: "&")
