@@ -77,6 +77,10 @@ final class SQLiteBackend: StateBackend, Sendable {
         }
     }
 
+    func stateError(_ error: any Error) -> any Error {
+        do { return try Self.guarded(path) { throw error } } catch { return error }
+    }
+
     /// The pool closes (and checkpoints the WAL) when the last reference goes.
     func close() {}
 
@@ -235,6 +239,11 @@ struct GRDBTx: SQLTx {
             }
         }
         return SQLRow(values: values)
+    }
+
+    /// GRDB's own savepoints, which it keeps track of (raw SAVEPOINT statements would go behind its back).
+    func savepoint(_ body: () throws -> Void) throws {
+        try db.inSavepoint { try body(); return .commit }
     }
 
     func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int {
