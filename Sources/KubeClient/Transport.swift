@@ -252,6 +252,9 @@ actor TransportState {
         config.connectionPool.retryConnectionEstablishment = false
         config.dnsOverride = dnsOverride
         config.redirectConfiguration = .disallow
+        // No tracer: Meshform bootstraps no distributed tracing, and the default no-op tracer still parsed each
+        // request's URL into span attributes (1.5% of apply's CPU, #17).
+        config.tracing.tracer = nil
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         httpClient = c
         return c
