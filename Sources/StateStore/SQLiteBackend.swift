@@ -251,12 +251,14 @@ struct GRDBTx: SQLTx {
         return db.changesCount
     }
 
+    /// As optional existentials: GRDB's initializer for a sequence of concrete values maps them through a key path,
+    /// which, unspecialized across modules, resolved its generic arguments at run time on every statement (#17).
     static func arguments(_ a: [(any SQLBindable)?]) -> StatementArguments {
-        StatementArguments(a.map { v -> DatabaseValue in
+        StatementArguments(a.map { v -> (any DatabaseValueConvertible)? in
             switch v?.sqlValue ?? .null {
-            case .null: return .null
-            case .int(let i): return i.databaseValue
-            case .text(let s): return s.databaseValue
+            case .null: return nil
+            case .int(let i): return i
+            case .text(let s): return s
             }
         })
     }

@@ -198,8 +198,25 @@ private struct Template {
     }
 
     private static let markerBytes = Array(markerPrefix.utf8)
-    /// Whether `s` holds a marker, by bytes (Foundation's `contains` on every string of a manifest is slow).
-    private static func hasMarker(_ s: String) -> Bool { s.utf8.firstRange(of: markerBytes) != nil }
+    /// Whether `s` holds a marker, by bytes (Foundation's `contains` and the standard library's generic
+    /// `firstRange(of:)` were both slow over every string of a manifest).
+    private static func hasMarker(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { text in
+            let m = markerBytes, n = m.count
+            guard text.count >= n else { return false }
+            var i = 0
+            while i <= text.count - n {
+                if text[i] == m[0] {
+                    var j = 1
+                    while j < n && text[i + j] == m[j] { j += 1 }
+                    if j == n { return true }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
 
     private static func isPlain(_ b: UInt8) -> Bool {
         switch b {
