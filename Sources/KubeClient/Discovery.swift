@@ -33,10 +33,16 @@ public struct APIResource: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func segment(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: pathCharacters) ?? s
+    }
+
+    /// What a path segment keeps unescaped (RFC 3986 pchar, less sub-delims), built once: per request it was 1% of
+    /// apply's CPU (#17).
+    private static let pathCharacters: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~:@")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
-    }
+        return allowed
+    }()
 
     public var description: String { "\(gvk) (\(name), \(namespaced ? "namespaced" : "cluster-scoped"))" }
 }

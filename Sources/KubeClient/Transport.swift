@@ -47,9 +47,15 @@ final class Transport: Sendable {
         self.state = TransportState(connection: connection, options: options, dnsOverride: dnsOverride)
     }
 
-    static func encodeQuery(_ query: [(String, String)]) -> String {
+    /// RFC 3986's unreserved characters, built once (building it per request was 0.6% of apply's CPU, #17).
+    private static let unreserved: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
+        return allowed
+    }()
+
+    static func encodeQuery(_ query: [(String, String)]) -> String {
+        let allowed = unreserved
         return query.map { k, v in
             "\(k.addingPercentEncoding(withAllowedCharacters: allowed) ?? k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
         }.joined(separator: "&")
@@ -259,6 +265,9 @@ actor TransportState {
         config.connectionPool.retryConnectionEstablishment = false
         config.dnsOverride = dnsOverride
         config.redirectConfiguration = .disallow
+        // No tracer: Meshform bootstraps no distributed tracing, and the default no-op tracer still parsed each
+        // request's URL into span attributes (1.5% of apply's CPU, #17).
+        config.tracing.tracer = nil
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         httpClient = c
         return c

@@ -12,7 +12,7 @@ public enum YAMLDocuments {
         // default one each hash ran the type regexes. Types are resolved once, below, in JSON(yaml:).
         // Yams' document sequence ends quietly at a bad document and keeps the error aside: rethrow it, or a
         // manifest would lose every object after its first error (a duplicate key, say) without a word.
-        var documents = try Yams.compose_all(yaml: text, .basic)
+        var documents = try Yams.compose_all(yaml: text, .basic, .default, .utf8)
         while let node = documents.next() {
             let value = JSON(yaml: node)
             if !value.isNull { out.append(value) }
@@ -29,7 +29,7 @@ public enum YAMLDocuments {
 
     /// `parseOne` without the guard, for text this process produced itself (`serialize`'s round trip).
     static func composeOne(_ text: String) throws -> JSON {
-        guard let node = try Yams.compose(yaml: text, .basic) else { return .null }
+        guard let node = try Yams.compose(yaml: text, .basic, .default, .utf8) else { return .null }
         return JSON(yaml: node)
     }
 
@@ -73,6 +73,24 @@ extension JSON {
         }
     }
 
+    /// Text that reads back as this same string when written plain, known without parsing it (a remote kubeconfig's
+    /// base64 CA and token made `serialize` parse each through libyaml, #17): a first letter that starts none of YAML
+    /// 1.1's null, bool or number words (the rule `init(yaml:)` uses), then letters, digits and `+/=._-`, none of which
+    /// is a YAML indicator inside a plain scalar.
+    static func isPlainWord(_ s: String) -> Bool {
+        var bytes = s.utf8.makeIterator()
+        guard let first = bytes.next(), (65...90).contains(first) || (97...122).contains(first),
+              !"yYnNtTfFoO".utf8.contains(first) else { return false }
+        while let b = bytes.next() {
+            switch b {
+            case 48...57, 65...90, 97...122, UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "-"): continue
+            default: return false
+            }
+        }
+        return true
+    }
+
     var yamlNode: Node {
         switch self {
         case .null: return Node("null", Tag(.null))
@@ -81,7 +99,7 @@ extension JSON {
         case .double(let d): return Node(String(d), Tag(.float))
         case .string(let s):
             // Quote strings that would otherwise read back as another type ("true", "1", "null").
-            let readsBackAsString = !s.isEmpty && (try? YAMLDocuments.composeOne(s)) == .string(s)
+            let readsBackAsString = Self.isPlainWord(s) || (!s.isEmpty && (try? YAMLDocuments.composeOne(s)) == .string(s))
             return Node(s, Tag(.str), readsBackAsString ? .any : .doubleQuoted)
         case .array(let a): return Node(a.map { $0.yamlNode })
         case .object(let o):

@@ -70,9 +70,12 @@ extension StateStore {
         CrashPoint.afterJournalEntry()
     }
 
-    /// `journal` for async code (the executor, once per step): the write does not hold a cooperative-pool thread.
+    /// `journal` for async code (the executor, once per step): the write does not hold a cooperative-pool thread, and
+    /// entries written by several steps at once are committed in one transaction (`GroupCommit`), each still committed
+    /// before its call returns.
     public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord? = nil) async throws {
-        try await writeWithoutBlocking(try journalTransaction(id, step: step, recording: change))
+        guard !isReadOnly else { throw StateError.readOnly(path: path) }
+        try await journalWrites.write(try journalTransaction(id, step: step, recording: change), on: backend)
         CrashPoint.afterJournalEntry()
     }
 

@@ -42,9 +42,23 @@ protocol SQLTx {
     func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws
     /// Runs a statement and returns the number of rows it changed.
     @discardableResult func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int
+    /// Runs `body` in a savepoint of the transaction: if it throws, what it wrote is undone and the error rethrown,
+    /// and the transaction goes on (`GroupCommit` commits several callers' entries in one transaction).
+    func savepoint(_ body: () throws -> Void) throws
 }
 
 extension SQLTx {
+    /// Standard SQL savepoints, which SQLite and PostgreSQL both run.
+    func savepoint(_ body: () throws -> Void) throws {
+        try execute("SAVEPOINT meshform_entry", [])
+        do { try body() } catch {
+            try execute("ROLLBACK TO SAVEPOINT meshform_entry", [])
+            try execute("RELEASE SAVEPOINT meshform_entry", [])
+            throw error
+        }
+        try execute("RELEASE SAVEPOINT meshform_entry", [])
+    }
+
     func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws {
         for row in try rows(sql, arguments) { try body(row) }
     }
@@ -75,6 +89,9 @@ protocol StateBackend: AnyObject, Sendable {
     func write<T>(_ body: (any SQLTx) throws -> T) throws -> T
     /// `write` for async callers: waiting for the database does not hold a cooperative-pool thread.
     func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T
+    /// The error a write that failed with `error` throws (a `StateError` naming the state), for a failure caught
+    /// inside a transaction (`GroupCommit`'s savepoints) rather than thrown out of it.
+    func stateError(_ error: any Error) -> any Error
     /// The applied migration names, oldest first.
     func schemaMigrations() throws -> [String]
     /// One attempt to take the write lock as `mine`, or the live holder.
@@ -93,6 +110,9 @@ protocol StateBackend: AnyObject, Sendable {
 }
 
 extension StateBackend {
+    /// A backend whose statements throw `StateError`s already (PostgreSQL's) has nothing to translate.
+    func stateError(_ error: any Error) -> any Error { error }
+
     /// A backend without an async client runs the transaction as `write` does.
     func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T {
         try write(body)

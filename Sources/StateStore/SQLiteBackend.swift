@@ -77,6 +77,10 @@ final class SQLiteBackend: StateBackend, Sendable {
         }
     }
 
+    func stateError(_ error: any Error) -> any Error {
+        do { return try Self.guarded(path) { throw error } } catch { return error }
+    }
+
     /// The pool closes (and checkpoints the WAL) when the last reference goes.
     func close() {}
 
@@ -211,8 +215,11 @@ final class SQLiteBackend: StateBackend, Sendable {
 struct GRDBTx: SQLTx {
     let db: Database
 
+    /// Statements are prepared once per connection and reused (`cachedStatement`): every apply step runs the same few,
+    /// and preparing each again (parse, authorize) was a fifth of the journal's cost (#17). The state's SQL strings are
+    /// a fixed set, so the cache stays small.
     func rows(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> [SQLRow] {
-        try Row.fetchAll(db, sql: sql, arguments: Self.arguments(arguments)).map(Self.row)
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map(Self.row)
     }
 
     func forEachRow(_ sql: String, _ arguments: [(any SQLBindable)?], _ body: (SQLRow) throws -> Void) throws {
@@ -234,17 +241,24 @@ struct GRDBTx: SQLTx {
         return SQLRow(values: values)
     }
 
+    /// GRDB's own savepoints, which it keeps track of (raw SAVEPOINT statements would go behind its back).
+    func savepoint(_ body: () throws -> Void) throws {
+        try db.inSavepoint { try body(); return .commit }
+    }
+
     func execute(_ sql: String, _ arguments: [(any SQLBindable)?]) throws -> Int {
-        try db.execute(sql: sql, arguments: Self.arguments(arguments))
+        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
         return db.changesCount
     }
 
+    /// As optional existentials: GRDB's initializer for a sequence of concrete values maps them through a key path,
+    /// which, unspecialized across modules, resolved its generic arguments at run time on every statement (#17).
     static func arguments(_ a: [(any SQLBindable)?]) -> StatementArguments {
-        StatementArguments(a.map { v -> DatabaseValue in
+        StatementArguments(a.map { v -> (any DatabaseValueConvertible)? in
             switch v?.sqlValue ?? .null {
-            case .null: return .null
-            case .int(let i): return i.databaseValue
-            case .text(let s): return s.databaseValue
+            case .null: return nil
+            case .int(let i): return i
+            case .text(let s): return s
             }
         })
     }

@@ -29,6 +29,8 @@ public final class StateStore: Sendable {
     let backend: any StateBackend
     /// Masks secret values with this state's keyed hash (its key is never printed).
     public let secretMask: SecretMask
+    /// Apply's journal entries, committed together when several steps write at once.
+    let journalWrites = GroupCommit()
 
     init(backend: any StateBackend) throws {
         self.backend = backend
@@ -97,7 +99,4 @@ public final class StateStore: Sendable {
 
     func read<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.read(body) }
     @discardableResult func write<T>(_ body: (any SQLTx) throws -> T) throws -> T { try backend.write(body) }
-    @discardableResult func writeWithoutBlocking<T: Sendable>(_ body: @escaping @Sendable (any SQLTx) throws -> T) async throws -> T {
-        try await backend.writeWithoutBlocking(body)
-    }
 }

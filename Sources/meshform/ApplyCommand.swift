@@ -33,11 +33,13 @@ enum ApplyRunner {
         let interactive = Terminal.isInteractive
         if !autoApprove && request.saved == nil && !interactive { throw SessionError.needsApproval }
         let verb = request.plan.operation == .destroy ? "destroy" : "apply"
-        let (plan, result) = try await session.apply(request, confirm: { plan in
-            print(PlanText(color: color).render(plan))
-            if autoApprove { return true }
-            return Terminal.confirm("Do you want to perform these actions? Meshform will \(verb) the changes described above.")
-        }, emit: { event in print(Terminal.line(for: event)); Terminal.flush() })
+        let (plan, result) = try await Terminal.withProgress { emit in
+            try await session.apply(request, confirm: { plan in
+                print(PlanText(color: color).render(plan))
+                if autoApprove { return true }
+                return Terminal.confirm("Do you want to perform these actions? Meshform will \(verb) the changes described above.")
+            }, emit: emit)
+        }
         try report(result, hadChanges: plan.hasChanges, verb: verb)
     }
 
@@ -159,17 +161,21 @@ struct RecoverCommand: AsyncParsableCommand {
             if !run.autoApprove && !Terminal.isInteractive { throw SessionError.needsApproval }
             let color = Terminal.useColor(noColor: mesh.noColor)
             let autoApprove = run.autoApprove
-            let result = try await session.recover(rollback ? .rollback : .continue, request: run.request(PlanOptions()), confirm: { proposal in
-                switch proposal {
-                case .plan(let plan):
-                    print(PlanText(color: color).render(plan))
-                case .rollback(let dead, let undo):
-                    print("The interrupted \(dead.kind.rawValue) (run \(dead.id), by \(dead.who) on \(dead.host)) will be rolled back, in this order:")
-                    for line in undo { print("  \(line)") }
-                }
-                if autoApprove { return true }
-                return Terminal.confirm("Do you want to perform these actions? Meshform will recover the interrupted run as shown above.")
-            }, emit: { print(Terminal.line(for: $0)); Terminal.flush() })
+            let how: MeshSession.RecoveryMode = rollback ? .rollback : .continue
+            let request = run.request(PlanOptions())
+            let result = try await Terminal.withProgress { emit in
+                try await session.recover(how, request: request, confirm: { proposal in
+                    switch proposal {
+                    case .plan(let plan):
+                        print(PlanText(color: color).render(plan))
+                    case .rollback(let dead, let undo):
+                        print("The interrupted \(dead.kind.rawValue) (run \(dead.id), by \(dead.who) on \(dead.host)) will be rolled back, in this order:")
+                        for line in undo { print("  \(line)") }
+                    }
+                    if autoApprove { return true }
+                    return Terminal.confirm("Do you want to perform these actions? Meshform will recover the interrupted run as shown above.")
+                }, emit: emit)
+            }
             switch (result, rollback) {
             case (.succeeded(let s), _): print("Recovered: \(s.added) added, \(s.changed) changed, \(s.destroyed) destroyed.")
             case (.rolledBack, true): print("Recovered: the interrupted run was rolled back.")

@@ -38,6 +38,25 @@ struct Terminal {
     /// Flushes standard output (`fflush(NULL)`: every output stream; C's `stdout` global is not concurrency-safe to name).
     static func flush() { fflush(nil) }
 
+    /// Runs `body` with an `emit` that prints each apply event as a line. On a terminal each line shows at once. Into
+    /// a pipe or a file (CI logs, `| tee`), lines are flushed every 100 ms instead of one write each: a write per event
+    /// (2-3 per object) was 2% of apply's CPU at 50 remotes (#17), and a reader still sees each line within 0.1 s.
+    static func withProgress<T: Sendable>(_ body: (@escaping @Sendable (ApplyEvent) -> Void) async throws -> T) async throws -> T {
+        guard isatty(STDOUT_FILENO) != 1 else {
+            return try await body { print(line(for: $0)); flush() }
+        }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    flush()
+                }
+            }
+            defer { group.cancelAll(); flush() }
+            return try await body { print(line(for: $0)) }
+        }
+    }
+
     static func seconds(_ d: Duration) -> String {
         let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         return String(format: "%.1fs", s)

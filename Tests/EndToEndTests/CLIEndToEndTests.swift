@@ -84,6 +84,32 @@ extension EndToEnd {
         #expect(!demo.output.contains("\u{1B}["), "colour with NO_COLOR set")
     }
 
+    /// Into a file (a CI log), apply's lines show while it runs, not only when it ends (they are flushed every 100 ms
+    /// rather than one write each): here the line saying it waits for the state lock, while it waits.
+    @Test func progressReachesALogFileWhileApplyRuns() async throws {
+        guard Self.binary != nil else { Issue.record("the meshform executable was not built next to the tests"); return }
+        try await MeshHarness.with { h in
+            let file = try h.multiRemote()
+            let binary = Self.binary!, environment = h.environment, statePath = h.statePath
+            let log = h.dir.appendingPathComponent("apply.log").path
+            let other = try StateStore.open(path: statePath, create: true)
+            let held = try await other.acquireLock(who: "bob", operation: "apply", timeout: .zero)
+            let apply = Task {
+                try await ChildProcess.run("/bin/sh", ["-c", #"exec "$0" apply "$1" -auto-approve --lock-timeout 300 --state "$2" > "$3" 2>&1"#,
+                                                       binary, file, statePath, log], environment: environment)
+            }
+            var shown = false
+            for _ in 0..<3_000 where !shown {   // a minute, well within the lock timeout: the apply is still waiting
+                try await Task.sleep(for: .milliseconds(20))
+                shown = (try? String(contentsOfFile: log, encoding: .utf8))?.contains("waiting for the state lock, held by bob") == true
+            }
+            #expect(shown, "the log file never said the apply waits for the lock while it waited")
+            try other.releaseLock(held)
+            let done = try await apply.value
+            #expect(done.status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+    }
+
     @Test(arguments: [MeshSession.RecoveryMode.rollback, .continue], StateKind.allCases)
     func killedApplyIsRecovered(mode: MeshSession.RecoveryMode, state: StateKind) async throws {
         guard Self.binary != nil else { Issue.record("the meshform executable was not built next to the tests"); return }

@@ -124,6 +124,52 @@ import Testing
         #expect(kept.first?[path: ["data", "t"]] == "{{ .Values.global.hub }} remote2 {{Template_Check}}")
     }
 
+    /// The manifests renderer parses a file once and fills each cluster's values into the parsed documents (#17): what
+    /// it returns must be what parsing the substituted text returns, whatever the values, including values that make
+    /// a scalar a number, a bool or null, or empty, or that YAML would read as structure.
+    @Test(arguments: [
+        ["cluster": "remote7", "network": "network7", "address": "192.0.2.240", "namespace": "istio-system", "revision": "canary",
+         "revisionSuffix": "-canary", "revisionPath": "/rev/canary", "meshID": "mesh1", "port": "p15012", "flag": "enabled"],
+        ["cluster": "remote7", "network": "network7", "address": "192.0.2.240", "namespace": "istio-system", "revision": "1-25-0",
+         "revisionSuffix": "-1-25-0", "revisionPath": "/rev/1-25-0", "meshID": "mesh1", "port": "15012", "flag": "on"],
+        ["cluster": "remote7", "network": "15012", "address": "istiod.example.com", "namespace": "true", "revision": "",
+         "revisionSuffix": "", "revisionPath": "", "meshID": "null", "port": "-", "flag": "a b"],
+        ["cluster": "x: y", "network": "'q'", "address": "a#b", "namespace": "ns", "revision": "yes", "revisionSuffix": "\"",
+         "revisionPath": "{a}", "meshID": "[m]", "port": "1.5", "flag": "~"],
+    ])
+    func manifestsRendererFillsParsedFilesAsParsingTheTextWould(_ parameters: [String: String]) async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tricky = """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: "cm-{{cluster}}", namespace: {{namespace}}, labels: {topology.istio.io/network: {{network}}}}
+            data:
+              port: {{port}}
+              flag: {{flag}}
+              rev: '{{revision}}'
+              suffix: x{{revisionSuffix}}
+              mesh: {{meshID}}
+              url: https://{{address}}:15017{{revisionPath}}/inject/:ENV:cluster={{cluster}}:ENV:net={{network}}
+              {{cluster}}: a key
+              list: [{{port}}, "{{flag}}", {{meshID}}]
+              block: |
+                network {{network}}
+            """
+        let demo = try String(contentsOfFile: TestPaths.demoManifests + "/remote-cluster.yaml", encoding: .utf8)
+        for text in [tricky, demo] {
+            try text.write(to: dir.appendingPathComponent("remote-cluster.yaml"), atomically: true, encoding: .utf8)
+            var substituted = text
+            for (name, value) in parameters { substituted = substituted.replacingOccurrences(of: "{{\(name)}}", with: value) }
+            let c = IstioComponent(kind: .remoteCluster, cluster: "remote7", istioOperator: [:], namespace: "istio-system",
+                                   istioVersion: "1.25.0", parameters: parameters)
+            let rendered = try? await ManifestDirectoryRenderer(directory: dir.path).render(c)
+            let parsed = try? YAMLDocuments.parse(substituted)
+            #expect(rendered?.documents == parsed, "\(parameters)")
+            #expect(rendered == nil || rendered?.digest == RenderedManifests.digest(of: substituted))
+        }
+    }
+
     @Test func helmRendererMapsComponentsToIstioCharts() throws {
         let t = try MeshFile.load(path: TestPaths.plan("multi-remote.yaml"), environment: guideEnvironment)
         let helm = HelmRenderer(charts: "/charts", expectedVersion: "1.24.0")

@@ -180,7 +180,7 @@ public final class Executor: Sendable {
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
-            let record = managedObject(r, sent: body, live: applied, previous: previous)
+            let record = managedObject(r, sent: body, live: applied, previous: previous, dependencies: dependencies)
             let waitFor = r.readiness.condition
             try await store.journal(run, step: JournalStep(address: change.address, action: change.action,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
@@ -267,13 +267,14 @@ public final class Executor: Sendable {
         }
     }
 
-    func managedObject(_ r: Resource, sent: JSON, live: JSON, previous: ManagedObject?) -> ManagedObject {
+    /// `dependencies`: the step's, as its journal entries name them (made once per step).
+    func managedObject(_ r: Resource, sent: JSON, live: JSON, previous: ManagedObject?, dependencies: [String]) -> ManagedObject {
         let masked = store.maskSecrets(sent)
         return ManagedObject(
             address: r.address.description, cluster: r.address.cluster, apiVersion: sent.apiVersion ?? "v1",
             kind: sent.kind ?? "", namespace: sent.namespace, name: sent.name ?? "", uid: live.uid,
             resourceVersion: live.resourceVersion, applied: masked, appliedHash: StateStore.contentHash(masked),
-            dependencies: r.dependsOn.map(\.description).sorted(), sensitive: r.sensitive,
+            dependencies: dependencies, sensitive: r.sensitive,
             createdAt: previous?.createdAt ?? Date(), updatedAt: Date())
     }
 

@@ -87,7 +87,7 @@ public struct Planner: Sendable {
 
     private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) throws -> PlannedChange {
         let address = r.address.description
-        let intended = r.computed.isEmpty ? r.body : computed.restricted(to: r.computed.map(\.placeholder)).substitute(in: r.body)
+        let intended = r.computed.isEmpty ? r.body : computed.substitute(in: r.body, placeholders: r.computed.map(\.placeholder))
         // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
         let unknown = ComputedValues.unknownPaths(in: intended, placeholders: r.computed.map(\.placeholder))
             .map { $0.hasPrefix(".stringData.") ? ".data." + $0.dropFirst(".stringData.".count) : $0 }
