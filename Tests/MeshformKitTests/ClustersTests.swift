@@ -70,4 +70,33 @@ import Testing
         }
         await clusters.shutdown()
     }
+
+    /// A day-2 step that needs one cluster resolves that one only: no client for the others, and a context of theirs that
+    /// does not exist is not its error.
+    @Test func onlyTheNamedClustersAreResolved() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("external.kubeconfig").path
+        try Self.kubeconfig("external", port: 40000).write(toFile: path, atomically: true, encoding: .utf8)
+        let topology = try loadMesh("""
+            mesh: one
+            istio: {version: 1.24.0}
+            clusters:
+              - {name: external, context: external, role: external}
+              - {name: r1, context: no-such-context, role: config}
+            controlPlane: {address: istiod.example.com, tls: {secretName: istiod-tls}}
+
+            """)
+        let environment = ["KUBECONFIG": path]
+        #expect {
+            try Clusters(topology: topology, environment: environment)
+        } throws: { error in
+            guard case .cluster(let name, let context, _) = error as? SessionError else { return false }
+            return name == "r1" && context == "no-such-context"
+        }
+        let one = try Clusters(topology: topology, environment: environment, only: ["external"])
+        #expect(Array(one.clients.keys) == ["external"])
+        #expect(one.endpoints["external"]?.server == "https://127.0.0.1:40000")
+        await one.shutdown()
+    }
 }

@@ -245,9 +245,9 @@ extension MeshSession {
 
     /// Runs `body` with a client of `cluster`, shut down afterwards.
     func withClient<T: Sendable>(_ cluster: String, _ body: (KubeClient) async throws -> T) async throws -> T {
-        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions)
+        let clusters = try Clusters(topology: mesh.topology, environment: environment, options: clientOptions, only: [cluster])
         return try await withCleanup {
-            guard let c = clusters.clients[cluster] else { throw RotationError.unknownCluster(cluster, known: Array(clusters.clients.keys)) }
+            guard let c = clusters.clients[cluster] else { throw RotationError.unknownCluster(cluster, known: mesh.topology.clusters.map(\.name)) }
             return try await body(c)
         } cleanup: { await clusters.shutdown() }
     }

@@ -14,15 +14,16 @@ public final class Clusters: Sendable {
     /// their last apply, so their objects can still be deleted.
     /// `kubeconfigs`: reads and parses each kubeconfig file once for all clusters (a fresh loader by default; tests
     /// pass one that counts the files it reads).
+    /// `only`: just these clusters (a day-2 step that talks to one cluster of a fleet); nil: all of them.
     public init(topology: MeshTopology, recorded: [ClusterRecord] = [], environment: [String: String],
-                options: ClientOptions = .init(), kubeconfigs: KubeconfigLoader = KubeconfigLoader()) throws {
+                options: ClientOptions = .init(), kubeconfigs: KubeconfigLoader = KubeconfigLoader(), only: Set<String>? = nil) throws {
         // Every context is resolved before any client exists, so a bad one leaves no client to shut down.
         var connections: [String: ClusterConnection] = [:]
         var loader = kubeconfigs
         let inMesh = Set(topology.clusters.map(\.name))
         let all = topology.clusters.map { ClusterRecord(name: $0.name, context: $0.context, kubeconfig: $0.kubeconfig) }
             + recorded.filter { !inMesh.contains($0.name) }
-        for cluster in all {
+        for cluster in all where only?.contains(cluster.name) ?? true {
             do {
                 let kubeconfig = try loader.load(explicitPath: cluster.kubeconfig, environment: environment)
                 connections[cluster.name] = try ClusterConnection(kubeconfig: kubeconfig, context: cluster.context)
