@@ -46,6 +46,19 @@ extension EndToEnd {
         return r.status == 0
     }
 
+    /// Where every rotation test starts: the demo mesh with its own certificate files (`meshFile`), the stand-in gateway
+    /// on 15012 and 15017, and the mesh applied. `body` runs before the stand-in stops; a failed first apply is recorded.
+    static func withAppliedMesh(_ body: (_ h: MeshHarness, _ file: String, _ cert: URL, _ key: URL, _ standIn: GatewayStandIn) async throws -> Void) async throws {
+        try await MeshHarness.with { h in
+            let (file, cert, key) = try meshFile(h)
+            guard let standIn = try await GatewayStandIn.start(h) else { return }
+            try await TestSupport.withCleanup({
+                guard case .succeeded = try await apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
+                try await body(h, file, cert, key, standIn)
+            }, cleanup: { await standIn.stop() })
+        }
+    }
+
     static func apply(_ session: MeshSession) async throws -> ApplyResult {
         var r = MeshSession.ApplyRequest()
         r.apply.readinessTimeout = .seconds(30)
@@ -60,118 +73,103 @@ extension EndToEnd {
     }
 
     @Test func theNewCertificateIsServedBeforeTheOldSecretGoes() async throws {
-        try await MeshHarness.with { h in
-            let (file, cert, key) = try Self.meshFile(h)
-            guard let standIn = try await GatewayStandIn.start(h) else { return }
-            try await TestSupport.withCleanup({
-                guard case .succeeded = try await Self.apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
-                let oldPEM = try Data(contentsOf: cert)
-                guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
-                let keyText = try String(contentsOf: key, encoding: .utf8)
+        try await Self.withAppliedMesh { h, file, cert, key, standIn in
+            let oldPEM = try Data(contentsOf: cert)
+            guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
+            let keyText = try String(contentsOf: key, encoding: .utf8)
 
-                let session = try await h.session(file)
-                let (rotation, runner) = try await session.gatewayTLSRotationPlan()
-                // The plan: the new Secret, the Gateway moved to it, the old Secret last; values masked, certificates by fingerprint.
-                let changes = rotation.plan.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address)" }.sorted()
-                #expect(changes.count == 3 && changes.contains("delete external/core/Secret/istio-system/\(Self.name)"), "\(changes)")
-                #expect(changes.contains { $0.hasPrefix("create external/core/Secret/istio-system/\(Self.name)-") })
-                #expect(changes.contains { $0.hasPrefix("update external/networking.istio.io/Gateway/") })
-                #expect(rotation.oldFingerprint != nil && rotation.oldFingerprint != rotation.newFingerprint)
-                let text = rotation.text + PlanText(color: false).render(rotation.plan)
-                let json = String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)
-                for out in [text, json] {
-                    #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40)), "a key in the output")
-                    #expect(!out.contains(Data(oldPEM).base64EncodedString().prefix(40)))
-                }
-                #expect(text.contains("2. wait until the gateway presents the new certificate on 15012 and 15017"))
-                #expect(text.contains("~ .spec.servers"), "\(text)")
+            let session = try await h.session(file)
+            let (rotation, runner) = try await session.gatewayTLSRotationPlan()
+            // The plan: the new Secret, the Gateway moved to it, the old Secret last; values masked, certificates by fingerprint.
+            let changes = rotation.plan.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address)" }.sorted()
+            #expect(changes.count == 3 && changes.contains("delete external/core/Secret/istio-system/\(Self.name)"), "\(changes)")
+            #expect(changes.contains { $0.hasPrefix("create external/core/Secret/istio-system/\(Self.name)-") })
+            #expect(changes.contains { $0.hasPrefix("update external/networking.istio.io/Gateway/") })
+            #expect(rotation.oldFingerprint != nil && rotation.oldFingerprint != rotation.newFingerprint)
+            let text = rotation.text + PlanText(color: false).render(rotation.plan)
+            let json = String(decoding: rotation.json.encoded(pretty: true), as: UTF8.self)
+            for out in [text, json] {
+                #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40)), "a key in the output")
+                #expect(!out.contains(Data(oldPEM).base64EncodedString().prefix(40)))
+            }
+            #expect(text.contains("2. wait until the gateway presents the new certificate on 15012 and 15017"))
+            #expect(text.contains("~ .spec.servers"), "\(text)")
 
-                let events = EventLog()
-                var request = MeshSession.ApplyRequest()
-                request.apply.readinessTimeout = .seconds(30)
-                let result = try await runner.rotateGatewayTLS(rotation, previous: session, request: request, emit: { events.add($0) })
-                guard case .succeeded = result else { Issue.record("rotation: \(result)"); return }
-                #expect(events.notes.contains { $0.contains("the gateway presents the new certificate") }, "\(events.notes)")
-                let newName = String(rotation.newSecret.split(separator: "/").last!)
-                #expect(try await Self.credentialName(h) == newName)
-                let (old, new): (JSON?, JSON?) = try await h.withClient("external") { c in
-                    (try await c.get(Self.secret, namespace: "istio-system", name: Self.name), try await c.get(Self.secret, namespace: "istio-system", name: newName))
-                }
-                #expect(old == nil, "the old Secret is deleted")
-                #expect(new != nil)
-                // The gateway presents the new certificate; the state holds no key in clear; the next plan has nothing to do.
-                let presented = try await TLSProbe.handshake(host: "localhost", port: 15017, trust: .anyCertificate, timeout: .seconds(5))
-                #expect(presented == TLSProbe.certificateDER(pem: try Data(contentsOf: cert)))
-                for path in [h.statePath, h.statePath + "-wal"] where FileManager.default.fileExists(atPath: path) {
-                    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                    #expect(bytes.range(of: Data(keyText.utf8).base64EncodedData().prefix(40)) == nil && bytes.range(of: Data("PRIVATE KEY".utf8)) == nil, "\(path)")
-                }
-                let (after, _) = try await h.session(file).plan(PlanOptions())
-                #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address)" })")
-                // Verify's TLS check now expects the new Secret, and passes.
-                let report = try await h.session(file).verify()
-                #expect(report.checks.filter { $0.check == "gateway-tls" }.allSatisfy { $0.status == .passed }, "\(report.text())")
-            }, cleanup: { await standIn.stop() })
+            let events = EventLog()
+            var request = MeshSession.ApplyRequest()
+            request.apply.readinessTimeout = .seconds(30)
+            let result = try await runner.rotateGatewayTLS(rotation, previous: session, request: request, emit: { events.add($0) })
+            guard case .succeeded = result else { Issue.record("rotation: \(result)"); return }
+            #expect(events.notes.contains { $0.contains("the gateway presents the new certificate") }, "\(events.notes)")
+            let newName = String(rotation.newSecret.split(separator: "/").last!)
+            #expect(try await Self.credentialName(h) == newName)
+            let (old, new): (JSON?, JSON?) = try await h.withClient("external") { c in
+                (try await c.get(Self.secret, namespace: "istio-system", name: Self.name), try await c.get(Self.secret, namespace: "istio-system", name: newName))
+            }
+            #expect(old == nil, "the old Secret is deleted")
+            #expect(new != nil)
+            // The gateway presents the new certificate; the state holds no key in clear; the next plan has nothing to do.
+            let presented = try await TLSProbe.handshake(host: "localhost", port: 15017, trust: .anyCertificate, timeout: .seconds(5))
+            #expect(presented == TLSProbe.certificateDER(pem: try Data(contentsOf: cert)))
+            for path in [h.statePath, h.statePath + "-wal"] where FileManager.default.fileExists(atPath: path) {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                #expect(bytes.range(of: Data(keyText.utf8).base64EncodedData().prefix(40)) == nil && bytes.range(of: Data("PRIVATE KEY".utf8)) == nil, "\(path)")
+            }
+            let (after, _) = try await h.session(file).plan(PlanOptions())
+            #expect(!after.hasChanges, "\(after.changes.filter { $0.action.changes }.map { "\($0.action) \($0.address)" })")
+            // Verify's TLS check now expects the new Secret, and passes.
+            let report = try await h.session(file).verify()
+            #expect(report.checks.filter { $0.check == "gateway-tls" }.allSatisfy { $0.status == .passed }, "\(report.text())")
         }
     }
 
     /// A gateway that never picks up the new Secret (it keeps serving the certificate it had): the rotation points the
     /// Gateway back at the old Secret, deletes the new one, and says so.
     @Test func aGatewayThatKeepsTheOldCertificateLeavesTheOldSecretInPlace() async throws {
-        try await MeshHarness.with { h in
-            let (file, cert, key) = try Self.meshFile(h)
-            guard let standIn = try await GatewayStandIn.start(h) else { return }
-            try await TestSupport.withCleanup({
-                guard case .succeeded = try await Self.apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
-                standIn.freeze()
-                guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
-                let before = try await h.snapshot("external")
+        try await Self.withAppliedMesh { h, file, cert, key, standIn in
+            standIn.freeze()
+            guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
+            let before = try await h.snapshot("external")
 
-                let session = try await h.session(file)
-                let (rotation, runner) = try await session.gatewayTLSRotationPlan()
-                var request = MeshSession.ApplyRequest()
-                request.apply.readinessTimeout = .seconds(3)
-                await #expect {
-                    _ = try await runner.rotateGatewayTLS(rotation, previous: session, request: request, emit: { _ in })
-                } throws: { e in
-                    guard case GatewayTLSRotationError.notServed(let s, _) = e else { return false }
-                    return s == "istio-system/\(Self.name)"
-                }
-                #expect(try await Self.credentialName(h) == Self.name)
-                let after = try await h.snapshot("external")
-                #expect(Set(after.keys) == Set(before.keys), "\(Set(after.keys).symmetricDifference(Set(before.keys)))")
-                #expect(after["Secret/istio-system/\(Self.name)"] == before["Secret/istio-system/\(Self.name)"], "the old Secret is as it was")
-                // Nothing pending about the old Secret, which still holds the old certificate: the files still differ from it.
-                let (plan, _) = try await h.session(file).plan(PlanOptions())
-                #expect(plan.changes.filter { $0.action.changes }.map(\.address.description) == ["external/core/Secret/istio-system/\(Self.name)"])
-            }, cleanup: { await standIn.stop() })
+            let session = try await h.session(file)
+            let (rotation, runner) = try await session.gatewayTLSRotationPlan()
+            var request = MeshSession.ApplyRequest()
+            request.apply.readinessTimeout = .seconds(3)
+            await #expect {
+                _ = try await runner.rotateGatewayTLS(rotation, previous: session, request: request, emit: { _ in })
+            } throws: { e in
+                guard case GatewayTLSRotationError.notServed(let s, _) = e else { return false }
+                return s == "istio-system/\(Self.name)"
+            }
+            #expect(try await Self.credentialName(h) == Self.name)
+            let after = try await h.snapshot("external")
+            #expect(Set(after.keys) == Set(before.keys), "\(Set(after.keys).symmetricDifference(Set(before.keys)))")
+            #expect(after["Secret/istio-system/\(Self.name)"] == before["Secret/istio-system/\(Self.name)"], "the old Secret is as it was")
+            // Nothing pending about the old Secret, which still holds the old certificate: the files still differ from it.
+            let (plan, _) = try await h.session(file).plan(PlanOptions())
+            #expect(plan.changes.filter { $0.action.changes }.map(\.address.description) == ["external/core/Secret/istio-system/\(Self.name)"])
         }
     }
 
     /// The command as a user runs it: `--plan-only`, `--json`, then the rotation with -auto-approve.
     @Test func theCommandPlansThenRotates() async throws {
         guard let binary = CLIEndToEndTests.binary else { Issue.record("the meshform executable was not built next to the tests"); return }
-        try await MeshHarness.with { h in
-            let (file, cert, key) = try Self.meshFile(h)
-            guard let standIn = try await GatewayStandIn.start(h) else { return }
-            try await TestSupport.withCleanup({
-                guard case .succeeded = try await Self.apply(try await h.session(file)) else { Issue.record("the first apply failed"); return }
-                guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
-                let keyText = try String(contentsOf: key, encoding: .utf8)
-                func meshform(_ args: [String]) async throws -> (status: Int32, output: String) {
-                    try await MeshHarness.run(binary, ["rotate", "gateway-tls", file, "--state", h.statePath, "--no-color"] + args, environment: h.environment)
-                }
-                let plan = try await meshform(["--plan-only"])
-                #expect(plan.status == 0 && plan.output.contains("Rotation of the control-plane gateway's certificate"), "\(plan.output)")
-                #expect(plan.output.contains("Plan: 1 to add, 1 to change, 1 to destroy."))
-                let json = try await meshform(["--json"])
-                #expect(json.status == 0 && (try? YAMLDocuments.parseOne(json.output))?["operation"] == "rotate-gateway-tls", "\(json.output)")
-                let run = try await meshform(["-auto-approve"])
-                #expect(run.status == 0 && run.output.contains("Rotation complete: the gateway serves the certificate of Secret istio-system/\(Self.name)-"), "\(run.output)")
-                for out in [plan.output, json.output, run.output] { #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40))) }
-                if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(plan.output, json.output, run.output, separator: "\n-----\n") }
-                #expect(try await meshform(["--plan-only"]).output.contains("is the one Secret istio-system/\(Self.name)-"), "rotating again without new files is refused")
-            }, cleanup: { await standIn.stop() })
+        try await Self.withAppliedMesh { h, file, cert, key, standIn in
+            guard try await Self.replaceCertificate(cert: cert, key: key) else { return }
+            let keyText = try String(contentsOf: key, encoding: .utf8)
+            func meshform(_ args: [String]) async throws -> (status: Int32, output: String) {
+                try await MeshHarness.run(binary, ["rotate", "gateway-tls", file, "--state", h.statePath, "--no-color"] + args, environment: h.environment)
+            }
+            let plan = try await meshform(["--plan-only"])
+            #expect(plan.status == 0 && plan.output.contains("Rotation of the control-plane gateway's certificate"), "\(plan.output)")
+            #expect(plan.output.contains("Plan: 1 to add, 1 to change, 1 to destroy."))
+            let json = try await meshform(["--json"])
+            #expect(json.status == 0 && (try? YAMLDocuments.parseOne(json.output))?["operation"] == "rotate-gateway-tls", "\(json.output)")
+            let run = try await meshform(["-auto-approve"])
+            #expect(run.status == 0 && run.output.contains("Rotation complete: the gateway serves the certificate of Secret istio-system/\(Self.name)-"), "\(run.output)")
+            for out in [plan.output, json.output, run.output] { #expect(!out.contains("PRIVATE KEY") && !out.contains(Data(keyText.utf8).base64EncodedString().prefix(40))) }
+            if ProcessInfo.processInfo.environment["MESHFORM_PRINT_EXAMPLES"] != nil { print(plan.output, json.output, run.output, separator: "\n-----\n") }
+            #expect(try await meshform(["--plan-only"]).output.contains("is the one Secret istio-system/\(Self.name)-"), "rotating again without new files is refused")
         }
     }
 
