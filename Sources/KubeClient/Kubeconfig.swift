@@ -206,7 +206,6 @@ public struct KubeconfigLoader: Sendable {
     /// Reads a file's text (`Kubeconfig.readFile`; tests count the reads through their own).
     let readFile: @Sendable (String) throws -> String
     private var parsed: [String: Kubeconfig] = [:]
-    private var merged: [[String]: Kubeconfig] = [:]
     /// Whole loads by what decides them: a fleet's clusters all load from the same `KUBECONFIG`, a list of a thousand
     /// files, which is then split and each file looked for once, not once per cluster.
     private var loaded: [LoadKey: Kubeconfig] = [:]
@@ -226,12 +225,10 @@ public struct KubeconfigLoader: Sendable {
         return config
     }
 
-    /// `Kubeconfig.merge(paths:)`, from files already parsed where possible; the same list merges once.
+    /// `Kubeconfig.merge(paths:)`, from files already parsed where possible (a repeated load is `loaded`'s).
     public mutating func merge(paths: [String]) throws -> Kubeconfig {
-        if let done = merged[paths] { return done }
         var result = Kubeconfig()
         for path in paths { result.merge(try file(path)) }
-        merged[paths] = result
         return result
     }
 

@@ -83,15 +83,7 @@ extension EndToEnd {
 
             // Phase 2, with a failure injected (remote2's default tag refuses the write): everything rolls back.
             let before = try await Self.webhooksAndRoutes(h)
-            var f = FaultSettings()
-            f.failWrites = ["MutatingWebhookConfiguration//\(U.tagWebhook)"]
-            h.sims["remote2"]!.setFaults(f)
-            let failing = try await U.session(h, file)
-            #expect(failing.upgrade?.phase == 2)
-            let (_, result) = try await ApplyEndToEndTests.apply(failing)
-            guard case .rolledBack(let failed, _) = result else { Issue.record("expected a rollback, got \(result)"); return }
-            #expect(failed == "remote2/admissionregistration.k8s.io/MutatingWebhookConfiguration/_/\(U.tagWebhook)")
-            h.sims["remote2"]!.setFaults(FaultSettings())
+            guard try await U.applyPhaseTwoRefusedByRemote2sTag(h, file) else { return }
             let rolledBack = try await Self.webhooksAndRoutes(h)
             #expect(Set(rolledBack.keys) == Set(before.keys), "\(Set(rolledBack.keys).symmetricDifference(Set(before.keys)))")
             for (k, v) in before where rolledBack[k] != v { Issue.record("\(k) differs after the rollback") }

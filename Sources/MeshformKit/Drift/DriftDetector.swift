@@ -24,9 +24,9 @@ public struct DriftDetector: Sendable {
         self.ignoreFields = ignoreFields; self.mask = mask
     }
 
-    /// Clusters checked at a time, and LISTs in flight per cluster (as `LiveReader`).
-    public var clusterParallelism = 32
-    public var parallelism = 8
+    /// How clusters are read: its widths (clusters at a time, LISTs per cluster) are drift's too, and it looks for the
+    /// objects the labelled LISTs did not find.
+    var reader: LiveReader { LiveReader(clients: clients) }
 
     public func check(configDrift: Bool?) async -> DriftReport {
         let start = ContinuousClock.now
@@ -48,7 +48,7 @@ public struct DriftDetector: Sendable {
         // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped; only large parts met
         // in two clusters or more (the CRDs) are kept, to be found by their text in the next clusters instead of parsed.
         let interner = JSONInterner(holdsEveryValue: false)
-        await forEachConcurrently(byCluster, width: clusterParallelism, { [sharedBodies] c in
+        await forEachConcurrently(byCluster, width: reader.clusterParallelism, { [sharedBodies] c in
             await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses, sharedBodies: sharedBodies,
                                sharing: interner)
         }, then: { c in
@@ -100,7 +100,7 @@ public struct DriftDetector: Sendable {
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
         let kinds = Set(objects.map { GroupVersionKind(apiVersion: $0.apiVersion, kind: $0.kind) }).sorted { $0.description < $1.description }
         var live: [String: JSON] = [:]
-        await forEachConcurrently(kinds, width: parallelism, { gvk in
+        await forEachConcurrently(kinds, width: reader.parallelism, { gvk in
             do { return KindList(gvk: gvk, items: try await client.list(gvk, namespace: nil, labelSelector: selector, sharing: sharing)) }
             catch { return KindList(gvk: gvk, error: "listing \(gvk.kind) (\(gvk.apiVersion)) to find orphans failed: \(error)") }
         }, then: { list in
@@ -116,7 +116,7 @@ public struct DriftDetector: Sendable {
         let missing = compared.filter { live[$0.address] == nil }
         if !missing.isEmpty {
             do {
-                let found = try await LiveReader(clients: clients, parallelism: parallelism).readCluster(client, missing.map(LiveTarget.init), sharing: sharing)
+                let found = try await reader.readCluster(client, missing.map(LiveTarget.init), sharing: sharing)
                 live.merge(found) { a, _ in a }
             } catch {
                 out.error = String(describing: error)
