@@ -45,6 +45,7 @@ public struct JournalStep: Codable, Sendable, Equatable {
     init(row: SQLRow) throws {
         address = row.text("address").isEmpty ? nil : try ResourceAddress(parsing: row.text("address"))
         action = Action(rawValue: row.text("action")); phase = JournalPhase(rawValue: row.text("phase")) ?? .failed
+        // `before` and `after` are the bodies the entry names, joined in by `StateStore.journal(_:run:)`.
         before = try row.optText("before").map { try JSON.parse(Data($0.utf8)) }
         after = try row.optText("after").map { try JSON.parse(Data($0.utf8)) }
         error = row.optText("error"); at = Millis.date(row.int("at"))
@@ -90,9 +91,10 @@ extension StateStore {
             case .remove(let address)?: try removeObject(address, tx)
             case nil: break
             }
+            let beforeHash = try before.map { try Self.storeBody($0, tx) }, afterHash = try after.map { try Self.storeBody($0, tx) }
             try tx.execute("""
-                INSERT INTO journal (run, address, action, phase, before, after, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [id.rawValue, step.address?.description ?? "", step.actionWord, step.phase.rawValue, before, after,
+                INSERT INTO journal (run, address, action, phase, before_hash, after_hash, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [id.rawValue, step.address?.description ?? "", step.actionWord, step.phase.rawValue, beforeHash, afterHash,
                       step.error, Millis.from(step.at), dependencies])
         }
     }
@@ -115,7 +117,11 @@ extension StateStore {
     }
 
     static func journal(_ tx: any SQLTx, run: RunID) throws -> [JournalStep] {
-        try tx.rows("SELECT * FROM journal WHERE run = ? ORDER BY id", [run.rawValue]).map(JournalStep.init(row:))
+        try tx.rows("""
+            SELECT j.*, b.text AS before, a.text AS after FROM journal j
+                LEFT JOIN bodies b ON b.hash = j.before_hash LEFT JOIN bodies a ON a.hash = j.after_hash
+            WHERE j.run = ? ORDER BY j.id
+            """, [run.rawValue]).map(JournalStep.init(row:))
     }
 }
 

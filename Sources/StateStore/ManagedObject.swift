@@ -48,26 +48,24 @@ public struct ManagedObject: Codable, Sendable, Equatable {
         self.dependencies = dependencies; self.sensitive = sensitive; self.createdAt = createdAt; self.updatedAt = updatedAt
     }
 
-    /// `texts`: the applied texts read so far, by hash; an equal body (the same CRD in every cluster) is held once.
-    init(row: SQLRow, sharing texts: inout [String: String]) throws {
+    /// `applied`: the text of the body the row names (`applied_hash`), read from `bodies`; the same text for every
+    /// object that applied an equal body (the same CRD in every cluster), so it is held once.
+    init(row: SQLRow, applied: String?) throws {
         address = row.text("address"); cluster = row.text("cluster"); apiVersion = row.text("api_version"); kind = row.text("kind")
         namespace = row.optText("namespace"); name = row.text("name"); uid = row.optText("uid")
         resourceVersion = row.optText("resource_version")
         appliedHash = row.text("applied_hash")
-        // The state is checked to hold a JSON object here when it is opened (Schema.valueProblem), so it parses later.
-        let text = row.text("applied")
-        if let known = texts[appliedHash], known == text { body = .text(known) } else { texts[appliedHash] = text; body = .text(text) }
+        // Every body is checked to be a JSON object when the state is opened (Schema.valueProblem), so it parses later.
+        guard let applied else {
+            throw StateError.corrupt(path: "", detail: "objects row \(address): its applied body \(appliedHash) is missing")
+        }
+        body = .text(applied)
         guard let deps = try JSON.parse(Data(row.text("dependencies").utf8)).array?.compactMap(\.string) else {
             throw StateError.corrupt(path: "", detail: "objects row \(address): dependencies is not a JSON list")
         }
         dependencies = deps
         sensitive = row.int("sensitive") != 0
         createdAt = Millis.date(row.int("created_at")); updatedAt = Millis.date(row.int("updated_at"))
-    }
-
-    init(row: SQLRow) throws {
-        var texts: [String: String] = [:]
-        try self.init(row: row, sharing: &texts)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -137,7 +135,10 @@ extension StateStore {
 
     /// The managed object at `address`, or nil.
     public func object(address: String) throws -> ManagedObject? {
-        try read { tx in try tx.row("SELECT * FROM objects WHERE address = ?", [address]).map(ManagedObject.init(row:)) }
+        try read { tx in
+            try tx.row("SELECT o.*, b.text AS applied FROM objects o LEFT JOIN bodies b ON b.hash = o.applied_hash WHERE o.address = ?",
+                       [address]).map { try ManagedObject(row: $0, applied: $0.optText("applied")) }
+        }
     }
 
     /// Records (creates or replaces) one managed object and bumps the serial, in one transaction.
@@ -167,8 +168,15 @@ extension StateStore {
     }
 
     static func objects(_ tx: any SQLTx) throws -> [ManagedObject] {
-        var objects: [ManagedObject] = [], texts: [String: String] = [:]
-        try tx.forEachRow("SELECT * FROM objects ORDER BY address") { objects.append(try ManagedObject(row: $0, sharing: &texts)) }
+        // Each distinct body once, then the objects: a fleet's objects name a few hundred bodies between them.
+        var bodies: [String: String] = [:]
+        try tx.forEachRow("SELECT hash, text FROM bodies WHERE hash IN (SELECT applied_hash FROM objects)") {
+            bodies[$0.text("hash")] = $0.text("text")
+        }
+        var objects: [ManagedObject] = []
+        try tx.forEachRow("SELECT * FROM objects ORDER BY address") {
+            objects.append(try ManagedObject(row: $0, applied: bodies[$0.text("applied_hash")]))
+        }
         return objects
     }
 
@@ -181,18 +189,18 @@ extension StateStore {
     }
 
     func insert(_ o: ManagedObject, run: RunID?, _ tx: any SQLTx) throws {
+        try Self.storeBody(hash: o.appliedHash, text: o.appliedText, tx)
         try tx.execute("""
-            INSERT INTO objects (address, cluster, api_version, kind, namespace, name, uid, resource_version, applied,
+            INSERT INTO objects (address, cluster, api_version, kind, namespace, name, uid, resource_version,
                                  applied_hash, dependencies, sensitive, created_at, updated_at, last_run)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET
                 cluster = excluded.cluster, api_version = excluded.api_version, kind = excluded.kind,
                 namespace = excluded.namespace, name = excluded.name, uid = excluded.uid,
-                resource_version = excluded.resource_version, applied = excluded.applied,
-                applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
+                resource_version = excluded.resource_version, applied_hash = excluded.applied_hash, dependencies = excluded.dependencies,
                 sensitive = excluded.sensitive, updated_at = excluded.updated_at, last_run = excluded.last_run
             """, [o.address, o.cluster, o.apiVersion, o.kind, o.namespace, o.name, o.uid, o.resourceVersion,
-                             o.appliedText, o.appliedHash, o.dependencies, o.sensitive, Millis.from(o.createdAt),
+                             o.appliedHash, o.dependencies, o.sensitive, Millis.from(o.createdAt),
                              Millis.from(o.updatedAt), run?.rawValue])
     }
 }

@@ -44,6 +44,9 @@ enum PostgresSchema {
         ], false),
         (Schema.v3, ["CREATE TABLE clusters (name TEXT PRIMARY KEY, context TEXT NOT NULL, kubeconfig TEXT, updated_at BIGINT NOT NULL)"], false),
         (Schema.v4, ["ALTER TABLE journal ADD COLUMN dependencies TEXT"], false),
+        (Schema.v5, ["CREATE TABLE bodies (hash TEXT PRIMARY KEY, text TEXT NOT NULL)"]
+            + Schema.v5Statements(hash: { "'sha256:' || encode(sha256(convert_to(\($0), 'UTF8')), 'hex')" },
+                                  insertIgnoring: { "INSERT INTO bodies (hash, text) \($0) ON CONFLICT (hash) DO NOTHING" }), false),
     ]
 
     /// Applies the missing migrations in the caller's transaction (which holds the schema's migration lock).

@@ -71,6 +71,11 @@ extension StateStore {
                               [Millis.now, outcome.rawValue, message, try Self.serial(tx), id.rawValue]) == 0 {
                 throw StateError.noSuchRun(path: path, id: id.rawValue)
             }
+            // A run that changed objects may have left bodies nothing names any more (`pruneBodies`).
+            if let kind = try tx.value("SELECT kind FROM runs WHERE id = ?", [id.rawValue])?.text,
+               RunKind(rawValue: kind)?.changesObjects == true {
+                try Self.pruneBodies(tx)
+            }
         }
     }
 

@@ -14,12 +14,33 @@ import KubeModel
 ///   mesh file can still have its objects deleted.
 /// - `v4-journal-dependencies`: `journal.dependencies`, so an object a crashed run deleted is recorded again with
 ///   its dependencies when `recover --rollback` recreates it.
+/// - `v5-bodies`: `bodies(hash, text)`, each distinct object body once; `objects.applied` becomes `applied_hash` alone
+///   and `journal.before`/`after` become `before_hash`/`after_hash` (see `Bodies.swift`, #17).
 enum Schema {
     static let format = "meshform-state"
     static let v1 = "v1-initial"
     static let v2 = "v2-drift"
     static let v3 = "v3-clusters"
     static let v4 = "v4-journal-dependencies"
+    static let v5 = "v5-bodies"
+
+    /// `v5-bodies` after its `bodies` table exists, given the SQL of a function hashing a body's text (`hash(x)`, NULL
+    /// for NULL) and of an insert that skips hashes already stored. A body is keyed by the hash of the text it has, so
+    /// even an object whose stored hash had gone stale keeps the body it applied.
+    static func v5Statements(hash: (String) -> String, insertIgnoring: (String) -> String) -> [String] {
+        [
+            "UPDATE objects SET applied_hash = \(hash("applied"))",
+            "ALTER TABLE journal ADD COLUMN before_hash TEXT",
+            "ALTER TABLE journal ADD COLUMN after_hash TEXT",
+            "UPDATE journal SET before_hash = \(hash("before")), after_hash = \(hash("after")) WHERE before IS NOT NULL OR after IS NOT NULL",
+            insertIgnoring("SELECT DISTINCT applied_hash, applied FROM objects"),
+            insertIgnoring("SELECT DISTINCT before_hash, before FROM journal WHERE before IS NOT NULL"),
+            insertIgnoring("SELECT DISTINCT after_hash, after FROM journal WHERE after IS NOT NULL"),
+            "ALTER TABLE journal DROP COLUMN before",
+            "ALTER TABLE journal DROP COLUMN after",
+            "ALTER TABLE objects DROP COLUMN applied",
+        ]
+    }
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -114,6 +135,18 @@ enum Schema {
         m.registerMigration(v4) { db in
             try db.execute(sql: "ALTER TABLE journal ADD COLUMN dependencies TEXT")
         }
+        m.registerMigration(v5) { db in
+            // SQLite has no SHA-256 of its own: the migration lends it Meshform's, for this connection only.
+            let hash = DatabaseFunction("meshform_body_hash", argumentCount: 1, pure: true) { values in
+                String.fromDatabaseValue(values[0]).map(StateStore.bodyHash)
+            }
+            db.add(function: hash)
+            defer { db.remove(function: hash) }
+            try db.execute(sql: "CREATE TABLE bodies (hash TEXT PRIMARY KEY NOT NULL, text TEXT NOT NULL)")
+            for sql in v5Statements(hash: { "meshform_body_hash(\($0))" }, insertIgnoring: { "INSERT OR IGNORE INTO bodies (hash, text) \($0)" }) {
+                try db.execute(sql: sql)
+            }
+        }
         return m
     }
 }
@@ -147,7 +180,7 @@ extension Schema {
         }
         // Every column read back as a String or an Int must hold that type (GRDB stops the process on a
         // value it cannot convert): SQLite keeps 'abc' in an INTEGER column and a blob anywhere.
-        for table in ["objects", "runs", "journal", "lock", "drift_events", "clusters"] where tables.contains(table) {
+        for table in ["objects", "runs", "journal", "lock", "drift_events", "clusters", "bodies"] where tables.contains(table) {
             let columns = try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))").map { (name: $0["name"] as String, type: ($0["type"] as String).uppercased()) }
             guard let key = columns.first?.name else { continue }
             for c in columns where c.type == "TEXT" || c.type == "INTEGER" {
@@ -157,17 +190,41 @@ extension Schema {
                 }
             }
         }
-        let json: [(table: String, key: String, problem: String, condition: String)] = [
-            ("objects", "address", "applied is not a JSON object with a kind",
-             "json_valid(applied) = 0 OR json_type(applied) <> 'object' OR json_type(applied, '$.kind') IS NOT 'text'"),
+        // Before `v5-bodies` (a file not migrated yet) the bodies are in the rows; from it on, each distinct body is
+        // checked once, and every row must name a body that exists.
+        var json: [(table: String, key: String, problem: String, condition: String)] = [
             ("objects", "address", "dependencies is not a JSON list of addresses",
              "json_valid(dependencies) = 0 OR json_type(dependencies) <> 'array' OR EXISTS (SELECT 1 FROM json_each(dependencies) WHERE type <> 'text')"),
-            ("journal", "id", "before or after is not JSON",
-             "(before IS NOT NULL AND json_valid(before) = 0) OR (after IS NOT NULL AND json_valid(after) = 0)"),
         ]
+        if tables.contains("bodies") {
+            json += [
+                ("objects", "address", "its applied body is missing", "applied_hash NOT IN (SELECT hash FROM bodies)"),
+                ("journal", "id", "its before or after body is missing",
+                 // (`NULL NOT IN` an empty table is true in SQL: an entry without bodies is checked for none.)
+                 "(before_hash IS NOT NULL AND before_hash NOT IN (SELECT hash FROM bodies)) OR (after_hash IS NOT NULL AND after_hash NOT IN (SELECT hash FROM bodies))"),
+                ("bodies", "hash", "text is not a JSON object", "json_valid(text) = 0 OR json_type(text) <> 'object'"),
+            ]
+        } else {
+            json += [
+                ("objects", "address", "applied is not a JSON object with a kind",
+                 "json_valid(applied) = 0 OR json_type(applied) <> 'object' OR json_type(applied, '$.kind') IS NOT 'text'"),
+                ("journal", "id", "before or after is not JSON",
+                 "(before IS NOT NULL AND json_valid(before) = 0) OR (after IS NOT NULL AND json_valid(after) = 0)"),
+            ]
+        }
         for c in json where tables.contains(c.table) {
             if let key = try DatabaseValue.fetchOne(db, sql: "SELECT \(c.key) FROM \(c.table) WHERE \(c.condition) LIMIT 1") {
                 return "\(c.table) row \(describe(key)): \(c.problem)"
+            }
+        }
+        if tables.contains("bodies") {
+            // An object's body must have a kind: checked once per distinct body, reported by the first object naming it.
+            if let hash = try String.fetchOne(db, sql: """
+                   SELECT hash FROM bodies WHERE hash IN (SELECT applied_hash FROM objects) AND json_type(text, '$.kind') IS NOT 'text' LIMIT 1
+                   """),
+               let address = try String.fetchOne(db, sql: "SELECT address FROM objects WHERE applied_hash = ? ORDER BY address LIMIT 1",
+                                                 arguments: [hash]) {
+                return "objects row '\(address)': applied is not a JSON object with a kind"
             }
         }
         return nil

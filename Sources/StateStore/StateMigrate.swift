@@ -4,11 +4,12 @@ extension StateStore {
     /// The model's tables and the columns `state migrate` copies (the lease row is not state: it is not copied).
     /// `runs.rowid` keeps the run order (SQLite's implicit row id, PostgreSQL's identity column of that name).
     static let copiedTables: [(table: String, columns: [String])] = [
-        ("objects", ["address", "cluster", "api_version", "kind", "namespace", "name", "uid", "resource_version", "applied",
-                     "applied_hash", "dependencies", "sensitive", "created_at", "updated_at", "last_run"]),
+        ("bodies", ["hash", "text"]),
+        ("objects", ["address", "cluster", "api_version", "kind", "namespace", "name", "uid", "resource_version", "applied_hash",
+                     "dependencies", "sensitive", "created_at", "updated_at", "last_run"]),
         ("runs", ["rowid", "id", "kind", "who", "host", "pid", "started_at", "finished_at", "config_hash", "serial_before",
                   "serial_after", "outcome", "message"]),
-        ("journal", ["id", "run", "address", "action", "phase", "before", "after", "error", "at", "dependencies"]),
+        ("journal", ["id", "run", "address", "action", "phase", "before_hash", "after_hash", "error", "at", "dependencies"]),
         ("drift_events", ["id", "address", "cluster", "kind", "fields", "first_seen", "last_seen", "resolved_at"]),
         ("clusters", ["name", "context", "kubeconfig", "updated_at"]),
     ]
@@ -48,6 +49,6 @@ extension StateStore {
             }
             try target.backend.copiedRows(tx)
         }
-        return (tables[0].count, tables[1].count)
+        return (tables[1].count, tables[2].count)
     }
 }

@@ -58,12 +58,16 @@ import KubeModel
         ("UPDATE meta SET value = 'abc' WHERE key = 'serial'", "meta row 'serial': 'abc' is not a whole number"),
         ("UPDATE meta SET value = -1 WHERE key = 'serial'", "meta row 'serial': -1 is not a whole number"),
         ("DELETE FROM meta WHERE key = 'lineage'", "meta row 'lineage' is missing"),
-        ("UPDATE objects SET applied = '[1,2,3]'", "objects row 'remote1/apps/Deployment/sample/web': applied is not a JSON object"),
+        ("UPDATE bodies SET text = '[1,2,3]'", "bodies row 'sha256:"),
+        ("UPDATE bodies SET text = '{\"spec\":{}}' WHERE hash IN (SELECT applied_hash FROM objects)",
+         "objects row 'remote1/apps/Deployment/sample/web': applied is not a JSON object with a kind"),
+        ("DELETE FROM bodies WHERE hash IN (SELECT applied_hash FROM objects)", "objects row 'remote1/apps/Deployment/sample/web': its applied body is missing"),
+        ("UPDATE journal SET after_hash = 'sha256:00'", "its before or after body is missing"),
         ("UPDATE objects SET dependencies = '[1]'", "objects row 'remote1/apps/Deployment/sample/web': dependencies is not a JSON list"),
         ("UPDATE objects SET created_at = 'yesterday'", "objects row 'remote1/apps/Deployment/sample/web': created_at holds a text value, not integer"),
         ("UPDATE objects SET uid = x'00ff'", "objects row 'remote1/apps/Deployment/sample/web': uid holds a blob value, not text"),
         ("UPDATE runs SET serial_before = 'x'", "serial_before holds a text value, not integer"),
-        ("UPDATE journal SET after = 'not json'", "after is not JSON"),
+        ("UPDATE bodies SET text = 'not json'", "text is not a JSON object"),
     ])
     func valuesAreCheckedWithTheRowNamed(_ edit: String, _ expected: String) throws {
         let t = TempState()

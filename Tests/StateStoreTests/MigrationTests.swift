@@ -32,7 +32,7 @@ import KubeModel
         let t = TempState()
         let path = try v1File(t)
         let store = try StateStore.open(path: path, create: false)
-        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
+        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4, Schema.v5])
         #expect(store.lineage == "0b5e9a4e-7c1d-4f4e-9d0a-6f3c2b1a0e11")
         #expect(try store.serial() == 3)
         let o = try #require(try store.object(address: "remote1/core/Namespace/_/sample"))
@@ -48,7 +48,7 @@ import KubeModel
         let t = TempState()
         let path = try v1File(t)
         let ro = try StateStore.openReadOnly(path: path)
-        #expect(try ro.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
+        #expect(try ro.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4, Schema.v5])
         #expect(try ro.serial() == 3)
         #expect(try ro.driftHistory().isEmpty)
     }

@@ -43,22 +43,49 @@ import KubeModel
         #expect(try store.objects().map(\.name) == (0..<50).map { "app\($0)" }.sorted())
     }
 
-    /// The snapshot holds equal bodies once (the same CRD in every cluster of a fleet); every object still gets its own
-    /// body, and the integrity check sees a body that no longer matches its hash even where another row has that hash.
-    @Test func equalBodiesAreReadOnceAndEveryObjectGetsItsOwn() throws {
+    /// Equal bodies (the same CRD in every cluster of a fleet) are stored once and read once; every object still gets its
+    /// own body, and the integrity check names every object whose body no longer matches its hash.
+    @Test func equalBodiesAreStoredOnceAndEveryObjectGetsItsOwn() throws {
         let t = TempState()
         let store = try StateStore.open(path: t.path)
         let same = deployment("app"), other = deployment("app", replicas: 5)
         try store.upsert([managed(same, cluster: "r1"), managed(same, cluster: "r2"), managed(other, cluster: "r3")], run: nil)
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM bodies") } == 2)
         let read = try store.snapshot().objects
         #expect(read.map(\.cluster) == ["r1", "r2", "r3"])
         #expect(read.map(\.applied) == [same, same, other])
+        #expect(try store.object(address: read[1].address)?.applied == same)
         #expect(try store.integrityProblems() == [])
         // A body changed behind the state's back, its hash kept.
         try DatabaseQueue(path: t.path).write {
-            try $0.execute(sql: "UPDATE objects SET applied = ? WHERE cluster = 'r2'", arguments: [deployment("app", replicas: 9).canonicalText])
+            try $0.execute(sql: "UPDATE bodies SET text = ? WHERE hash = ?", arguments: [deployment("app", replicas: 9).canonicalText, read[0].appliedHash])
         }
-        #expect(try StateStore.open(path: t.path).integrityProblems() == ["r2/apps/Deployment/sample/app: applied_hash does not match its applied body"])
+        #expect(try StateStore.open(path: t.path).integrityProblems() == [
+            "r1/apps/Deployment/sample/app: applied_hash does not match its applied body",
+            "r2/apps/Deployment/sample/app: applied_hash does not match its applied body",
+        ])
+    }
+
+    /// A body stays while an object or a journal entry names it, and goes when a run that changes objects finishes
+    /// and nothing names it any more (here: an object updated outside a run, so no journal entry kept its old body).
+    @Test func bodiesNothingNamesAreForgottenWhenARunFinishes() throws {
+        let t = TempState()
+        let store = try StateStore.open(path: t.path)
+        let first = deployment("app"), second = deployment("app", replicas: 2), journalled = deployment("app", replicas: 3)
+        try store.upsert(managed(first), run: nil)
+        try store.upsert(managed(second), run: nil)
+        let hashes = { Set(try store.pool.read { try String.fetchAll($0, sql: "SELECT hash FROM bodies") }) }
+        #expect(try hashes() == [StateStore.contentHash(first), StateStore.contentHash(second)])
+        let plan = try store.beginRun(kind: .plan, who: "ci", configHash: nil)
+        try store.finishRun(plan, outcome: .succeeded, message: nil)
+        #expect(try hashes().count == 2, "a plan changes no objects and leaves the bodies alone")
+        let run = try store.beginRun(kind: .apply, who: "ci", configHash: nil)
+        try store.journal(run, step: JournalStep(address: try ResourceAddress(parsing: managed(second).address), action: .update,
+                                                 phase: .started, before: journalled, after: second))
+        try store.finishRun(run, outcome: .succeeded, message: nil)
+        #expect(try hashes() == [StateStore.contentHash(second), StateStore.contentHash(journalled)])
+        #expect(try store.journal(of: run).map(\.before) == [journalled])
+        #expect(try store.integrityProblems() == [])
     }
 
     @Test func removeBumpsSerialOnlyWhenSomethingWasRemoved() throws {

@@ -12,7 +12,7 @@ func postgres() throws -> PostgresTestServer { try PostgresTestServer.start() }
     @Test func theModelRoundTripsWithTheSameMigrations() throws {
         let pg = try postgres(), url = pg.url()
         let store = try StateStore.open(path: url)
-        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4])
+        #expect(try store.schemaMigrations() == [Schema.v1, Schema.v2, Schema.v3, Schema.v4, Schema.v5])
         #expect(try store.serial() == 0)
         let run = try store.beginRun(kind: .apply, who: "alice", configHash: "h1")
         let web = managed(deployment("web")), api = managed(deployment("api"), deps: [web.address])
