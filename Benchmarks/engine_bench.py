@@ -463,8 +463,9 @@ def bench_scaling(args):
             a = s.apply(50)
             p = median_run(meshform("plan", s.mesh, "-detailed-exitcode") + s.state, s.env, repeat, fleet=s.fleet)
             d = median_run(meshform("drift", s.mesh, "--quiet") + s.state, s.env, repeat, fleet=s.fleet)
-            rows.append((clusters, s.total, p, d, a, repeat))
-            print(f"  {clusters:5} clusters, {s.total:6,} objects: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB CPU {p.cpu_s:6.2f} s, "
+            state_mb = sum(os.path.getsize(s.state[1] + x) for x in ("", "-wal") if os.path.exists(s.state[1] + x)) / 1e6
+            rows.append((clusters, s.total, p, d, a, repeat, state_mb))
+            print(f"  {clusters:5} clusters, {s.total:6,} objects, state {state_mb:.1f} MB: plan {p.seconds:6.2f} s {p.rss_mb:6.0f} MB CPU {p.cpu_s:6.2f} s, "
                   f"drift {d.seconds:6.2f} s {d.rss_mb:6.0f} MB CPU {d.cpu_s:6.2f} s, "
                   f"apply {a.seconds:6.2f} s {a.rss_mb:6.0f} MB CPU {a.cpu_s:6.2f} s  [{runs_label(repeat)}]", flush=True)
         finally:
@@ -475,14 +476,14 @@ def bench_scaling(args):
           f"manifest cache warm; plan and drift median of {args.repeat} (1,000 clusters: {runs_label(args.repeat_1000)}), "
           f"apply (from nothing, parallelism 50) 1 run"
           + ("" if args.with_1000 else "; the 1,000-cluster point needs --with-1000 (about 50,000 objects, minutes)"))
-    print("| clusters | objects | plan | plan RSS | plan CPU/object | drift | drift RSS | drift CPU/object | apply | apply RSS | apply CPU/object | goal (1,000: plan and drift < 15 s, < 1.5 GB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for clusters, n, p, d, a, _ in rows:
+    print("| clusters | objects | state file | plan | plan RSS | plan CPU/object | drift | drift RSS | drift CPU/object | apply | apply RSS | apply CPU/object | goal (1,000: plan and drift < 15 s, < 1.5 GB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for clusters, n, p, d, a, _, state_mb in rows:
         goal = "-"
         if clusters == 1000:
             goal = verdict(p.seconds < 15 and p.rss_mb < 1536 and d.seconds < 15 and d.rss_mb < 1536)
         per = lambda r: f"{r.cpu_s / n * 1000:.2f} ms"
-        print(f"| {clusters:,} | {n:,} | {p.seconds:.2f} s | {p.rss_mb:.0f} MB | {per(p)} | {d.seconds:.2f} s | {d.rss_mb:.0f} MB "
+        print(f"| {clusters:,} | {n:,} | {state_mb:.1f} MB | {p.seconds:.2f} s | {p.rss_mb:.0f} MB | {per(p)} | {d.seconds:.2f} s | {d.rss_mb:.0f} MB "
               f"| {per(d)} | {a.seconds:.2f} s | {a.rss_mb:.0f} MB | {per(a)} | {goal} |")
 
 
