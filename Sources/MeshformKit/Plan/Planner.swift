@@ -59,8 +59,9 @@ public struct Planner: Sendable {
 
         if options.operation == .apply {
             let wanted = mesh.resources.filter { selected?.contains($0.address.description) ?? true }
+            let hashes = BodyHashes()
             changes = try Self.concurrentMap(wanted) { r in
-                try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options)
+                try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options, hashes: hashes)
             }
         }
         // Deletions: everything in state that is no longer desired (destroy: everything in state).
@@ -85,7 +86,8 @@ public struct Planner: Sendable {
         return (plan, computed)
     }
 
-    private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions) throws -> PlannedChange {
+    private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions,
+                        hashes: BodyHashes) throws -> PlannedChange {
         let address = r.address.description
         let intended = r.computed.isEmpty ? r.body : computed.substitute(in: r.body, placeholders: r.computed.map(\.placeholder))
         // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
@@ -109,7 +111,7 @@ public struct Planner: Sendable {
         let ignore = r.ignoreFields.map(FieldPattern.init)
         // When the state's hash of what was applied is the intended body's, no field was dropped since: the stored body
         // is not even parsed.
-        let previous = s.flatMap { $0.appliedHash == StateStore.contentHash(maskedIntended) ? nil : $0.applied }
+        let previous = s.flatMap { $0.appliedHash == hashes.hash(maskedIntended) ? nil : $0.applied }
         var fields = FieldDiff.compare(intended: maskedIntended, live: maskedLive,
                                        previouslyApplied: previous, ignoring: ignore)
         // A field whose value is still unknown shows as known after apply. Planning from state alone, nothing can
@@ -250,5 +252,29 @@ enum DestroyOrder {
             }
         }
         return applyOrder.reversed()
+    }
+}
+
+/// `StateStore.contentHash` of the intended bodies of one plan, each distinct body hashed once (#17): a fleet applies
+/// the same body (an Istio CRD) in every cluster, and writing its canonical text was a sixth of a plan. Bodies are
+/// looked up by kind and name and told apart by `==`, which is cheap for them: the compiler builds each cluster's copy
+/// from one parsed manifest, so their large parts are the same storage and compare without being walked.
+final class BodyHashes: Sendable {
+    private let known = Mutex<[String: [(body: JSON, hash: String)]]>([:])
+    /// Bodies of one kind and name kept to compare with: a body that differs per cluster is hashed every time.
+    private static let kept = 2
+
+    func hash(_ body: JSON) -> String {
+        let key = (body.apiVersion ?? "") + "/" + (body.kind ?? "") + "/" + (body.namespace ?? "") + "/" + (body.name ?? "")
+        let candidates = known.withLock { $0[key] ?? [] }
+        if let i = candidates.firstIndex(where: { $0.body == body }) {
+            // Keep the newest equal body: the next cluster's copy is likelier to share its storage (the external
+            // cluster's manifests are parsed apart from the remotes', so equal CRDs there compare by walking).
+            known.withLock { if i < $0[key, default: []].count { $0[key]![i].body = body } }
+            return candidates[i].hash
+        }
+        let hash = StateStore.contentHash(body)
+        known.withLock { if $0[key, default: []].count < Self.kept { $0[key, default: []].append((body, hash)) } }
+        return hash
     }
 }
