@@ -118,8 +118,9 @@ public actor KubeClient {
         let transport = self.transport, discovery = self.discovery, site = self.site("discovery", root.path)
         return try await shared(.aggregated(root), startedAfter: after) {
             let response = try await transport.send(method: .GET, path: root.path, accept: AggregatedDiscovery.accept, site: site)
-            guard response.isSuccess else { throw KubeError.from(response, site: site) }
-            let aggregated = AggregatedDiscovery.isAggregated(contentType: response.header("Content-Type"))
+            // 404: a server that does not serve the root (client-go tolerates it at /api); read group-versions instead.
+            guard response.isSuccess || response.status == 404 else { throw KubeError.from(response, site: site) }
+            let aggregated = response.isSuccess && AggregatedDiscovery.isAggregated(contentType: response.header("Content-Type"))
             await discovery.answered(aggregated: aggregated)
             if aggregated { await discovery.store(root, AggregatedDiscovery(response.json ?? .null)) }
             return aggregated
