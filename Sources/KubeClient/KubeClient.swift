@@ -133,10 +133,9 @@ public actor KubeClient {
         let transport = self.transport, discovery = self.discovery, site = self.site("discovery", gv.description)
         return try await shared(.groupVersion(gv), startedAfter: after) {
             let response = try await transport.send(method: .GET, path: path, site: site)
-            if response.status == 404 { return false }
-            guard response.isSuccess else { throw KubeError.from(response, site: site) }
-            await discovery.store(gv, DiscoveryCache.parse(response.json ?? .null, groupVersion: gv))
-            return true
+            guard response.isSuccess || response.status == 404 else { throw KubeError.from(response, site: site) }
+            await discovery.store(gv, response.isSuccess ? DiscoveryCache.parse(response.json ?? .null, groupVersion: gv) : [])
+            return response.isSuccess
         }
     }
 
@@ -155,8 +154,8 @@ public actor KubeClient {
                     groupVersions.append(GroupVersion(group: name, version: v))
                 }
             }
-            try await withThrowingTaskGroup(of: (Bool, number: Int).self) { group in
-                for gv in groupVersions { group.addTask { try await self.readGroupVersion(gv, startedAfter: start) } }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for gv in groupVersions { group.addTask { _ = try await self.readGroupVersion(gv, startedAfter: start) } }
                 for try await _ in group {}
             }
         }
