@@ -47,28 +47,55 @@ public struct APIResource: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(gvk) (\(name), \(namespaced ? "namespaced" : "cluster-scoped"))" }
 }
 
-/// Discovery with a cache per group-version: the first lookup of a group-version reads
-/// `/api/v1` or `/apis/<group>/<version>` once; a kind missing from the cached answer triggers one re-read
-/// (a CRD may have just been established), so custom resources work like built-ins.
+/// Where a group's discovery is read: `/api` (the core group) or `/apis` (every other group).
+enum DiscoveryRoot: String, Sendable, Hashable {
+    case core = "/api", groups = "/apis"
+    init(group: String) { self = group.isEmpty ? .core : .groups }
+    var path: String { rawValue }
+}
+
+/// What the discovery cache knows, by group-version. It is filled two ways: from aggregated discovery (one answer at
+/// `/api` and one at `/apis` list every resource of every group-version, Kubernetes 1.26+), or, from a server that
+/// answers those in the legacy form, one `APIResourceList` per group-version (`/api/v1`, `/apis/<group>/<version>`).
 actor DiscoveryCache {
     private var byGroupVersion: [GroupVersion: [String: APIResource]] = [:]
-    private(set) var fetches = 0
+    /// Each group's preferred version, from aggregated answers (the first version listed that is not stale).
+    private var preferredVersions: [String: String] = [:]
+    /// Group-versions an aggregated answer marked `Stale` (an aggregated API server that could not be reached).
+    private var stale: Set<GroupVersion> = []
+    /// True once the server answered `/api` or `/apis` in the aggregated form, false once it answered in the legacy
+    /// form (an older server), nil until then.
+    private(set) var aggregated: Bool?
 
     /// The cached resource, if this group-version has been read and lists the kind.
     func cached(_ gvk: GroupVersionKind) -> APIResource? {
         byGroupVersion[GroupVersion(group: gvk.group, version: gvk.version)]?[gvk.kind]
     }
 
-    func isLoaded(_ gv: GroupVersion) -> Bool { byGroupVersion[gv] != nil }
+    func isStale(_ gv: GroupVersion) -> Bool { stale.contains(gv) }
+    /// Each group at its preferred version, as aggregated answers listed them.
+    func preferredGroupVersions() -> [GroupVersion] { preferredVersions.map { GroupVersion(group: $0.key, version: $0.value) } }
+    func answered(aggregated: Bool) { self.aggregated = aggregated }
 
     func store(_ gv: GroupVersion, _ resources: [APIResource]) {
-        fetches += 1
         byGroupVersion[gv] = Dictionary(resources.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Replaces what is known of `root`'s groups with an aggregated answer: a group-version or kind no longer listed
+    /// (a CRD removed) is forgotten.
+    func store(_ root: DiscoveryRoot, _ answer: AggregatedDiscovery) {
+        let mine = { (group: String) in DiscoveryRoot(group: group) == root }
+        byGroupVersion = byGroupVersion.filter { !mine($0.key.group) }
+        preferredVersions = preferredVersions.filter { !mine($0.key) }
+        stale = stale.filter { !mine($0.group) }
+        for (gv, resources) in answer.resources { store(gv, resources) }
+        for (group, version) in answer.preferredVersions { preferredVersions[group] = version }
+        stale.formUnion(answer.stale)
     }
 
     func all() -> [APIResource] { byGroupVersion.values.flatMap(\.values).sorted { $0.description < $1.description } }
 
-    func forget() { byGroupVersion = [:] }
+    func forget() { byGroupVersion = [:]; preferredVersions = [:]; stale = [] }
 
     /// Parses an `APIResourceList`, skipping subresources (`deployments/status`).
     static func parse(_ list: JSON, groupVersion gv: GroupVersion) -> [APIResource] {
@@ -78,6 +105,61 @@ actor DiscoveryCache {
                                kind: kind, name: name, namespaced: r["namespaced"]?.bool ?? false,
                                verbs: (r["verbs"]?.array ?? []).compactMap(\.string),
                                shortNames: (r["shortNames"]?.array ?? []).compactMap(\.string))
+        }
+    }
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`, GA in Kubernetes 1.30; `v2beta1` from 1.26): `GET /api` and
+/// `GET /apis` answer with an `APIGroupDiscoveryList` (every group, version and resource) when the Accept header asks
+/// for it, and say so in the Content-Type; an older server ignores the parameters and answers with the legacy
+/// `APIVersions` / `APIGroupList`. As client-go does: kubernetes/kubernetes
+/// staging/src/k8s.io/client-go/discovery/discovery_client.go (`AcceptV2`, `ContentTypeIsGVK`) and
+/// aggregated_discovery.go (`SplitGroupsAndResources`); types in staging/src/k8s.io/api/apidiscovery/v2/types.go.
+struct AggregatedDiscovery: Sendable {
+    var resources: [GroupVersion: [APIResource]] = [:]
+    var preferredVersions: [String: String] = [:]
+    var stale: Set<GroupVersion> = []
+
+    /// v2, then v2beta1, then the legacy form, in client-go's order of preference (`acceptDiscoveryFormats`).
+    static let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+        + "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+
+    /// Whether a Content-Type says the answer is aggregated: `application/json` with `g=apidiscovery.k8s.io`,
+    /// `v=v2` or `v2beta1` and `as=APIGroupDiscoveryList`, in any order and among other parameters.
+    static func isAggregated(contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.first?.lowercased() == "application/json" else { return false }
+        var params: [String: String] = [:]
+        for p in parts.dropFirst() {
+            let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 { params[kv[0].lowercased()] = kv[1] }
+        }
+        return params["g"] == "apidiscovery.k8s.io" && params["as"] == "APIGroupDiscoveryList"
+            && (params["v"] == "v2" || params["v"] == "v2beta1")
+    }
+
+    /// Parses an `APIGroupDiscoveryList`. A resource's URL is in the group-version it is listed under; its kind is
+    /// `responseKind.kind` (a resource without one is skipped, as client-go's `convertAPIResource` does; built-in
+    /// resources leave the kind's group and version empty). Subresources are not kinds and are left out. A
+    /// group-version marked `Stale` is not served as listed: it is noted, not cached.
+    init(_ list: JSON) {
+        for item in list["items"]?.array ?? [] {
+            let group = item[path: ["metadata", "name"]]?.string ?? ""
+            for v in item["versions"]?.array ?? [] {
+                guard let version = v["version"]?.string else { continue }
+                let gv = GroupVersion(group: group, version: version)
+                if v["freshness"]?.string == "Stale" { stale.insert(gv); continue }
+                if preferredVersions[group] == nil { preferredVersions[group] = version }
+                resources[gv] = (v["resources"]?.array ?? []).compactMap { r in
+                    guard let name = r["resource"]?.string, let kind = r[path: ["responseKind", "kind"]]?.string, !kind.isEmpty
+                    else { return nil }
+                    return APIResource(group: group, version: version, kind: kind, name: name,
+                                       namespaced: r["scope"]?.string == "Namespaced",
+                                       verbs: (r["verbs"]?.array ?? []).compactMap(\.string),
+                                       shortNames: (r["shortNames"]?.array ?? []).compactMap(\.string))
+                }
+            }
         }
     }
 }

@@ -20,7 +20,6 @@ public actor KubeClient {
     public nonisolated let options: ClientOptions
     let transport: Transport
     let discovery = DiscoveryCache()
-    private var discoveryInFlight: [GroupVersion: Task<[APIResource]?, Error>] = [:]
 
     public init(connection: ClusterConnection, options: ClientOptions = .init(),
                 logger: Logger = Logger(label: "meshform.kubeclient")) {
@@ -66,50 +65,103 @@ public actor KubeClient {
 
     // MARK: Discovery
 
-    /// The resource serving `gvk`. Cached; when the kind is missing from the cache, its group-version is read
-    /// again (a CRD may have just been established) before `KubeError.unknownKind` is thrown.
+    /// The resource serving `gvk`. Cached; when the kind is missing from the cache, discovery is read again (a CRD
+    /// may have just been established) before `KubeError.unknownKind` is thrown. Read from aggregated discovery: one
+    /// request at `/api` for core kinds, one at `/apis` for all others; from a server that answers those in the
+    /// legacy form, one request per group-version. Concurrent callers share a read in flight.
     public nonisolated func resource(for gvk: GroupVersionKind) async throws -> APIResource {
+        let start = await readsStarted
         if let r = await discovery.cached(gvk) { return r }
         let gv = GroupVersion(group: gvk.group, version: gvk.version)
-        _ = try await fetchGroupVersion(gv)
+        if try await read(gv, startedAfter: -1) <= start {
+            // The read shared began before this call: the kind may have been served since (a CRD just established).
+            if await discovery.cached(gvk) == nil { _ = try await read(gv, startedAfter: start) }
+        }
         if let r = await discovery.cached(gvk) { return r }
         throw KubeError.unknownKind(site("discovery"), kind: gvk.description)
     }
 
-    /// Reads one group-version's resource list, sharing the read among concurrent callers. Nil if not served.
-    private func fetchGroupVersion(_ gv: GroupVersion) async throws -> [APIResource]? {
-        if let task = discoveryInFlight[gv] { return try await task.value }
+    /// Reads discovery for `gv` into the cache, joining a read in flight that started after read number `after`;
+    /// returns the number of the read used. Aggregated first; one group-version's list from a server that answers in
+    /// the legacy form, or when an aggregated answer marks the group-version stale (its aggregated API server could not
+    /// be reached): reading it directly then says why.
+    private nonisolated func read(_ gv: GroupVersion, startedAfter after: Int) async throws -> Int {
+        if await discovery.aggregated != false {
+            let (aggregated, number) = try await readAggregated(DiscoveryRoot(group: gv.group), startedAfter: after)
+            if aggregated, !(await discovery.isStale(gv)) { return number }
+        }
+        return try await readGroupVersion(gv, startedAfter: after).number
+    }
+
+    /// One discovery read: `/api` or `/apis` in the aggregated form, or one group-version's resource list.
+    private enum DiscoveryRead: Hashable { case aggregated(DiscoveryRoot), groupVersion(GroupVersion) }
+    /// Reads in flight, numbered in the order they started, so concurrent callers share one request.
+    private var reads: [DiscoveryRead: (number: Int, task: Task<Bool, Error>)] = [:]
+    private var readsStarted = 0
+
+    /// Runs `read`, or joins the same read in flight if it started after read number `after`. Returns its result and
+    /// its number.
+    private func shared(_ key: DiscoveryRead, startedAfter after: Int,
+                        _ read: @escaping @Sendable () async throws -> Bool) async throws -> (Bool, number: Int) {
+        if let running = reads[key], running.number > after { return (try await running.task.value, running.number) }
+        readsStarted += 1
+        let number = readsStarted
+        let task = Task(operation: read)
+        reads[key] = (number, task)
+        defer { if reads[key]?.number == number { reads[key] = nil } }
+        return (try await task.value, number)
+    }
+
+    /// Reads `root` asking for the aggregated form and caches every group-version in it. False when the server
+    /// answered in the legacy form (an older server): group-versions are then read one by one.
+    private func readAggregated(_ root: DiscoveryRoot, startedAfter after: Int) async throws -> (Bool, number: Int) {
+        let transport = self.transport, discovery = self.discovery, site = self.site("discovery", root.path)
+        return try await shared(.aggregated(root), startedAfter: after) {
+            let response = try await transport.send(method: .GET, path: root.path, accept: AggregatedDiscovery.accept, site: site)
+            // 404: a server that does not serve the root (client-go tolerates it at /api); read group-versions instead.
+            guard response.isSuccess || response.status == 404 else { throw KubeError.from(response, site: site) }
+            let aggregated = response.isSuccess && AggregatedDiscovery.isAggregated(contentType: response.header("Content-Type"))
+            await discovery.answered(aggregated: aggregated)
+            if aggregated { await discovery.store(root, AggregatedDiscovery(response.json ?? .null)) }
+            return aggregated
+        }
+    }
+
+    /// Reads one group-version's resource list (the legacy form) and caches it. False if it is not served (404).
+    private func readGroupVersion(_ gv: GroupVersion, startedAfter after: Int) async throws -> (Bool, number: Int) {
         let path = gv.group.isEmpty ? "/api/\(gv.version)" : "/apis/\(gv.group)/\(gv.version)"
         let transport = self.transport, discovery = self.discovery, site = self.site("discovery", gv.description)
-        let task = Task<[APIResource]?, Error> {
+        return try await shared(.groupVersion(gv), startedAfter: after) {
             let response = try await transport.send(method: .GET, path: path, site: site)
-            if response.status == 404 { return nil }
-            guard response.isSuccess else { throw KubeError.from(response, site: site) }
-            let resources = DiscoveryCache.parse(response.json ?? .null, groupVersion: gv)
-            await discovery.store(gv, resources)
-            return resources
+            guard response.isSuccess || response.status == 404 else { throw KubeError.from(response, site: site) }
+            await discovery.store(gv, response.isSuccess ? DiscoveryCache.parse(response.json ?? .null, groupVersion: gv) : [])
+            return response.isSuccess
         }
-        discoveryInFlight[gv] = task
-        defer { discoveryInFlight[gv] = nil }
-        return try await task.value
     }
 
     /// Every kind the server serves at each group's preferred version (plus core v1), read fresh.
     public nonisolated func listKinds() async throws -> [APIResource] {
+        let start = await readsStarted
         var groupVersions = [GroupVersion(group: "", version: "v1")]
-        let groups = try await call(.GET, "/apis", site: site("discovery"))
-        for g in groups["groups"]?.array ?? [] {
-            guard let name = g["name"]?.string else { continue }
-            if let v = g[path: ["preferredVersion", "version"]]?.string ?? g["versions"]?[0]?["version"]?.string {
-                groupVersions.append(GroupVersion(group: name, version: v))
+        if await discovery.aggregated != false,
+           try await readAggregated(.core, startedAfter: start).0, try await readAggregated(.groups, startedAfter: start).0 {
+            groupVersions += await discovery.preferredGroupVersions().filter { !$0.group.isEmpty }
+        } else {
+            let groups = try await call(.GET, "/apis", site: site("discovery"))
+            for g in groups["groups"]?.array ?? [] {
+                guard let name = g["name"]?.string else { continue }
+                if let v = g[path: ["preferredVersion", "version"]]?.string ?? g["versions"]?[0]?["version"]?.string {
+                    groupVersions.append(GroupVersion(group: name, version: v))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for gv in groupVersions { group.addTask { _ = try await self.readGroupVersion(gv, startedAfter: start) } }
+                for try await _ in group {}
             }
         }
-        var all: [APIResource] = []
-        try await withThrowingTaskGroup(of: [APIResource]?.self) { group in
-            for gv in groupVersions { group.addTask { try await self.fetchGroupVersion(gv) } }
-            for try await r in group { all += r ?? [] }
-        }
-        return all.sorted { ($0.group, $0.kind) < ($1.group, $1.kind) }
+        let wanted = Set(groupVersions)
+        return await discovery.all().filter { wanted.contains(GroupVersion(group: $0.group, version: $0.version)) }
+            .sorted { ($0.group, $0.kind) < ($1.group, $1.kind) }
     }
 
     /// Forgets discovery (e.g. after many CRDs were removed).

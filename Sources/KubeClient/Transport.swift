@@ -62,9 +62,9 @@ final class Transport: Sendable {
     }
 
     /// Sends a request, retrying per `options.retry`. Returns the last answer, whatever its status; throws
-    /// `KubeError.transport` or `.tls` when no answer could be had.
+    /// `KubeError.transport` or `.tls` when no answer could be had. `accept`: the media types asked for, in order.
     func send(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
-              contentType: String? = nil, site: ErrorSite) async throws -> APIResponse {
+              contentType: String? = nil, accept: String = "application/json", site: ErrorSite) async throws -> APIResponse {
         var url = baseURL + path
         if !query.isEmpty { url += "?" + Self.encodeQuery(query) }
         let policy = options.retry
@@ -77,7 +77,7 @@ final class Transport: Sendable {
             try await limiter.acquire()
             var request = HTTPClientRequest(url: url)
             request.method = method
-            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "Accept", value: accept)
             request.headers.add(name: "User-Agent", value: options.userAgent)
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }

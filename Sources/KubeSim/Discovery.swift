@@ -1,8 +1,9 @@
 import Foundation
 import KubeModel
 
-/// Legacy discovery documents and the OpenAPI v3 index kubectl reads. kubectl 1.32 asks for aggregated
-/// discovery first; answering the plain documents makes it fall back to them, as with an older server.
+/// Discovery documents, legacy (`APIVersions`, `APIGroupList`, one `APIResourceList` per group-version) and aggregated
+/// (`APIGroupDiscoveryList` at `/api` and `/apis`, when the Accept header asks for it, as kube-apiserver 1.26+ does),
+/// and the OpenAPI v3 index kubectl reads. kubectl 1.32 asks for the aggregated form first.
 ///
 /// The OpenAPI v3 documents list, for every built-in kind, a PATCH operation with the `fieldValidation`
 /// query parameter: that is what tells kubectl the server validates fields itself (`--validate=strict`),
@@ -57,6 +58,80 @@ enum Discovery {
         }
         return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(group.isEmpty ? version : "\(group)/\(version)"),
                 "resources": .array(rs)]
+    }
+
+    // MARK: Aggregated discovery
+
+    /// The aggregated discovery (`APIGroupDiscoveryList`) version the Accept header asks for at `/api` or `/apis`, or nil
+    /// for the legacy documents. Aggregated discovery is beta in Kubernetes 1.26 (`apidiscovery.k8s.io/v2beta1`) and GA
+    /// in 1.30 (`v2`); a client asks for it by media-type parameters, in order of preference, e.g. client-go's
+    /// `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,...;v=v2beta1;...,application/json`
+    /// (kubernetes/kubernetes staging/src/k8s.io/client-go/discovery/discovery_client.go, `AcceptV2`). The server takes
+    /// the first range it can serve (apiserver pkg/endpoints/discovery/aggregated/wrapper.go and negotiation.go), so a
+    /// plain `application/json` or `*/*` listed first means the legacy form, and one it does not know is skipped.
+    static func aggregatedVersion(accept: String) -> String? {
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let type = parts.first?.lowercased() else { continue }
+            var params: [String: String] = [:]
+            for p in parts.dropFirst() {
+                let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2 { params[kv[0].lowercased()] = kv[1] }
+            }
+            let asks = params["g"] != nil || params["v"] != nil || params["as"] != nil
+            if type == "application/json", params["g"] == "apidiscovery.k8s.io", params["as"] == "APIGroupDiscoveryList",
+               let v = params["v"], v == "v2" || v == "v2beta1" { return v }
+            if !asks, ["application/json", "application/*", "*/*"].contains(type) { return nil }
+        }
+        return nil
+    }
+
+    /// The Content-Type of an aggregated answer: what tells the client which form it got (client-go's
+    /// `ContentTypeIsGVK`); legacy answers say plain `application/json`.
+    static func aggregatedContentType(_ version: String) -> String {
+        "application/json;g=apidiscovery.k8s.io;v=\(version);as=APIGroupDiscoveryList"
+    }
+
+    /// `GET /api` (core: true) or `GET /apis` in the aggregated form: every group, its versions (preferred first) and,
+    /// for each, every resource with its kind, scope, verbs and subresources, so one request replaces one per
+    /// group-version. Shape: kubernetes/kubernetes staging/src/k8s.io/api/apidiscovery/v2/types.go. Built-in
+    /// resources name their kind with an empty group and version (the apiserver converts its legacy lists as they are:
+    /// endpoints/installer.go `ConvertGroupVersionIntoToDiscovery`); a CRD's names its group and version
+    /// (apiextensions-apiserver pkg/apiserver/customresource_discovery_controller.go). Only established CRDs are in the
+    /// catalog, so a new kind appears here once it is served.
+    static func aggregated(_ c: ResourceCatalog, core: Bool, version: String) -> JSON {
+        let groups: [(name: String, versions: [String])] = core ? [("", ["v1"])] : c.groups
+        let items: [JSON] = groups.map { g in
+            let versions: [JSON] = g.versions.map { v in
+                ["version": .string(v), "resources": .array(c.resources(group: g.name, version: v).map { aggregatedResource($0, version: v) }),
+                 "freshness": "Current"]
+            }
+            let metadata: JSON = g.name.isEmpty ? ["creationTimestamp": .null] : ["name": .string(g.name), "creationTimestamp": .null]
+            return ["metadata": metadata, "versions": .array(versions)]
+        }
+        return ["kind": "APIGroupDiscoveryList", "apiVersion": .string("apidiscovery.k8s.io/\(version)"), "metadata": [:],
+                "items": .array(items)]
+    }
+
+    static func aggregatedResource(_ t: ResourceType, version: String) -> JSON {
+        let builtIn = ResourceCatalog.builtIns.contains { $0.storageKey == t.storageKey }
+        let kind: JSON = ["group": .string(builtIn ? "" : t.group), "version": .string(builtIn ? "" : version), "kind": .string(t.kind)]
+        var r: JSON = ["resource": .string(t.resource), "responseKind": kind, "scope": .string(t.namespaced ? "Namespaced" : "Cluster"),
+                       "singularResource": .string(t.singular), "verbs": verbs]
+        if !t.shortNames.isEmpty { r["shortNames"] = .array(t.shortNames.map(JSON.string)) }
+        if !t.categories.isEmpty { r["categories"] = .array(t.categories.map(JSON.string)) }
+        var subresources: [JSON] = []
+        if t.hasStatus { subresources.append(["subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]]) }
+        if Server.scalable.contains(t.storageKey) {
+            subresources.append(["subresource": "scale", "responseKind": ["group": "autoscaling", "version": "v1", "kind": "Scale"],
+                                 "verbs": ["get", "patch", "update"]])
+        }
+        if t.storageKey == "serviceaccounts" {
+            subresources.append(["subresource": "token", "responseKind": ["group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"],
+                                 "verbs": ["create"]])
+        }
+        if !subresources.isEmpty { r["subresources"] = .array(subresources) }
+        return r
     }
 
     static func openAPIv3Index() -> JSON {

@@ -115,6 +115,14 @@ public final class KubeSim: Sendable {
     /// product, e.g. "kubectl"); `GET /admin/protocols` shows the same.
     public var requestsByProtocol: [String: [String: Int]] { server.requestsByProtocol }
 
+    /// Requests answered so far by what they asked: `discovery`, `GET` (one object), `LIST`, `WATCH`, `PATCH`, `POST`,
+    /// `PUT`, `DELETE`, or the method and a subresource (`GET status`); `GET /admin/requests` shows the same.
+    public var requestsByVerb: [String: Int] { server.requestsByVerb }
+
+    /// Discovery requests answered so far, by path; `/api` and `/apis` answered in the aggregated form are counted as
+    /// `/apis (aggregated v2)` (or `v2beta1`).
+    public var discoveryRequests: [String: Int] { server.discoveryRequests }
+
     /// The in-process equivalent of `PUT /admin/faults`.
     public func setFaults(_ f: FaultSettings) { server.currentFaults = f }
     public var faults: FaultSettings { server.currentFaults }

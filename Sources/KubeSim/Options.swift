@@ -52,15 +52,18 @@ public struct FaultSettings: Sendable, Codable, Equatable {
     /// failurePolicy applied when one cannot be reached. Off by default: tests' webhook configurations mostly point
     /// at an istiod that does not exist, where a real cluster would refuse the writes.
     public var callWebhooks: Bool
+    /// Discovery only in the legacy form, as a server before Kubernetes 1.26 (or with the AggregatedDiscoveryEndpoint
+    /// feature gate off): `/api` and `/apis` ignore a request for the aggregated form.
+    public var legacyDiscovery: Bool
 
     public init(latencyMs: Int = 0, jitterMs: Int = 0, errorRate: Double = 0, errorCodes: [Int] = [500, 503, 429],
                 retryAfterSeconds: Int = 1, dropRate: Double = 0, failWrites: Set<String> = [],
                 noLoadBalancer: Bool = false, podsNeverReady: Bool = false, runPods: Bool = false,
-                callWebhooks: Bool = false) {
+                callWebhooks: Bool = false, legacyDiscovery: Bool = false) {
         self.latencyMs = latencyMs; self.jitterMs = jitterMs; self.errorRate = errorRate; self.errorCodes = errorCodes
         self.retryAfterSeconds = retryAfterSeconds; self.dropRate = dropRate; self.failWrites = failWrites
         self.noLoadBalancer = noLoadBalancer; self.podsNeverReady = podsNeverReady; self.runPods = runPods
-        self.callWebhooks = callWebhooks
+        self.callWebhooks = callWebhooks; self.legacyDiscovery = legacyDiscovery
     }
 
     /// Decodes partial settings: absent keys keep their defaults.
@@ -78,6 +81,7 @@ public struct FaultSettings: Sendable, Codable, Equatable {
         podsNeverReady = try c.decodeIfPresent(Bool.self, forKey: .podsNeverReady) ?? d.podsNeverReady
         runPods = try c.decodeIfPresent(Bool.self, forKey: .runPods) ?? d.runPods
         callWebhooks = try c.decodeIfPresent(Bool.self, forKey: .callWebhooks) ?? d.callWebhooks
+        legacyDiscovery = try c.decodeIfPresent(Bool.self, forKey: .legacyDiscovery) ?? d.legacyDiscovery
     }
 
     /// Whether a write to this object must fail.

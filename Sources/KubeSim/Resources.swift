@@ -34,6 +34,8 @@ extension Server {
     func resource(_ req: SimRequest, faults: FaultSettings, user: SimUser) async -> SimResponse {
         let p: ResourcePath
         switch parsePath(req.segments) { case .success(let x): p = x; case .failure(let e): return .error(e) }
+        let collection = req.method == "GET" && p.name == nil
+        count(verb: p.subresource.map { "\(req.method) \($0)" } ?? (collection ? (req.flag("watch") ? "WATCH" : "LIST") : req.method))
         let ns = p.namespace ?? ""
         if let denied = authorize(req, p, user: user) { return .error(denied) }
         let isWrite = ["POST", "PUT", "PATCH", "DELETE"].contains(req.method)

@@ -38,6 +38,8 @@ enum SimResponse {
     case error(APIError)
     /// An answer with `Warning` headers (RFC 7234 code 299, as kube-apiserver sends them).
     indirect case warned(SimResponse, [String])
+    /// An answer whose Content-Type is not plain `application/json` (aggregated discovery says its form in it).
+    indirect case typed(SimResponse, contentType: String)
 }
 
 /// Turns HTTP requests into store operations, applying auth and injected faults first.
@@ -67,6 +69,16 @@ final class Server: Sendable {
     }
 
     var requestsByProtocol: [String: [String: Int]] { protocols.withLock { $0 } }
+
+    /// Requests answered, by what they asked: `discovery`, or the method with LIST, WATCH or a subresource told apart
+    /// (`GET` is one object, `LIST` a collection), so a benchmark can say which requests a client spends.
+    private let verbs = Mutex<[String: Int]>([:])
+    var requestsByVerb: [String: Int] { verbs.withLock { $0 } }
+    /// Discovery requests answered, by path, with ` (aggregated v2)` when the aggregated form was served.
+    private let discoveryPaths = Mutex<[String: Int]>([:])
+    var discoveryRequests: [String: Int] { discoveryPaths.withLock { $0 } }
+
+    func count(verb: String) { verbs.withLock { $0[verb, default: 0] += 1 } }
 
     /// The HTTP version a request came over, and the channel holding its TLS session. HTTP/1.1 requests arrive on
     /// the TLS connection itself; HTTP/2 requests (ALPN "h2") on a stream channel whose parent is that connection.
@@ -104,6 +116,11 @@ final class Server: Sendable {
         if req.path == "/admin/protocols" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
             return render(.json(200, .object(requestsByProtocol.mapValues { .object($0.mapValues { .int($0) }) })))
+        }
+        if req.path == "/admin/requests" {
+            guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
+            return render(.json(200, ["byVerb": .object(requestsByVerb.mapValues(JSON.int)),
+                                      "discovery": .object(discoveryRequests.mapValues(JSON.int))]))
         }
         if req.path == "/admin/compact" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
@@ -160,6 +177,10 @@ final class Server: Sendable {
         case .error(let e):
             if let ra = e.retryAfter { h[HTTPField.Name("Retry-After")!] = String(ra) }
             return Response(status: .init(code: e.code), headers: h, body: .init(byteBuffer: ByteBuffer(bytes: canonicalBytes(e.status))))
+        case .typed(let inner, let contentType):
+            var r = render(inner)
+            r.headers[.contentType] = contentType
+            return r
         case .warned(let inner, let warnings):
             var r = render(inner)
             for w in warnings {
@@ -190,6 +211,15 @@ final class Server: Sendable {
             || ["version", "openapi", "swagger.json"].contains(s[0])
         if !isDiscovery { return nil }
         if req.method != "GET" { return .error(.methodNotAllowed(req.method)) }
+        count(verb: "discovery")
+        // `/api` and `/apis` answer in the aggregated form when the client asks for it, else in the legacy one.
+        let aggregated = s.count == 1 && (s[0] == "api" || s[0] == "apis") && !currentFaults.legacyDiscovery
+            ? Discovery.aggregatedVersion(accept: req.accept) : nil
+        discoveryPaths.withLock { $0[req.path + (aggregated.map { " (aggregated \($0))" } ?? ""), default: 0] += 1 }
+        if let aggregated {
+            let list = store.withLock { st in Discovery.aggregated(st.catalog, core: s[0] == "api", version: aggregated) }
+            return .typed(.json(200, list), contentType: Discovery.aggregatedContentType(aggregated))
+        }
         switch s.count {
         case 1 where s[0] == "version": return .json(200, Discovery.version())
         case 1 where s[0] == "api": return .json(200, Discovery.coreVersions(port: port))

@@ -25,10 +25,12 @@ struct KubeSimCommand: ParsableCommand {
     @Flag(help: "Pods never become ready (as with an image that cannot be pulled).") var podsNeverReady = false
     @Flag(help: "ReplicaSets create Pod objects (no admission webhook is called for them).") var runPods = false
     @Flag(help: "Call admission webhooks at their URL, applying failurePolicy when one is unreachable.") var callWebhooks = false
+    @Flag(help: "Serve discovery only in the legacy form (no aggregated discovery), as a server before Kubernetes 1.26.") var legacyDiscovery = false
     @Flag(help: "Serve HTTP/1.1 only (no HTTP/2 through ALPN).") var http1Only = false
     @Option(help: ArgumentHelp("Serve many clusters from this process, one port each (comma-separated names); "
                                + "their kubeconfigs go to --kubeconfig-dir.", valueName: "names")) var fleet: String?
     @Option(help: "With --fleet: where each cluster's kubeconfig is written (NAME.kubeconfig).") var kubeconfigDir: String?
+    @Option(help: "With --fleet: write each cluster's admin endpoint token to DIR/NAME.admin-token (mode 0600).") var adminTokenDir: String?
 
     func serve() async throws {
         // SIGTERM and SIGINT arrive as an async sequence (swift-service-lifecycle), so the server stops cleanly.
@@ -37,7 +39,7 @@ struct KubeSimCommand: ParsableCommand {
                                    errorCodes: errorCodes.split(separator: ",").compactMap { Int($0) },
                                    dropRate: dropRate, failWrites: Set(failWrite),
                                    noLoadBalancer: noLoadBalancer, podsNeverReady: podsNeverReady, runPods: runPods,
-                                   callWebhooks: callWebhooks)
+                                   callWebhooks: callWebhooks, legacyDiscovery: legacyDiscovery)
         if let fleet { return try await serveFleet(fleet.split(separator: ",").map(String.init), faults: faults, signals: signals) }
         let sim = try await KubeSim.start(KubeSimOptions(name: name, port: port, dataDir: dataDir,
                                                          controllerDelay: .milliseconds(controllerDelayMs), faults: faults,
@@ -59,6 +61,12 @@ struct KubeSimCommand: ParsableCommand {
                            controllerDelay: .milliseconds(controllerDelayMs), faults: faults, http2: !http1Only)
         }
         try f.writeKubeconfigs(directory: kubeconfigDir)
+        if let adminTokenDir {
+            for sim in f.clusters {
+                _ = FileManager.default.createFile(atPath: (adminTokenDir as NSString).appendingPathComponent("\(sim.name).admin-token"),
+                                                   contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
+            }
+        }
         let lines = f.clusters.map { "kubesim \($0.name) listening on \($0.url)\n" }.joined()
         FileHandle.standardOutput.write(Data(lines.utf8))   // unbuffered: scripts wait for it
         for await _ in signals { break }

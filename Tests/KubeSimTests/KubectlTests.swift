@@ -73,6 +73,19 @@ struct KubectlTests {
         }
     }
 
+    /// kubectl 1.32 asks for aggregated discovery first (client-go discovery_client.go `acceptDiscoveryFormats`) and,
+    /// answered in that form, reads no group-version by itself; an established CRD's kind is in it.
+    @Test func kubectlReadsDiscoveryInTheAggregatedForm() async throws {
+        try await TestSim.with("kubectl-discovery") { t in
+            try await t.install(crd: WidgetCRD.definition(group: "discovery.meshform.dev", spec: ["type": "object"]))
+            let names = ok(try await t.kubectl("--cache-dir", t.dir + "/kubectl-cache", "api-resources", "-o", "name"))
+            #expect(names.contains("widgets.discovery.meshform.dev") && names.contains("deployments.apps") && names.contains("configmaps"))
+            let requests = t.sim.discoveryRequests
+            #expect((requests["/api (aggregated v2)"] ?? 0) >= 1 && (requests["/apis (aggregated v2)"] ?? 0) >= 1, "\(requests)")
+            #expect(requests.keys.filter { $0.hasPrefix("/api/") || $0.hasPrefix("/apis/") }.isEmpty, "read one by one: \(requests)")
+        }
+    }
+
     @Test func serviceAccountTokenFromKubectlAuthenticates() async throws {
         try await TestSim.with("kubectl-token") { t in
             _ = ok(try await t.kubectl("create", "serviceaccount", "robot"))

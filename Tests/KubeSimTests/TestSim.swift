@@ -55,15 +55,17 @@ struct TestSim {
         var curlExit: Int32
     }
 
-    /// One request with curl, trusting only the sim's CA. `token: nil` sends no Authorization header.
+    /// One request with curl, trusting only the sim's CA. `token: nil` sends no Authorization header; `accept` sets the Accept
+    /// header (curl sends `*/*` without it).
     func http(_ method: String, _ path: String, body: JSON? = nil, contentType: String = "application/json",
-              token: String? = "", rawBody: String? = nil) async throws -> HTTPAnswer {
+              token: String? = "", rawBody: String? = nil, accept: String? = nil) async throws -> HTTPAnswer {
         let id = UUID().uuidString
         let bodyFile = dir + "/body-" + id, headerFile = dir + "/headers-" + id
         defer { try? FileManager.default.removeItem(atPath: bodyFile); try? FileManager.default.removeItem(atPath: headerFile) }
         var args = ["-sS", "--max-time", "20", "--cacert", dir + "/ca.crt", "-X", method, "-D", headerFile, "-o", bodyFile, "-w", "%{http_code}"]
         let t = token == "" ? sim.token : token
         if let t { args += ["-H", "Authorization: Bearer \(t)"] }
+        if let accept { args += ["-H", "Accept: \(accept)"] }
         var input: Data?
         if let body { input = body.encoded() } else if let rawBody { input = Data(rawBody.utf8) }
         if input != nil { args += ["-H", "Content-Type: \(contentType)", "--data-binary", "@-"] }
