@@ -54,9 +54,11 @@ public actor KubeClient {
 
     /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
     /// `sharing`: parse the answer sharing equal parts with earlier ones (`JSONInterner`).
-    nonisolated func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil,
+    /// `bodyText`: `body` already rendered (`canonicalText`), sent as is.
+    nonisolated func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil, bodyText: String? = nil,
               contentType: String = "application/json", site: ErrorSite, sharing: JSONInterner? = nil) async throws -> JSON {
-        let response = try await transport.send(method: method, path: path, query: query, body: body.map { Data($0.canonicalText.utf8) },
+        let response = try await transport.send(method: method, path: path, query: query,
+                                                body: body.map { Data((bodyText ?? $0.canonicalText).utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
         guard response.isSuccess else { throw KubeError.from(response, site: site) }
         guard let sharing else { return response.json ?? .null }
@@ -234,7 +236,8 @@ public actor KubeClient {
     /// fields owned by other managers as `KubeError.conflict` unless `force` takes them over.
     /// Applying the same object twice changes nothing (same resourceVersion). `fieldValidation` (default Strict): a
     /// field the server does not know is an error rather than silently dropped, which would be a diff forever.
-    public nonisolated func apply(_ object: JSON, fieldManager: String, force: Bool = false, dryRun: Bool = false,
+    /// `text`: `object.canonicalText`, when the caller has rendered it already (apply journals the same text).
+    public nonisolated func apply(_ object: JSON, text: String? = nil, fieldManager: String, force: Bool = false, dryRun: Bool = false,
                                   fieldValidation: FieldValidation = .strict) async throws -> JSON {
         let gvk = try gvk(of: object, "apply")
         guard let name = object.name else {
@@ -247,7 +250,7 @@ public actor KubeClient {
         if force { query.append(("force", "true")) }
         if dryRun { query.append(("dryRun", "All")) }
         // JSON is YAML, so the apply-patch+yaml content type takes the encoded object as is.
-        return try await call(.PATCH, r.path(namespace: ns, name: name), query: query, body: object,
+        return try await call(.PATCH, r.path(namespace: ns, name: name), query: query, body: object, bodyText: text,
                               contentType: "application/apply-patch+yaml", site: site("apply", Self.describe(gvk, ns, name)))
     }
 

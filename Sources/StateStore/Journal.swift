@@ -74,24 +74,28 @@ extension StateStore {
     /// `journal` for async code (the executor, once per step): the write does not hold a cooperative-pool thread, and
     /// entries written by several steps at once are committed in one transaction (`GroupCommit`), each still committed
     /// before its call returns.
-    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord? = nil) async throws {
+    /// `afterBody`: `step.after` as stored (`StoredBody`), when the caller has rendered it already.
+    public func journal(_ id: RunID, step: JournalStep, recording change: StepRecord? = nil, afterBody: StoredBody? = nil) async throws {
         guard !isReadOnly else { throw StateError.readOnly(path: path) }
-        try await journalWrites.write(try journalTransaction(id, step: step, recording: change), on: backend)
+        try await journalWrites.write(try journalTransaction(id, step: step, recording: change, afterBody: afterBody), on: backend)
         CrashPoint.afterJournalEntry()
     }
 
     /// The one transaction both `journal`s run.
-    private func journalTransaction(_ id: RunID, step: JournalStep, recording change: StepRecord?) throws -> @Sendable (any SQLTx) throws -> Void {
+    private func journalTransaction(_ id: RunID, step: JournalStep, recording change: StepRecord?,
+                                    afterBody: StoredBody? = nil) throws -> @Sendable (any SQLTx) throws -> Void {
         let dependencies = step.dependencies
         let object = change.flatMap { if case .upsert(let o) = $0 { return masked(o) } else { return nil } }
-        let before = step.before.map { maskSecrets($0).canonicalText }, after = step.after.map { maskSecrets($0).canonicalText }
+        let before = step.before.map { StoredBody($0, maskedBy: self) }
+        let after = step.after == nil ? nil : afterBody ?? step.after.map { StoredBody($0, maskedBy: self) }
         return { [self] tx in
             switch change {
             case .upsert?: try insert(object!, run: id, tx); _ = try Self.bumpSerial(tx)
             case .remove(let address)?: try removeObject(address, tx)
             case nil: break
             }
-            let beforeHash = try before.map { try Self.storeBody($0, tx) }, afterHash = try after.map { try Self.storeBody($0, tx) }
+            let beforeHash = try before.map { try Self.storeBody(hash: $0.hash, text: $0.text, tx); return $0.hash }
+            let afterHash = try after.map { try Self.storeBody(hash: $0.hash, text: $0.text, tx); return $0.hash }
             try tx.execute("""
                 INSERT INTO journal (run, address, action, phase, before_hash, after_hash, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [id.rawValue, step.address?.description ?? "", step.actionWord, step.phase.rawValue, beforeHash, afterHash,

@@ -25,8 +25,11 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     private var body: AppliedBody
     /// `applied` as the state stores it (canonical JSON text), without parsing it when it was read as text.
     var appliedText: String {
-        if case .text(let t) = body { return t }
-        return applied.canonicalText
+        switch body {
+        case .text(let t): return t
+        case .rendered(_, let b): return b.text
+        case .value(let v): return v.canonicalText
+        }
     }
     /// Hash of `applied` (see `StateStore.contentHash`). For a Secret passed in unmasked, the store masks it
     /// and recomputes this hash over the masked body.
@@ -46,6 +49,18 @@ public struct ManagedObject: Codable, Sendable, Equatable {
         self.namespace = namespace; self.name = name; self.uid = uid; self.resourceVersion = resourceVersion
         self.body = .value(applied); self.appliedHash = appliedHash ?? StateStore.contentHash(applied)
         self.dependencies = dependencies; self.sensitive = sensitive; self.createdAt = createdAt; self.updatedAt = updatedAt
+    }
+
+    /// An object whose body the caller has rendered already (`stored` is `applied`'s `StoredBody`): the store writes
+    /// that text and hash instead of rendering the value again (an Istio CRD is a few hundred KB; apply renders each
+    /// body once per step, #17).
+    public init(address: String, cluster: String, apiVersion: String, kind: String, namespace: String?, name: String,
+                uid: String? = nil, resourceVersion: String? = nil, applied: JSON, stored: StoredBody,
+                dependencies: [String] = [], sensitive: Bool = false, createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.init(address: address, cluster: cluster, apiVersion: apiVersion, kind: kind, namespace: namespace, name: name,
+                  uid: uid, resourceVersion: resourceVersion, applied: applied, appliedHash: stored.hash,
+                  dependencies: dependencies, sensitive: sensitive, createdAt: createdAt, updatedAt: updatedAt)
+        body = .rendered(applied, stored)
     }
 
     /// `applied`: the text of the body the row names (`applied_hash`), read from `bodies`; the same text for every
@@ -108,10 +123,12 @@ public struct ManagedObject: Codable, Sendable, Equatable {
 private enum AppliedBody: Sendable {
     case value(JSON)
     case text(String)
+    /// A value with its rendering (`ManagedObject.init(...stored:...)`).
+    case rendered(JSON, StoredBody)
 
     var value: JSON {
         switch self {
-        case .value(let v): return v
+        case .value(let v), .rendered(let v, _): return v
         case .text(let t): return (try? JSON.parse(Data(t.utf8))) ?? .null
         }
     }
@@ -119,6 +136,19 @@ private enum AppliedBody: Sendable {
     func isEqual(to other: AppliedBody) -> Bool {
         if case .text(let a) = self, case .text(let b) = other, a == b { return true }
         return value == other.value
+    }
+}
+
+/// A body as the state stores it: its canonical text and that text's hash (`StateStore.contentHash` of the value), made
+/// once by whoever has the value and handed to the store (`ManagedObject.init(...stored:...)`, `StateStore.journal`'s
+/// `afterBody`), so a step that records, sends and journals one body renders it once. Secrets are masked first.
+public struct StoredBody: Sendable {
+    public let text: String
+    public let hash: String
+    /// `value` as stored: secrets masked by `store`, rendered canonically, hashed.
+    public init(_ value: JSON, maskedBy store: StateStore) {
+        text = store.maskSecrets(value).canonicalText
+        hash = StateStore.bodyHash(text)
     }
 }
 
@@ -182,6 +212,8 @@ extension StateStore {
 
     /// The object as it may be stored: masked, and its hash recomputed when masking changed the body.
     func masked(_ o: ManagedObject) -> ManagedObject {
+        // Only a Secret is masked (`SecretBody`): anything else is stored as given, without comparing it with itself.
+        guard SecretBody.isSecret(o.applied) else { return o }
         var o = o
         let m = maskSecrets(o.applied)
         if m != o.applied { o.applied = m; o.appliedHash = Self.contentHash(m) }

@@ -176,16 +176,21 @@ public final class Executor: Sendable {
             }
             try await resolveFromUnchangedProducers(r)
             let body = try bodyToApply(r, live: change.action == .replace ? nil : previousLive)
-            let applied = try await c.apply(body, fieldManager: ManagedFields.meshform, force: true)
+            // The body rendered once, for the request, the state and both journal entries (an Istio CRD is a few
+            // hundred KB; rendering it four times was most of apply's CPU with all-on.yaml on every cluster, #17).
+            // Masking changes only a Secret: any other body is sent as the text the state stores.
+            let stored = StoredBody(body, maskedBy: store)
+            let applied = try await c.apply(body, text: SecretBody.isSecret(body) ? nil : stored.text,
+                                            fieldManager: ManagedFields.meshform, force: true)
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.
-            let record = managedObject(r, sent: body, live: applied, previous: previous, dependencies: dependencies)
+            let record = managedObject(r, sent: body, stored: stored, live: applied, previous: previous, dependencies: dependencies)
             let waitFor = r.readiness.condition
             try await store.journal(run, step: JournalStep(address: change.address, action: change.action,
                                                      phase: waitFor == nil ? .done : .written, before: previous?.applied,
                                                      after: record.applied, error: nil, dependencies: dependencies),
-                              recording: .upsert(record))
+                              recording: .upsert(record), afterBody: stored)
             var ready = applied
             if waitFor != nil {
                 if let live = try await r.readiness.wait(for: r, applied: applied, client: c, timeout: options.readinessTimeout, progress: { [emit] in
@@ -193,7 +198,7 @@ public final class Executor: Sendable {
                 }) { ready = live }
                 try await store.journal(run, step: JournalStep(address: change.address, action: change.action, phase: .done,
                                                          before: previous?.applied, after: record.applied, error: nil,
-                                                         dependencies: dependencies))
+                                                         dependencies: dependencies), afterBody: stored)
             }
             resolveProduced(by: r.address, from: ready)
             emit(.finished(address: change.address, action: change.action, elapsed: ContinuousClock.now - started))
@@ -268,12 +273,12 @@ public final class Executor: Sendable {
     }
 
     /// `dependencies`: the step's, as its journal entries name them (made once per step).
-    func managedObject(_ r: Resource, sent: JSON, live: JSON, previous: ManagedObject?, dependencies: [String]) -> ManagedObject {
-        let masked = store.maskSecrets(sent)
-        return ManagedObject(
+    /// `stored`: `sent` as the state stores it (`StoredBody(sent, maskedBy: store)`).
+    func managedObject(_ r: Resource, sent: JSON, stored: StoredBody, live: JSON, previous: ManagedObject?, dependencies: [String]) -> ManagedObject {
+        ManagedObject(
             address: r.address.description, cluster: r.address.cluster, apiVersion: sent.apiVersion ?? "v1",
             kind: sent.kind ?? "", namespace: sent.namespace, name: sent.name ?? "", uid: live.uid,
-            resourceVersion: live.resourceVersion, applied: masked, appliedHash: StateStore.contentHash(masked),
+            resourceVersion: live.resourceVersion, applied: store.maskSecrets(sent), stored: stored,
             dependencies: dependencies, sensitive: r.sensitive,
             createdAt: previous?.createdAt ?? Date(), updatedAt: Date())
     }
