@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import Synchronization
 
 /// A kind as the server serves it: which URL segment (`resource`), whether it lives in a namespace, and which
 /// verbs it allows. Built-ins and custom resources look the same.
@@ -58,7 +59,9 @@ enum DiscoveryRoot: String, Sendable, Hashable {
 /// `/api` and one at `/apis` list every resource of every group-version, Kubernetes 1.26+), or, from a server that
 /// answers those in the legacy form, one `APIResourceList` per group-version (`/api/v1`, `/apis/<group>/<version>`).
 actor DiscoveryCache {
-    private var byGroupVersion: [GroupVersion: [String: APIResource]] = [:]
+    /// Behind a lock rather than the actor, so the lookup every request makes (`cached`) costs no hop onto the actor
+    /// and back (five such hops per request were a good part of apply's per-request CPU, #17).
+    private let byGroupVersion = Mutex<[GroupVersion: [String: APIResource]]>([:])
     /// Each group's preferred version, from aggregated answers (the first version listed that is not stale).
     private var preferredVersions: [String: String] = [:]
     /// Group-versions an aggregated answer marked `Stale` (an aggregated API server that could not be reached).
@@ -68,8 +71,8 @@ actor DiscoveryCache {
     private(set) var aggregated: Bool?
 
     /// The cached resource, if this group-version has been read and lists the kind.
-    func cached(_ gvk: GroupVersionKind) -> APIResource? {
-        byGroupVersion[GroupVersion(group: gvk.group, version: gvk.version)]?[gvk.kind]
+    nonisolated func cached(_ gvk: GroupVersionKind) -> APIResource? {
+        byGroupVersion.withLock { $0[GroupVersion(group: gvk.group, version: gvk.version)]?[gvk.kind] }
     }
 
     func isStale(_ gv: GroupVersion) -> Bool { stale.contains(gv) }
@@ -78,14 +81,15 @@ actor DiscoveryCache {
     func answered(aggregated: Bool) { self.aggregated = aggregated }
 
     func store(_ gv: GroupVersion, _ resources: [APIResource]) {
-        byGroupVersion[gv] = Dictionary(resources.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
+        let kinds = Dictionary(resources.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
+        byGroupVersion.withLock { $0[gv] = kinds }
     }
 
     /// Replaces what is known of `root`'s groups with an aggregated answer: a group-version or kind no longer listed
     /// (a CRD removed) is forgotten.
     func store(_ root: DiscoveryRoot, _ answer: AggregatedDiscovery) {
         let mine = { (group: String) in DiscoveryRoot(group: group) == root }
-        byGroupVersion = byGroupVersion.filter { !mine($0.key.group) }
+        byGroupVersion.withLock { $0 = $0.filter { !mine($0.key.group) } }
         preferredVersions = preferredVersions.filter { !mine($0.key) }
         stale = stale.filter { !mine($0.group) }
         for (gv, resources) in answer.resources { store(gv, resources) }
@@ -93,9 +97,9 @@ actor DiscoveryCache {
         stale.formUnion(answer.stale)
     }
 
-    func all() -> [APIResource] { byGroupVersion.values.flatMap(\.values).sorted { $0.description < $1.description } }
+    func all() -> [APIResource] { byGroupVersion.withLock { $0.values.flatMap(\.values) }.sorted { $0.description < $1.description } }
 
-    func forget() { byGroupVersion = [:]; preferredVersions = [:]; stale = [] }
+    func forget() { byGroupVersion.withLock { $0 = [:] }; preferredVersions = [:]; stale = [] }
 
     /// Parses an `APIResourceList`, skipping subresources (`deployments/status`).
     static func parse(_ list: JSON, groupVersion gv: GroupVersion) -> [APIResource] {

@@ -72,14 +72,15 @@ public actor KubeClient {
     /// request at `/api` for core kinds, one at `/apis` for all others; from a server that answers those in the
     /// legacy form, one request per group-version. Concurrent callers share a read in flight.
     public nonisolated func resource(for gvk: GroupVersionKind) async throws -> APIResource {
+        if let r = discovery.cached(gvk) { return r }   // no hop onto the actor: every request asks
         let start = await readsStarted
-        if let r = await discovery.cached(gvk) { return r }
+        if let r = discovery.cached(gvk) { return r }
         let gv = GroupVersion(group: gvk.group, version: gvk.version)
         if try await read(gv, startedAfter: -1) <= start {
             // The read shared began before this call: the kind may have been served since (a CRD just established).
-            if await discovery.cached(gvk) == nil { _ = try await read(gv, startedAfter: start) }
+            if discovery.cached(gvk) == nil { _ = try await read(gv, startedAfter: start) }
         }
-        if let r = await discovery.cached(gvk) { return r }
+        if let r = discovery.cached(gvk) { return r }
         throw KubeError.unknownKind(site("discovery"), kind: gvk.description)
     }
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// One HTTP answer from the API server, body fully read.
 public struct APIResponse: Sendable {
@@ -83,8 +84,11 @@ final class Transport: Sendable {
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
             let client: HTTPClient
             do {
-                if let auth = try await state.authorizationHeader() { request.headers.add(name: "Authorization", value: auth) }
-                client = try await state.client()
+                // The fixed header and the built client without a hop onto the state's actor (every request, #17).
+                let auth: String?
+                if let fixed = state.fixedAuthorization { auth = fixed } else { auth = try await state.authorizationHeader() }
+                if let auth { request.headers.add(name: "Authorization", value: auth) }
+                if let built = state.builtClient() { client = built } else { client = try await state.client() }
             } catch let e as KubeError { throw e }
 
             var retryAfter: Duration?
@@ -184,6 +188,11 @@ actor TransportState {
     let options: ClientOptions
     let dnsOverride: [String: String]
     private var httpClient: HTTPClient?
+    /// `httpClient` once built, readable without the actor (`builtClient`); emptied by `shutdown`.
+    private let built = Mutex<HTTPClient?>(nil)
+    /// The Authorization header of credentials that never change (none, a client certificate, a token, basic):
+    /// `.some(nil)` for no header; nil when it must be asked for (`authorizationHeader`: a token file or exec plugin).
+    nonisolated let fixedAuthorization: String??
     private var execCache: ExecCredentialCache?
     private var tokenFileCache: (token: String, readAt: Date)?
     private var isShutDown = false
@@ -191,7 +200,15 @@ actor TransportState {
     init(connection: ClusterConnection, options: ClientOptions, dnsOverride: [String: String]) {
         self.connection = connection; self.options = options; self.dnsOverride = dnsOverride
         if case .exec(let plugin) = connection.credentials { execCache = ExecCredentialCache(plugin: plugin) }
+        fixedAuthorization = switch connection.credentials {
+        case .none, .clientCertificate: .some(nil)
+        case .token(let t): "Bearer \(t)"
+        case .basic(let u, let p): "Basic " + Data("\(u):\(p)".utf8).base64EncodedString()
+        case .tokenFile, .exec: nil
+        }
     }
+
+    nonisolated func builtClient() -> HTTPClient? { built.withLock { $0 } }
 
     private var site: ErrorSite { ErrorSite(context: connection.contextName, operation: "connect") }
 
@@ -199,10 +216,9 @@ actor TransportState {
     func execRuns() async -> Int { await execCache?.runs ?? 0 }
 
     func authorizationHeader() async throws -> String? {
+        if let fixedAuthorization { return fixedAuthorization }
         switch connection.credentials {
-        case .none, .clientCertificate: return nil
-        case .token(let t): return "Bearer \(t)"
-        case .basic(let u, let p): return "Basic " + Data("\(u):\(p)".utf8).base64EncodedString()
+        case .none, .clientCertificate, .token, .basic: return nil   // fixedAuthorization
         case .tokenFile(let path):
             if let cached = tokenFileCache, Date().timeIntervalSince(cached.readAt) < 60 { return "Bearer \(cached.token)" }
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -270,6 +286,7 @@ actor TransportState {
         config.tracing.tracer = nil
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         httpClient = c
+        built.withLock { $0 = c }
         return c
     }
 
@@ -292,6 +309,7 @@ actor TransportState {
     func shutdown() async throws {
         guard !isShutDown else { return }
         isShutDown = true
+        built.withLock { $0 = nil }
         try await httpClient?.shutdown()
         httpClient = nil
     }
