@@ -54,13 +54,16 @@ public actor KubeClient {
 
     /// Sends a request and returns its JSON body, throwing the typed error for a non-success status.
     /// `sharing`: parse the answer sharing equal parts with earlier ones (`JSONInterner`).
-    /// `bodyText`: `body` already rendered (`canonicalText`), sent as is.
+    /// `bodyText`: `body` already rendered (`canonicalText`), sent as is. `leavingOut`: parts of the answer left
+    /// unbuilt (`JSON.parse(_:leavingOut:)`).
     nonisolated func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSON? = nil, bodyText: String? = nil,
-              contentType: String = "application/json", site: ErrorSite, sharing: JSONInterner? = nil) async throws -> JSON {
+              contentType: String = "application/json", site: ErrorSite, sharing: JSONInterner? = nil,
+              leavingOut: JSON.ObjectParts = []) async throws -> JSON {
         let response = try await transport.send(method: method, path: path, query: query,
                                                 body: body.map { Data((bodyText ?? $0.canonicalText).utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
         guard response.isSuccess else { throw KubeError.from(response, site: site) }
+        if !leavingOut.isEmpty { return response.body.isEmpty ? .null : (try? JSON.parse(response.body, leavingOut: leavingOut)) ?? .null }
         guard let sharing else { return response.json ?? .null }
         return response.body.isEmpty ? .null : (try? JSON.parse(response.body, sharing: sharing)) ?? .null
     }
@@ -185,11 +188,14 @@ public actor KubeClient {
     }
 
     /// The object, or nil when it does not exist. A nil namespace means the context's default namespace.
-    public nonisolated func get(_ gvk: GroupVersionKind, namespace: String?, name: String) async throws -> JSON? {
+    /// `leavingOut`: parts left unbuilt, for a reader that does not look at them (`JSON.parse(_:leavingOut:)`).
+    public nonisolated func get(_ gvk: GroupVersionKind, namespace: String?, name: String,
+                                leavingOut: JSON.ObjectParts = []) async throws -> JSON? {
         let r = try await resource(for: gvk)
         let ns = self.namespace(for: r, namespace)
         do {
-            return try await call(.GET, r.path(namespace: ns, name: name), site: site("get", Self.describe(gvk, ns, name)))
+            return try await call(.GET, r.path(namespace: ns, name: name), site: site("get", Self.describe(gvk, ns, name)),
+                                  leavingOut: leavingOut)
         } catch KubeError.notFound { return nil }
     }
 
@@ -238,8 +244,9 @@ public actor KubeClient {
     /// Applying the same object twice changes nothing (same resourceVersion). `fieldValidation` (default Strict): a
     /// field the server does not know is an error rather than silently dropped, which would be a diff forever.
     /// `text`: `object.canonicalText`, when the caller has rendered it already (apply journals the same text).
+    /// `leavingOut`: parts of the answer left unbuilt (`JSON.parse(_:leavingOut:)`).
     public nonisolated func apply(_ object: JSON, text: String? = nil, fieldManager: String, force: Bool = false, dryRun: Bool = false,
-                                  fieldValidation: FieldValidation = .strict) async throws -> JSON {
+                                  fieldValidation: FieldValidation = .strict, leavingOut: JSON.ObjectParts = []) async throws -> JSON {
         let gvk = try gvk(of: object, "apply")
         guard let name = object.name else {
             throw KubeError.invalid(site("apply", gvk.description), causes: [StatusCause(reason: "FieldValueRequired", message: "name is required", field: "metadata.name")],
@@ -252,7 +259,8 @@ public actor KubeClient {
         if dryRun { query.append(("dryRun", "All")) }
         // JSON is YAML, so the apply-patch+yaml content type takes the encoded object as is.
         return try await call(.PATCH, r.path(namespace: ns, name: name), query: query, body: object, bodyText: text,
-                              contentType: "application/apply-patch+yaml", site: site("apply", Self.describe(gvk, ns, name)))
+                              contentType: "application/apply-patch+yaml", site: site("apply", Self.describe(gvk, ns, name)),
+                              leavingOut: leavingOut)
     }
 
     /// Deletes the object with the given propagation policy (`Background`, `Foreground`, `Orphan`, or nil for

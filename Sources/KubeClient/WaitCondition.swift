@@ -142,9 +142,11 @@ extension KubeClient {
     /// `seen`: the object as the caller just got it (an apply's answer), looked at first instead of reading it again
     /// (unless `timeout` is shorter than one interval: then the one look there is time for is a fresh read).
     /// `progress` hears what is still awaited each time that changes (replicas, finalizers, a namespace's content).
+    /// `leavingOut`: parts of the object the reads leave unbuilt, which `condition` does not look at.
     @discardableResult
     public nonisolated func wait(for condition: WaitCondition, gvk: GroupVersionKind, namespace: String?, name: String,
-                     timeout: Duration, seen: JSON? = nil, progress: (@Sendable (String) -> Void)? = nil) async throws -> JSON {
+                     timeout: Duration, seen: JSON? = nil, leavingOut: JSON.ObjectParts = [],
+                     progress: (@Sendable (String) -> Void)? = nil) async throws -> JSON {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var interval = options.pollInterval
@@ -152,7 +154,7 @@ extension KubeClient {
         var told: String?
         var known = timeout >= interval ? seen : nil
         while true {
-            if let seen = known { last = seen; known = nil } else { last = try await get(gvk, namespace: namespace, name: name) }
+            if let seen = known { last = seen; known = nil } else { last = try await get(gvk, namespace: namespace, name: name, leavingOut: leavingOut) }
             if condition.isMet(by: last) { return last ?? .null }
             if let failure = condition.failure(last) {
                 throw KubeError.timeout(site("wait", Self.describe(gvk, namespace, name)),

@@ -17,8 +17,30 @@ extension JSON {
     /// Parses JSON text; with `interner`, every object and list equal to one it has seen (in this text or another it
     /// was given) is that one, shared, not a copy (see `JSONInterner`).
     public static func parse(_ data: Data, sharing interner: JSONInterner?) throws -> JSON {
+        try parse(data, sharing: interner, leavingOut: [])
+    }
+
+    /// Parts of an object as an API server answers it that a reader may leave unbuilt (skipped over, still checked to
+    /// be bracketed): an apply's answer and a readiness poll are read for identity, status and produced values, while an
+    /// Istio CRD's spec (its schema) and managedFields (every field a manager set) are most of its bytes (#17).
+    public struct ObjectParts: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// `metadata.managedFields`.
+        public static let managedFields = ObjectParts(rawValue: 1)
+        /// The top-level `spec`.
+        public static let spec = ObjectParts(rawValue: 2)
+    }
+
+    /// Parses an object as an API server answers it, without the parts in `leavingOut`.
+    public static func parse(_ data: Data, leavingOut: ObjectParts) throws -> JSON {
+        try parse(data, sharing: nil, leavingOut: leavingOut)
+    }
+
+    private static func parse(_ data: Data, sharing interner: JSONInterner?, leavingOut: ObjectParts) throws -> JSON {
         try data.withUnsafeBytes { raw in
             var p = FastReader(bytes: raw.bindMemory(to: UInt8.self), interner: interner)
+            p.leavingOut = leavingOut
             p.skipSpace()
             let v = try p.value(depth: 0)
             p.skipSpace()
@@ -107,6 +129,9 @@ private struct FastReader {
     /// Keys too long for a small string (over 15 bytes), one copy per text: CRD schemas repeat
     /// `x-kubernetes-preserve-unknown-fields` thousands of times.
     var longKeys: [UInt64: String] = [:]
+    /// `JSON.parse(_:leavingOut:)`; `inMetadata`: the top-level member being read is `metadata`.
+    var leavingOut: JSON.ObjectParts = []
+    var inMetadata = false
 
     init(bytes: UnsafeBufferPointer<UInt8>, interner: JSONInterner?) { self.bytes = bytes; self.interner = interner }
 
@@ -165,9 +190,17 @@ private struct FastReader {
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected :") }
             i += 1; skipSpace()
-            let v = try value(depth: depth + 1)
-            if interner != nil { h = Self.mix(h, hash) }
-            members.append((k, v))
+            if !leavingOut.isEmpty, i < bytes.count, bytes[i] == UInt8(ascii: "[") || bytes[i] == UInt8(ascii: "{"),
+               depth == 0 && k == "spec" && leavingOut.contains(.spec)
+                || depth == 1 && inMetadata && k == "managedFields" && leavingOut.contains(.managedFields),
+               let end = endOfValue(from: i) {
+                i = end   // skipped, not built
+            } else {
+                if depth == 0 { inMetadata = k == "metadata" }
+                let v = try value(depth: depth + 1)
+                if interner != nil { h = Self.mix(h, hash) }
+                members.append((k, v))
+            }
             skipSpace()
             guard i < bytes.count else { throw fail("unexpected end") }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }

@@ -47,4 +47,29 @@ import Testing
         v[path: ["metadata", "labels", "app"]] = "x"
         #expect(v.labels == ["app": "x"])
     }
+
+    /// A write's answer read without the parts apply does not look at (#17): only the object's own managedFields and
+    /// spec are left out, anything else so named (in the spec, in a nested metadata) is kept, and malformed text still
+    /// fails.
+    @Test func parseLeavingOutSkipsOnlyTheObjectsOwnParts() throws {
+        let text = """
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","managedFields":[{"manager":"m]}\\\"",
+            "fieldsV1":{"f:data":{"f:x":{}}}}],"uid":"u1"},"data":{"x":"y","spec":{"a":1}},
+            "spec":{"managedFields":[1],"template":{"metadata":{"managedFields":[2]}}},"status":{"spec":[3]}}
+            """
+        let whole = try JSON.parse(Data(text.utf8))
+        #expect(whole[path: ["metadata", "managedFields"]] != nil)
+
+        var withoutManagedFields = whole
+        withoutManagedFields[path: ["metadata", "managedFields"]] = nil
+        #expect(try JSON.parse(Data(text.utf8), leavingOut: .managedFields) == withoutManagedFields)
+
+        var withoutBoth = withoutManagedFields
+        withoutBoth["spec"] = nil
+        let both = try JSON.parse(Data(text.utf8), leavingOut: [.managedFields, .spec])
+        #expect(both == withoutBoth)
+        #expect(both[path: ["data", "spec", "a"]] == 1 && both[path: ["status", "spec"]] == [3])
+        #expect(try JSON.parse(Data(text.utf8), leavingOut: .spec)[path: ["metadata", "managedFields"]] != nil)
+        #expect(throws: JSONTextError.self) { try JSON.parse(Data(#"{"metadata":{"managedFields":[1,2}"#.utf8), leavingOut: .managedFields) }
+    }
 }

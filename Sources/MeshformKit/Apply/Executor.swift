@@ -181,7 +181,8 @@ public final class Executor: Sendable {
             // Masking changes only a Secret: any other body is sent as the text the state stores.
             let stored = StoredBody(body, maskedBy: store)
             let applied = try await c.apply(body, text: SecretBody.isSecret(body) ? nil : stored.text,
-                                            fieldManager: ManagedFields.meshform, force: true)
+                                            fieldManager: ManagedFields.meshform, force: true,
+                                            leavingOut: Readiness.unread(by: r.readiness.condition))
             // Accepted: the state records it now, whatever happens next, so a failed readiness wait or a crash
             // leaves nothing that neither the state nor a rollback knows.
             // The object and its journal entry (`written` if a readiness wait follows, else `done`) are one transaction.

@@ -2,6 +2,14 @@ import KubeClient
 import KubeModel
 
 extension Readiness {
+    /// What apply never reads in an object it applied or waits for (its identity, readiness and produced values are
+    /// read: `Executor`, `ComputedValues.resolve`): managedFields, and the spec unless the rollout check compares
+    /// `spec.replicas` with the status. An Istio CRD's spec is its schema, most of its bytes (#17).
+    static func unread(by condition: WaitCondition?) -> JSON.ObjectParts {
+        if case .rolledOut? = condition { return .managedFields }
+        return [.managedFields, .spec]
+    }
+
     /// What apply waits for after applying an object with this readiness, before its dependents run.
     var condition: WaitCondition? {
         switch self {
@@ -23,7 +31,7 @@ extension Readiness {
         progress(condition.description)
         do {
             return try await c.wait(for: condition, gvk: gvk, namespace: r.body.namespace, name: r.body.name ?? "", timeout: timeout,
-                                    seen: applied) {
+                                    seen: applied, leavingOut: Self.unread(by: condition)) {
                 progress("\(condition) (\($0))")
             }
         } catch KubeError.timeout where self == .loadBalancerAddress {
