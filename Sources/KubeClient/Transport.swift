@@ -56,10 +56,17 @@ final class Transport: Sendable {
     }()
 
     static func encodeQuery(_ query: [(String, String)]) -> String {
-        let allowed = unreserved
-        return query.map { k, v in
-            "\(k.addingPercentEncoding(withAllowedCharacters: allowed) ?? k)=\(v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)"
-        }.joined(separator: "&")
+        query.map { k, v in "\(percentEncoded(k))=\(percentEncoded(v))" }.joined(separator: "&")
+    }
+
+    /// `s` with every byte outside RFC 3986's unreserved characters percent-encoded. Most values (`fieldManager=meshform`,
+    /// `force=true`, a page size) need nothing: checked byte by byte first, as Foundation's encoding of every value was
+    /// 1.3% of apply's CPU (#17).
+    static func percentEncoded(_ s: String) -> String {
+        let plain = s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
+        }
+        return plain ? s : s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s
     }
 
     /// Sends a request, retrying per `options.retry`. Returns the last answer, whatever its status; throws
