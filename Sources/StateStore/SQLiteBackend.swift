@@ -42,7 +42,9 @@ final class SQLiteBackend: StateBackend, Sendable {
             // `v5-bodies` leaves most of an older file free (every cluster's copy of every body, every journal
             // entry's): give it back once, as SQLite only reuses free pages and never shrinks the file by itself.
             // Not vacuuming costs disk space only, never state, so a file another process holds open stays as it is.
+            // In WAL mode the vacuumed copy is written through the WAL: truncate it too, or it keeps the old size.
             try? pool.vacuum()
+            try? pool.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
         }
         return SQLiteBackend(path: path, pool: pool, readOnly: false)
     }
