@@ -18,9 +18,10 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     /// What Meshform sent. For Secrets, data values are keyed hashes (`maskSecrets`), never clear text.
     /// Read from the state, it stays the stored text until read here, and is parsed at each reading (a plan that finds
     /// the object unchanged by its hash never parses it; drift parses one object at a time): read it once where needed.
+    /// Setting it sets `appliedHash` too: the state stores each body under its hash (`bodies`), so the two never disagree.
     public var applied: JSON {
         get { body.value }
-        set { body = .value(newValue) }
+        set { body = .value(newValue); appliedHash = StateStore.contentHash(newValue) }
     }
     private var body: AppliedBody
     /// `applied` as the state stores it (canonical JSON text), without parsing it when it was read as text.
@@ -33,7 +34,7 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     }
     /// Hash of `applied` (see `StateStore.contentHash`). For a Secret passed in unmasked, the store masks it
     /// and recomputes this hash over the masked body.
-    public var appliedHash: String
+    public private(set) var appliedHash: String
     /// Addresses this object depends on.
     public var dependencies: [String]
     /// Shown as `(sensitive)`; Secrets are always treated as sensitive by the store's masking.
@@ -42,6 +43,7 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
+    /// `appliedHash`: `StateStore.contentHash(applied)`, when the caller has already computed it (computed here if nil).
     public init(address: String, cluster: String, apiVersion: String, kind: String, namespace: String?, name: String,
                 uid: String? = nil, resourceVersion: String? = nil, applied: JSON, appliedHash: String? = nil,
                 dependencies: [String] = [], sensitive: Bool = false, createdAt: Date = Date(), updatedAt: Date = Date()) {
@@ -216,7 +218,7 @@ extension StateStore {
         guard SecretBody.isSecret(o.applied) else { return o }
         var o = o
         let m = maskSecrets(o.applied)
-        if m != o.applied { o.applied = m; o.appliedHash = Self.contentHash(m) }
+        if m != o.applied { o.applied = m }
         return o
     }
 

@@ -36,7 +36,16 @@ final class SQLiteBackend: StateBackend, Sendable {
         }
         if !created { try inspect(path) }
         let pool = try guarded(path) { try DatabasePool(path: path, configuration: configuration(readOnly: false)) }
+        let before = try guarded(path) { try pool.read { try Schema.migrator.appliedIdentifiers($0) } }
         try guarded(path) { try Schema.migrator.migrate(pool) }
+        if !created, !before.isEmpty, !before.contains(Schema.v5) {
+            // `v5-bodies` leaves most of an older file free (every cluster's copy of every body, every journal
+            // entry's): give it back once, as SQLite only reuses free pages and never shrinks the file by itself.
+            // Not vacuuming costs disk space only, never state, so a file another process holds open stays as it is.
+            // In WAL mode the vacuumed copy is written through the WAL: truncate it too, or it keeps the old size.
+            try? pool.vacuum()
+            try? pool.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+        }
         return SQLiteBackend(path: path, pool: pool, readOnly: false)
     }
 

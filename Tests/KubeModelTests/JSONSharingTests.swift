@@ -34,9 +34,10 @@ import Testing
         #expect(second["items"]?[0]?[path: ["metadata", "uid"]] == "2-a")
     }
 
-    /// A LIST answer with one item whose spec is over 256 bytes and holds brackets, quotes and backslashes in strings.
+    /// A LIST answer with one item whose spec is over 256 bytes and holds brackets, quotes and backslashes in strings
+    /// (an escaped quote after an escaped backslash, and a string that ends in escaped backslashes).
     static func bigList(uid: String) -> Data {
-        let rules = (0..<12).map { #"{"name":"rule-\#($0)","match":"a}b]c{d[\\\"e","x-kubernetes-preserve-unknown-fields":true}"# }
+        let rules = (0..<12).map { #"{"name":"rule-\#($0)","match":"a}b]c{d[\\\"e","path":"c:\\\\","x-kubernetes-preserve-unknown-fields":true}"# }
         return Data(#"{"kind":"List","items":[{"metadata":{"name":"big","uid":"\#(uid)"},"spec":{"rules":[\#(rules.joined(separator: ","))]}}]}"#.utf8)
     }
 
@@ -52,6 +53,7 @@ import Testing
             #expect(parsed == (try JSON.parse(Self.bigList(uid: uid))))
         }
         #expect(third[path: ["items"]]?[0]?[path: ["spec", "rules"]]?[11]?["match"] == #"a}b]c{d[\"e"#)
+        #expect(third[path: ["items"]]?[0]?[path: ["spec", "rules"]]?[11]?["path"] == #"c:\\"#)
     }
 
     /// Drift's interner: nothing met once is held, only the text of a large value met twice.

@@ -19,6 +19,32 @@ import KubeModel
         #expect(FieldDiff.compare(intended: applied, live: live).isEmpty)
     }
 
+    /// Across clusters, a run's memo gives exactly what comparing afresh gives: for the same copy again, a copy drifted
+    /// in one cluster, a copy whose labels differ, another intent, and other ignore rules.
+    @Test func aMemoGivesTheSameChangesAsComparingAfresh() {
+        var same = applied
+        same[path: ["metadata", "uid"]] = "u-1"
+        same["status"] = ["readyReplicas": 1]
+        var drifted = same
+        drifted[path: ["spec", "replicas"]] = 3
+        var relabelled = same
+        relabelled[path: ["metadata", "labels", "app"]] = "other"
+        var otherIntent = applied
+        otherIntent[path: ["spec", "template", "spec", "containers"]] = [["name": "discovery", "image": "pilot:1.25"]]
+        let ignoreReplicas = [FieldPattern(".spec.replicas")]
+        let cases: [(JSON, JSON, [FieldPattern])] = [
+            (applied, same, []), (applied, same, []), (applied, same, []), (applied, drifted, []), (applied, same, []),
+            (applied, drifted, []), (applied, relabelled, []), (otherIntent, same, []), (otherIntent, same, []),
+            (applied, drifted, ignoreReplicas), (applied, drifted, ignoreReplicas), (applied, drifted, []),
+        ]
+        let memo = FieldDiff.Memo()
+        for (intended, live, ignore) in cases {
+            #expect(FieldDiff.compare(intended: intended, live: live, ignoring: ignore, memo: memo)
+                    == FieldDiff.compare(intended: intended, live: live, ignoring: ignore))
+        }
+        #expect(FieldDiff.compare(intended: applied, live: drifted, memo: memo).map(\.path) == [".spec.replicas"])
+    }
+
     @Test func aChangedManagedFieldIsReportedByItsPath() {
         var live = applied
         live[path: ["spec", "replicas"]] = 3

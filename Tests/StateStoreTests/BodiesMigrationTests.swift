@@ -40,21 +40,38 @@ import KubeModel
         }
     }
 
-    func expectMigrated(_ store: StateStore) throws {
+    func expectMigrated(_ store: StateStore, otherBodies: Int = 0) throws {
         #expect(try store.schemaMigrations().last == Schema.v5)
         let objects = try store.objects()
         #expect(objects.map(\.address) == ["r1/apps/Deployment/sample/crd", Self.webAddress, "r2/apps/Deployment/sample/crd"])
         #expect(objects.map(\.applied) == [Self.crd, Self.web, Self.crd])
         #expect(objects.map(\.appliedHash) == [Self.crd, Self.web, Self.crd].map(StateStore.contentHash), "the stale hash is the text's own now")
         #expect(try store.journal(of: RunID(rawValue: "run-1")).map { [$0.before, $0.after] } == [[Self.previous, Self.web]])
-        #expect(try store.read { try $0.value("SELECT COUNT(*) AS n FROM bodies")?.int } == 3)
+        #expect(try store.read { try $0.value("SELECT COUNT(*) AS n FROM bodies")?.int } == Int64(3 + otherBodies))
         #expect(try store.integrityProblems() == [])
     }
 
     @Test func sqliteMovesBodiesOutOfTheRows() throws {
         let t = TempState()
-        try fillV4(try StateStore.open(path: t.path), migrationsTable: "grdb_migrations")
-        try expectMigrated(try StateStore.open(path: t.path, create: false))
+        let v4 = try StateStore.open(path: t.path)
+        try fillV4(v4, migrationsTable: "grdb_migrations")
+        // A second run whose 300 entries each hold one large body: a megabyte in the rows, one body after v5.
+        var large = Self.web
+        large[path: ["metadata", "annotations", "large"]] = .string(String(repeating: "x", count: 4_000))
+        try v4.write { tx in
+            try tx.execute("INSERT INTO runs (id, kind, who, host, pid, started_at, serial_before) VALUES ('run-2', 'apply', 'bob', 'h', 1, 0, 0)", [])
+            for _ in 0..<300 {
+                try tx.execute("INSERT INTO journal (run, address, action, phase, after, at) VALUES ('run-2', ?, 'update', 'started', ?, 0)",
+                               [Self.webAddress, large.canonicalText])
+            }
+        }
+        let store = try StateStore.open(path: t.path, create: false)
+        // The vacuumed copy went through the WAL, which is truncated after it rather than left at the old file's size.
+        #expect(try FileManager.default.attributesOfItem(atPath: t.path + "-wal")[.size] as? Int == 0)
+        try expectMigrated(store, otherBodies: 1)
+        #expect(try store.journal(of: RunID(rawValue: "run-2")).map(\.after) == Array(repeating: large, count: 300))
+        // The pages the old rows' bodies held are given back to the file system, not kept free inside the file.
+        #expect(try store.pool.read { try Int.fetchOne($0, sql: "PRAGMA freelist_count") } == 0)
     }
 
     @Test func postgresMovesBodiesOutOfTheRows() throws {

@@ -47,10 +47,10 @@ public struct DriftDetector: Sendable {
         }
         // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped; only large parts met
         // in two clusters or more (the CRDs) are kept, to be found by their text in the next clusters instead of parsed.
-        let interner = JSONInterner(holdsEveryValue: false)
+        let interner = JSONInterner(holdsEveryValue: false), diffs = FieldDiff.Memo()
         await forEachConcurrently(byCluster, width: reader.clusterParallelism, { [sharedBodies] c in
             await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses, sharedBodies: sharedBodies,
-                               sharing: interner)
+                               sharing: interner, diffs: diffs)
         }, then: { c in
             if let error = c.error { unreachable[c.cluster] = error; return }
             findings += c.findings
@@ -94,7 +94,8 @@ public struct DriftDetector: Sendable {
     /// managed object missing from it (its labels removed, or deleted) is then looked for without the label, by
     /// `LiveReader`'s LIST per kind and namespace; so is every object of a kind whose labelled LIST failed.
     private func checkCluster(_ cluster: String, _ objects: [ManagedObject], inFlight: Set<String>,
-                              stateAddresses: Set<String>, sharedBodies: [String: JSON], sharing: JSONInterner) async -> ClusterCheck {
+                              stateAddresses: Set<String>, sharedBodies: [String: JSON], sharing: JSONInterner,
+                              diffs: FieldDiff.Memo) async -> ClusterCheck {
         var out = ClusterCheck(cluster: cluster)
         guard let client = clients[cluster] else { out.error = "no connection for cluster \(cluster)"; return out }
         let selector = "\(Compiler.managedByLabel)=\(Compiler.managedByValue),\(Compiler.meshLabel)=\(mesh)"
@@ -123,18 +124,20 @@ public struct DriftDetector: Sendable {
                 return out
             }
         }
-        for o in compared { out.findings += finding(o, applied: sharedBodies[o.appliedHash] ?? o.applied, live: live[o.address]) }
+        for o in compared {
+            out.findings += finding(o, applied: sharedBodies[o.appliedHash] ?? o.applied, live: live[o.address], diffs: diffs)
+        }
         return out
     }
 
     /// What one state object's live version says: deleted, modified (the fields, with who changed them) or nothing.
-    private func finding(_ o: ManagedObject, applied: JSON, live l: JSON?) -> [DriftReport.Finding] {
+    private func finding(_ o: ManagedObject, applied: JSON, live l: JSON?, diffs: FieldDiff.Memo) -> [DriftReport.Finding] {
         guard let address = try? ResourceAddress(parsing: o.address) else { return [] }
         guard let l else { return [.init(kind: .deleted, address: address, cluster: o.cluster, objectKind: o.kind, fields: [])] }
         // Objects no longer in the mesh file keep the built-in rules for istiod's webhook patches.
         let rules = ignoreFields[o.address] ?? (o.kind.hasSuffix("WebhookConfiguration") ? Compiler.webhookIgnoreFields : [])
         let ignore = rules.map(FieldPattern.init)
-        let changes = FieldDiff.compare(intended: applied, live: mask(SecretBody.foldingStringData(l)), ignoring: ignore)
+        let changes = FieldDiff.compare(intended: applied, live: mask(SecretBody.foldingStringData(l)), ignoring: ignore, memo: diffs)
         guard !changes.isEmpty else { return [] }
         let fields = changes.map {
             DriftReport.DriftedField(path: $0.path, applied: $0.after, live: $0.before,

@@ -59,9 +59,10 @@ public struct Planner: Sendable {
 
         if options.operation == .apply {
             let wanted = mesh.resources.filter { selected?.contains($0.address.description) ?? true }
-            let hashes = BodyHashes()
+            let hashes = BodyHashes(), diffs = FieldDiff.Memo()
             changes = try Self.concurrentMap(wanted) { r in
-                try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options, hashes: hashes)
+                try change(for: r, state: stateObjects[r.address.description], computed: computed, options: options,
+                           hashes: hashes, diffs: diffs)
             }
         }
         // Deletions: everything in state that is no longer desired (destroy: everything in state).
@@ -87,7 +88,7 @@ public struct Planner: Sendable {
     }
 
     private func change(for r: Resource, state s: ManagedObject?, computed: ComputedValues, options: PlanOptions,
-                        hashes: BodyHashes) throws -> PlannedChange {
+                        hashes: BodyHashes, diffs: FieldDiff.Memo) throws -> PlannedChange {
         let address = r.address.description
         let intended = r.computed.isEmpty ? r.body : computed.substitute(in: r.body, placeholders: r.computed.map(\.placeholder))
         // Secrets are compared as the server stores them (`data`), so an unknown `stringData` value shows under `data`.
@@ -113,7 +114,7 @@ public struct Planner: Sendable {
         // is not even parsed.
         let previous = s.flatMap { $0.appliedHash == hashes.hash(maskedIntended) ? nil : $0.applied }
         var fields = FieldDiff.compare(intended: maskedIntended, live: maskedLive,
-                                       previouslyApplied: previous, ignoring: ignore)
+                                       previouslyApplied: previous, ignoring: ignore, memo: diffs)
         // A field whose value is still unknown shows as known after apply. Planning from state alone, nothing can
         // resolve it, so it is assumed unchanged rather than reported on every offline plan.
         let isUnknown = { (f: FieldChange) in unknown.contains { f.path.hasPrefix($0) || $0.hasPrefix(f.path) } }

@@ -1,4 +1,5 @@
 import KubeModel
+import Synchronization
 
 /// One field that differs between what Meshform intends and what is live.
 public struct FieldChange: Codable, Sendable, Equatable {
@@ -19,16 +20,56 @@ public struct FieldChange: Codable, Sendable, Equatable {
 /// other lists compare by position and length. A value the server stores in another spelling (a quantity's canonical
 /// text, an empty value it drops) is no change: `ServerCanonicalForm`.
 public enum FieldDiff {
+    /// `memo`: one run's comparisons of the top-level fields of other clusters' copies of the same object (see `Memo`).
     public static func compare(intended: JSON, live: JSON, previouslyApplied: JSON? = nil,
-                               ignoring ignore: [FieldPattern] = []) -> [FieldChange] {
+                               ignoring ignore: [FieldPattern] = [], memo: Memo? = nil) -> [FieldChange] {
         var out: [FieldChange] = []
         let server = Server(builtIn: ServerCanonicalForm.isBuiltIn(apiVersion: intended.apiVersion ?? live.apiVersion),
                             kind: intended.kind ?? live.kind)
-        walk(intended, live, path: [], ignore: ignore, server: server, into: &out)
+        if let memo, case .object(let w) = intended, case .object(let h) = live, !ignore.contains(where: { $0.matches([]) }) {
+            // The top level as `walk` does it, each field's comparison looked up first.
+            let object = [server.builtIn ? "built-in" : "custom", server.kind ?? "", intended.apiVersion ?? "", intended.namespace ?? "",
+                          intended.name ?? ""] + ignore.map(\.description)
+            let prefix = object.joined(separator: "\u{0}") + "\u{0}"
+            for key in w.keys.sorted() where !skippedTopLevel.contains(key) {
+                let want = w[key]!, have = h[key]
+                if let known = memo.changes(prefix + key, want: want, have: have) { out += known; continue }
+                let start = out.count
+                walk(want, have, path: [.key(key)], ignore: ignore, server: server, into: &out)
+                memo.remember(prefix + key, want: want, have: have, changes: Array(out[start...]))
+            }
+        } else {
+            walk(intended, live, path: [], ignore: ignore, server: server, into: &out)
+        }
         if let previouslyApplied {
             removals(previous: previouslyApplied, intended: intended, live: live, path: [], ignore: ignore, into: &out)
         }
         return out
+    }
+
+    /// The comparisons of one plan or drift run, by object and top-level field (#17). A fleet applies the same object in
+    /// every cluster, and both sides are usually one value in memory across clusters (intended: one parsed manifest;
+    /// live: `JSONInterner`), so `==` on them is an identity check and a CRD's schema is walked once per run rather than
+    /// once per cluster. A field whose values differ from the remembered pair is compared as usual and remembered
+    /// instead. Results are those of `walk` exactly: the remembered pair is equal to this one.
+    ///
+    /// Values are kept only from an object's second copy on: an object found in one cluster only (a workload's
+    /// ConfigMap) leaves just its key, so drift, which drops each cluster's live objects once compared, does not keep
+    /// them all here.
+    public final class Memo: Sendable {
+        private struct Entry: Sendable { var want: JSON; var have: JSON?; var changes: [FieldChange] }
+        private enum Slot: Sendable { case seenOnce, known(Entry) }
+        private let slots = Mutex<[String: Slot]>([:])
+        public init() {}
+
+        func changes(_ key: String, want: JSON, have: JSON?) -> [FieldChange]? {
+            guard case .known(let e)? = slots.withLock({ $0[key] }), e.want == want, e.have == have else { return nil }
+            return e.changes
+        }
+
+        func remember(_ key: String, want: JSON, have: JSON?, changes: [FieldChange]) {
+            slots.withLock { $0[key] = $0[key] == nil ? .seenOnce : .known(Entry(want: want, have: have, changes: changes)) }
+        }
     }
 
     /// How the object's server stores values (see `ServerCanonicalForm`).
