@@ -194,8 +194,8 @@ actor TransportState {
     let connection: ClusterConnection
     let options: ClientOptions
     let dnsOverride: [String: String]
-    private var httpClient: HTTPClient?
-    /// `httpClient` once built, readable without the actor (`builtClient`); emptied by `shutdown`.
+    /// The client once built, behind a lock so a request reads it without a hop onto the actor (`builtClient`);
+    /// emptied by `shutdown`.
     private let built = Mutex<HTTPClient?>(nil)
     /// The Authorization header of credentials that never change (none, a client certificate, a token, basic):
     /// `.some(nil)` for no header; nil when it must be asked for (`authorizationHeader`: a token file or exec plugin).
@@ -250,7 +250,7 @@ actor TransportState {
     }
 
     func client() async throws -> HTTPClient {
-        if let httpClient { return httpClient }
+        if let c = builtClient() { return c }
         var tls = TLSConfiguration.makeClientConfiguration()
         let fail = { (message: String) in KubeError.kubeconfig(file: self.connection.file, context: self.connection.contextName, message: message) }
         if let conflict = connection.tlsConflict { throw fail(conflict) }
@@ -278,7 +278,7 @@ actor TransportState {
             }
         }
         try await checkServerName(tls)
-        if let c = httpClient { return c }   // another caller built it while we awaited the plugin
+        if let c = builtClient() { return c }   // another caller built it while we awaited the plugin
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             timeout: .init(connect: options.connectTimeout.timeAmount),
@@ -292,7 +292,6 @@ actor TransportState {
         // request's URL into span attributes (1.5% of apply's CPU, #17).
         config.tracing.tracer = nil
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        httpClient = c
         built.withLock { $0 = c }
         return c
     }
@@ -316,9 +315,8 @@ actor TransportState {
     func shutdown() async throws {
         guard !isShutDown else { return }
         isShutDown = true
-        built.withLock { $0 = nil }
-        try await httpClient?.shutdown()
-        httpClient = nil
+        let c = built.withLock { c in defer { c = nil }; return c }
+        try await c?.shutdown()
     }
 }
 
