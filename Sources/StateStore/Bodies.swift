@@ -14,6 +14,11 @@ import KubeModel
 /// always that canonical text, so `bodyHash(text)` of a stored body equals the hash it is stored under (the
 /// integrity check verifies it).
 extension StateStore {
+    /// `sha256:<hex>` of the value's canonical (sorted-key) JSON: equal values always hash equal.
+    public static func contentHash(_ value: JSON) -> String {
+        "sha256:" + Hex.encode(SHA256.hash(data: value.canonicalBytes))
+    }
+
     /// `sha256:<hex>` of a body's stored (canonical) text: the same as `contentHash` of its value.
     static func bodyHash(_ text: String) -> String {
         var text = text
@@ -25,11 +30,10 @@ extension StateStore {
         try tx.execute("INSERT INTO bodies (hash, text) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING", [hash, text])
     }
 
-    /// Stores a body given as its canonical text and returns its hash.
-    static func storeBody(_ text: String, _ tx: any SQLTx) throws -> String {
-        let hash = bodyHash(text)
-        try storeBody(hash: hash, text: text, tx)
-        return hash
+    /// Stores a rendered body and returns its hash.
+    static func storeBody(_ body: StoredBody, _ tx: any SQLTx) throws -> String {
+        try storeBody(hash: body.hash, text: body.text, tx)
+        return body.hash
     }
 
     /// Forgets the bodies nothing refers to any more (an object updated or removed outside a run, whose old body no
@@ -40,5 +44,18 @@ extension StateStore {
                 AND hash NOT IN (SELECT before_hash FROM journal WHERE before_hash IS NOT NULL)
                 AND hash NOT IN (SELECT after_hash FROM journal WHERE after_hash IS NOT NULL)
             """, [])
+    }
+}
+
+/// A body as the state stores it: its canonical text and that text's hash (`StateStore.contentHash` of the value), made
+/// once by whoever has the value and handed to the store (`ManagedObject.init(...stored:...)`, `StateStore.journal`'s
+/// `afterBody`), so a step that records, sends and journals one body renders it once. Secrets are masked first.
+public struct StoredBody: Sendable {
+    public let text: String
+    public let hash: String
+    /// `value` as stored: secrets masked by `store`, rendered canonically, hashed.
+    public init(_ value: JSON, maskedBy store: StateStore) {
+        text = store.maskSecrets(value).canonicalText
+        hash = StateStore.bodyHash(text)
     }
 }

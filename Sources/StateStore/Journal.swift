@@ -94,8 +94,7 @@ extension StateStore {
             case .remove(let address)?: try removeObject(address, tx)
             case nil: break
             }
-            let beforeHash = try before.map { try Self.storeBody(hash: $0.hash, text: $0.text, tx); return $0.hash }
-            let afterHash = try after.map { try Self.storeBody(hash: $0.hash, text: $0.text, tx); return $0.hash }
+            let beforeHash = try before.map { try Self.storeBody($0, tx) }, afterHash = try after.map { try Self.storeBody($0, tx) }
             try tx.execute("""
                 INSERT INTO journal (run, address, action, phase, before_hash, after_hash, error, at, dependencies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [id.rawValue, step.address?.description ?? "", step.actionWord, step.phase.rawValue, beforeHash, afterHash,

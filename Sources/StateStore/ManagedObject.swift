@@ -1,5 +1,4 @@
 import Foundation
-import Crypto
 import KubeModel
 
 /// One Kubernetes object Meshform manages, as the state remembers it: where it lives, its live identity
@@ -141,25 +140,7 @@ private enum AppliedBody: Sendable {
     }
 }
 
-/// A body as the state stores it: its canonical text and that text's hash (`StateStore.contentHash` of the value), made
-/// once by whoever has the value and handed to the store (`ManagedObject.init(...stored:...)`, `StateStore.journal`'s
-/// `afterBody`), so a step that records, sends and journals one body renders it once. Secrets are masked first.
-public struct StoredBody: Sendable {
-    public let text: String
-    public let hash: String
-    /// `value` as stored: secrets masked by `store`, rendered canonically, hashed.
-    public init(_ value: JSON, maskedBy store: StateStore) {
-        text = store.maskSecrets(value).canonicalText
-        hash = StateStore.bodyHash(text)
-    }
-}
-
 extension StateStore {
-    /// `sha256:<hex>` of the value's canonical (sorted-key) JSON: equal values always hash equal.
-    public static func contentHash(_ value: JSON) -> String {
-        "sha256:" + Hex.encode(SHA256.hash(data: value.canonicalBytes))
-    }
-
     /// Every managed object, ordered by address.
     public func objects() throws -> [ManagedObject] {
         try read { try Self.objects($0) }
