@@ -259,23 +259,16 @@ enum DestroyOrder {
 /// `StateStore.contentHash` of the intended bodies of one plan, each distinct body hashed once (#17): a fleet applies
 /// the same body (an Istio CRD) in every cluster, and writing its canonical text was a sixth of a plan. Bodies are
 /// looked up by kind and name and told apart by `==`, which is cheap for them: the compiler builds each cluster's copy
-/// from one parsed manifest, so their large parts are the same storage and compare without being walked.
+/// from one parsed manifest, so their large parts are the same storage and compare without being walked. The newest body
+/// of each name is kept (as `FieldDiff.Memo` does): an equal one takes its place, so the remotes compare with a remote's
+/// copy rather than the external cluster's, whose manifests are parsed apart; a different one is hashed and kept.
 final class BodyHashes: Sendable {
-    private let known = Mutex<[String: [(body: JSON, hash: String)]]>([:])
-    /// Bodies of one kind and name kept to compare with: a body that differs per cluster is hashed every time.
-    private static let kept = 2
+    private let known = Mutex<[String: (body: JSON, hash: String)]>([:])
 
     func hash(_ body: JSON) -> String {
         let key = (body.apiVersion ?? "") + "/" + (body.kind ?? "") + "/" + (body.namespace ?? "") + "/" + (body.name ?? "")
-        let candidates = known.withLock { $0[key] ?? [] }
-        if let i = candidates.firstIndex(where: { $0.body == body }) {
-            // Keep the newest equal body: the next cluster's copy is likelier to share its storage (the external
-            // cluster's manifests are parsed apart from the remotes', so equal CRDs there compare by walking).
-            known.withLock { if i < $0[key, default: []].count { $0[key]![i].body = body } }
-            return candidates[i].hash
-        }
-        let hash = StateStore.contentHash(body)
-        known.withLock { if $0[key, default: []].count < Self.kept { $0[key, default: []].append((body, hash)) } }
+        let hash = known.withLock({ $0[key] }).flatMap { $0.body == body ? $0.hash : nil } ?? StateStore.contentHash(body)
+        known.withLock { $0[key] = (body, hash) }
         return hash
     }
 }
