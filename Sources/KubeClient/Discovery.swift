@@ -131,16 +131,7 @@ struct AggregatedDiscovery: Sendable {
     /// Whether a Content-Type says the answer is aggregated: `application/json` with `g=apidiscovery.k8s.io`,
     /// `v=v2` or `v2beta1` and `as=APIGroupDiscoveryList`, in any order and among other parameters.
     static func isAggregated(contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard parts.first?.lowercased() == "application/json" else { return false }
-        var params: [String: String] = [:]
-        for p in parts.dropFirst() {
-            let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if kv.count == 2 { params[kv[0].lowercased()] = kv[1] }
-        }
-        return params["g"] == "apidiscovery.k8s.io" && params["as"] == "APIGroupDiscoveryList"
-            && (params["v"] == "v2" || params["v"] == "v2beta1")
+        contentType.map { MediaType($0).aggregatedDiscoveryVersion != nil } ?? false
     }
 
     /// Parses an `APIGroupDiscoveryList`. A resource's URL is in the group-version it is listed under; its kind is

@@ -70,18 +70,10 @@ enum Discovery {
     /// the first range it can serve (apiserver pkg/endpoints/discovery/aggregated/wrapper.go and negotiation.go), so a
     /// plain `application/json` or `*/*` listed first means the legacy form, and one it does not know is skipped.
     static func aggregatedVersion(accept: String) -> String? {
-        for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let type = parts.first?.lowercased() else { continue }
-            var params: [String: String] = [:]
-            for p in parts.dropFirst() {
-                let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if kv.count == 2 { params[kv[0].lowercased()] = kv[1] }
-            }
-            let asks = params["g"] != nil || params["v"] != nil || params["as"] != nil
-            if type == "application/json", params["g"] == "apidiscovery.k8s.io", params["as"] == "APIGroupDiscoveryList",
-               let v = params["v"], v == "v2" || v == "v2beta1" { return v }
-            if !asks, ["application/json", "application/*", "*/*"].contains(type) { return nil }
+        for range in MediaType.ranges(accept: accept) {
+            if let v = range.aggregatedDiscoveryVersion { return v }
+            let asks = ["g", "v", "as"].contains { range.parameters[$0] != nil }
+            if !asks, ["application/json", "application/*", "*/*"].contains(range.type) { return nil }
         }
         return nil
     }
