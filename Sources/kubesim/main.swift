@@ -63,8 +63,10 @@ struct KubeSimCommand: ParsableCommand {
         try f.writeKubeconfigs(directory: kubeconfigDir)
         if let adminTokenDir {
             for sim in f.clusters {
-                _ = FileManager.default.createFile(atPath: (adminTokenDir as NSString).appendingPathComponent("\(sim.name).admin-token"),
-                                                   contents: Data(sim.adminEndpointToken.utf8), attributes: [.posixPermissions: 0o600])
+                let path = (adminTokenDir as NSString).appendingPathComponent("\(sim.name).admin-token")
+                guard FileManager.default.createFile(atPath: path, contents: Data(sim.adminEndpointToken.utf8),
+                                                     attributes: [.posixPermissions: 0o600])
+                else { throw ValidationError("cannot write \(path)") }
             }
         }
         let lines = f.clusters.map { "kubesim \($0.name) listening on \($0.url)\n" }.joined()
