@@ -302,8 +302,16 @@ public actor KubeClient {
     /// How many times the exec credential plugin has run (0 for other credentials).
     public nonisolated func execPluginRuns() async -> Int { await transport.state.execRuns() }
 
+    /// Closes the connections to the cluster once the requests in flight on them are answered; the next request
+    /// opens new ones. For a cluster read once and then not for a while: an open connection keeps the buffer of its
+    /// last large read, so a fleet-wide plan that kept every cluster's connection grew with the fleet (#17).
+    public func closeConnections() async { await transport.state.closeConnections() }
+
+    /// Requests on the open connections not yet answered (tests).
+    nonisolated var requestsInFlight: Int { transport.state.requestsInFlight }
+
     /// Closes the connection pool. The client must not be used afterwards.
-    public func shutdown() async throws { try await transport.shutdown() }
+    public func shutdown() async throws { await transport.shutdown() }
 }
 
 /// `?fieldValidation=` on writes (kube-apiserver 1.25+, GA in 1.27): what the server does with a field its schema does not

@@ -89,22 +89,19 @@ final class Transport: Sendable {
             request.headers.add(name: "User-Agent", value: options.userAgent)
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-            let client: HTTPClient
+            let pool: ConnectionPool
             do {
                 // The fixed header and the built client without a hop onto the state's actor (every request, #17).
                 let auth: String?
                 if let fixed = state.fixedAuthorization { auth = fixed } else { auth = try await state.authorizationHeader() }
                 if let auth { request.headers.add(name: "Authorization", value: auth) }
-                if let built = state.builtClient() { client = built } else { client = try await state.client() }
+                if let current = state.checkOut() { pool = current } else { pool = try await state.checkOutBuilding() }
             } catch let e as KubeError { throw e }
 
             var retryAfter: Duration?
             var failure: KubeError
             do {
-                let response = try await client.execute(request, timeout: options.requestTimeout.timeAmount)
-                let answer = APIResponse(status: Int(response.status.code),
-                                         headers: response.headers.map { ($0.name, $0.value) },
-                                         body: try await Self.collect(response, upTo: 256 << 20), attempts: attempt)
+                let answer = try await pool.exchange(request, timeout: options.requestTimeout, attempt: attempt)
                 if answer.status == 401, !refreshedCredentials, await state.invalidateRefreshableCredentials() {
                     // An exec credential or token file may have rotated: fetch it again once, outside the retry budget.
                     refreshedCredentials = true
@@ -171,7 +168,7 @@ final class Transport: Sendable {
         return String(describing: error)
     }
 
-    func shutdown() async throws { try await state.shutdown() }
+    func shutdown() async { await state.shutdown() }
 
     /// The whole answer, copied once into `Data`, sized up front when the server says how long it is: AsyncHTTPClient's
     /// `collect` grows a buffer by doubling, and making `Data` of it was a second copy (a fleet's LISTs are a gigabyte).
@@ -188,15 +185,68 @@ final class Transport: Sendable {
     }
 }
 
+/// One built `HTTPClient` (its connections to the cluster) and how many requests are using it, so that closing it
+/// (`TransportState.closeConnections`) waits for them instead of cutting them off: AsyncHTTPClient's shutdown fails
+/// the requests in flight.
+final class ConnectionPool: Sendable {
+    let client: HTTPClient
+    private struct Use { var inFlight = 0; var closing: CheckedContinuation<Void, Never>? }
+    private let use = Mutex(Use())
+
+    init(_ client: HTTPClient) { self.client = client }
+
+    /// Requests counted in and not yet answered (tests).
+    var requestsInFlight: Int { use.withLock { $0.inFlight } }
+
+    /// Counts a request in; called under `TransportState`'s lock on the current pool, so a pool taken out to be
+    /// closed gets no new request.
+    func begin() { use.withLock { $0.inFlight += 1 } }
+
+    /// One exchange on a request already counted in (`begin`): the answer, its body whole.
+    func exchange(_ request: HTTPClientRequest, timeout: Duration, attempt: Int) async throws -> APIResponse {
+        defer { end() }
+        let response = try await client.execute(request, timeout: timeout.timeAmount)
+        return APIResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                           body: try await Transport.collect(response, upTo: 256 << 20), attempts: attempt)
+    }
+
+    private func end() {
+        let closing = use.withLock { u -> CheckedContinuation<Void, Never>? in
+            u.inFlight -= 1
+            guard u.inFlight == 0 else { return nil }
+            defer { u.closing = nil }
+            return u.closing
+        }
+        closing?.resume()
+    }
+
+    /// Waits until no request uses the pool, then closes its connections.
+    func close() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let idle = use.withLock { u -> Bool in
+                if u.inFlight == 0 { return true }
+                u.closing = done
+                return false
+            }
+            if idle { done.resume() }
+        }
+        // Throws only when already shut down; each pool is closed once (it leaves `TransportState` to be closed).
+        try? await client.shutdown()
+    }
+}
+
 /// The mutable part of a transport: the lazily built `HTTPClient` (it may need a client certificate from an
 /// exec plugin before it can exist) and credential caches.
 actor TransportState {
     let connection: ClusterConnection
     let options: ClientOptions
     let dnsOverride: [String: String]
-    /// The client once built, behind a lock so a request reads it without a hop onto the actor (`builtClient`);
-    /// emptied by `shutdown`.
-    private let built = Mutex<HTTPClient?>(nil)
+    /// The connections once built, behind a lock so a request takes them without a hop onto the actor (`checkOut`);
+    /// emptied by `closeConnections` and `shutdown`.
+    private let built = Mutex<ConnectionPool?>(nil)
+    /// How an `HTTPClient` is made, once worked out (TLS material parsed, the server name checked), so connections
+    /// closed by `closeConnections` are opened again without doing it twice.
+    private var configuration: HTTPClient.Configuration?
     /// The Authorization header of credentials that never change (none, a client certificate, a token, basic):
     /// `.some(nil)` for no header; nil when it must be asked for (`authorizationHeader`: a token file or exec plugin).
     nonisolated let fixedAuthorization: String??
@@ -215,7 +265,30 @@ actor TransportState {
         }
     }
 
-    nonisolated func builtClient() -> HTTPClient? { built.withLock { $0 } }
+    /// The current pool with one more request counted in, if it is built.
+    nonisolated func checkOut() -> ConnectionPool? { built.withLock { p in p?.begin(); return p } }
+
+    /// Requests on the current connections not yet answered (tests).
+    nonisolated var requestsInFlight: Int { built.withLock { $0?.requestsInFlight ?? 0 } }
+
+    /// `checkOut`, building the pool first if needed.
+    func checkOutBuilding() async throws -> ConnectionPool {
+        let config = try await clientConfiguration()
+        return built.withLock { p in
+            // Another caller may have built it while this one awaited an exec plugin or the server-name check.
+            let pool = p ?? ConnectionPool(HTTPClient(eventLoopGroupProvider: .singleton, configuration: config))
+            p = pool
+            pool.begin()
+            return pool
+        }
+    }
+
+    /// Closes the connections once the requests in flight on them are answered; the next request opens new ones.
+    /// What a cluster is no longer read from should not keep: an open HTTP/2 connection holds the buffer of its
+    /// last large read (`ClientOptions.idleConnectionTimeout`).
+    func closeConnections() async {
+        await built.withLock { p in defer { p = nil }; return p }?.close()
+    }
 
     private var site: ErrorSite { ErrorSite(context: connection.contextName, operation: "connect") }
 
@@ -249,8 +322,8 @@ actor TransportState {
         }
     }
 
-    func client() async throws -> HTTPClient {
-        if let c = builtClient() { return c }
+    private func clientConfiguration() async throws -> HTTPClient.Configuration {
+        if let configuration { return configuration }
         var tls = TLSConfiguration.makeClientConfiguration()
         let fail = { (message: String) in KubeError.kubeconfig(file: self.connection.file, context: self.connection.contextName, message: message) }
         if let conflict = connection.tlsConflict { throw fail(conflict) }
@@ -278,11 +351,11 @@ actor TransportState {
             }
         }
         try await checkServerName(tls)
-        if let c = builtClient() { return c }   // another caller built it while we awaited the plugin
+        if let configuration { return configuration }   // another caller worked it out while this one awaited
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             timeout: .init(connect: options.connectTimeout.timeAmount),
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
+            connectionPool: .init(idleTimeout: options.idleConnectionTimeout.timeAmount, concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
         // Connection failures come back to our retry loop at once, so one policy (with TLS failures never
         // retried) bounds them, instead of the pool silently re-dialling until the connect timeout.
         config.connectionPool.retryConnectionEstablishment = false
@@ -291,9 +364,8 @@ actor TransportState {
         // No tracer: Meshform bootstraps no distributed tracing, and the default no-op tracer still parsed each
         // request's URL into span attributes (1.5% of apply's CPU, #17).
         config.tracing.tracer = nil
-        let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        built.withLock { $0 = c }
-        return c
+        configuration = config
+        return config
     }
 
     /// kubectl's name check (`ServerNameCheck`), once per client, when a DNS name is verified. A server that
@@ -312,11 +384,10 @@ actor TransportState {
         }
     }
 
-    func shutdown() async throws {
+    func shutdown() async {
         guard !isShutDown else { return }
         isShutDown = true
-        let c = built.withLock { c in defer { c = nil }; return c }
-        try await c?.shutdown()
+        await closeConnections()
     }
 }
 

@@ -70,6 +70,22 @@ final class Server: Sendable {
 
     var requestsByProtocol: [String: [String: Int]] { protocols.withLock { $0 } }
 
+    /// The connections (TLS sessions) requests came over: those open now, by channel, and how many there have been.
+    /// A channel leaves the open set when it closes, so an identifier reused by a later channel counts again.
+    private let connections = Mutex<(open: Set<ObjectIdentifier>, opened: Int)>(([], 0))
+    var connectionsOpened: Int { connections.withLock { $0.opened } }
+    var connectionsOpen: Int { connections.withLock { $0.open.count } }
+
+    func noteConnection(_ tls: any Channel) {
+        let id = ObjectIdentifier(tls)
+        let isNew = connections.withLock { c in
+            let inserted = c.open.insert(id).inserted
+            if inserted { c.opened += 1 }
+            return inserted
+        }
+        if isNew { tls.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.open.remove(id) } } }
+    }
+
     /// Requests answered, by what they asked: `discovery`, or the method with LIST, WATCH or a subresource told apart
     /// (`GET` is one object, `LIST` a collection), so a benchmark can say which requests a client spends.
     private let verbs = Mutex<[String: Int]>([:])
@@ -102,6 +118,7 @@ final class Server: Sendable {
         }
         let (version, tlsChannel) = await Self.transport(of: context.channel)
         record(version: version, userAgent: request.headers[.userAgent])
+        noteConnection(tlsChannel)
         let body = try await request.collectBody(upTo: 64 << 20)
         let req = SimRequest(
             method: request.method.rawValue, path: request.uri.path,
@@ -120,7 +137,8 @@ final class Server: Sendable {
         if req.path == "/admin/requests" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }
             return render(.json(200, ["byVerb": .object(requestsByVerb.mapValues(JSON.int)),
-                                      "discovery": .object(discoveryRequests.mapValues(JSON.int))]))
+                                      "discovery": .object(discoveryRequests.mapValues(JSON.int)),
+                                      "connectionsOpened": .int(connectionsOpened), "connectionsOpen": .int(connectionsOpen)]))
         }
         if req.path == "/admin/compact" {
             guard token == identity.adminEndpointToken else { return render(.error(.unauthorized)) }

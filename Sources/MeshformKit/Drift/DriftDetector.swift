@@ -48,9 +48,12 @@ public struct DriftDetector: Sendable {
         // Each cluster is compared as soon as its LISTs are done, then its live objects are dropped; only large parts met
         // in two clusters or more (the CRDs) are kept, to be found by their text in the next clusters instead of parsed.
         let interner = JSONInterner(holdsEveryValue: false), diffs = FieldDiff.Memo()
-        await forEachConcurrently(byCluster, width: reader.clusterParallelism, { [sharedBodies] c in
-            await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses, sharedBodies: sharedBodies,
-                               sharing: interner, diffs: diffs)
+        // Each cluster's connections are closed once it is checked, as the read-only plan's (`LiveReader.closingConnections`).
+        await forEachConcurrently(byCluster, width: reader.clusterParallelism, { [sharedBodies, clients] c in
+            let check = await checkCluster(c.cluster, c.objects, inFlight: inFlight, stateAddresses: stateAddresses,
+                                           sharedBodies: sharedBodies, sharing: interner, diffs: diffs)
+            await clients[c.cluster]?.closeConnections()
+            return check
         }, then: { c in
             if let error = c.error { unreachable[c.cluster] = error; return }
             findings += c.findings

@@ -38,8 +38,14 @@ public struct LiveReader: Sendable {
     /// (the LIST answers being parsed) does not grow with the fleet.
     public var clusterParallelism: Int
 
-    public init(clients: [String: KubeClient], parallelism: Int = 8, clusterParallelism: Int = 32) {
+    /// Close each cluster's connections once it is read (`KubeClient.closeConnections`): for a read that is the run's
+    /// last use of most clusters (plan, drift), so what the fleet's connections hold does not grow with the fleet.
+    /// Apply leaves them open for its steps.
+    public var closingConnections: Bool
+
+    public init(clients: [String: KubeClient], parallelism: Int = 8, clusterParallelism: Int = 32, closingConnections: Bool = false) {
         self.clients = clients; self.parallelism = parallelism; self.clusterParallelism = clusterParallelism
+        self.closingConnections = closingConnections
     }
 
     struct ListKey: Hashable, Sendable { var apiVersion: String; var kind: String; var namespace: String? }
@@ -63,10 +69,13 @@ public struct LiveReader: Sendable {
     /// dropped, so a caller that compares and forgets holds a few clusters' objects at a time, not the fleet's.
     func read(_ targets: [LiveTarget], sharing: JSONInterner? = nil, eachCluster body: (ClusterRead) -> Void) async {
         let byCluster = Dictionary(grouping: targets, by: \.cluster).sorted { $0.key < $1.key }.map { ClusterTargets(cluster: $0.key, targets: $0.value) }
-        await forEachConcurrently(byCluster, width: clusterParallelism, { [clients] c in
+        await forEachConcurrently(byCluster, width: clusterParallelism, { [clients, closingConnections] c in
             guard let client = clients[c.cluster] else { return ClusterRead(cluster: c.cluster, objects: [:], error: "no connection for cluster \(c.cluster)") }
-            do { return ClusterRead(cluster: c.cluster, objects: try await readCluster(client, c.targets, sharing: sharing), error: nil) }
-            catch { return ClusterRead(cluster: c.cluster, objects: [:], error: String(describing: error)) }
+            let read: ClusterRead
+            do { read = ClusterRead(cluster: c.cluster, objects: try await readCluster(client, c.targets, sharing: sharing), error: nil) }
+            catch { read = ClusterRead(cluster: c.cluster, objects: [:], error: String(describing: error)) }
+            if closingConnections { await client.closeConnections() }
+            return read
         }, then: body)
     }
 

@@ -115,7 +115,8 @@ public final class MeshSession: Sendable {
 
     private func readLive(_ targets: [LiveTarget], clusters: Clusters?) async -> LiveObjects? {
         guard let clusters else { return nil }
-        return await LiveReader(clients: clusters.clients).read(targets)
+        // The read-only plan's one read of each cluster (a second, of objects only the state names, opens a new connection).
+        return await LiveReader(clients: clusters.clients, closingConnections: true).read(targets)
     }
 
     /// `prefetched`: live versions already read, and of which addresses (plan reads the mesh file's objects while it
@@ -259,8 +260,10 @@ public final class MeshSession: Sendable {
                                          ignoreFields: ignore, mask: { store.maskSecrets($0) })
             detector.recheck = { try? store.knownAddresses() }
             let configDrift = snapshot.lastApplyConfigHash.map { $0 != mesh.configHash }
+            // The token ages first: the check closes each cluster's connections once it is done with the cluster.
+            let warnings: [String]? = if let maxTokenAge { await RemoteSecretAge.warnings(mesh: mesh, clients: clusters.clients, maxAge: maxTokenAge) } else { nil }
             var report = await detector.check(configDrift: configDrift)
-            if let maxTokenAge { report.warnings = await RemoteSecretAge.warnings(mesh: mesh, clients: clusters.clients, maxAge: maxTokenAge) }
+            report.warnings = warnings
             try store.recordDriftCheck(findings: report.records, at: report.checkedAt, clusters: Set(clusters.clients.keys).subtracting(report.unreachable.keys))
             return report
         } cleanup: { await clusters.shutdown() }
