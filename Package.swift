@@ -101,7 +101,7 @@ let package = Package(
         ], path: "Benchmarks/KubeSimBench", swiftSettings: v6),
         // KubeClient's server-side apply throughput against the real kubectl on the same objects (moved out of the tests).
         .executableTarget(name: "ClientBench", dependencies: ["KubeClient", "KubeSim", "KubeModel"], path: "Benchmarks/ClientBench"),
-        .executableTarget(name: "RequestBench", dependencies: ["KubeClient", "KubeModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], path: "Benchmarks/RequestBench", swiftSettings: v6),
+        .executableTarget(name: "RequestBench", dependencies: ["KubeClient", "KubeModel"], path: "Benchmarks/RequestBench", swiftSettings: v6),
 
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: v6),
         .testTarget(name: "KubeSimTests", dependencies: [

@@ -1,22 +1,19 @@
 import Foundation
 import KubeClient
 import KubeModel
-import NIOCore
-import NIOPosix
 
 // What one Kubernetes request costs Meshform's client in CPU: KubeClient (AsyncHTTPClient, HTTP/2 over TLS) against
 // a KubeSim in its own process, so the figure is the client's alone (this process's getrusage), for GET, server-side
-// apply and LIST at parallelism 50 on one connection, as apply and plan use it. Beside it, the real
+// apply and LIST on one connection: one request at a time (each wakes the client's threads on its own), and 50 at
+// once (one wake-up serves several), as apply and plan send them. Beside it, the real
 // `kubectl apply --server-side` and `kubectl get` on the same objects (their CPU from getrusage of the children,
 // process start included: what a user's script pays). Apply's CPU per object cannot fall below requests per object
 // times this (issue 17: apply from nothing makes about 2.3 requests per object).
 //
 //   swift build -c release --product kubesim && swift run -c release RequestBench [requests per batch, default 2000] [latency ms, default 5]
 
-if ProcessInfo.processInfo.environment["TAKEOVER"] != nil { print("takeover", NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()) }
 let n = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 2000 : 2000
 let latencyMs = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 5 : 5
-let parallelism = Int(ProcessInfo.processInfo.environment["P"] ?? "50")!
 let configMapKind = GroupVersionKind(group: "", version: "v1", kind: "ConfigMap")
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 let kubesimPath = binDir.appendingPathComponent("kubesim").path
@@ -52,7 +49,7 @@ func cpuSeconds(children: Bool = false) -> Double {
 }
 
 /// Runs `work(i)` for i in 0..<count, `parallelism` at a time; returns this process's CPU per call, in ms.
-func cpuPerCall(_ count: Int, _ work: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+func cpuPerCall(_ count: Int, parallelism: Int = 50, _ work: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
     let before = cpuSeconds()
     try await withThrowingTaskGroup(of: Void.self) { group in
         for lane in 0..<parallelism {
@@ -70,13 +67,14 @@ func configMap(_ i: Int, namespace: String) -> JSON {
             "data": .object(data)]
 }
 
-func kubectl(_ args: [String]) async throws -> (cpu: Double, status: Int32) {
+func kubectl(_ args: [String]) async throws -> (cpu: Double, status: Int32, output: String) {
     var env = ProcessInfo.processInfo.environment
     env["HOME"] = dir.path   // its discovery cache: filled by the first call, warm afterwards
     let before = cpuSeconds(children: true)
     let r = try await ChildProcess.run("/usr/bin/env", ["kubectl", "--kubeconfig", kubeconfig] + args, environment: env)
-    return (cpuSeconds(children: true) - before, r.status)
+    return (cpuSeconds(children: true) - before, r.status, r.stdoutText)
 }
+let kubectlVersion = (try? JSON(data: Data(try await kubectl(["version", "--client", "-o", "json"]).output.utf8)))?[path: ["clientVersion", "gitVersion"]]?.string ?? "(version unknown)"
 
 let client = KubeClient(connection: try ClusterConnection(kubeconfig: try Kubeconfig.load(explicitPath: kubeconfig), context: nil),
                         options: ClientOptions(qps: 1e9, burst: 1_000_000))
@@ -86,21 +84,23 @@ let objects = (0..<n).map { configMap($0, namespace: "bench") }
 // Warm-up: the connection, TLS, discovery, and every object created (the timed applies are unchanged objects).
 _ = try await cpuPerCall(n) { i in _ = try await client.apply(objects[i], fieldManager: "bench") }
 
-print("CPU per request, KubeClient (HTTP/2 over TLS, one connection, parallelism \(parallelism)) against kubesim in its own process,")
-print("\(n) requests per line, \(latencyMs) ms latency, ConfigMaps of about 1 KB:")
-let apply = try await cpuPerCall(n) { i in _ = try await client.apply(objects[i], fieldManager: "bench") }
-print(String(format: "  server-side apply (PATCH)   %.3f ms", apply))
-let get = try await cpuPerCall(n) { i in _ = try await client.get(configMapKind, namespace: "bench", name: "obj-\(i)") }
-print(String(format: "  GET                         %.3f ms", get))
-let list = try await cpuPerCall(n) { _ in _ = try await client.list(configMapKind, namespace: "empty") }
-print(String(format: "  LIST of an empty namespace  %.3f ms", list))
+print("CPU per request, KubeClient (HTTP/2 over TLS, one connection) against kubesim in its own process, \(latencyMs) ms latency,")
+print("ConfigMaps of about 1 KB; \(n) requests per figure at parallelism 50, \(n / 5) at parallelism 1:")
+print("parallelism  server-side apply  GET       LIST (empty namespace)")
+for parallelism in [1, 50] {
+    let count = parallelism == 1 ? n / 5 : n
+    let apply = try await cpuPerCall(count, parallelism: parallelism) { i in _ = try await client.apply(objects[i], fieldManager: "bench") }
+    let get = try await cpuPerCall(count, parallelism: parallelism) { i in _ = try await client.get(configMapKind, namespace: "bench", name: "obj-\(i)") }
+    let list = try await cpuPerCall(count, parallelism: parallelism) { _ in _ = try await client.list(configMapKind, namespace: "empty") }
+    print(String(format: "%11d  %8.3f ms        %.3f ms  %.3f ms", parallelism, apply, get, list))
+}
 
 let file = dir.appendingPathComponent("objects.yaml")
 try objects.map(YAMLDocuments.serialize).joined(separator: "---\n").write(to: file, atomically: true, encoding: .utf8)
 _ = try await kubectl(["get", "namespaces"])   // kubectl's discovery cache, as a user's is warm
 let kApply = try await kubectl(["apply", "--server-side", "--field-manager", "bench", "-f", file.path])
 let kGet = try await kubectl(["get", "-f", file.path, "-o", "name"])
-print("kubectl, one process for all \(n) objects (its start included), CPU per object:")
+print("kubectl \(kubectlVersion), one process for all \(n) objects (its start included), CPU per object:")
 print(String(format: "  apply --server-side -f      %.3f ms%@", kApply.cpu * 1000 / Double(n), kApply.status == 0 ? "" : " (failed)"))
 print(String(format: "  get -f                      %.3f ms%@", kGet.cpu * 1000 / Double(n), kGet.status == 0 ? "" : " (failed)"))
 
