@@ -69,17 +69,8 @@ public struct ClientOptions: Sendable {
     public var maxConnections: Int
     /// Page size for `list`.
     public var pageSize: Int
-    /// How soon `wait` and `delete(waitUntilGone:)` look again the first time (then twice as long each time, up to
-    /// `maxPollInterval`).
+    /// How soon `wait` and `delete(waitUntilGone:)` look again the first time (then twice as long each time, up to 2 s).
     public var pollInterval: Duration
-    /// The longest wait between two looks of `wait`.
-    public static let maxPollInterval = Duration.seconds(2)
-    /// How long a connection with nothing in flight stays open before it is closed (and opened again when needed).
-    /// Short, because an open HTTP/2 connection keeps the buffer of its last large read: NIOHTTP2's frame decoder holds
-    /// about 0.5 MB after a LIST of Istio's CRDs, so a plan over 1 + 300 clusters that kept every connection open until
-    /// the end peaked at 454 MB instead of 237 MB (#17), growing with the fleet. Longer than `maxPollInterval`, so a
-    /// readiness wait keeps its connection. (client-go keeps idle connections 90 s: a controller talks to one cluster.)
-    public var idleConnectionTimeout: Duration
     /// Sent as `User-Agent`.
     public var userAgent: String
     /// Receives each code-299 `Warning` header of every answer (`ServerWarnings`): context name and text.
@@ -88,10 +79,9 @@ public struct ClientOptions: Sendable {
 
     public init(qps: Double = 200, burst: Int = 400, retry: RetryPolicy = .init(), requestTimeout: Duration = .seconds(60),
                 connectTimeout: Duration = .seconds(10), maxConnections: Int = 64, pageSize: Int = 500,
-                pollInterval: Duration = .milliseconds(10), idleConnectionTimeout: Duration = .seconds(3),
-                userAgent: String = "meshform-kubeclient") {
+                pollInterval: Duration = .milliseconds(10), userAgent: String = "meshform-kubeclient") {
         self.qps = qps; self.burst = burst; self.retry = retry; self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout; self.maxConnections = maxConnections; self.pageSize = pageSize
-        self.pollInterval = pollInterval; self.idleConnectionTimeout = idleConnectionTimeout; self.userAgent = userAgent
+        self.pollInterval = pollInterval; self.userAgent = userAgent
     }
 }

@@ -284,8 +284,7 @@ actor TransportState {
     }
 
     /// Closes the connections once the requests in flight on them are answered; the next request opens new ones.
-    /// What a cluster is no longer read from should not keep: an open HTTP/2 connection holds the buffer of its
-    /// last large read (`ClientOptions.idleConnectionTimeout`).
+    /// For a cluster read once and then not for a while (`KubeClient.closeConnections`).
     func closeConnections() async {
         await built.withLock { p in defer { p = nil }; return p }?.close()
     }
@@ -355,7 +354,10 @@ actor TransportState {
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             timeout: .init(connect: options.connectTimeout.timeAmount),
-            connectionPool: .init(idleTimeout: options.idleConnectionTimeout.timeAmount, concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
+            // Idle connections are not closed early by a timer: AsyncHTTPClient 1.37 closing HTTP/2 connections after a
+            // 3 s idle timeout crashed `meshform demo`, which serves KubeSim in the same process (a bad job pointer, every
+            // debug run; not diagnosed further). Callers done with a cluster close its connections (`closeConnections`).
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
         // Connection failures come back to our retry loop at once, so one policy (with TLS failures never
         // retried) bounds them, instead of the pool silently re-dialling until the connect timeout.
         config.connectionPool.retryConnectionEstablishment = false

@@ -164,7 +164,7 @@ extension KubeClient {
             let remaining = deadline - clock.now
             if remaining <= .zero { break }
             try await Task.sleep(for: min(interval, remaining))
-            interval = min(interval * 2, ClientOptions.maxPollInterval)
+            interval = min(interval * 2, .seconds(2))
         }
         let what = Self.describe(gvk, namespace, name)
         throw KubeError.timeout(site("wait", what),
