@@ -11,8 +11,8 @@ import KubeSim
     @Test func aClientStartingWithRequestsAtOnceOpensOneConnection() async throws {
         try await SimCluster.with("one-connection") { cluster in
             try await cluster.withClient { client in
-                // Discovery's two roots and eight LISTs, all at once before any connection is up: AsyncHTTPClient
-                // would open a connection for each waiting request until it learns the server speaks HTTP/2.
+                // Discovery's two roots and ten LISTs, all asked for before any connection is up: HTTP/2 carries them
+                // on one connection (a pool opening one per waiting request would pay a TLS handshake for each).
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<10 { group.addTask { _ = try await client.list(i % 2 == 0 ? configMapKind : DiscoveryTests.deployment, namespace: "default") } }
                     try await group.waitForAll()
@@ -35,9 +35,10 @@ import KubeSim
     }
 
     @Test func closingWaitsForTheRequestsInFlight() async throws {
-        // Every answer takes 300 ms: the close comes while the apply is on the wire, and must not cut it off.
+        // Every answer takes 300 ms: the close comes while the apply is under way, and must not cut it off. No retries,
+        // which would hide a request cut off by sending it again on new connections.
         try await SimCluster.with("close-in-flight") { cluster in
-            try await cluster.withClient { client in
+            try await cluster.withClient(options: ClientOptions(retry: RetryPolicy(maxAttempts: 1))) { client in
                 _ = try await client.list(configMapKind, namespace: "default")   // discovery and the connection, first
                 cluster.sim.setFaults(FaultSettings(latencyMs: 300))
                 async let applied = client.apply(configMap("in-flight", data: ["b": "2"]), fieldManager: "meshform")

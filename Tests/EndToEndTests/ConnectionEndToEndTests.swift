@@ -1,0 +1,48 @@
+import Foundation
+import KubeClient
+import KubeModel
+import StateStore
+import Testing
+@testable import MeshformKit
+
+/// Plan and drift close each cluster's connections once they have read it (#17: an open HTTP/2 connection keeps the
+/// buffer of its last large read, so a plan that kept every cluster's connection grew with the fleet); apply's plan
+/// phase keeps them for its steps. Seen from KubeSim: after the read, the client's next request arrives over a new
+/// TLS connection, or over the same one.
+extension EndToEnd {
+@Suite struct ConnectionEndToEndTests {
+    static let namespaceKind = GroupVersionKind(group: "", version: "v1", kind: "Namespace")
+
+    @Test func planAndDriftCloseEachClustersConnectionsOnceTheyHaveReadIt() async throws {
+        try await MeshHarness.with { h in
+            let session = try await h.session(try h.multiRemote())
+            _ = try await ApplyEndToEndTests.apply(session)
+            let sim = h.sims["config"]!
+            let targets = session.mesh.resources.filter { $0.address.cluster == "config" }.map(LiveTarget.init)
+
+            for closing in [false, true] {
+                try await h.withClient("config") { client in
+                    let before = sim.connectionsOpened
+                    let live = await LiveReader(clients: ["config": client], closingConnections: closing).read(targets)
+                    #expect(live.unreachable.isEmpty && live.objects.count == targets.count)
+                    _ = try await client.list(Self.namespaceKind, namespace: nil)
+                    #expect(sim.connectionsOpened - before == (closing ? 2 : 1), "closingConnections: \(closing)")
+                }
+            }
+
+            let store = try StateStore.openReadOnly(path: h.statePath)
+            var snapshot = try store.snapshot()
+            snapshot.objects = snapshot.objects.filter { $0.cluster == "config" }
+            try await h.withClient("config") { client in
+                let before = sim.connectionsOpened
+                let report = await DriftDetector(snapshot: snapshot, clients: ["config": client], mesh: session.mesh.topology.name,
+                                                 mask: { store.maskSecrets($0) }).check(configDrift: nil)
+                #expect(report.unreachable.isEmpty && report.objectsChecked == snapshot.objects.count)
+                #expect(!report.hasDrift, "\(report.text())")
+                _ = try await client.list(Self.namespaceKind, namespace: nil)
+                #expect(sim.connectionsOpened - before == 2)
+            }
+        }
+    }
+}
+}
