@@ -5,13 +5,35 @@ import StateStore
 import Testing
 @testable import MeshformKit
 
-/// Plan and drift close each cluster's connections once they have read it (#17: an open HTTP/2 connection keeps the
-/// buffer of its last large read, so a plan that kept every cluster's connection grew with the fleet); apply's plan
-/// phase keeps them for its steps. Seen from KubeSim: after the read, the client's next request arrives over a new
+/// Plan and drift close each cluster's connections once they have read it, and apply once the cluster's last step is
+/// done (#17: an open HTTP/2 connection keeps the buffer of its last large read, so a run that kept every cluster's
+/// connection grew with the fleet); apply's plan phase keeps them for its steps. Seen from KubeSim: after the read, the client's next request arrives over a new
 /// TLS connection, or over the same one.
 extension EndToEnd {
 @Suite struct ConnectionEndToEndTests {
     static let namespaceKind = GroupVersionKind(group: "", version: "v1", kind: "Namespace")
+
+    @Test func applyClosesEachClustersConnectionsAfterItsLastStep() async throws {
+        try await MeshHarness.with { h in
+            let session = try await h.session(try h.multiRemote())
+            let (plan, computed) = try await session.plan(PlanOptions())
+            let store = try StateStore.open(path: h.statePath, create: true)
+            let clusters = try Clusters(topology: session.mesh.topology, environment: session.environment, options: session.clientOptions)
+            try await withCleanup {
+                var options = ApplyOptions()
+                options.readinessTimeout = .seconds(30)
+                let result = try await Executor(mesh: session.mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
+                                                computed: computed, options: options, emit: { _ in }).run(plan)
+                guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+                for (name, client) in clusters.clients.sorted(by: { $0.key < $1.key }) {
+                    #expect(plan.changes.contains { $0.cluster == name && $0.action.changes })
+                    let before = h.sims[name]!.connectionsOpened
+                    _ = try await client.list(Self.namespaceKind, namespace: nil)
+                    #expect(h.sims[name]!.connectionsOpened - before == 1, "\(name): the apply's connection was still open")
+                }
+            } cleanup: { await clusters.shutdown() }
+        }
+    }
 
     @Test func planAndDriftCloseEachClustersConnectionsOnceTheyHaveReadIt() async throws {
         try await MeshHarness.with { h in

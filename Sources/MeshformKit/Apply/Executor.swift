@@ -18,6 +18,25 @@ public struct ApplyOptions: Sendable {
     public init() {}
 }
 
+/// How many of a run's steps each cluster has left, so its connections close once its last step is done
+/// (`KubeClient.closeConnections`): an open HTTP/2 connection keeps the buffer of its last large read, and an apply
+/// over a fleet held every cluster's until it ended (#17). A cluster needed again afterwards (a rollback, a computed
+/// value read from it) connects anew.
+final class StepsLeft: Sendable {
+    private let left: Mutex<[String: Int]>
+    init(_ clusters: [String]) { left = Mutex(Dictionary(clusters.map { ($0, 1) }, uniquingKeysWith: +)) }
+    /// Whether `cluster` has steps in this run at all.
+    func has(_ cluster: String) -> Bool { left.withLock { $0[cluster] != nil } }
+    /// Counts one step of `cluster` done; true when it was the last.
+    func done(_ cluster: String) -> Bool {
+        left.withLock { l in
+            guard let n = l[cluster] else { return false }
+            l[cluster] = n - 1
+            return n == 1
+        }
+    }
+}
+
 /// Runs a plan: the dependency graph with bounded parallelism across clusters, server-side apply under field
 /// manager `meshform`, readiness waits, computed values resolved as their producers finish, every step journalled
 /// before and after and the state written step by step; on a failure, the completed steps are undone in reverse.
@@ -74,6 +93,10 @@ public final class Executor: Sendable {
         let steps = plan.changes.filter { $0.action.changes && ($0.action != .adopt || $0.adoptApproved) }
         let byAddress = Dictionary(steps.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         var summary = ApplySummary()
+        // Each cluster's connections close once its last step is done, and at once for the clusters the plan read but
+        // no step changes (`StepsLeft`).
+        let stepsLeft = StepsLeft(steps.map(\.cluster))
+        for (name, client) in clients where !stepsLeft.has(name) { await client.closeConnections() }
 
         // Phase 1: creates, updates, replaces, adoptions, in dependency order.
         let forward = steps.filter { $0.action != .delete }.map(\.address)
@@ -84,6 +107,7 @@ public final class Executor: Sendable {
         }
         var outcome = await GraphWalk.run(vertices: forward, dependencies: deps, parallelism: options.parallelism) { a in
             try await self.applyStep(byAddress[a]!, run: run, previous: stateBefore[a])
+            await self.finished(byAddress[a]!, stepsLeft)
         }
         // Phase 2: deletions, dependents first (the plan lists them in that order).
         if outcome.succeeded {
@@ -95,6 +119,7 @@ public final class Executor: Sendable {
             }
             let deletes = await GraphWalk.run(vertices: backward, dependencies: reverse, parallelism: options.parallelism) { a in
                 try await self.deleteStep(byAddress[a]!, run: run, previous: stateBefore[a])
+                await self.finished(byAddress[a]!, stepsLeft)
             }
             outcome.completed += deletes.completed; outcome.failed += deletes.failed; outcome.notStarted += deletes.notStarted
         }
@@ -142,6 +167,12 @@ public final class Executor: Sendable {
     }
 
     // MARK: - Steps
+
+    /// After a step succeeded: its cluster's connections close if it was the cluster's last step. (After a failure
+    /// they stay open, for the rollback.)
+    private func finished(_ change: PlannedChange, _ left: StepsLeft) async {
+        if left.done(change.cluster) { await clients[change.cluster]?.closeConnections() }
+    }
 
     private func client(_ cluster: String) throws -> KubeClient {
         guard let c = clients[cluster] else { throw ApplyError.noConnection(cluster: cluster) }
