@@ -26,21 +26,14 @@ public enum FieldDiff {
         var out: [FieldChange] = []
         let server = Server(builtIn: ServerCanonicalForm.isBuiltIn(apiVersion: intended.apiVersion ?? live.apiVersion),
                             kind: intended.kind ?? live.kind)
-        if let memo, case .object(let w) = intended, case .object(let h) = live, !ignore.contains(where: { $0.matches([]) }) {
-            // The top level as `walk` does it, each field's comparison looked up first.
+        // The memo knows this object by what decides its comparison: how its server stores values, its identity, the
+        // ignore rules.
+        let memoized = memo.map { memo in
             let object = [server.builtIn ? "built-in" : "custom", server.kind ?? "", intended.apiVersion ?? "", intended.namespace ?? "",
                           intended.name ?? ""] + ignore.map(\.description)
-            let prefix = object.joined(separator: "\u{0}") + "\u{0}"
-            for key in w.keys.sorted() where !skippedTopLevel.contains(key) {
-                let want = w[key]!, have = h[key]
-                if let known = memo.changes(prefix + key, want: want, have: have) { out += known; continue }
-                let start = out.count
-                walk(want, have, path: [.key(key)], ignore: ignore, server: server, into: &out)
-                memo.remember(prefix + key, want: want, have: have, changes: Array(out[start...]))
-            }
-        } else {
-            walk(intended, live, path: [], ignore: ignore, server: server, into: &out)
+            return TopLevelMemo(memo: memo, object: object.joined(separator: "\u{0}") + "\u{0}")
         }
+        walk(intended, live, path: [], ignore: ignore, server: server, memo: memoized, into: &out)
         if let previouslyApplied {
             removals(previous: previouslyApplied, intended: intended, live: live, path: [], ignore: ignore, into: &out)
         }
@@ -75,8 +68,12 @@ public enum FieldDiff {
     /// How the object's server stores values (see `ServerCanonicalForm`).
     struct Server { var builtIn: Bool; var kind: String? }
 
+    /// A run's `Memo` and the object compared, for `walk`'s top level.
+    struct TopLevelMemo { var memo: Memo; var object: String }
+
+    /// `memo`: given at the top level only, where each field's comparison is looked up first and remembered after.
     private static func walk(_ want: JSON, _ have: JSON?, path: [PathElement], ignore: [FieldPattern], server: Server,
-                             into out: inout [FieldChange]) {
+                             memo: TopLevelMemo? = nil, into out: inout [FieldChange]) {
         // Equal subtrees (most of a CRD's schema, most of any object) need no path bookkeeping at all.
         if let have, want == have { return }
         if ignore.contains(where: { $0.matches(path) }) { return }
@@ -90,7 +87,12 @@ public enum FieldDiff {
             }
             for key in w.keys.sorted() where !(path.isEmpty && skippedTopLevel.contains(key))
                 && !(path == [.key("metadata")] && skippedMetadata.contains(key)) {
+                guard let memo else { walk(w[key]!, h[key], path: path + [.key(key)], ignore: ignore, server: server, into: &out); continue }
+                let field = memo.object + key
+                if let known = memo.memo.changes(field, want: w[key]!, have: h[key]) { out += known; continue }
+                let start = out.count
                 walk(w[key]!, h[key], path: path + [.key(key)], ignore: ignore, server: server, into: &out)
+                memo.memo.remember(field, want: w[key]!, have: h[key], changes: Array(out[start...]))
             }
         case .array(let w):
             guard case .array(let h)? = have else {
