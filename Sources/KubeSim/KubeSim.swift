@@ -118,9 +118,8 @@ public final class KubeSim: Sendable {
     /// Requests answered so far by what they asked: `discovery`, `GET` (one object), `LIST`, `WATCH`, `PATCH`, `POST`,
     /// `PUT`, `DELETE`, or the method and a subresource (`GET status`); `GET /admin/requests` shows the same.
     public var requestsByVerb: [String: Int] { server.requestsByVerb }
-    /// Connections (TLS sessions) clients have sent requests over, since the start; and those still open.
+    /// Connections (TLS sessions) clients have sent requests over, since the start; `GET /admin/requests` shows the same.
     public var connectionsOpened: Int { server.connectionsOpened }
-    public var connectionsOpen: Int { server.connectionsOpen }
 
     /// Discovery requests answered so far, by path; `/api` and `/apis` answered in the aggregated form are counted as
     /// `/apis (aggregated v2)` (or `v2beta1`).

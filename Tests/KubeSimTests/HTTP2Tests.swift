@@ -43,6 +43,25 @@ struct HTTP2Tests {
         }
     }
 
+    /// KubeSim counts TLS connections, not requests: kubectl (client-go's one HTTP/2 transport per server,
+    /// k8s.io/client-go/transport/cache.go) sends its discovery reads and its LIST over one connection, and each curl
+    /// run opens its own.
+    @Test func connectionsAreCountedOncePerTLSSessionNotPerRequest() async throws {
+        try await TestSim.with(options: KubeSimOptions(name: "h2-connections", controllerDelay: .milliseconds(20))) { t in
+            let before = t.sim.connectionsOpened
+            // A fresh discovery cache: kubectl reads /api and /apis before the LIST.
+            let r = try await t.kubectl("--cache-dir", t.dir + "/kubectl-cache", "get", "namespaces", "-o", "name")
+            #expect(r.status == 0, "\(r.err)")
+            let kubectlRequests = t.sim.requestsByProtocol["HTTP/2.0"]?["kubectl"] ?? 0
+            #expect(kubectlRequests >= 3, "\(t.sim.requestsByProtocol)")
+            #expect(t.sim.connectionsOpened - before == 1)
+            for _ in 0..<2 { #expect(try await t.http("GET", "/api/v1/namespaces").code == 200) }
+            #expect(t.sim.connectionsOpened - before == 3)
+            let admin = try await t.http("GET", "/admin/requests", token: t.sim.adminEndpointToken)
+            #expect(admin.body["connectionsOpened"]?.int == t.sim.connectionsOpened)
+        }
+    }
+
     @Test func http1OnlyServesKubectlOverHTTP1() async throws {
         try await TestSim.with(options: KubeSimOptions(name: "h1", controllerDelay: .milliseconds(20), http2: false)) { t in
             let r = try await t.kubectl("get", "namespaces", "-o", "name")
