@@ -63,9 +63,7 @@ public actor KubeClient {
                                                 body: body.map { Data((bodyText ?? $0.canonicalText).utf8) },
                                                 contentType: body == nil ? nil : contentType, site: site)
         guard response.isSuccess else { throw KubeError.from(response, site: site) }
-        if !leavingOut.isEmpty { return response.body.isEmpty ? .null : (try? JSON.parse(response.body, leavingOut: leavingOut)) ?? .null }
-        guard let sharing else { return response.json ?? .null }
-        return response.body.isEmpty ? .null : (try? JSON.parse(response.body, sharing: sharing)) ?? .null
+        return response.body.isEmpty ? .null : (try? JSON.parse(response.body, sharing: sharing, leavingOut: leavingOut)) ?? .null
     }
 
     // MARK: Discovery

@@ -354,9 +354,10 @@ actor TransportState {
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             timeout: .init(connect: options.connectTimeout.timeAmount),
-            // Idle connections are not closed early by a timer: AsyncHTTPClient 1.37 closing HTTP/2 connections after a
-            // 3 s idle timeout crashed `meshform demo`, which serves KubeSim in the same process (a bad job pointer, every
-            // debug run; not diagnosed further). Callers done with a cluster close its connections (`closeConnections`).
+            // Idle connections close after 60 s (client-go keeps them 90 s): callers done with a cluster close its
+            // connections themselves (`closeConnections`), and a readiness wait keeps its connection between polls.
+            // (A 3 s timeout was dropped once after a debug build of `meshform demo` crashed; that crash did not come
+            // back at 1 s or 3 s, and was most likely a stale incremental build, which crashed the same way since.)
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.maxConnections))
         // Connection failures come back to our retry loop at once, so one policy (with TLS failures never
         // retried) bounds them, instead of the pool silently re-dialling until the connect timeout.

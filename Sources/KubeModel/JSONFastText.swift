@@ -9,17 +9,6 @@ import Synchronization
 /// Same results as the Codable path: integers that fit `Int` stay `.int`, other numbers are `.double`;
 /// `canonicalText` sorts object keys and does not escape `/`, so equal values give equal bytes.
 extension JSON {
-    /// Parses JSON text. Throws `JSONTextError` with the byte offset on malformed input.
-    public static func parse(_ data: Data) throws -> JSON {
-        try parse(data, sharing: nil)
-    }
-
-    /// Parses JSON text; with `interner`, every object and list equal to one it has seen (in this text or another it
-    /// was given) is that one, shared, not a copy (see `JSONInterner`).
-    public static func parse(_ data: Data, sharing interner: JSONInterner?) throws -> JSON {
-        try parse(data, sharing: interner, leavingOut: [])
-    }
-
     /// Parts of an object as an API server answers it that a reader may leave unbuilt (skipped over, still checked to
     /// be bracketed): an apply's answer and a readiness poll are read for identity, status and produced values, while an
     /// Istio CRD's spec (its schema) and managedFields (every field a manager set) are most of its bytes (#17).
@@ -32,12 +21,11 @@ extension JSON {
         public static let spec = ObjectParts(rawValue: 2)
     }
 
-    /// Parses an object as an API server answers it, without the parts in `leavingOut`.
-    public static func parse(_ data: Data, leavingOut: ObjectParts) throws -> JSON {
-        try parse(data, sharing: nil, leavingOut: leavingOut)
-    }
-
-    private static func parse(_ data: Data, sharing interner: JSONInterner?, leavingOut: ObjectParts) throws -> JSON {
+    /// Parses JSON text. Throws `JSONTextError` with the byte offset on malformed input.
+    /// - `interner`: every object and list equal to one it has seen (in this text or another it was given) is that
+    ///   one, shared, not a copy (see `JSONInterner`).
+    /// - `leavingOut`: for an object as an API server answers it, the parts left unbuilt.
+    public static func parse(_ data: Data, sharing interner: JSONInterner? = nil, leavingOut: ObjectParts = []) throws -> JSON {
         try data.withUnsafeBytes { raw in
             var p = FastReader(bytes: raw.bindMemory(to: UInt8.self), interner: interner)
             p.leavingOut = leavingOut

@@ -49,13 +49,17 @@ extension StateStore {
 
 /// A body as the state stores it: its canonical text and that text's hash (`StateStore.contentHash` of the value), made
 /// once by whoever has the value and handed to the store (`ManagedObject.init(...stored:...)`, `StateStore.journal`'s
-/// `afterBody`), so a step that records, sends and journals one body renders it once. Secrets are masked first.
+/// `afterBody`), so a step that records, sends and journals one body renders (and masks) it once. Secrets are masked
+/// first.
 public struct StoredBody: Sendable {
+    /// The value as stored: a Secret's values masked (`StateStore.maskSecrets`), anything else as given.
+    public let value: JSON
     public let text: String
     public let hash: String
     /// `value` as stored: secrets masked by `store`, rendered canonically, hashed.
     public init(_ value: JSON, maskedBy store: StateStore) {
-        text = store.maskSecrets(value).canonicalText
+        self.value = store.maskSecrets(value)
+        text = self.value.canonicalText
         hash = StateStore.bodyHash(text)
     }
 }

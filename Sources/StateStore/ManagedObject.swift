@@ -27,7 +27,7 @@ public struct ManagedObject: Codable, Sendable, Equatable {
     var appliedText: String {
         switch body {
         case .text(let t): return t
-        case .rendered(_, let b): return b.text
+        case .rendered(let b): return b.text
         case .value(let v): return v.canonicalText
         }
     }
@@ -52,16 +52,16 @@ public struct ManagedObject: Codable, Sendable, Equatable {
         self.dependencies = dependencies; self.sensitive = sensitive; self.createdAt = createdAt; self.updatedAt = updatedAt
     }
 
-    /// An object whose body the caller has rendered already (`stored` is `applied`'s `StoredBody`): the store writes
+    /// An object whose body the caller has masked and rendered already (`applied` is `stored.value`): the store writes
     /// that text and hash instead of rendering the value again (an Istio CRD is a few hundred KB; apply renders each
     /// body once per step, #17).
     public init(address: String, cluster: String, apiVersion: String, kind: String, namespace: String?, name: String,
-                uid: String? = nil, resourceVersion: String? = nil, applied: JSON, stored: StoredBody,
+                uid: String? = nil, resourceVersion: String? = nil, stored: StoredBody,
                 dependencies: [String] = [], sensitive: Bool = false, createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.init(address: address, cluster: cluster, apiVersion: apiVersion, kind: kind, namespace: namespace, name: name,
-                  uid: uid, resourceVersion: resourceVersion, applied: applied, appliedHash: stored.hash,
+                  uid: uid, resourceVersion: resourceVersion, applied: stored.value, appliedHash: stored.hash,
                   dependencies: dependencies, sensitive: sensitive, createdAt: createdAt, updatedAt: updatedAt)
-        body = .rendered(applied, stored)
+        body = .rendered(stored)
     }
 
     /// `applied`: the text of the body the row names (`applied_hash`), read from `bodies`; the same text for every
@@ -124,12 +124,13 @@ public struct ManagedObject: Codable, Sendable, Equatable {
 private enum AppliedBody: Sendable {
     case value(JSON)
     case text(String)
-    /// A value with its rendering (`ManagedObject.init(...stored:...)`).
-    case rendered(JSON, StoredBody)
+    /// A masked value with its rendering (`ManagedObject.init(...stored:...)`).
+    case rendered(StoredBody)
 
     var value: JSON {
         switch self {
-        case .value(let v), .rendered(let v, _): return v
+        case .value(let v): return v
+        case .rendered(let b): return b.value
         case .text(let t): return (try? JSON.parse(Data(t.utf8))) ?? .null
         }
     }

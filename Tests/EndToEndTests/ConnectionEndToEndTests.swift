@@ -35,6 +35,38 @@ extension EndToEnd {
         }
     }
 
+    /// The reachability gate reads the external cluster in a remote's webhook step. Here the external cluster has no
+    /// step at all (only a remote's webhook, deleted behind Meshform's back, is created again): its connections close
+    /// when the run starts, the gate opens them again, and they close again after the webhook's step.
+    @Test func aClusterReadByAnotherClustersStepIsClosedAgainAfterIt() async throws {
+        try await MeshHarness.with { h in
+            let session = try await h.session(try h.multiRemote())
+            _ = try await ApplyEndToEndTests.apply(session)
+            let webhook = try #require(session.mesh.resources.first { ReachabilityGate.guards($0, in: session.mesh.topology) })
+            let external = session.mesh.topology.externalCluster.name
+            try await h.withClient(webhook.address.cluster) { client in
+                _ = try await client.delete(GroupVersionKind(apiVersion: webhook.body.apiVersion ?? "", kind: webhook.body.kind ?? ""),
+                                            namespace: nil, name: webhook.body.name ?? "")
+            }
+            let (plan, computed) = try await session.plan(PlanOptions())
+            #expect(plan.changes.filter { $0.action.changes }.map(\.address) == [webhook.address])
+            let store = try StateStore.open(path: h.statePath)
+            let clusters = try Clusters(topology: session.mesh.topology, environment: session.environment, options: session.clientOptions)
+            try await withCleanup {
+                var options = ApplyOptions()
+                options.readinessTimeout = .seconds(30)
+                let gateReads = h.sims[external]!.requestsByVerb.values.reduce(0, +)
+                let result = try await Executor(mesh: session.mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
+                                                computed: computed, options: options, emit: { _ in }).run(plan)
+                guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+                #expect(h.sims[external]!.requestsByVerb.values.reduce(0, +) > gateReads, "the gate read the external cluster")
+                let before = h.sims[external]!.connectionsOpened
+                _ = try await clusters.clients[external]!.list(Self.namespaceKind, namespace: nil)
+                #expect(h.sims[external]!.connectionsOpened - before == 1, "the gate's connection was still open")
+            } cleanup: { await clusters.shutdown() }
+        }
+    }
+
     @Test func planAndDriftCloseEachClustersConnectionsOnceTheyHaveReadIt() async throws {
         try await MeshHarness.with { h in
             let session = try await h.session(try h.multiRemote())

@@ -20,13 +20,16 @@ public struct ApplyOptions: Sendable {
 
 /// How many of a run's steps each cluster has left, so its connections close once its last step is done
 /// (`KubeClient.closeConnections`): an open HTTP/2 connection keeps the buffer of its last large read, and an apply
-/// over a fleet held every cluster's until it ended (#17). A cluster needed again afterwards (a rollback, a computed
-/// value read from it) connects anew.
+/// over a fleet held every cluster's until it ended (#17). A cluster read again afterwards by another cluster's step
+/// (the reachability gate, a computed value) connects anew and is closed again after that step; a rollback's
+/// connections stay open until the run ends.
 final class StepsLeft: Sendable {
     private let left: Mutex<[String: Int]>
     init(_ clusters: [String]) { left = Mutex(Dictionary(clusters.map { ($0, 1) }, uniquingKeysWith: +)) }
     /// Whether `cluster` has steps in this run at all.
     func has(_ cluster: String) -> Bool { left.withLock { $0[cluster] != nil } }
+    /// Whether `cluster` has no step left to run (none done yet counts as left).
+    func none(_ cluster: String) -> Bool { left.withLock { ($0[cluster] ?? 0) == 0 } }
     /// Counts one step of `cluster` done; true when it was the last.
     func done(_ cluster: String) -> Bool {
         left.withLock { l in
@@ -168,10 +171,23 @@ public final class Executor: Sendable {
 
     // MARK: - Steps
 
-    /// After a step succeeded: its cluster's connections close if it was the cluster's last step. (After a failure
-    /// they stay open, for the rollback.)
+    /// After a step succeeded: its cluster's connections close if it was the cluster's last step, and so do those of
+    /// the other clusters it read (`readsElsewhere`) that have no step left, which the read opened again. (After a
+    /// failure they stay open, for the rollback.)
     private func finished(_ change: PlannedChange, _ left: StepsLeft) async {
         if left.done(change.cluster) { await clients[change.cluster]?.closeConnections() }
+        for other in readsElsewhere(change) where other != change.cluster && left.none(other) {
+            await clients[other]?.closeConnections()
+        }
+    }
+
+    /// The clusters a step may read besides its own: the external cluster for the reachability gate, and the
+    /// clusters of its computed values' producers (`resolveFromUnchangedProducers`).
+    private func readsElsewhere(_ change: PlannedChange) -> Set<String> {
+        guard change.action != .delete, let r = mesh.resource(at: change.address) else { return [] }
+        var clusters = Set(r.computed.map(\.producer.cluster))
+        if ReachabilityGate.guards(r, in: mesh.topology) { clusters.insert(mesh.topology.externalCluster.name) }
+        return clusters
     }
 
     private func client(_ cluster: String) throws -> KubeClient {
@@ -310,7 +326,7 @@ public final class Executor: Sendable {
         ManagedObject(
             address: r.address.description, cluster: r.address.cluster, apiVersion: sent.apiVersion ?? "v1",
             kind: sent.kind ?? "", namespace: sent.namespace, name: sent.name ?? "", uid: live.uid,
-            resourceVersion: live.resourceVersion, applied: store.maskSecrets(sent), stored: stored,
+            resourceVersion: live.resourceVersion, stored: stored,
             dependencies: dependencies, sensitive: r.sensitive,
             createdAt: previous?.createdAt ?? Date(), updatedAt: Date())
     }
