@@ -111,8 +111,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: v6),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"], swiftSettings: v6),
-        // What several test targets share: scoped cleanup of clients, a virtual clock.
-        .target(name: "TestSupport", dependencies: ["KubeClient"], path: "Tests/TestSupport", swiftSettings: v6),
+        // What several test targets share: scoped cleanup of clients, a virtual clock, a seeded random generator.
+        .target(name: "TestSupport", dependencies: ["KubeClient", "KubeModel"], path: "Tests/TestSupport", swiftSettings: v6),
         // A real PostgreSQL server (initdb + pg_ctl) for the team-state tests and benchmark.
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: v6),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "PostgresTestSupport",

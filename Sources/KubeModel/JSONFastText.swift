@@ -364,11 +364,17 @@ private struct FastReader {
             case UInt8(ascii: "b"): out.append(0x08)
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
+                // As Go's encoding/json (`unquote`), which kube-apiserver decodes with: a high surrogate joins the low
+                // one escaped right after it; any other surrogate is U+FFFD, and what follows it is read on its own.
                 var scalar = try hex4()
                 if (0xD800...0xDBFF).contains(scalar), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                    let escape = i
                     i += 2
-                    let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    if let low = try? hex4(), (0xDC00...0xDFFF).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        i = escape
+                    }
                 }
                 out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
             default: out.append(e)  // " \ /

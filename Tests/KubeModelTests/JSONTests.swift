@@ -48,6 +48,20 @@ import Testing
         #expect(v.labels == ["app": "x"])
     }
 
+    /// Surrogates as kube-apiserver's decoder reads them (Go's encoding/json `unquote`; JSONReferenceTests holds the
+    /// reader to it): a pair joins, anything else is U+FFFD and what follows is read on its own. A high surrogate
+    /// before another escape used to trap (UInt32 underflow) on the first hostile text.
+    @Test func surrogatesReadAsKubernetesReadsThem() throws {
+        let cases: [(String, String)] = [
+            (#""\ud83d\ude00""#, "😀"), (#""\ud800\u0041""#, "\u{FFFD}A"), (#""\ud800""#, "\u{FFFD}"),
+            (#""\udc00\ud800""#, "\u{FFFD}\u{FFFD}"), (#""\ud800\ud800\udc00""#, "\u{FFFD}\u{10000}"),
+        ]
+        for (text, expected) in cases {
+            #expect(try JSON.parse(Data(text.utf8)) == .string(expected), "\(text)")
+        }
+        #expect(throws: JSONTextError.self) { try JSON.parse(Data(#""\ud800\uzzzz""#.utf8)) }
+    }
+
     /// A write's answer read without the parts apply does not look at (#17): only the object's own managedFields and
     /// spec are left out, anything else so named (in the spec, in a nested metadata) is kept, and malformed text still
     /// fails.
