@@ -78,6 +78,81 @@ import TestSupport
         #expect(agreed > Self.cases / 3 && refused > Self.cases / 20)
     }
 
+    /// Manifests as kubectl and Helm send them: sigs.k8s.io/yaml's YAMLToJSON (go-yaml v2's YAML 1.1 resolution, keys
+    /// made strings), then the JSON text as kube-apiserver decodes it. Meshform's `YAMLDocuments.parse` of the same
+    /// document must give the value the API server would get from kubectl, or refuse what kubectl refuses.
+    @Test(.enabled(if: available, "needs Go, sigs.k8s.io/json and sigs.k8s.io/yaml (apt-get install golang-go golang-k8s-sigs-json-dev golang-k8s-sigs-yaml-dev; .ci/run installs them)"))
+    func manifestsReadAsKubectlSendsThem() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-reference-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tool = dir + "/json-reference"
+        let built = try await ChildProcess.run(Self.packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
+        try #require(built.status == 0, "tools/json-reference/build failed: \(built.stderrText)")
+
+        var rng = SplitMix64(seed: Self.seed)
+        var documents = Self.fixedDocuments
+        for _ in 0..<(Self.cases / 3) { documents.append(Self.document(&rng)) }
+        let reference = try await Self.decode(documents.map { Array($0.utf8) }, with: tool, arguments: ["-yaml"])
+        var agreed = 0, refused = 0, twice = 0, differences: [String] = []
+        for (k, document) in documents.enumerated() {
+            let ours: JSON?
+            do { ours = try YAMLDocuments.parse(document).first ?? .null } catch let e as YAMLInputError where e.duplicate != nil {
+                // A key written twice, or two keys that are one to Kubernetes (`y` and `yes`): kubectl keeps one of them
+                // and drops the other without a word; Meshform refuses, naming both lines.
+                twice += 1; continue
+            } catch { ours = nil }
+            switch (ours, reference[k]) {
+            case (nil, nil): refused += 1
+            case (let value?, let expected?):
+                if Self.dump(value) == expected { agreed += 1 } else { differences.append("\(document.debugDescription): here \(Self.dump(value)), kubectl \(expected)") }
+            case (_?, nil): differences.append("\(document.debugDescription): read here, refused by kubectl")
+            case (nil, _?): differences.append("\(document.debugDescription): refused here, read by kubectl")
+            }
+        }
+        print("yaml reference: \(documents.count) documents, \(agreed) read as kubectl sends them, \(refused) refused by both, "
+              + "\(twice) refused here for a key written twice; \(differences.count) differences")
+        #expect(differences.isEmpty, "\(differences.prefix(40).joined(separator: "\n"))")
+        #expect(agreed > documents.count / 2 && refused > 0 && twice > 0)
+    }
+
+    /// Scalars whose meaning YAML 1.1 resolution decides, each as a value and as a key.
+    static let scalars = ["yes", "No", "on", "OFF", "y", "n", "true", "False", "~", "null", "", "0777", "0o17", "0x1F", "0b101", "-0b11",
+                          "1_000", "190:20:30", "2001-12-14", "2001-12-14T21:59:43.10Z", ".inf", "-.Inf", ".nan", "1e3", "1E400",
+                          "+1", "-0", "0", "1.0", "1.", ".5", "-2.5e-3", "12345678901234567890", "9223372036854775807",
+                          "9223372036854775808", "-9223372036854775809", "1.5", "0.1", "<<", "=", "abc", "1a", "0x", "1e", "+.5"]
+
+    static let fixedDocuments = scalars.flatMap { ["a: \($0)\n", "\($0): x\n", "- \($0)\n", "a: \"\($0)\"\n", "a: [\($0), '\($0)']\n"] }
+        + ["a: !!str 1\n", "a: !!int \"7\"\n", "a: !!float 1\n", "a: 1\na: 2\n", "? [1, 2]\n: x\n", "a: &x 1\nb: *x\n",
+           "a: |\n  text\n", "a: >-\n  folded\n  text\n", "{a: 1, b: [2, 3]}\n",
+           // Merge keys, as go-yaml v2 merges them: over the keys before `<<`, under the keys after; first of a list wins.
+           "base: &b {x: 1, y: 2}\nm:\n  y: 0\n  <<: *b\n  z: 3\n", "m:\n  <<: [{y: 1}, {y: 2, z: 3}]\n  w: 4\n", "<<: 1\n",
+           "a: &a {k: v}\nb: {<<: *a, k: w}\n", "'<<': {x: 1}\n", "m: {<<: {a: 1}, <<: {b: 2}}\n",
+           "a: !!binary aGVsbG8=\n", "a: !!null ''\n", "a: !!bool yes\n", "a: !!int 0x10\n", "a: !!float '1e3'\n", "a: !custom 7\n",
+           "a: ! 7\n", "a: !!timestamp 2001-12-14\n", "- 1e21\n- 1e20\n- 123456789012345678\n- 4611686018427387904.0\n- 1e-7\n"]
+
+    static func document(_ rng: inout SplitMix64) -> String {
+        func scalar(_ rng: inout SplitMix64) -> String {
+            let s = rng.pick(scalars)
+            switch rng.int(0...5) {
+            case 0: return "'\(s)'"
+            case 1: return "\"\(s)\""
+            default: return s.isEmpty ? "''" : s
+            }
+        }
+        var lines: [String] = []
+        for _ in 0..<rng.int(1...4) {
+            let key = scalar(&rng)
+            switch rng.int(0...3) {
+            case 0: lines.append("\(key): [\(scalar(&rng)), \(scalar(&rng))]")
+            case 1: lines.append("\(key):\n  - \(scalar(&rng))\n  - \(scalar(&rng))")
+            case 2: lines.append("\(key):\n  \(scalar(&rng)): \(scalar(&rng))")
+            default: lines.append("\(key): \(scalar(&rng))")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// Texts where a reader can go wrong, beside the generated ones (surrogates as Go's `unquote` reads them).
     static let fixedCases = [
         #""\ud800""#, #""\ud800\u0041""#, #""\ud800\ud800\udc00""#, #""\udc00\ud800""#, #""\ud83d\ude00""#, #""\uD83D\uDE00x""#,
@@ -88,9 +163,9 @@ import TestSupport
     ]
 
     /// Runs the reference on `texts`: each one's dump, or nil where it refused the text.
-    static func decode(_ texts: [[UInt8]], with tool: String) async throws -> [String?] {
+    static func decode(_ texts: [[UInt8]], with tool: String, arguments: [String] = []) async throws -> [String?] {
         let input = texts.map { Data($0).base64EncodedString() + "\n" }.joined()
-        let ran = try await ChildProcess.run(tool, [], input: Array(input.utf8), timeout: .seconds(300))
+        let ran = try await ChildProcess.run(tool, arguments, input: Array(input.utf8), timeout: .seconds(300))
         try #require(ran.status == 0, "json-reference: \(ran.stderrText)")
         let lines = ran.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         try #require(lines.count == texts.count, "json-reference answered \(lines.count) of \(texts.count) texts")

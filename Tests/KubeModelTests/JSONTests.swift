@@ -25,8 +25,26 @@ import Testing
         #expect(docs[1].kind == "Second")
     }
 
+    /// What go-yaml v2 and sigs.k8s.io/yaml make of YAML 1.1's corners, which kubectl sends (`KubectlYAML`;
+    /// JSONReferenceTests compares thousands of documents with that code itself).
+    @Test func yamlReadsAsKubectlSendsIt() throws {
+        let doc = try YAMLDocuments.parseOne("""
+            y: n
+            off: [0777, 0x1F, 1_000, 1e3, 1.0, 2001-12-14, 190:20:30, '0777', 12345678901234567890]
+            0x10: {k: 0, <<: {k: 1, j: 2}}
+            """)
+        let expected: JSON = ["true": false, "false": [511, 31, 1000, 1000, 1, "2001-12-14", "190:20:30", "0777", .double(12345678901234567890)],
+                              "16": ["k": 1, "j": 2]]
+        #expect(doc == expected)
+        for refused in ["a: .inf", "~: x", "a: !!int abc"] {
+            #expect(throws: YAMLInputError.self, "\(refused)") { try YAMLDocuments.parseOne(refused) }
+        }
+        let twice = #expect(throws: YAMLInputError.self) { try YAMLDocuments.parseOne("y: 1\nyes: 2") }
+        #expect(twice?.duplicate == .init(path: "true", firstLine: 1) && twice?.line == 2)
+    }
+
     @Test func yamlRoundTripKeepsTypes() throws {
-        let v: JSON = ["s": "true", "n": "007", "i": 7, "empty": "", "list": ["a", 1, false]]
+        let v: JSON = ["s": "true", "n": "007", "i": 7, "empty": "", "list": ["a", 1, false], "0x10": "on", "~": "y"]
         #expect(try YAMLDocuments.parseOne(YAMLDocuments.serialize(v)) == v)
     }
 

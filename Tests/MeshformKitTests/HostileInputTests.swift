@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KubeModel
 import StateStore
@@ -160,6 +161,23 @@ import Testing
             #expect(fileMode(d.path) == 0o700, "\(d.path)")
         }
         #expect(try ParsedManifestCache.documents(plain, in: cache).count == 2)   // read back from the cache
+    }
+
+    /// A text parsed by older rules is not read back: the cache's file names carry the rules' number. Here a file as
+    /// the first rules named it (the text's hash alone) says `y:` is the key "y"; kubectl sends "true".
+    @Test func theManifestCacheDoesNotReadBackWhatOlderRulesParsed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("manifests")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  y: \"" + String(repeating: "p", count: 70_000) + "\"\n"
+        let key = Hex.encode(SHA256.hash(data: Data(text.utf8)))
+        var old = try YAMLDocuments.parseOne(text)
+        old["data"] = ["y": "p"]
+        try JSON.array([old]).encoded().write(to: cache.appendingPathComponent(key + ".json"))
+        let docs = try ParsedManifestCache.documents(text, in: cache)
+        #expect(docs.first?[path: ["data", "true"]]?.string?.count == 70_000 && docs.first?[path: ["data", "y"]] == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).contains("v\(ParsedManifestCache.rules)-\(key).json"))
     }
 
     @Test func savedPlansAndPrivateFilesAreOwnerOnly() throws {

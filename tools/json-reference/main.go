@@ -3,7 +3,11 @@
 // UnmarshalCaseSensitivePreserveInts), so that Meshform's own JSON reader and writer (Sources/KubeModel/JSONFastText.swift)
 // can be held to it (Tests/KubeClientTests/JSONReferenceTests.swift).
 //
-// Input on stdin: one JSON text per line, base64-encoded (a text may hold any byte).
+// With -yaml, each text is a YAML document, turned into JSON first by sigs.k8s.io/yaml's YAMLToJSON, as kubectl
+// apply -f (k8s.io/apimachinery's util/yaml YAMLToJSONDecoder) and Helm do with a manifest: the value is then what
+// kube-apiserver receives from them, for Meshform's YAML reading (Sources/KubeModel/YAML.swift) to be held to.
+//
+// Input on stdin: one text per line, base64-encoded (a text may hold any byte).
 // Output on stdout, one line per text: "E" and the error when the text is refused, else the decoded value dumped
 // in a form that leaves no room for spelling (the test dumps its own values the same way):
 //
@@ -21,6 +25,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -28,6 +33,7 @@ import (
 	"strings"
 
 	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
 )
 
 func dump(b *strings.Builder, v interface{}) {
@@ -70,6 +76,8 @@ func dump(b *strings.Builder, v interface{}) {
 }
 
 func main() {
+	yamlInput := flag.Bool("yaml", false, "each text is a YAML document, converted by sigs.k8s.io/yaml's YAMLToJSON first")
+	flag.Parse()
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	out := bufio.NewWriter(os.Stdout)
@@ -79,6 +87,12 @@ func main() {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bad base64:", err)
 			os.Exit(2)
+		}
+		if *yamlInput {
+			if text, err = yaml.YAMLToJSON(text); err != nil {
+				fmt.Fprintln(out, "E", strings.ReplaceAll(err.Error(), "\n", " "))
+				continue
+			}
 		}
 		var v interface{}
 		if err := kjson.UnmarshalCaseSensitivePreserveInts(text, &v); err != nil {

@@ -19,13 +19,17 @@ enum ParsedManifestCache {
         return base.appendingPathComponent("meshform/manifests")
     }
 
+    /// Part of every file's name: raised whenever reading YAML changes what a text gives, so that nothing parsed by
+    /// older rules is read back (2: scalars and keys as kubectl sends them, `KubectlYAML`).
+    static let rules = 2
+
     /// The documents of `text`, from the cache when it has them, else parsed (and then cached if secret-free).
     static func documents(_ text: String) throws -> [JSON] { try documents(text, in: directory) }
 
     static func documents(_ text: String, in directory: URL?) throws -> [JSON] {
         guard text.utf8.count > 64 * 1024, let dir = directory else { return try YAMLDocuments.parse(text) }
         let key = Hex.encode(SHA256.hash(data: Data(text.utf8)))
-        let file = dir.appendingPathComponent(key + ".json")
+        let file = dir.appendingPathComponent("v\(rules)-" + key + ".json")
         if let data = FileManager.default.contents(atPath: file.path), let docs = (try? JSON(data: data))?.array {
             return docs
         }

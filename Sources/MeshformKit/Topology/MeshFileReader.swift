@@ -127,7 +127,10 @@ final class MeshFileReader {
                 return (try? YAMLDocuments.parseOne(t)) ?? .string(t)
             }
             if s.style != .plain { return string(node, path: path).map(JSON.string) }
-            return JSON(yaml: node)
+            do { return try JSON(yaml: node) } catch {
+                self.error(node, "\(path): \(error.message)", fix: "write the value kubectl would accept, or quote it for text.")
+                return nil
+            }
         case .mapping(let m):
             var o: [String: JSON] = [:]
             for (k, v) in m { if let key = k.string, let j = json(v, path: "\(path).\(key)") { o[key] = j } }
