@@ -116,6 +116,54 @@ import TestSupport
         #expect(agreed > documents.count / 2 && refused > 0 && twice > 0)
     }
 
+    static let fixtures = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/istio")
+
+    /// Every document of Istio's real istioctl output, profiles, samples and charts' values files
+    /// (../shared/fixtures/istio; chart templates and the templates under charts/*/files are not YAML until rendered)
+    /// reads as kubectl sends it.
+    @Test(.enabled(if: available && FileManager.default.fileExists(atPath: fixtures.path),
+                   "needs Go, sigs.k8s.io/json and sigs.k8s.io/yaml, and ../shared/fixtures/istio"))
+    func istiosRealManifestsReadAsKubectlSendsThem() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-fixtures-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tool = dir + "/json-reference"
+        let built = try await ChildProcess.run(Self.packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
+        try #require(built.status == 0, "tools/json-reference/build failed: \(built.stderrText)")
+
+        var documents: [(file: String, text: String)] = []
+        let files = FileManager.default.enumerator(atPath: Self.fixtures.path)?.compactMap { $0 as? String } ?? []
+        for file in files.sorted() where file.hasSuffix(".yaml") && !file.contains("/templates/") && !file.contains("/files/") {
+            let text = try String(contentsOfFile: Self.fixtures.path + "/" + file, encoding: .utf8)
+            documents += Self.kubectlDocuments(text).map { (file, $0) }
+        }
+        try #require(documents.count > 50, "only \(documents.count) documents in \(files.count) entries")
+        let reference = try await Self.decode(documents.map { Array($0.text.utf8) }, with: tool, arguments: ["-yaml"])
+        var differences: [String] = []
+        for (k, d) in documents.enumerated() {
+            let ours = (try? YAMLDocuments.parse(d.text))?.first ?? .null
+            guard let expected = reference[k] else { differences.append("\(d.file): refused by kubectl"); continue }
+            if Self.dump(ours) != expected { differences.append("\(d.file): \(d.text.prefix(200).debugDescription) differs") }
+        }
+        print("yaml fixtures: \(documents.count) documents in \(Set(documents.map(\.file)).count) files of Istio's; \(differences.count) differences")
+        #expect(differences.isEmpty, "\(differences.prefix(20).joined(separator: "\n"))")
+    }
+
+    /// A multi-document text split as kubectl splits it (k8s.io/apimachinery util/yaml `YAMLReader.Read`): at a line
+    /// that starts with `---` and has nothing after it but spaces.
+    static func kubectlDocuments(_ text: String) -> [String] {
+        var out: [String] = [], current = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("---"), line.dropFirst(3).allSatisfy(\.isWhitespace) {
+                out.append(current); current = ""
+            } else {
+                current += line + "\n"
+            }
+        }
+        out.append(current)
+        return out.filter { !$0.split(separator: "\n").allSatisfy { $0.allSatisfy(\.isWhitespace) || $0.hasPrefix("#") } }
+    }
+
     /// Scalars whose meaning YAML 1.1 resolution decides, each as a value and as a key.
     static let scalars = ["yes", "No", "on", "OFF", "y", "n", "true", "False", "~", "null", "", "0777", "0o17", "0x1F", "0b101", "-0b11",
                           "1_000", "190:20:30", "2001-12-14", "2001-12-14T21:59:43.10Z", ".inf", "-.Inf", ".nan", "1e3", "1E400",
