@@ -29,12 +29,7 @@ import TestSupport
 
     @Test(.enabled(if: available, "needs Go and sigs.k8s.io/json (apt-get install golang-go golang-k8s-sigs-json-dev; .ci/run installs them)"))
     func readerAndWriterAgreeWithKubeAPIServersDecoder() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("json-reference-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tool = dir + "/json-reference"
-        let built = try await ChildProcess.run(Self.packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
-        try #require(built.status == 0, "tools/json-reference/build failed: \(built.stderrText)")
+        let tool = try await Self.referenceTool()
 
         var rng = SplitMix64(seed: Self.seed)
         var texts = Self.fixedCases.map { Array($0.utf8) }
@@ -83,12 +78,7 @@ import TestSupport
     /// document must give the value the API server would get from kubectl, or refuse what kubectl refuses.
     @Test(.enabled(if: available, "needs Go, sigs.k8s.io/json and sigs.k8s.io/yaml (apt-get install golang-go golang-k8s-sigs-json-dev golang-k8s-sigs-yaml-dev; .ci/run installs them)"))
     func manifestsReadAsKubectlSendsThem() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-reference-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tool = dir + "/json-reference"
-        let built = try await ChildProcess.run(Self.packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
-        try #require(built.status == 0, "tools/json-reference/build failed: \(built.stderrText)")
+        let tool = try await Self.referenceTool()
 
         var rng = SplitMix64(seed: Self.seed)
         var documents = Self.fixedDocuments
@@ -124,12 +114,7 @@ import TestSupport
     @Test(.enabled(if: available && FileManager.default.fileExists(atPath: fixtures.path),
                    "needs Go, sigs.k8s.io/json and sigs.k8s.io/yaml, and ../shared/fixtures/istio"))
     func istiosRealManifestsReadAsKubectlSendsThem() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-fixtures-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let tool = dir + "/json-reference"
-        let built = try await ChildProcess.run(Self.packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
-        try #require(built.status == 0, "tools/json-reference/build failed: \(built.stderrText)")
+        let tool = try await Self.referenceTool()
 
         var documents: [(file: String, text: String)] = []
         let files = FileManager.default.enumerator(atPath: Self.fixtures.path)?.compactMap { $0 as? String } ?? []
@@ -209,6 +194,20 @@ import TestSupport
         "1E400", "1e-400", "4.9e-324", "1.7976931348623157e308", "0.1", "1e2", "01", "+1", "1.", ".5", "-", "[1,]", "{\"a\":1,}",
         "{\"a\":1,\"a\":2}", "{\"a\":1,\"\\u0061\":[2]}", " \t\r\n[ ] ", "\u{feff}{}", "", "nul", "[", "\"\u{01}\"",
     ]
+
+    /// tools/json-reference, built once per test process (the suite's tests run at once) into a temporary directory.
+    static func referenceTool() async throws -> String { try await builtTool.value }
+
+    struct BuildFailed: Error, CustomStringConvertible { var description: String }
+
+    private static let builtTool = Task<String, any Error> {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("json-reference-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tool = dir + "/json-reference"
+        let built = try await ChildProcess.run(packageRoot.path + "/tools/json-reference/build", [tool], timeout: .seconds(600))
+        guard built.status == 0 else { throw BuildFailed(description: "tools/json-reference/build failed: \(built.stderrText)") }
+        return tool
+    }
 
     /// Runs the reference on `texts`: each one's dump, or nil where it refused the text.
     static func decode(_ texts: [[UInt8]], with tool: String, arguments: [String] = []) async throws -> [String?] {
