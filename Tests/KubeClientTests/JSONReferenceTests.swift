@@ -120,7 +120,12 @@ import TestSupport
         let files = FileManager.default.enumerator(atPath: Self.fixtures.path)?.compactMap { $0 as? String } ?? []
         for file in files.sorted() where file.hasSuffix(".yaml") && !file.contains("/templates/") && !file.contains("/files/") {
             let text = try String(contentsOfFile: Self.fixtures.path + "/" + file, encoding: .utf8)
-            documents += Self.kubectlDocuments(text).map { (file, $0) }
+            let split = Self.kubectlDocuments(text)
+            documents += split.map { (file, $0) }
+            // The whole file, as Meshform reads a manifest, gives the documents kubectl's split gives, in order.
+            let whole = try YAMLDocuments.parse(text).map(Self.dump)
+            let each = try split.compactMap { try YAMLDocuments.parse($0).first }.map(Self.dump)
+            #expect(whole == each, "\(file): \(whole.count) documents read whole, \(each.count) split as kubectl splits")
         }
         try #require(documents.count > 50, "only \(documents.count) documents in \(files.count) entries")
         let reference = try await Self.decode(documents.map { Array($0.text.utf8) }, with: tool, arguments: ["-yaml"])
