@@ -184,9 +184,16 @@ extension Server {
 
     func wantsTable(_ req: SimRequest) -> Bool { req.accept.contains("as=Table") }
 
+    /// `?labelSelector=`, refused with 400 where kube-apiserver refuses it (`labels.Parse` in the conversion of
+    /// ListOptions, `Convert_string_To_labels_Selector`).
+    static func labelSelector(_ req: SimRequest) throws(APIError) -> LabelSelector? {
+        guard let text = req.query["labelSelector"] else { return nil }
+        do { return try LabelSelector.parse(text) } catch { throw APIError.badRequest(error.message) }
+    }
+
     /// Objects matching label and field selectors, paged by `limit` and `continue`.
     func matching(_ p: ResourcePath, _ req: SimRequest) throws -> (items: [JSON], next: String?, remaining: Int, revision: Int) {
-        let selector = req.query["labelSelector"].flatMap(LabelSelector.init)
+        let selector = try Self.labelSelector(req)
         let fields = (req.query["fieldSelector"] ?? "").split(separator: ",").compactMap { term -> (String, String, Bool)? in
             let neg = term.contains("!=")
             let kv = term.components(separatedBy: neg ? "!=" : (term.contains("==") ? "==" : "="))

@@ -10,8 +10,10 @@ import KubeModel
 /// It ends after `timeoutSeconds` (default 300) or when the KubeSim stops.
 extension Server {
     func watch(_ p: ResourcePath, _ req: SimRequest) -> SimResponse {
+        let selector: LabelSelector?
+        do { selector = try Self.labelSelector(req) } catch { return .error(error) }
         var filter = WatchFilter(storageKey: p.type.storageKey, namespace: p.type.namespaced ? p.namespace : nil, name: nil,
-                                 selector: req.query["labelSelector"].flatMap(LabelSelector.init))
+                                 selector: selector)
         for term in (req.query["fieldSelector"] ?? "").split(separator: ",") {
             let kv = term.components(separatedBy: term.contains("==") ? "==" : "=")
             if kv.count == 2, kv[0] == "metadata.name" { filter.name = kv[1] }

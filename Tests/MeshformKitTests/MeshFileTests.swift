@@ -165,5 +165,18 @@ import KubeModel
         #expect(!s.matches(["app": "helloworld", "version": "v2"]))
         #expect(try #require(LabelSelector("service")).matches(["service": "helloworld"]))
         #expect(LabelSelector("a b=c") == nil)
+        #expect(try #require(LabelSelector("version = v1")).matches(["version": "v1"]))   // spaces, as labels.Parse allows
+    }
+
+    /// A workload's selector is read as kubectl -l reads it; one kubectl refuses is an error naming why, and one that
+    /// selects everything is an error too (LabelSelectorTests compares the parser with the real kubectl).
+    @Test func aWorkloadSelectorKubectlRefusesIsAnError() {
+        for (selector, why) in [("version=v1=v2", "found '='"), ("version in (v1", "expected: ',' or ')'"), (" ", "selects everything")] {
+            let text = minimalMesh + "\n    manifests:\n      - {path: sleep.yaml, selector: '\(selector)'}\n"
+            let found = diagnostics(text).map(\.message)
+            #expect(found.contains { $0.contains(why) }, "\(selector): \(found)")
+        }
+        let fine = minimalMesh + "\n    manifests:\n      - {path: sleep.yaml, selector: 'version in (v1, v2)'}\n"
+        #expect(!diagnostics(fine).contains { $0.message.contains("selector") }, "\(diagnostics(fine))")
     }
 }

@@ -90,9 +90,15 @@ enum MeshValidation {
                      "\(hint)use one of: \(someNames(names)).")
             }
             for (j, m) in w.manifests.enumerated() {
-                if let s = m.selector, LabelSelector(s)?.requirements.isEmpty != false {
-                    fail("workloads[\(i)].manifests[\(j)].selector", "'\(s)' is not a label selector",
-                         "write key=value pairs separated by commas, as kubectl -l takes (e.g. version=v1).")
+                guard let s = m.selector else { continue }
+                do {
+                    if try LabelSelector.parse(s).requirements.isEmpty {
+                        fail("workloads[\(i)].manifests[\(j)].selector", "'\(s)' selects everything",
+                             "write what to select, as kubectl -l takes it (e.g. version=v1), or leave selector out.")
+                    }
+                } catch {
+                    fail("workloads[\(i)].manifests[\(j)].selector", "'\(s)' is not a label selector (\(error.message))",
+                         "write it as kubectl -l takes it (e.g. version=v1 or 'version in (v1,v2)').")
                 }
             }
         }
