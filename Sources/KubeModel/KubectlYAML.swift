@@ -43,7 +43,7 @@ enum KubectlYAML {
             let plain = text.replacingOccurrences(of: "_", with: "")
             if let i = goInt(plain) { return .int(i) }
             if let u = goUInt(plain) { return .uint(u) }
-            if isYAMLFloat(plain), let d = goFloat(plain) { return .float(d) }
+            if let d = goFloat(plain) { return .float(d) }
             if plain.hasPrefix("0b"), let i = goInt(String(plain.dropFirst(2)), radix: 2) { return .int(i) }
             if plain.hasPrefix("0b"), let u = goUInt(String(plain.dropFirst(2)), radix: 2) { return .uint(u) }
             if plain.hasPrefix("-0b"), let i = goInt("-" + plain.dropFirst(3), radix: 2) { return .int(i) }

@@ -17,22 +17,31 @@ extension EndToEnd {
         try await MeshHarness.with { h in
             let session = try await h.session(try h.multiRemote())
             let (plan, computed) = try await session.plan(PlanOptions())
-            let store = try StateStore.open(path: h.statePath, create: true)
-            let clusters = try Clusters(topology: session.mesh.topology, environment: session.environment, options: session.clientOptions)
-            try await withCleanup {
-                var options = ApplyOptions()
-                options.readinessTimeout = .seconds(30)
-                let result = try await Executor(mesh: session.mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
-                                                computed: computed, options: options, emit: { _ in }).run(plan)
-                guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            try await Self.apply(plan, computed, session, h) { clusters in
                 for (name, client) in clusters.clients.sorted(by: { $0.key < $1.key }) {
                     #expect(plan.changes.contains { $0.cluster == name && $0.action.changes })
                     let before = h.sims[name]!.connectionsOpened
                     _ = try await client.list(Self.namespaceKind, namespace: nil)
                     #expect(h.sims[name]!.connectionsOpened - before == 1, "\(name): the apply's connection was still open")
                 }
-            } cleanup: { await clusters.shutdown() }
+            }
         }
+    }
+
+    /// Runs the executor on clients the test owns (not the session's), so that the test can look at their connections
+    /// after the run; `then` gets them once the apply succeeded.
+    static func apply(_ plan: Plan, _ computed: ComputedValues, _ session: MeshSession, _ h: MeshHarness,
+                      then: (Clusters) async throws -> Void) async throws {
+        let store = try StateStore.open(path: h.statePath, create: true)
+        let clusters = try Clusters(topology: session.mesh.topology, environment: session.environment, options: session.clientOptions)
+        try await withCleanup {
+            var options = ApplyOptions()
+            options.readinessTimeout = .seconds(30)
+            let result = try await Executor(mesh: session.mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
+                                            computed: computed, options: options, emit: { _ in }).run(plan)
+            guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            try await then(clusters)
+        } cleanup: { await clusters.shutdown() }
     }
 
     /// The reachability gate reads the external cluster in a remote's webhook step. Here the external cluster has no
@@ -50,20 +59,13 @@ extension EndToEnd {
             }
             let (plan, computed) = try await session.plan(PlanOptions())
             #expect(plan.changes.filter { $0.action.changes }.map(\.address) == [webhook.address])
-            let store = try StateStore.open(path: h.statePath)
-            let clusters = try Clusters(topology: session.mesh.topology, environment: session.environment, options: session.clientOptions)
-            try await withCleanup {
-                var options = ApplyOptions()
-                options.readinessTimeout = .seconds(30)
-                let gateReads = h.sims[external]!.requestsByVerb.values.reduce(0, +)
-                let result = try await Executor(mesh: session.mesh, clients: clusters.clients, endpoints: clusters.endpoints, store: store,
-                                                computed: computed, options: options, emit: { _ in }).run(plan)
-                guard case .succeeded = result else { Issue.record("apply: \(result)"); return }
+            let gateReads = h.sims[external]!.requestsByVerb.values.reduce(0, +)
+            try await Self.apply(plan, computed, session, h) { clusters in
                 #expect(h.sims[external]!.requestsByVerb.values.reduce(0, +) > gateReads, "the gate read the external cluster")
                 let before = h.sims[external]!.connectionsOpened
                 _ = try await clusters.clients[external]!.list(Self.namespaceKind, namespace: nil)
                 #expect(h.sims[external]!.connectionsOpened - before == 1, "the gate's connection was still open")
-            } cleanup: { await clusters.shutdown() }
+            }
         }
     }
 
