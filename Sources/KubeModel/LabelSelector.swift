@@ -13,13 +13,6 @@ public struct LabelSelector: Hashable, Sendable {
         case equals(String, String), notEquals(String, String), exists(String), absent(String)
         case isIn(String, Set<String>), notIn(String, Set<String>)
         case greaterThan(String, Int64), lessThan(String, Int64)
-
-        var key: String {
-            switch self {
-            case .equals(let k, _), .notEquals(let k, _), .exists(let k), .absent(let k), .isIn(let k, _), .notIn(let k, _),
-                 .greaterThan(let k, _), .lessThan(let k, _): return k
-            }
-        }
     }
 
     /// Why a text is not a selector, in `labels.Parse`'s words.
@@ -41,11 +34,7 @@ public struct LabelSelector: Hashable, Sendable {
     public static func parse(_ text: String) throws(ParseError) -> LabelSelector {
         var lexer = Lexer(bytes: Array(text.utf8))
         var p = Parser(items: lexer.scan())
-        do throws(ParseError) {
-            return LabelSelector(requirements: try p.parse())
-        } catch {
-            throw ParseError(message: "unable to parse requirement: \(error.message)")
-        }
+        return LabelSelector(requirements: try p.parse())
     }
 
     /// `Requirement.Matches`: `!=` and `notin` also match objects without the key; `>` and `<` need an integer value.
@@ -123,7 +112,10 @@ public struct LabelSelector: Hashable, Sendable {
                 let (tok, lit) = lookahead(values: true)
                 switch tok {
                 case .identifier, .not:
-                    requirements.append(try requirement())
+                    // Only a requirement's own errors carry this prefix, as in `parse`; the separators' do not.
+                    do throws(ParseError) { requirements.append(try requirement()) } catch {
+                        throw ParseError(message: "unable to parse requirement: \(error.message)")
+                    }
                     let (t, l) = consume(values: true)
                     switch t {
                     case .end: return requirements
